@@ -1,0 +1,122 @@
+/*
+ * conf.h - the one JSON configuration file read by ldapsync and fwdmapd.
+ *
+ * NAME
+ *	conf - load and validate fwdmap.json (see fwdmap.json(5))
+ *
+ * DESCRIPTION
+ *	conf_load() parses FILE with jansson, checks every key (unknown keys
+ *	are an error, so that typos are caught), fills in defaults and
+ *	returns a struct conf, or NULL with a message naming the file, the
+ *	key and what is wrong in err.  It never prints or exits.
+ *	conf_free() releases it.  Lookup helpers return NULL when absent.
+ */
+#ifndef FWDMAP_CONF_H
+#define FWDMAP_CONF_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct conf_store {
+    char   *name;		/* "exchange" */
+    char   *transport;		/* "smtp:[exchange.example.org]:25" */
+};
+
+struct conf_tenant {
+    char   *name;		/* "tum" */
+    char   *base;		/* search base DN */
+    char   *filter;		/* optional extra LDAP filter, NULL if none */
+    char  **domains;		/* domains this tenant owns, folded */
+    size_t  ndomains;
+    char  **allowed_hosts;	/* external hosts allowed, NULL = any */
+    size_t  nallowed_hosts;
+    char   *default_location;	/* store used when fwdMailboxLocation is absent */
+};
+
+enum conf_unknown { CONF_UNKNOWN_REJECT = 0, CONF_UNKNOWN_ROUTE = 1 };
+
+struct conf_domain {
+    char   *name;		/* folded */
+    char   *tenant;		/* owning tenant's name (derived) */
+    char   *default_route;	/* transport, NULL if none */
+    enum conf_unknown unknown;
+};
+
+/* Directory attribute names (configurable, for sites with other schemas). */
+struct conf_attrs {
+    char   *mail;		/* "mail" */
+    char   *alias;		/* "fwdMailAlias" */
+    char   *location;		/* "fwdMailboxLocation" */
+    char   *host;		/* "fwdMailHost" */
+    char   *forward;		/* "fwdForwardAddress" */
+    char   *object_class;	/* "fwdMailRecipient" (used in the filter) */
+};
+
+struct conf_ldap {
+    char  **uris;		/* tried in order */
+    size_t  nuris;
+    char   *bind_dn;		/* NULL: anonymous */
+    char   *bind_password_file;
+    int     starttls;		/* 0 or 1: StartTLS required */
+    char   *ca_file;		/* TLS CA certificates, NULL: system */
+    int     timeout;		/* seconds, operation timeout */
+    int     network_timeout;	/* seconds, connect timeout */
+    int     page_size;		/* RFC 2696 page size */
+    char   *sync;		/* "auto", "refreshAndPersist", "poll" */
+    int     poll_interval;	/* seconds between full syncs without syncprov */
+    struct conf_attrs attrs;
+};
+
+struct conf_safety {
+    long    max_removed;	/* default 500 */
+    double  max_removed_percent; /* default 10 */
+    int     allow_mass_removal;	/* default 0 */
+};
+
+struct conf_ldapsync {
+    char   *state_dir;		/* cookie and reports; default maps_dir */
+    char   *report_file;	/* default state_dir/ldapsync-report.json */
+    int     batch_delay_ms;	/* upper bound on delay of a change, default 200 */
+    int     max_forwards;	/* per person, default 10 */
+    int     compact_records;	/* delta size that triggers a new base */
+    char   *user;		/* run as, NULL: do not change */
+};
+
+struct conf_fwdmapd {
+    char   *listen;		/* "unix:/run/fwdmap/fwdmapd.sock" or "inet:127.0.0.1:9999" */
+    char   *user;		/* NULL: do not change user */
+    char   *socket_group;	/* NULL: do not change */
+    mode_t  socket_mode;	/* default 0660 */
+    char   *control;		/* admin (stats) socket path, unix only */
+    int     max_connections;	/* default 10000 */
+    int     idle_timeout;	/* seconds, default 60 */
+    int     request_timeout;	/* seconds to finish a started request, default 10 */
+    int     max_request;	/* bytes, default 1024 */
+    int     reload_check_ms;	/* how often to look for a new generation */
+};
+
+struct conf {
+    char   *path;
+    char   *maps_dir;
+    char   *recipient_delimiter;	/* "" disables */
+    struct conf_store  *stores;   size_t nstores;
+    struct conf_tenant *tenants;  size_t ntenants;
+    struct conf_domain *domains;  size_t ndomains;	/* every owned domain */
+    struct conf_ldap    ldap;
+    struct conf_safety  safety;
+    struct conf_ldapsync ldapsync;
+    struct conf_fwdmapd fwdmapd;
+};
+
+struct conf *conf_load(const char *path, char *err, size_t errlen);
+void	conf_free(struct conf *c);
+
+const struct conf_store  *conf_store(const struct conf *c, const char *name);
+const struct conf_tenant *conf_tenant(const struct conf *c, const char *name);
+const struct conf_domain *conf_domain(const struct conf *c, const char *name);
+
+/* 1 when s is a Postfix transport "name:nexthop" without spaces or
+ * commas, else 0 with a static reason in *why (when not NULL). */
+int	conf_transport_valid(const char *s, const char **why);
+
+#endif

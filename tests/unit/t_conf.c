@@ -1,0 +1,299 @@
+/*
+ * t_conf.c - unit tests for conf_load(): the example from issue 3,
+ *	      defaults, and one broken file per validation rule (each must
+ *	      fail with a message naming the file and the key).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+static int failures;
+static char dir[] = "/tmp/t_conf.XXXXXX";
+static char path[256];
+
+#define CHECK(c) do { if (!(c)) { \
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+    failures++; } } while (0)
+
+static const char *example =
+"{\n"
+"  \"maps_dir\": \"/var/lib/fwdmap\",\n"
+"  \"recipient_delimiter\": \"+\",\n"
+"  \"ldap\": { \"uris\": [\"ldap://127.0.0.1:389/\"], \"bind_dn\": \"cn=fwdmap,dc=example,dc=org\",\n"
+"            \"bind_password_file\": \"/etc/fwdmap/ldap.secret\", \"starttls\": false },\n"
+"  \"stores\": { \"exchange\": \"smtp:[exchange.example.org]:25\", \"mytum\": \"lmtp:[mytum.example.org]:24\" },\n"
+"  \"tenants\": { \"tum\": { \"base\": \"ou=tum,dc=example,dc=org\", \"domains\": [\"tum.de\", \"mytum.de\", \"ph.tum.de\"] } },\n"
+"  \"domains\": { \"ph.tum.de\": { \"default_route\": \"smtp:[mail.ph.tum.de]:25\", \"unknown_recipients\": \"route\" } },\n"
+"  \"safety\": { \"max_removed\": 500, \"max_removed_percent\": 10 },\n"
+"  \"fwdmapd\": { \"listen\": \"unix:/run/fwdmap/fwdmapd.sock\", \"user\": \"fwdmap\",\n"
+"               \"socket_group\": \"postfix\", \"socket_mode\": \"0660\" }\n"
+"}\n";
+
+static void
+write_file(const char *text)
+{
+    FILE   *f = fopen(path, "w");
+
+    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+	perror(path);
+	exit(1);
+    }
+}
+
+/* Replace the first occurrence of "from" in the example with "to". */
+static char *
+edit(const char *from, const char *to)
+{
+    static char buf[8192];
+    const char *p = strstr(example, from);
+
+    if (p == NULL) {
+	fprintf(stderr, "edit: \"%s\" not in example\n", from);
+	exit(1);
+    }
+    snprintf(buf, sizeof(buf), "%.*s%s%s", (int) (p - example), example, to,
+	     p + strlen(from));
+    return buf;
+}
+
+/* The text must fail to load, with "needle" in the message. */
+static void
+bad(int line, const char *text, const char *needle)
+{
+    char    err[512];
+    struct conf *c;
+
+    write_file(text);
+    c = conf_load(path, err, sizeof(err));
+    if (c != NULL) {
+	fprintf(stderr, "line %d: loaded, expected error with \"%s\"\n", line, needle);
+	failures++;
+	conf_free(c);
+	return;
+    }
+    if (strstr(err, needle) == NULL || strstr(err, path) == NULL) {
+	fprintf(stderr, "line %d: error \"%s\" lacks \"%s\" or the file name\n",
+		line, err, needle);
+	failures++;
+    }
+}
+
+static struct conf *
+good(int line, const char *text)
+{
+    char    err[512];
+    struct conf *c;
+
+    write_file(text);
+    if ((c = conf_load(path, err, sizeof(err))) == NULL) {
+	fprintf(stderr, "line %d: unexpected error: %s\n", line, err);
+	failures++;
+    }
+    return c;
+}
+
+#define BAD(text, needle) bad(__LINE__, text, needle)
+#define GOOD(text) good(__LINE__, text)
+
+int
+main(void)
+{
+    struct conf *c;
+    const struct conf_domain *d;
+    const struct conf_tenant *t;
+    char    err[512];
+
+    if (mkdtemp(dir) == NULL) {
+	perror("mkdtemp");
+	return 1;
+    }
+    snprintf(path, sizeof(path), "%s/fwdmap.json", dir);
+
+    /* The example from the issue, and its defaults. */
+    c = GOOD(example);
+    if (c) {
+	CHECK(strcmp(c->maps_dir, "/var/lib/fwdmap") == 0);
+	CHECK(strcmp(c->recipient_delimiter, "+") == 0);
+	CHECK(c->ldap.nuris == 1);
+	CHECK(strcmp(c->ldap.bind_dn, "cn=fwdmap,dc=example,dc=org") == 0);
+	CHECK(c->ldap.starttls == 0);
+	CHECK(c->ldap.page_size == 1000);
+	CHECK(strcmp(c->ldap.sync, "auto") == 0);
+	CHECK(strcmp(c->ldap.attrs.alias, "fwdMailAlias") == 0);
+	CHECK(strcmp(c->ldap.attrs.location, "fwdMailboxLocation") == 0);
+	CHECK(strcmp(c->ldap.attrs.host, "fwdMailHost") == 0);
+	CHECK(strcmp(c->ldap.attrs.forward, "fwdForwardAddress") == 0);
+	CHECK(strcmp(c->ldap.attrs.object_class, "fwdMailRecipient") == 0);
+	CHECK(c->nstores == 2);
+	CHECK(conf_store(c, "mytum") != NULL
+	      && strcmp(conf_store(c, "mytum")->transport, "lmtp:[mytum.example.org]:24") == 0);
+	CHECK(conf_store(c, "nope") == NULL);
+	CHECK(c->ntenants == 1);
+	t = conf_tenant(c, "tum");
+	CHECK(t && t->ndomains == 3 && t->filter == NULL && t->default_location == NULL);
+	CHECK(c->ndomains == 3);
+	d = conf_domain(c, "PH.tum.de");
+	CHECK(d && d->unknown == CONF_UNKNOWN_ROUTE
+	      && strcmp(d->default_route, "smtp:[mail.ph.tum.de]:25") == 0
+	      && strcmp(d->tenant, "tum") == 0);
+	d = conf_domain(c, "tum.de");
+	CHECK(d && d->unknown == CONF_UNKNOWN_REJECT && d->default_route == NULL);
+	CHECK(conf_domain(c, "example.org") == NULL);
+	CHECK(c->safety.max_removed == 500 && c->safety.max_removed_percent == 10);
+	CHECK(c->safety.allow_mass_removal == 0);
+	CHECK(c->fwdmapd.socket_mode == 0660);
+	CHECK(strcmp(c->fwdmapd.listen, "unix:/run/fwdmap/fwdmapd.sock") == 0);
+	CHECK(strcmp(c->fwdmapd.user, "fwdmap") == 0);
+	CHECK(c->fwdmapd.max_request == 1024);
+	CHECK(strcmp(c->ldapsync.state_dir, "/var/lib/fwdmap") == 0);
+	CHECK(strcmp(c->ldapsync.report_file, "/var/lib/fwdmap/ldapsync-report.json") == 0);
+	CHECK(c->ldapsync.batch_delay_ms == 200);
+	CHECK(c->ldapsync.max_forwards == 10);
+	conf_free(c);
+    }
+
+    /* Minimal file: defaults everywhere. */
+    c = GOOD("{\"ldap\":{\"uris\":[\"ldap://h/\"]},\"tenants\":{\"a\":{\"base\":\"dc=a\",\"domains\":[\"A.Example\"]}}}");
+    if (c) {
+	CHECK(strcmp(c->maps_dir, "/var/lib/fwdmap") == 0);
+	CHECK(c->ldap.bind_dn == NULL);
+	CHECK(c->fwdmapd.socket_mode == 0660);
+	CHECK(c->ndomains == 1 && strcmp(c->domains[0].name, "a.example") == 0);
+	conf_free(c);
+    }
+
+    /* Attribute mapping and the other optional keys. */
+    c = GOOD(edit("\"starttls\": false }",
+		  "\"starttls\": true, \"ca_file\": \"/etc/ssl/ca.pem\", \"timeout\": 5,"
+		  " \"page_size\": 200, \"sync\": \"poll\", \"poll_interval\": 60,"
+		  " \"attributes\": {\"alias\": \"mailLocalAddress\", \"host\": \"mailHost\","
+		  " \"forward\": \"mailRoutingAddress\", \"object_class\": \"inetLocalMailRecipient\"} }"));
+    if (c) {
+	CHECK(c->ldap.starttls == 1 && c->ldap.timeout == 5 && c->ldap.page_size == 200);
+	CHECK(strcmp(c->ldap.attrs.alias, "mailLocalAddress") == 0);
+	CHECK(strcmp(c->ldap.attrs.host, "mailHost") == 0);
+	CHECK(strcmp(c->ldap.attrs.mail, "mail") == 0);
+	CHECK(strcmp(c->ldap.sync, "poll") == 0 && c->ldap.poll_interval == 60);
+	conf_free(c);
+    }
+    c = GOOD(edit("\"domains\": [\"tum.de\", \"mytum.de\", \"ph.tum.de\"] }",
+		  "\"domains\": [\"tum.de\", \"mytum.de\", \"ph.tum.de\"], \"filter\": \"(!(ou=x))\","
+		  " \"allowed_hosts\": [\"mail.ph.tum.de\", \"[10.0.0.1]:2525\"],"
+		  " \"default_location\": \"exchange\" },"
+		  " \"lmu\": { \"base\": \"ou=lmu,dc=example,dc=org\", \"domains\": [\"lmu.de\"] }"));
+    if (c) {
+	t = conf_tenant(c, "tum");
+	CHECK(t && t->nallowed_hosts == 2 && strcmp(t->default_location, "exchange") == 0);
+	CHECK(c->ntenants == 2 && c->ndomains == 4);
+	CHECK(conf_domain(c, "lmu.de") && strcmp(conf_domain(c, "lmu.de")->tenant, "lmu") == 0);
+	conf_free(c);
+    }
+    c = GOOD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:127.0.0.1:9999\""));
+    conf_free(c);
+    c = GOOD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": \"600\""));
+    if (c)
+	CHECK(c->fwdmapd.socket_mode == 0600);
+    conf_free(c);
+
+    /* Syntax and unknown keys. */
+    BAD("{\"maps_dir\": ", "");
+    BAD("[1,2]", "top level");
+    BAD(edit("\"maps_dir\"", "\"map_dir\""), "map_dir: unknown key");
+    BAD(edit("\"starttls\"", "\"starttsl\""), "ldap.starttsl: unknown key");
+    BAD(edit("\"starttls\": false", "\"attributes\": {\"mial\": \"x\"}"),
+	"ldap.attributes.mial: unknown key");
+    BAD(edit("\"max_removed\"", "\"max_remove\""), "safety.max_remove: unknown key");
+    BAD(edit("\"socket_group\"", "\"group\""), "fwdmapd.group: unknown key");
+    BAD(edit("\"base\"", "\"basedn\""), "tenants.tum.basedn: unknown key");
+    BAD(edit("\"unknown_recipients\"", "\"unknown\""), "domains.ph.tum.de.unknown: unknown key");
+    BAD(edit("\"maps_dir\": \"/var/lib/fwdmap\",", "\"maps_dir\": 1,"), "maps_dir: must be a string");
+    BAD(edit("\"maps_dir\": \"/var/lib/fwdmap\",", "\"maps_dir\": \"rel\","), "maps_dir: must be an absolute path");
+    BAD(edit("\"recipient_delimiter\": \"+\"", "\"recipient_delimiter\": \"@\""), "recipient_delimiter");
+    BAD(edit("\"maps_dir\"", "\"maps_dir\": \"/x\", \"maps_dir\""), "duplicate");
+
+    /* ldap */
+    BAD(edit("\"uris\": [\"ldap://127.0.0.1:389/\"]", "\"uris\": []"), "ldap.uris: must not be empty");
+    BAD(edit("\"uris\": [\"ldap://127.0.0.1:389/\"]", "\"uris\": \"ldap://h/\""), "ldap.uris: must be an array");
+    BAD(edit("\"ldap://127.0.0.1:389/\"", "\"http://h/\""), "ldap.uris[0]");
+    BAD(edit("\"ldap://127.0.0.1:389/\"", "\"ldap://a/ ldap://b/\""), "ldap.uris[0]");
+    BAD(edit("\"starttls\": false", "\"starttls\": \"no\""), "ldap.starttls: must be true or false");
+    BAD(edit("\"starttls\": false", "\"page_size\": 0"), "ldap.page_size: must be between");
+    BAD(edit("\"starttls\": false", "\"timeout\": 1.5"), "ldap.timeout: must be an integer");
+    BAD(edit("\"starttls\": false", "\"sync\": \"persist\""), "ldap.sync");
+    BAD(edit("\"/etc/fwdmap/ldap.secret\"", "\"ldap.secret\""), "ldap.bind_password_file: must be an absolute path");
+    BAD(edit("\"bind_dn\": \"cn=fwdmap,dc=example,dc=org\",", ""), "needs ldap.bind_dn");
+    BAD(edit("\"starttls\": false", "\"attributes\": {\"alias\": \"bad attr\"}"), "ldap.attributes.alias");
+    BAD(edit("\"ldap\": {", "\"xldap\": {"), "xldap: unknown key");
+
+    /* stores */
+    BAD(edit("\"smtp:[exchange.example.org]:25\"", "\"exchange.example.org\""), "stores.exchange: transport must look like");
+    BAD(edit("\"smtp:[exchange.example.org]:25\"", "\"smtp:a, b\""), "stores.exchange: bad character");
+    BAD(edit("\"smtp:[exchange.example.org]:25\"", "\"smtp:\""), "stores.exchange: transport next hop is empty");
+    BAD(edit("\"smtp:[exchange.example.org]:25\"", "25"), "stores.exchange: must be a transport string");
+    BAD(edit("\"exchange\": \"smtp", "\"external\": \"smtp"), "stores.external: bad store name");
+    BAD(edit("\"exchange\": \"smtp", "\"none\": \"smtp"), "stores.none: bad store name");
+
+    /* tenants */
+    BAD("{\"ldap\":{\"uris\":[\"ldap://h/\"]},\"tenants\":{}}", "tenants: at least one tenant");
+    BAD(edit("\"base\": \"ou=tum,dc=example,dc=org\", ", ""), "tenants.tum.base: required key is missing");
+    BAD(edit("\"ou=tum,dc=example,dc=org\"", "\"tum\""), "is not a DN");
+    BAD(edit("\"domains\": [\"tum.de\", \"mytum.de\", \"ph.tum.de\"]", "\"domains\": []"), "tenants.tum.domains: must not be empty");
+    BAD(edit("\"mytum.de\"", "\"my tum.de\""), "is not a domain name");
+    BAD(edit("\"mytum.de\"", "\"localhost\""), "is not a domain name");
+    BAD(edit("\"mytum.de\"", "\"TUM.de\""), "listed twice");
+    BAD(edit("\"domains\": [\"tum.de\", \"mytum.de\", \"ph.tum.de\"] }",
+	     "\"domains\": [\"tum.de\", \"mytum.de\", \"ph.tum.de\"] }, \"lmu\": {\"base\": \"dc=lmu\", \"domains\": [\"lmu.de\", \"Tum.DE\"]}"),
+	"already owned by tenant \"tum\"");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"filter\": \"uid=x\", \"domains\": [\"tum.de\","), "tenants.tum: filter");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"filter\": \"(a=b))(\", \"domains\": [\"tum.de\","), "tenants.tum: filter");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"default_location\": \"imap\", \"domains\": [\"tum.de\","), "is not a configured store");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"a b\"], \"domains\": [\"tum.de\","), "allowed_hosts");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"h.example:99999\"], \"domains\": [\"tum.de\","), "allowed_hosts");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"domains\": [1,"), "element 0 must be a string");
+
+    /* domains */
+    BAD(edit("\"ph.tum.de\": {", "\"lmu.de\": {"), "domains.lmu.de: domain is not owned by any tenant");
+    BAD(edit("\"unknown_recipients\": \"route\"", "\"unknown_recipients\": \"accept\""), "must be \"reject\" or \"route\"");
+    BAD(edit("\"default_route\": \"smtp:[mail.ph.tum.de]:25\", ", ""), "needs a default_route");
+    BAD(edit("\"smtp:[mail.ph.tum.de]:25\"", "\"mail.ph.tum.de\""), "domains.ph.tum.de: default_route");
+
+    /* safety */
+    BAD(edit("\"max_removed\": 500", "\"max_removed\": -1"), "safety.max_removed: must be between");
+    BAD(edit("\"max_removed_percent\": 10", "\"max_removed_percent\": 101"), "safety.max_removed_percent");
+    BAD(edit("\"max_removed_percent\": 10", "\"max_removed_percent\": \"10\""), "safety.max_removed_percent: must be a number");
+    c = GOOD(edit("\"max_removed_percent\": 10", "\"max_removed_percent\": 2.5, \"allow_mass_removal\": true"));
+    if (c)
+	CHECK(c->safety.max_removed_percent == 2.5 && c->safety.allow_mass_removal == 1);
+    conf_free(c);
+
+    /* ldapsync */
+    BAD(edit("\"safety\"", "\"ldapsync\": {\"state_dir\": \"x\"}, \"safety\""), "ldapsync.state_dir: must be an absolute path");
+    BAD(edit("\"safety\"", "\"ldapsync\": {\"batch_ms\": 1}, \"safety\""), "ldapsync.batch_ms: unknown key");
+    BAD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 0}, \"safety\""), "ldapsync.max_forwards");
+
+    /* fwdmapd */
+    BAD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": 660"), "fwdmapd.socket_mode: must be a string");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": \"0868\""), "fwdmapd.socket_mode");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": \"01777\""), "fwdmapd.socket_mode");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": \"\""), "fwdmapd.socket_mode");
+    BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"unix:run/x.sock\""), "fwdmapd.listen");
+    BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:127.0.0.1\""), "fwdmapd.listen");
+    BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:127.0.0.1:0\""), "fwdmapd.listen");
+    BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"tcp:127.0.0.1:99\""), "fwdmapd.listen");
+
+    /* A file that does not exist. */
+    CHECK(conf_load("/nonexistent/fwdmap.json", err, sizeof(err)) == NULL
+	  && strstr(err, "/nonexistent/fwdmap.json") != NULL);
+
+    unlink(path);
+    rmdir(dir);
+    if (failures) {
+	fprintf(stderr, "t_conf: %d failures\n", failures);
+	return 1;
+    }
+    printf("t_conf: ok\n");
+    return 0;
+}
