@@ -1,0 +1,138 @@
+# fwdmap - address-routing mail forwarder with LDAP provisioning.
+#
+#   make            build everything into $(B)/ (default build/)
+#   make check      install missing packages, build, run every test
+#                   (including an ASan/UBSan build and a short fuzz run)
+#   make demo       the main job on the embedded sample directory
+#   make bench      benchmarks (results go to docs/benchmarks.md by hand)
+#   make fuzz       longer libFuzzer runs
+#   make install    honours PREFIX and DESTDIR
+#
+# Sources are found by wildcard: maps/*.c (but maps/fwdmap.c) form
+# libfwdmap.a; fwdmapd/*.c and ldapsync/*.c each form a library of their
+# modules plus one program whose main() is in <dir>/main.c.
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+DATADIR	?= $(PREFIX)/share/fwdmap
+SYSCONFDIR ?= /etc
+DESTDIR	?=
+
+B	?= build
+CC	?= cc
+OPT	?= -O2 -g
+WARN	= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	  -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 \
+	  -Wno-format-nonliteral -Werror
+CPPFLAGS += -D_GNU_SOURCE -Imaps -Ifwdmapd -Ildapsync
+CFLAGS	+= -std=c11 $(OPT) $(WARN) -fno-strict-aliasing
+LDLIBS	+= -lcdb -ljansson -lldap -llber
+
+MAPS_SRC	:= $(filter-out maps/fwdmap.c,$(wildcard maps/*.c))
+FWDMAPD_SRC	:= $(filter-out fwdmapd/main.c,$(wildcard fwdmapd/*.c))
+LDAPSYNC_SRC	:= $(filter-out ldapsync/main.c,$(wildcard ldapsync/*.c))
+UNIT_SRC	:= $(wildcard tests/unit/t_*.c)
+BENCH_SRC	:= $(wildcard bench/*.c)
+
+MAPS_OBJ	:= $(MAPS_SRC:%.c=$(B)/%.o)
+FWDMAPD_OBJ	:= $(FWDMAPD_SRC:%.c=$(B)/%.o)
+LDAPSYNC_OBJ	:= $(LDAPSYNC_SRC:%.c=$(B)/%.o)
+
+LIBMAPS		:= $(B)/libfwdmap.a
+LIBFWDMAPD	:= $(B)/libfwdmapd.a
+LIBLDAPSYNC	:= $(B)/libldapsync.a
+
+PROGS	:= $(B)/fwdmapd $(B)/ldapsync $(B)/fwdmap
+UNITS	:= $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BENCHES	:= $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+.PHONY: all check check-fast unit asan fuzz fuzz-build bench demo soak \
+	install clean deps
+all: $(PROGS) $(UNITS) $(BENCHES)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBMAPS): $(MAPS_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(LIBFWDMAPD): $(FWDMAPD_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(LIBLDAPSYNC): $(LDAPSYNC_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+fwdmapd: $(B)/fwdmapd
+ldapsync: $(B)/ldapsync
+maps: $(B)/fwdmap $(LIBMAPS)
+
+$(B)/fwdmapd: $(B)/fwdmapd/main.o $(LIBFWDMAPD) $(LIBMAPS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/ldapsync: $(B)/ldapsync/main.o $(LIBLDAPSYNC) $(LIBMAPS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/fwdmap: $(B)/maps/fwdmap.o $(LIBMAPS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests and benchmark programs link every library.
+$(B)/tests/%: $(B)/tests/unit/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bench/%: $(B)/bench/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
+
+.SECONDARY:
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+deps:
+	@scripts/install-deps.sh
+
+# The full test suite: packages, normal build, sanitizer build, tests on
+# both, a short fuzz run.  tests/run.sh prints "N passed, N failed".
+check: deps
+	$(MAKE) all
+	$(MAKE) B=build-asan CC=clang OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" all
+	tests/run.sh
+
+# Quick loop for developers: no package check, no sanitizers.
+check-fast: all
+	FWDMAP_NO_ASAN=1 tests/run.sh $(T)
+
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC)
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-o $@ $^ $(LDLIBS)
+fuzz-build: $(FUZZERS)
+fuzz: fuzz-build
+	tests/fuzz/run.sh 300
+
+bench: deps all
+	bench/run.sh
+
+soak: deps all
+	bench/soak.sh
+
+demo: deps all
+	scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/schema \
+		$(DESTDIR)$(DATADIR)/systemd $(DESTDIR)$(BINDIR)
+	install -m 0755 $(B)/fwdmapd $(B)/ldapsync $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(B)/fwdmap $(DESTDIR)$(BINDIR)/
+	for f in docs/man/*.5; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man5/; done; true
+	for f in docs/man/*.8; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man8/; done; true
+	for f in schema/*; do install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/schema/; done
+	for f in scripts/systemd/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/systemd/; done; true
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,594 @@
+/*
+ * fwdmap.c - the administrator's tool for compiled routing tables.
+ *
+ * SYNOPSIS
+ *	fwdmap [-c FILE] [-d DIR] compile [-s SERIAL] [-b BASE_SERIAL] [INPUT]
+ *	fwdmap [-c FILE] [-d DIR] [-D DELIMS] query MAP KEY...
+ *	fwdmap [-c FILE] [-d DIR] [-D DELIMS] explain [-j] ADDRESS...
+ *	fwdmap [-c FILE] [-d DIR] dump
+ *	fwdmap [-c FILE] [-d DIR] info
+ *
+ * DESCRIPTION
+ *	compile reads records in text form (see below) from INPUT or stdin and
+ *	publishes them atomically as DIR/fwdmap.cdb, or, with -b, as the delta
+ *	DIR/fwdmap.delta.cdb over the base with serial BASE_SERIAL.  Input
+ *	lines, fields separated by white space, '#' starts a comment:
+ *
+ *	    D domain tenant reject|route [default_route]
+ *	    R address tenant
+ *	    V address expansion,...
+ *	    T address transport
+ *	    P address {provenance JSON}	(rest of the line)
+ *	    X address {rejection JSON}	(rest of the line)
+ *	    -TAG key			(delta only: deleted since the base)
+ *
+ *	query answers like fwdmapd would (OK value, NOTFOUND, TEMP, PERM) for
+ *	map domains, recipients, virtual or transport.  explain tells for an
+ *	address what the published tables do with it and why.  dump prints
+ *	every record in compile's input form; info prints the metadata.
+ *
+ *	The maps directory and the recipient delimiter come from the
+ *	configuration file (-c, default /etc/fwdmap/fwdmap.json) unless -d and
+ *	-D are given.
+ *
+ * EXIT STATUS
+ *	0 success (query: every key found), 1 not found, 2 temporary error
+ *	or usage error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "map.h"
+#include "query.h"
+
+#define DEFAULT_CONF	"/etc/fwdmap/fwdmap.json"
+
+static const char *opt_conf;
+static const char *opt_dir;
+static const char *opt_delims;
+
+static _Noreturn void
+usage(void)
+{
+    fprintf(stderr,
+	    "usage: fwdmap [-c FILE] [-d DIR] [-D DELIMS] COMMAND ...\n"
+	    "  compile [-s SERIAL] [-b BASE_SERIAL] [INPUT]  publish records\n"
+	    "  query MAP KEY...        answer like fwdmapd (MAP: domains,\n"
+	    "                          recipients, virtual, transport)\n"
+	    "  explain [-j] ADDRESS... why an address is routed as it is\n"
+	    "  dump                    print every record\n"
+	    "  info                    print the generation's metadata\n");
+    exit(2);
+}
+
+/* Fill opt_dir and opt_delims from the configuration when not given. */
+static void
+load_settings(void)
+{
+    struct conf *c;
+    char    err[1024];
+    const char *path = opt_conf ? opt_conf : DEFAULT_CONF;
+
+    if (opt_dir && opt_delims)
+	return;
+    if (!opt_conf && access(path, F_OK) < 0) {
+	if (!opt_dir) {
+	    fprintf(stderr, "fwdmap: no -d DIR and no %s\n", path);
+	    exit(2);
+	}
+	opt_delims = "+";
+	return;
+    }
+    if ((c = conf_load(path, err, sizeof(err))) == NULL) {
+	fprintf(stderr, "fwdmap: %s\n", err);
+	exit(2);
+    }
+    if (!opt_dir)
+	opt_dir = strdup(c->maps_dir);
+    if (!opt_delims)
+	opt_delims = strdup(c->recipient_delimiter);
+    conf_free(c);
+}
+
+static struct map_gen *
+open_gen(int must)
+{
+    struct map_gen *g;
+    char    err[1024];
+
+    load_settings();
+    if (map_gen_open(opt_dir, &g, err, sizeof(err)) < 0) {
+	if (must) {
+	    fprintf(stderr, "fwdmap: %s\n", err);
+	    exit(2);
+	}
+	fprintf(stderr, "fwdmap: warning: %s\n", err);
+	return (NULL);
+    }
+    return (g);
+}
+
+/*
+ * compile
+ */
+static int
+cmd_compile(int argc, char **argv)
+{
+    struct map_meta meta;
+    struct map_writer *w;
+    FILE   *in = stdin;
+    char   *line = NULL, err[1024];
+    size_t  cap = 0;
+    ssize_t n;
+    long    lineno = 0;
+    int     ch, bad = 0;
+
+    memset(&meta, 0, sizeof(meta));
+    meta.format = MAP_FORMAT;
+    meta.serial = (uint64_t) time(NULL);
+    optind = 1;
+    while ((ch = getopt(argc, argv, "s:b:")) != -1) {
+	switch (ch) {
+	case 's':
+	    meta.serial = strtoull(optarg, NULL, 10);
+	    break;
+	case 'b':
+	    meta.is_delta = 1;
+	    meta.base_serial = strtoull(optarg, NULL, 10);
+	    break;
+	default:
+	    usage();
+	}
+    }
+    if (optind < argc && (in = fopen(argv[optind], "r")) == NULL) {
+	fprintf(stderr, "fwdmap: open %s: %s\n", argv[optind], strerror(errno));
+	return (2);
+    }
+    load_settings();
+    snprintf(meta.source, sizeof(meta.source), "fwdmap compile %s",
+	     optind < argc ? argv[optind] : "(stdin)");
+    meta.created = time(NULL);
+    w = map_writer_open(opt_dir, meta.is_delta ? MAP_DELTA_NAME : MAP_BASE_NAME,
+			err, sizeof(err));
+    if (w == NULL) {
+	fprintf(stderr, "fwdmap: %s\n", err);
+	return (2);
+    }
+    while ((n = getline(&line, &cap, in)) >= 0) {
+	char   *p = line, *tag, *key, *rest, val[2048];
+	int     del = 0;
+
+	lineno++;
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+	    line[--n] = 0;
+	p += strspn(p, " \t");
+	if (*p == 0 || *p == '#')
+	    continue;
+	tag = strsep(&p, " \t");
+	if (p)
+	    p += strspn(p, " \t");
+	key = p ? strsep(&p, " \t") : NULL;
+	rest = p ? p + strspn(p, " \t") : NULL;
+	if (tag[0] == '-' && tag[1]) {
+	    del = 1;
+	    tag++;
+	}
+	if (strlen(tag) != 1 || strchr(MAP_TAGS, tag[0]) == NULL
+	    || key == NULL || *key == 0) {
+	    fprintf(stderr, "fwdmap: line %ld: expected TAG KEY VALUE\n", lineno);
+	    bad = 1;
+	    continue;
+	}
+	if (del) {
+	    if (!meta.is_delta) {
+		fprintf(stderr, "fwdmap: line %ld: deletion outside a delta "
+			"(use -b)\n", lineno);
+		bad = 1;
+	    } else if (map_writer_del(w, tag[0], key, strlen(key)) < 0)
+		bad = 1;
+	    continue;
+	}
+	if (rest == NULL)
+	    rest = line + n;		/* empty value */
+	if (tag[0] == MAP_T_DOMAIN) {
+	    char   *tenant = strsep(&rest, " \t"), *pol = NULL, *route = NULL;
+
+	    if (rest)
+		pol = strsep(&rest, " \t");
+	    if (rest)
+		route = strsep(&rest, " \t");
+	    if (!tenant || !*tenant || !pol
+		|| (strcmp(pol, "reject") && strcmp(pol, "route"))) {
+		fprintf(stderr, "fwdmap: line %ld: expected D domain tenant "
+			"reject|route [default_route]\n", lineno);
+		bad = 1;
+		continue;
+	    }
+	    snprintf(val, sizeof(val), "%s\t%s\t%s", tenant, pol,
+		     route ? route : "");
+	    rest = val;
+	}
+	addr_fold(key, strlen(key));
+	if (map_writer_put(w, tag[0], key, strlen(key), rest,
+			   strlen(rest)) < 0) {
+	    fprintf(stderr, "fwdmap: line %ld: %s\n", lineno, strerror(errno));
+	    bad = 1;
+	}
+    }
+    free(line);
+    if (in != stdin)
+	fclose(in);
+    if (bad) {
+	map_writer_abort(w);
+	fprintf(stderr, "fwdmap: errors in input, nothing published\n");
+	return (2);
+    }
+    if (map_writer_commit(w, &meta, err, sizeof(err)) < 0) {
+	fprintf(stderr, "fwdmap: %s\n", err);
+	return (2);
+    }
+    return (0);
+}
+
+/*
+ * query
+ */
+static int
+cmd_query(int argc, char **argv)
+{
+    struct map_gen *g;
+    int     i, ret = 0;
+
+    if (argc < 3)
+	usage();
+    g = open_gen(0);
+    for (i = 2; i < argc; i++) {
+	const char *v;
+	size_t  vl;
+	enum map_q q = map_query(g, argv[1], strlen(argv[1]), argv[i],
+				 strlen(argv[i]), opt_delims, &v, &vl);
+
+	switch (q) {
+	case MAP_Q_OK:
+	    printf("OK %.*s\n", (int) vl, v);
+	    break;
+	case MAP_Q_NOTFOUND:
+	    printf("NOTFOUND\n");
+	    if (ret == 0)
+		ret = 1;
+	    break;
+	case MAP_Q_TEMP:
+	    printf("TEMP %.*s\n", (int) vl, v);
+	    ret = 2;
+	    break;
+	case MAP_Q_PERM:
+	    printf("PERM %.*s\n", (int) vl, v);
+	    ret = 2;
+	    break;
+	}
+    }
+    map_gen_close(g);
+    return (ret);
+}
+
+/*
+ * dump and info
+ */
+static int
+dump_one(int tag, const char *key, size_t klen, const char *val, size_t vlen,
+	 void *ctx)
+{
+    size_t  i;
+
+    (void) ctx;
+    printf("%c %.*s ", tag, (int) klen, key);
+    for (i = 0; i < vlen; i++)
+	putchar(tag == MAP_T_DOMAIN && val[i] == '\t' ? ' ' : val[i]);
+    putchar('\n');
+    return (0);
+}
+
+static int
+cmd_dump(void)
+{
+    struct map_gen *g = open_gen(1);
+    int     r = map_gen_walk(g, dump_one, NULL);
+
+    map_gen_close(g);
+    if (r < 0) {
+	fprintf(stderr, "fwdmap: corrupt table\n");
+	return (2);
+    }
+    return (0);
+}
+
+static json_t *
+meta_json(const struct map_meta *m)
+{
+    json_t *o = json_object(), *c = json_object();
+    size_t  i;
+
+    for (i = 0; i < sizeof(MAP_TAGS) - 1; i++) {
+	char    k[2] = {MAP_TAGS[i], 0};
+
+	json_object_set_new(c, k, json_integer((json_int_t) m->counts[i]));
+    }
+    json_object_set_new(o, "kind", json_string(m->is_delta ? "delta" : "base"));
+    json_object_set_new(o, "serial", json_integer((json_int_t) m->serial));
+    if (m->is_delta)
+	json_object_set_new(o, "base_serial",
+			    json_integer((json_int_t) m->base_serial));
+    json_object_set_new(o, "created", json_integer((json_int_t) m->created));
+    json_object_set_new(o, "age_seconds",
+			json_integer((json_int_t) (time(NULL) - m->created)));
+    json_object_set_new(o, "source", json_string(m->source));
+    json_object_set_new(o, "counts", c);
+    return (o);
+}
+
+static int
+cmd_info(void)
+{
+    struct map_gen *g = open_gen(1);
+    json_t *o = json_object();
+    const struct map_meta *d = map_gen_delta_meta(g);
+
+    json_object_set_new(o, "maps_dir", json_string(opt_dir));
+    json_object_set_new(o, "base", meta_json(map_gen_meta(g)));
+    json_object_set_new(o, "delta", d ? meta_json(d) : json_null());
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    putchar('\n');
+    json_decref(o);
+    map_gen_close(g);
+    return (0);
+}
+
+/*
+ * explain
+ */
+static int explain_json;
+
+/* Query one map for key; store "OK value"/"NOTFOUND"/... as JSON. */
+static json_t *
+explain_q(struct map_gen *g, const char *map, const char *key, enum map_q *qp)
+{
+    const char *v;
+    size_t  vl;
+    enum map_q q = map_query(g, map, strlen(map), key, strlen(key),
+			     opt_delims, &v, &vl);
+
+    if (qp)
+	*qp = q;
+    switch (q) {
+    case MAP_Q_OK:
+	return (json_stringn(v, vl));
+    case MAP_Q_NOTFOUND:
+	return (json_null());
+    default:
+	return (json_sprintf("%s: %.*s", q == MAP_Q_TEMP ? "TEMP" : "PERM",
+			     (int) vl, v));
+    }
+}
+
+/* The key as found in the tables: exact or without extension. */
+static int
+explain_get(struct map_gen *g, int tag, const char *key, char *found,
+	    const char **v, size_t *vl)
+{
+    char    k[MAP_KEY_MAX];
+    size_t  n = strlen(key), sl;
+
+    if (n >= sizeof(k))
+	return (0);
+    memcpy(k, key, n + 1);
+    addr_fold(k, n);
+    if (map_gen_get(g, tag, k, n, v, vl) > 0) {
+	strcpy(found, k);
+	return (1);
+    }
+    if (addr_strip_ext(k, n, opt_delims, found, MAP_KEY_MAX - 1, &sl) == 1) {
+	found[sl] = 0;
+	return (map_gen_get(g, tag, found, sl, v, vl) > 0);
+    }
+    return (0);
+}
+
+static void
+print_field(const char *label, json_t *v)
+{
+    if (json_is_string(v))
+	printf("  %-14s %s\n", label, json_string_value(v));
+    else if (v && !json_is_null(v)) {
+	char   *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	printf("  %-14s %s\n", label, s);
+	free(s);
+    }
+}
+
+static int
+explain_one(struct map_gen *g, const char *addr)
+{
+    json_t *o = json_object(), *targets = json_array(), *prov = NULL,
+	   *rej = NULL, *tv;
+    const char *v, *dom, *expansion;
+    size_t  vl, domlen;
+    char    found[MAP_KEY_MAX], domain[MAP_KEY_MAX], verdict[512];
+    enum map_q rq, vq, dq;
+    int     ret = 0;
+
+    json_object_set_new(o, "address", json_string(addr));
+    if (addr_domain(addr, strlen(addr), &dom, &domlen) < 0) {
+	dom = addr;
+	domlen = strlen(addr);
+    }
+    snprintf(domain, sizeof(domain), "%.*s", (int) domlen, dom);
+    addr_fold(domain, strlen(domain));
+    json_object_set_new(o, "domain", json_string(domain));
+    json_object_set_new(o, "tenant", explain_q(g, "domains", domain, &dq));
+    json_object_set_new(o, "recipient", explain_q(g, "recipients", addr, &rq));
+    json_object_set_new(o, "virtual", tv = explain_q(g, "virtual", addr, &vq));
+    json_object_set_new(o, "transport", explain_q(g, "transport", addr, NULL));
+    if (explain_get(g, MAP_T_PROVENANCE, addr, found, &v, &vl)) {
+	json_object_set_new(o, "key", json_string(found));
+	prov = json_loadb(v, vl, 0, NULL);
+    }
+    json_object_set_new(o, "provenance", prov ? prov : json_null());
+    if (explain_get(g, MAP_T_REJECTED, addr, found, &v, &vl))
+	rej = json_loadb(v, vl, 0, NULL);
+    json_object_set_new(o, "rejected_claim", rej ? rej : json_null());
+
+    /* Where each destination of the expansion goes. */
+    expansion = json_is_string(tv) ? json_string_value(tv) : NULL;
+    if (rq == MAP_Q_OK) {
+	char   *list = strdup(expansion ? expansion : addr), *save = NULL, *t;
+
+	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	    json_t *e = json_object(), *tr = explain_q(g, "transport", t, NULL);
+	    enum map_q dq2;
+	    const char *td;
+	    size_t  tdl;
+
+	    json_object_set_new(e, "address", json_string(t));
+	    if (addr_domain(t, strlen(t), &td, &tdl) == 0) {
+		char    d2[MAP_KEY_MAX];
+
+		snprintf(d2, sizeof(d2), "%.*s", (int) tdl, td);
+		json_decref(explain_q(g, "domains", d2, &dq2));
+		json_object_set_new(e, "ours", json_boolean(dq2 == MAP_Q_OK));
+	    }
+	    json_object_set_new(e, "transport", json_is_null(tr) ?
+				json_string("(Postfix default: DNS MX)") : tr);
+	    json_array_append_new(targets, e);
+	}
+	free(list);
+    }
+    json_object_set_new(o, "destinations", targets);
+
+    if (dq == MAP_Q_TEMP || rq == MAP_Q_TEMP || vq == MAP_Q_TEMP) {
+	snprintf(verdict, sizeof(verdict), "deferred (4xx): tables not usable");
+	ret = 2;
+    } else if (dq != MAP_Q_OK) {
+	snprintf(verdict, sizeof(verdict), "not our domain: Postfix does "
+		 "not relay it (unless configured elsewhere)");
+	ret = 1;
+    } else if (rq != MAP_Q_OK) {
+	snprintf(verdict, sizeof(verdict), "rejected at RCPT with 5xx: unknown "
+		 "recipient in a domain that rejects unknown recipients");
+	ret = 1;
+    } else if (!prov)
+	snprintf(verdict, sizeof(verdict), "accepted: unknown address in a "
+		 "domain that passes unknown recipients to its default route");
+    else
+	snprintf(verdict, sizeof(verdict), "accepted and routed");
+    json_object_set_new(o, "verdict", json_string(verdict));
+    json_object_set_new(o, "generation", meta_json(map_gen_meta(g)));
+
+    if (explain_json) {
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+    } else {
+	size_t  i;
+	json_t *e;
+
+	printf("%s\n", addr);
+	printf("  %-14s %s\n", "verdict", verdict);
+	print_field("tenant", json_object_get(o, "tenant"));
+	if (prov) {
+	    print_field("owner dn", json_object_get(prov, "dn"));
+	    print_field("role", json_object_get(prov, "role"));
+	    print_field("primary", json_object_get(prov, "primary"));
+	    print_field("location", json_object_get(prov, "location"));
+	    print_field("host", json_object_get(prov, "host"));
+	    print_field("forwards", json_object_get(prov, "forwards"));
+	    print_field("note", json_object_get(prov, "note"));
+	}
+	print_field("expands to", json_object_get(o, "virtual"));
+	json_array_foreach(targets, i, e) {
+	    printf("  %-14s %s -> %s\n", i ? "" : "delivered to",
+		   json_string_value(json_object_get(e, "address")),
+		   json_string_value(json_object_get(e, "transport")));
+	}
+	if (rej) {
+	    printf("  %-14s claimed by %s: %s\n", "rejected claim",
+		   json_string_value(json_object_get(rej, "dn")),
+		   json_string_value(json_object_get(rej, "reason")));
+	}
+	printf("  %-14s serial %llu%s, created %s", "generation",
+	       (unsigned long long) map_gen_meta(g)->serial,
+	       map_gen_delta_meta(g) ? " + delta" : "",
+	       ctime(&map_gen_meta(g)->created));
+    }
+    json_decref(o);
+    return (ret);
+}
+
+static int
+cmd_explain(int argc, char **argv)
+{
+    struct map_gen *g;
+    int     i, ch, ret = 0, r;
+
+    optind = 1;
+    while ((ch = getopt(argc, argv, "j")) != -1) {
+	if (ch == 'j')
+	    explain_json = 1;
+	else
+	    usage();
+    }
+    if (optind >= argc)
+	usage();
+    g = open_gen(1);
+    for (i = optind; i < argc; i++)
+	if ((r = explain_one(g, argv[i])) > ret)
+	    ret = r;
+    map_gen_close(g);
+    return (ret);
+}
+
+int
+main(int argc, char **argv)
+{
+    int     ch;
+    const char *cmd;
+
+    while ((ch = getopt(argc, argv, "+c:d:D:h")) != -1) {
+	switch (ch) {
+	case 'c':
+	    opt_conf = optarg;
+	    break;
+	case 'd':
+	    opt_dir = optarg;
+	    break;
+	case 'D':
+	    opt_delims = optarg;
+	    break;
+	default:
+	    usage();
+	}
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc < 1)
+	usage();
+    cmd = argv[0];
+    if (strcmp(cmd, "compile") == 0)
+	return (cmd_compile(argc, argv));
+    if (strcmp(cmd, "query") == 0)
+	return (cmd_query(argc, argv));
+    if (strcmp(cmd, "explain") == 0)
+	return (cmd_explain(argc, argv));
+    if (strcmp(cmd, "dump") == 0 && argc == 1)
+	return (cmd_dump());
+    if (strcmp(cmd, "info") == 0 && argc == 1)
+	return (cmd_info());
+    usage();
+}

@@ -1,0 +1,683 @@
+/*
+ * map.c - write and read generations of compiled tables (see map.h).
+ *
+ * Exports the map_writer_* (atomic publication of one CDB file) and the
+ * map_gen_* (verified, read-only view of a base plus optional delta)
+ * functions.  Nothing here prints or exits; errors come back as -1 with
+ * a message in the caller's buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cdb.h>
+#include <jansson.h>
+
+#include "map.h"
+
+#define NTAGS	(sizeof(MAP_TAGS) - 1)
+
+/* Write a formatted message into err, if there is one. */
+static void __attribute__((format(printf, 3, 4)))
+map_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+	return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int
+map_tag_index(int tag)
+{
+    const char *p = strchr(MAP_TAGS, tag);
+
+    return (tag != 0 && p != NULL ? (int) (p - MAP_TAGS) : -1);
+}
+
+/* Build "T:key" in buf; returns its length or 0 when it does not fit. */
+static size_t
+map_key(char *buf, int tag, const char *key, size_t klen)
+{
+    if (klen + 2 > MAP_KEY_MAX)
+	return (0);
+    buf[0] = (char) tag;
+    buf[1] = ':';
+    memcpy(buf + 2, key, klen);
+    return (klen + 2);
+}
+
+/*
+ * Writer.
+ */
+struct map_writer {
+    int	    fd;
+    char   *tmppath;
+    char   *path;
+    char   *dir;
+    struct cdb_make cm;
+    unsigned long counts[NTAGS];
+    unsigned long tombstones;
+    int	    failed;
+    int	    finished;		/* cdb_make_finish() was called */
+};
+
+struct map_writer *
+map_writer_open(const char *dir, const char *name, char *err, size_t errlen)
+{
+    struct map_writer *w;
+
+    if ((w = calloc(1, sizeof(*w))) == NULL
+	|| asprintf(&w->tmppath, "%s/.%s.XXXXXX", dir, name) < 0
+	|| asprintf(&w->path, "%s/%s", dir, name) < 0
+	|| (w->dir = strdup(dir)) == NULL) {
+	map_err(err, errlen, "out of memory");
+	goto fail;
+    }
+    if ((w->fd = mkostemp(w->tmppath, O_CLOEXEC)) < 0) {
+	map_err(err, errlen, "create %s: %s", w->tmppath, strerror(errno));
+	goto fail;
+    }
+    if (fchmod(w->fd, 0644) < 0 || cdb_make_start(&w->cm, w->fd) < 0) {
+	map_err(err, errlen, "prepare %s: %s", w->tmppath, strerror(errno));
+	unlink(w->tmppath);
+	close(w->fd);
+	goto fail;
+    }
+    return (w);
+
+fail:
+    if (w) {
+	free(w->tmppath);
+	free(w->path);
+	free(w->dir);
+	free(w);
+    }
+    return (NULL);
+}
+
+int
+map_writer_put(struct map_writer *w, int tag, const char *key, size_t klen,
+	       const char *val, size_t vlen)
+{
+    char    kbuf[MAP_KEY_MAX];
+    size_t  n;
+    int     ti = map_tag_index(tag);
+
+    if (ti < 0 || (n = map_key(kbuf, tag, key, klen)) == 0) {
+	errno = EINVAL;
+	return (-1);
+    }
+    if (vlen > 0xffffff) {
+	errno = E2BIG;
+	return (-1);
+    }
+    if (cdb_make_add(&w->cm, kbuf, (unsigned) n, val, (unsigned) vlen) < 0) {
+	w->failed = errno ? errno : EIO;
+	return (-1);
+    }
+    if (vlen == MAP_TOMBSTONE_LEN && val[0] == 0)
+	w->tombstones++;
+    else
+	w->counts[ti]++;
+    return (0);
+}
+
+int
+map_writer_del(struct map_writer *w, int tag, const char *key, size_t klen)
+{
+    return (map_writer_put(w, tag, key, klen, MAP_TOMBSTONE,
+			   MAP_TOMBSTONE_LEN));
+}
+
+/* Serialize meta (with the writer's counts) as JSON; caller frees. */
+static char *
+map_meta_json(const struct map_meta *m, const unsigned long *counts,
+	      unsigned long tombstones)
+{
+    json_t *o = json_object(), *c = json_object();
+    char   *s;
+    size_t  i;
+
+    for (i = 0; i < NTAGS; i++) {
+	char    k[2] = {MAP_TAGS[i], 0};
+
+	json_object_set_new(c, k, json_integer((json_int_t) counts[i]));
+    }
+    json_object_set_new(o, "format", json_integer(MAP_FORMAT));
+    json_object_set_new(o, "kind", json_string(m->is_delta ? "delta" : "base"));
+    json_object_set_new(o, "serial", json_integer((json_int_t) m->serial));
+    if (m->is_delta) {
+	json_object_set_new(o, "base_serial",
+			    json_integer((json_int_t) m->base_serial));
+	json_object_set_new(o, "tombstones",
+			    json_integer((json_int_t) tombstones));
+    }
+    json_object_set_new(o, "created", json_integer((json_int_t) m->created));
+    json_object_set_new(o, "source", json_string(m->source));
+    json_object_set_new(o, "counts", c);
+    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return (s);
+}
+
+int
+map_writer_commit(struct map_writer *w, const struct map_meta *meta,
+		  char *err, size_t errlen)
+{
+    char   *js = NULL;
+    int     dfd = -1, ret = -1;
+
+    if (w->failed) {
+	map_err(err, errlen, "write %s: %s", w->tmppath, strerror(w->failed));
+	goto out;
+    }
+    if ((js = map_meta_json(meta, w->counts, w->tombstones)) == NULL) {
+	map_err(err, errlen, "out of memory");
+	goto out;
+    }
+    if (cdb_make_add(&w->cm, MAP_META_KEY, sizeof(MAP_META_KEY) - 1, js,
+		     (unsigned) strlen(js)) < 0) {
+	map_err(err, errlen, "write %s: %s", w->tmppath, strerror(errno));
+	goto out;
+    }
+    w->finished = 1;
+    if (cdb_make_finish(&w->cm) < 0) {
+	map_err(err, errlen, "write %s: %s", w->tmppath, strerror(errno));
+	goto out;
+    }
+    if (fsync(w->fd) < 0) {
+	map_err(err, errlen, "fsync %s: %s", w->tmppath, strerror(errno));
+	goto out;
+    }
+    if (close(w->fd) < 0) {
+	w->fd = -1;
+	map_err(err, errlen, "close %s: %s", w->tmppath, strerror(errno));
+	goto out;
+    }
+    w->fd = -1;
+    if (rename(w->tmppath, w->path) < 0) {
+	map_err(err, errlen, "rename %s to %s: %s", w->tmppath, w->path,
+		strerror(errno));
+	goto out;
+    }
+    /* The rename is durable only once the directory is. */
+    if ((dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+	|| fsync(dfd) < 0) {
+	map_err(err, errlen, "fsync directory %s: %s", w->dir, strerror(errno));
+	goto out;
+    }
+    ret = 0;
+
+out:
+    if (dfd >= 0)
+	close(dfd);
+    free(js);
+    if (ret < 0)
+	map_writer_abort(w);
+    else {
+	free(w->tmppath);
+	free(w->path);
+	free(w->dir);
+	free(w);
+    }
+    return (ret);
+}
+
+void
+map_writer_abort(struct map_writer *w)
+{
+    if (w == NULL)
+	return;
+    if (w->fd >= 0) {
+	/* tinycdb frees its index only in cdb_make_finish(). */
+	if (!w->finished)
+	    (void) cdb_make_finish(&w->cm);
+	close(w->fd);
+    }
+    unlink(w->tmppath);
+    free(w->tmppath);
+    free(w->path);
+    free(w->dir);
+    free(w);
+}
+
+/*
+ * Reader.
+ */
+struct map_file {
+    int	    fd;			/* -1: not open */
+    struct cdb cdb;
+    struct stat st;
+    struct map_meta meta;
+};
+
+struct map_gen {
+    char   *base_path;
+    char   *delta_path;
+    struct map_file base;
+    struct map_file delta;
+    int	    delta_seen;		/* a delta file existed at open time */
+    struct stat delta_st;	/* its stat, used or ignored */
+};
+
+/* Parse a #meta JSON value. */
+static int
+map_meta_parse(const char *s, size_t len, struct map_meta *m, char *err,
+	       size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loadb(s, len, 0, &je), *v, *c;
+    const char *kind, *src;
+    size_t  i;
+    int     ret = -1;
+
+    memset(m, 0, sizeof(*m));
+    if (o == NULL || !json_is_object(o)) {
+	map_err(err, errlen, "metadata is not a JSON object");
+	goto out;
+    }
+    v = json_object_get(o, "format");
+    if (!json_is_integer(v) || json_integer_value(v) != MAP_FORMAT) {
+	map_err(err, errlen, "unknown table format (want %d)", MAP_FORMAT);
+	goto out;
+    }
+    m->format = MAP_FORMAT;
+    kind = json_string_value(json_object_get(o, "kind"));
+    if (kind == NULL || (strcmp(kind, "base") && strcmp(kind, "delta"))) {
+	map_err(err, errlen, "metadata: bad or missing \"kind\"");
+	goto out;
+    }
+    m->is_delta = strcmp(kind, "delta") == 0;
+    v = json_object_get(o, "serial");
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+	map_err(err, errlen, "metadata: bad or missing \"serial\"");
+	goto out;
+    }
+    m->serial = (uint64_t) json_integer_value(v);
+    if (m->is_delta) {
+	v = json_object_get(o, "base_serial");
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+	    map_err(err, errlen, "metadata: bad or missing \"base_serial\"");
+	    goto out;
+	}
+	m->base_serial = (uint64_t) json_integer_value(v);
+	v = json_object_get(o, "tombstones");
+	m->tombstones = json_is_integer(v) ?
+	    (unsigned long) json_integer_value(v) : 0;
+    }
+    v = json_object_get(o, "created");
+    m->created = json_is_integer(v) ? (time_t) json_integer_value(v) : 0;
+    if ((src = json_string_value(json_object_get(o, "source"))) != NULL)
+	snprintf(m->source, sizeof(m->source), "%s", src);
+    c = json_object_get(o, "counts");
+    if (!json_is_object(c)) {
+	map_err(err, errlen, "metadata: bad or missing \"counts\"");
+	goto out;
+    }
+    for (i = 0; i < NTAGS; i++) {
+	char    k[2] = {MAP_TAGS[i], 0};
+
+	v = json_object_get(c, k);
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+	    map_err(err, errlen, "metadata: bad count for table %s", k);
+	    goto out;
+	}
+	m->counts[i] = (unsigned long) json_integer_value(v);
+    }
+    ret = 0;
+
+out:
+    json_decref(o);
+    return (ret);
+}
+
+static void
+map_file_close(struct map_file *f)
+{
+    if (f->fd >= 0) {
+	cdb_free(&f->cdb);
+	close(f->fd);
+	f->fd = -1;
+    }
+}
+
+static unsigned
+map_le32(const unsigned char *p)
+{
+    return (p[0] | (p[1] << 8) | (p[2] << 16) | ((unsigned) p[3] << 24));
+}
+
+/*
+ * Check the CDB header: each of the 256 hash tables must lie within the
+ * file, and the last one must end exactly where the file ends (a file cut
+ * short in its index would otherwise pass the record walk).
+ */
+static int
+map_check_index(const struct cdb *c, unsigned long long size)
+{
+    const unsigned char *h = cdb_get(c, 2048, 0);
+    unsigned long long end = 2048, tend;
+    int     i;
+
+    if (h == NULL)
+	return (-1);
+    for (i = 0; i < 256; i++) {
+	unsigned pos = map_le32(h + i * 8), n = map_le32(h + i * 8 + 4);
+
+	if (n == 0)
+	    continue;
+	tend = (unsigned long long) pos + (unsigned long long) n * 8;
+	if (pos < 2048 || tend > size)
+	    return (-1);
+	if (tend > end)
+	    end = tend;
+    }
+    return (end == size ? 0 : -1);
+}
+
+/*
+ * Open one file, read its metadata and walk every record: each must lie
+ * within the file (tinycdb checks this and fails with EPROTO), and the
+ * per-table counts must equal the metadata's.  Returns 0, or -1 with
+ * errno ENOENT when the file does not exist.
+ */
+static int
+map_file_open(const char *path, struct map_file *f, char *err, size_t errlen)
+{
+    unsigned long counts[NTAGS] = {0}, tomb = 0;
+    unsigned pos;
+    size_t  i;
+    int     r;
+
+    f->fd = -1;
+    if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	int     e = errno;
+
+	map_err(err, errlen, "open %s: %s", path, strerror(e));
+	errno = e;
+	return (-1);
+    }
+    if (fstat(f->fd, &f->st) < 0 || !S_ISREG(f->st.st_mode)) {
+	map_err(err, errlen, "%s: not a regular file", path);
+	goto fail;
+    }
+    if (f->st.st_size < 2048 || f->st.st_size > 0xffffffffLL
+	|| cdb_init(&f->cdb, f->fd) < 0) {
+	map_err(err, errlen, "%s: not a CDB file (truncated or corrupt)", path);
+	goto fail_fd;
+    }
+    if (map_check_index(&f->cdb, (unsigned long long) f->st.st_size) < 0) {
+	map_err(err, errlen, "%s: corrupt CDB index (truncated file?)", path);
+	goto fail_cdb;
+    }
+    r = cdb_find(&f->cdb, MAP_META_KEY, sizeof(MAP_META_KEY) - 1);
+    if (r <= 0) {
+	map_err(err, errlen, "%s: %s", path, r < 0 ?
+		"corrupt CDB file" : "no metadata record (not an fwdmap table)");
+	goto fail_cdb;
+    }
+    if (map_meta_parse(cdb_getdata(&f->cdb), cdb_datalen(&f->cdb), &f->meta,
+		       err, errlen) < 0) {
+	size_t  n = err ? strlen(err) : 0;
+
+	if (err && n + 1 < errlen) {
+	    char    tmp[512];
+
+	    snprintf(tmp, sizeof(tmp), "%s", err);
+	    map_err(err, errlen, "%s: %s", path, tmp);
+	}
+	goto fail_cdb;
+    }
+    cdb_seqinit(&pos, &f->cdb);
+    while ((r = cdb_seqnext(&pos, &f->cdb)) > 0) {
+	const char *k = cdb_getkey(&f->cdb);
+	unsigned klen = cdb_keylen(&f->cdb);
+	int     ti;
+
+	if (k == NULL || cdb_getdata(&f->cdb) == NULL) {
+	    r = -1;
+	    break;
+	}
+	if (klen == sizeof(MAP_META_KEY) - 1
+	    && memcmp(k, MAP_META_KEY, klen) == 0)
+	    continue;
+	if (klen < 2 || k[1] != ':' || (ti = map_tag_index(k[0])) < 0) {
+	    map_err(err, errlen, "%s: record with unknown table tag", path);
+	    goto fail_cdb;
+	}
+	if (cdb_datalen(&f->cdb) == MAP_TOMBSTONE_LEN
+	    && *(const char *) cdb_getdata(&f->cdb) == 0)
+	    tomb++;
+	else
+	    counts[ti]++;
+    }
+    if (r < 0) {
+	map_err(err, errlen, "%s: corrupt CDB file (record outside the file)",
+		path);
+	goto fail_cdb;
+    }
+    for (i = 0; i < NTAGS; i++) {
+	if (counts[i] != f->meta.counts[i]) {
+	    map_err(err, errlen, "%s: table %c has %lu records, metadata says "
+		    "%lu (corrupt or incomplete file)", path, MAP_TAGS[i],
+		    counts[i], f->meta.counts[i]);
+	    goto fail_cdb;
+	}
+    }
+    if (tomb && !f->meta.is_delta) {
+	map_err(err, errlen, "%s: deletion records in a base file", path);
+	goto fail_cdb;
+    }
+    return (0);
+
+fail_cdb:
+    cdb_free(&f->cdb);
+fail_fd:
+fail:
+    close(f->fd);
+    f->fd = -1;
+    errno = EINVAL;
+    return (-1);
+}
+
+int
+map_file_meta(const char *path, struct map_meta *meta, char *err,
+	      size_t errlen)
+{
+    struct map_file f;
+
+    if (map_file_open(path, &f, err, errlen) < 0)
+	return (-1);
+    *meta = f.meta;
+    map_file_close(&f);
+    return (0);
+}
+
+static int
+map_same_file(const struct stat *a, const struct stat *b)
+{
+    return (a->st_dev == b->st_dev && a->st_ino == b->st_ino
+	    && a->st_size == b->st_size
+	    && a->st_mtim.tv_sec == b->st_mtim.tv_sec
+	    && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
+}
+
+int
+map_gen_open(const char *dir, struct map_gen **out, char *err, size_t errlen)
+{
+    struct map_gen *g;
+    struct stat st;
+    int     tries;
+
+    *out = NULL;
+    if ((g = calloc(1, sizeof(*g))) == NULL
+	|| asprintf(&g->base_path, "%s/%s", dir, MAP_BASE_NAME) < 0
+	|| asprintf(&g->delta_path, "%s/%s", dir, MAP_DELTA_NAME) < 0) {
+	map_err(err, errlen, "out of memory");
+	goto fail;
+    }
+    g->base.fd = g->delta.fd = -1;
+    for (tries = 0; tries < 5; tries++) {
+	if (map_file_open(g->base_path, &g->base, err, errlen) < 0)
+	    goto fail;
+	if (g->base.meta.is_delta) {
+	    map_err(err, errlen, "%s: is a delta, not a base", g->base_path);
+	    goto fail;
+	}
+	g->delta_seen = 0;
+	if (stat(g->delta_path, &g->delta_st) == 0) {
+	    g->delta_seen = 1;
+	    if (map_file_open(g->delta_path, &g->delta, err, errlen) < 0) {
+		if (errno == ENOENT)	/* removed meanwhile: look again */
+		    goto retry;
+		goto fail;
+	    }
+	    g->delta_st = g->delta.st;
+	    if (!g->delta.meta.is_delta) {
+		map_err(err, errlen, "%s: is a base, not a delta",
+			g->delta_path);
+		goto fail;
+	    }
+	    if (g->delta.meta.base_serial != g->base.meta.serial)
+		map_file_close(&g->delta);	/* belongs to another base */
+	}
+	/* Consistent only if the base was not replaced while we looked. */
+	if (stat(g->base_path, &st) == 0 && map_same_file(&st, &g->base.st)) {
+	    *out = g;
+	    return (0);
+	}
+retry:
+	map_file_close(&g->base);
+	map_file_close(&g->delta);
+    }
+    map_err(err, errlen, "%s: tables kept changing while being opened", dir);
+
+fail:
+    if (g)
+	map_gen_close(g);
+    return (-1);
+}
+
+int
+map_gen_stale(const struct map_gen *g)
+{
+    struct stat st;
+
+    if (stat(g->base_path, &st) < 0 || !map_same_file(&st, &g->base.st))
+	return (1);
+    if (stat(g->delta_path, &st) < 0)
+	return (g->delta_seen);
+    return (!g->delta_seen || !map_same_file(&st, &g->delta_st));
+}
+
+/* Look one key up in one file: 1 found, 0 not, -1 corrupt. */
+static int
+map_file_get(struct map_file *f, const char *k, size_t klen,
+	     const char **val, size_t *vlen)
+{
+    int     r = cdb_find(&f->cdb, k, (unsigned) klen);
+
+    if (r <= 0)
+	return (r < 0 ? -1 : 0);
+    if ((*val = cdb_getdata(&f->cdb)) == NULL)
+	return (-1);
+    *vlen = cdb_datalen(&f->cdb);
+    return (1);
+}
+
+int
+map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
+	    const char **val, size_t *vlen)
+{
+    char    kbuf[MAP_KEY_MAX];
+    size_t  n;
+    int     r;
+
+    if ((n = map_key(kbuf, tag, key, klen)) == 0)
+	return (0);			/* longer than any stored key */
+    if (g->delta.fd >= 0) {
+	r = map_file_get(&g->delta, kbuf, n, val, vlen);
+	if (r != 0) {
+	    if (r > 0 && *vlen == MAP_TOMBSTONE_LEN && **val == 0)
+		return (0);
+	    return (r);
+	}
+    }
+    return (map_file_get(&g->base, kbuf, n, val, vlen));
+}
+
+const struct map_meta *
+map_gen_meta(const struct map_gen *g)
+{
+    return (&g->base.meta);
+}
+
+const struct map_meta *
+map_gen_delta_meta(const struct map_gen *g)
+{
+    return (g->delta.fd >= 0 ? &g->delta.meta : NULL);
+}
+
+/* Walk one file's records, skipping #meta and (if skip) keys in skip. */
+static int
+map_file_walk(struct map_file *f, struct map_file *skip, int tombs,
+	      map_walk_fn fn, void *ctx)
+{
+    unsigned pos;
+    int     r, ret;
+
+    cdb_seqinit(&pos, &f->cdb);
+    while ((r = cdb_seqnext(&pos, &f->cdb)) > 0) {
+	const char *k = cdb_getkey(&f->cdb), *v = cdb_getdata(&f->cdb);
+	unsigned klen = cdb_keylen(&f->cdb), vlen = cdb_datalen(&f->cdb);
+
+	if (k == NULL || v == NULL)
+	    return (-1);
+	if (klen < 2 || k[1] != ':')
+	    continue;
+	if (!tombs && vlen == MAP_TOMBSTONE_LEN && *v == 0)
+	    continue;
+	if (skip && skip->fd >= 0) {
+	    int     s = cdb_find(&skip->cdb, k, klen);
+
+	    if (s < 0)
+		return (-1);
+	    if (s > 0)
+		continue;
+	}
+	if ((ret = fn(k[0], k + 2, klen - 2, v, vlen, ctx)) != 0)
+	    return (ret);
+    }
+    return (r < 0 ? -1 : 0);
+}
+
+int
+map_gen_walk(struct map_gen *g, map_walk_fn fn, void *ctx)
+{
+    int     r;
+
+    if (g->delta.fd >= 0 && (r = map_file_walk(&g->delta, NULL, 0, fn, ctx)))
+	return (r);
+    return (map_file_walk(&g->base, &g->delta, 0, fn, ctx));
+}
+
+void
+map_gen_close(struct map_gen *g)
+{
+    if (g == NULL)
+	return;
+    map_file_close(&g->base);
+    map_file_close(&g->delta);
+    free(g->base_path);
+    free(g->delta_path);
+    free(g);
+}

@@ -1,0 +1,135 @@
+/*
+ * map.h - the compiled table format shared by ldapsync (writer) and
+ *	   fwdmapd (reader).
+ *
+ * NAME
+ *	map - one generation of routing tables in tinycdb files
+ *
+ * FILES
+ *	All tables of one directory state live in one CDB file, so that
+ *	what "virtual" and "transport" say always belongs to the same
+ *	generation:
+ *
+ *	MAPS_DIR/fwdmap.cdb		the base generation (full sync)
+ *	MAPS_DIR/fwdmap.delta.cdb	optional delta over that base
+ *					(incremental sync); ignored unless
+ *					its base_serial equals the base's
+ *					serial
+ *
+ * RECORDS
+ *	Keys are a one-letter table tag, a colon and the key proper, e.g.
+ *	"V:jane.doe@tum.de".  Keys are stored case-folded, without
+ *	extension.  Values are text:
+ *
+ *	D:domain	"tenant\tpolicy\tdefault_route"; policy is "reject"
+ *			or "route"; default_route may be empty
+ *	R:address	the owning tenant (the address is a valid recipient)
+ *	V:address	the expansion, comma separated ("a@x,b@y"); only
+ *			present when it differs from the address itself
+ *	T:address	the transport ("smtp:[host]:25", "lmtp:[h]:24")
+ *	P:address	provenance, JSON: {"dn","tenant","role" ("primary"
+ *			or "alias"), "primary","location","host",
+ *			"forwards":[...] }
+ *	X:address	a rejected claim, JSON: {"dn","tenant","reason"};
+ *			for explanations only, never used for routing
+ *	#meta		JSON: {"format":1,"kind":"base"|"delta","serial":N,
+ *			"base_serial":N (delta only),"created":unix time,
+ *			"source":"...","counts":{"D":n,"R":n,...}}
+ *
+ *	In a delta file, a value of exactly one NUL byte (MAP_TOMBSTONE) means
+ *	"deleted since the base"; any other value replaces the base's.
+ *
+ * DESCRIPTION
+ *	Writer: map_writer_open() creates MAPS_DIR/.NAME.XXXXXX exclusively;
+ *	map_writer_put() adds records (the caller never adds a key twice);
+ *	map_writer_commit() writes #meta, fsyncs, closes (checked), renames
+ *	over MAPS_DIR/NAME and fsyncs the directory.  map_writer_abort()
+ *	removes the temporary file.  Nothing is visible until commit.
+ *
+ *	Reader: map_gen_open() opens the base and, when it matches, the
+ *	delta, maps them read-only and verifies them (every record within
+ *	the file, #meta present and well-formed, format known, record
+ *	counts equal to #meta's counts).  A truncated or corrupt file is an
+ *	error (-1 and a message in err), never a crash.  map_gen_get()
+ *	looks up one key of one table: delta first, then base; 1 found,
+ *	0 not found, -1 error.  map_gen_stale() tells (by stat on the
+ *	paths against the open files' device, inode, size and mtime)
+ *	whether a newer generation has been published.
+ *
+ *	All functions return 0 (or 1/0 where stated) on success and -1 on
+ *	error, writing a message to err (errlen bytes) where one is taken.
+ *	The library never prints and never exits.
+ */
+#ifndef FWDMAP_MAP_H
+#define FWDMAP_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MAP_FORMAT		1
+#define MAP_BASE_NAME		"fwdmap.cdb"
+#define MAP_DELTA_NAME		"fwdmap.delta.cdb"
+#define MAP_META_KEY		"#meta"
+#define MAP_TOMBSTONE		"\0"
+#define MAP_TOMBSTONE_LEN	1
+#define MAP_KEY_MAX		1024	/* tag + ':' + key, bytes */
+
+/* Table tags. */
+#define MAP_T_DOMAIN		'D'
+#define MAP_T_RECIPIENT		'R'
+#define MAP_T_VIRTUAL		'V'
+#define MAP_T_TRANSPORT		'T'
+#define MAP_T_PROVENANCE	'P'
+#define MAP_T_REJECTED		'X'
+#define MAP_TAGS		"DRVTPX"
+
+/* Writer. */
+struct map_writer;
+
+struct map_writer *map_writer_open(const char *dir, const char *name,
+				   char *err, size_t errlen);
+int	map_writer_put(struct map_writer *w, int tag, const char *key,
+		       size_t klen, const char *val, size_t vlen);
+int	map_writer_del(struct map_writer *w, int tag, const char *key,
+		       size_t klen);	/* delta tombstone */
+
+/* Metadata given to commit; counts are computed by the writer. */
+struct map_meta {
+    int	    format;
+    int	    is_delta;
+    uint64_t serial;
+    uint64_t base_serial;	/* delta only */
+    time_t  created;
+    char    source[256];
+    unsigned long counts[sizeof(MAP_TAGS)];	/* indexed like MAP_TAGS */
+    unsigned long tombstones;
+};
+
+int	map_writer_commit(struct map_writer *w, const struct map_meta *meta,
+			  char *err, size_t errlen);	/* frees w */
+void	map_writer_abort(struct map_writer *w);	/* frees w */
+
+/* Reader. */
+struct map_gen;
+
+int	map_gen_open(const char *dir, struct map_gen **out,
+		     char *err, size_t errlen);
+int	map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
+		    const char **val, size_t *vlen);
+int	map_gen_stale(const struct map_gen *g);
+const struct map_meta *map_gen_meta(const struct map_gen *g);	/* base */
+const struct map_meta *map_gen_delta_meta(const struct map_gen *g); /* or NULL */
+void	map_gen_close(struct map_gen *g);
+
+/* Open a single CDB file (base or delta) and read its #meta, verifying it. */
+int	map_file_meta(const char *path, struct map_meta *meta,
+		      char *err, size_t errlen);
+
+/* Iterate all records of the generation's base file (for dumps/diffs).
+ * The callback returns 0 to go on, non-zero to stop (returned). */
+typedef int (*map_walk_fn)(int tag, const char *key, size_t klen,
+			   const char *val, size_t vlen, void *ctx);
+int	map_gen_walk(struct map_gen *g, map_walk_fn fn, void *ctx);
+
+#endif

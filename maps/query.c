@@ -1,0 +1,168 @@
+/*
+ * query.c - the Postfix-facing map semantics over one generation.
+ *
+ * Exports map_query() and map_query_name(); see query.h.  Postfix sends
+ * socketmap tables the full key in the case the sender used, so case
+ * folding, extension stripping and the domain fallbacks happen here.
+ */
+#include <string.h>
+
+#include "addr.h"
+#include "map.h"
+#include "query.h"
+
+#define Q_TEMP(s)	do { *val = (s); *vlen = strlen(s); return (MAP_Q_TEMP); } while (0)
+#define Q_PERM(s)	do { *val = (s); *vlen = strlen(s); return (MAP_Q_PERM); } while (0)
+
+static const char *const map_q_names[MAP_Q_NAMES] = {
+    "domains", "recipients", "virtual", "transport",
+};
+
+int
+map_query_name(const char *name, size_t nlen)
+{
+    int     i;
+
+    for (i = 0; i < MAP_Q_NAMES; i++)
+	if (strlen(map_q_names[i]) == nlen
+	    && memcmp(map_q_names[i], name, nlen) == 0)
+	    return (i);
+    return (-1);
+}
+
+/* Split a domain record "tenant\tpolicy\troute" into its fields. */
+struct dom_rec {
+    const char *tenant;	size_t tlen;
+    int	    route;
+    const char *dflt;	size_t dlen;
+};
+
+static int
+dom_parse(const char *v, size_t vlen, struct dom_rec *d)
+{
+    const char *t1 = memchr(v, '\t', vlen), *t2, *end = v + vlen;
+
+    if (t1 == NULL || (t2 = memchr(t1 + 1, '\t', (size_t) (end - t1 - 1))) == NULL)
+	return (-1);
+    d->tenant = v;
+    d->tlen = (size_t) (t1 - v);
+    d->route = (size_t) (t2 - t1 - 1) == 5 && memcmp(t1 + 1, "route", 5) == 0;
+    d->dflt = t2 + 1;
+    d->dlen = (size_t) (end - t2 - 1);
+    return (0);
+}
+
+/* Look up the domain record: 1 found (parsed), 0 not, -1 error. */
+static int
+dom_get(struct map_gen *g, const char *dom, size_t dlen, struct dom_rec *d)
+{
+    const char *v;
+    size_t  vl;
+    int     r = map_gen_get(g, MAP_T_DOMAIN, dom, dlen, &v, &vl);
+
+    if (r <= 0)
+	return (r);
+    return (dom_parse(v, vl, d) < 0 ? -1 : 1);
+}
+
+/* Exact address, then without extension: 1, 0 or -1 like map_gen_get. */
+static int
+addr_get(struct map_gen *g, int tag, const char *key, size_t klen,
+	 const char *delims, const char **val, size_t *vlen)
+{
+    char    stripped[MAP_KEY_MAX];
+    size_t  slen;
+    int     r = map_gen_get(g, tag, key, klen, val, vlen);
+
+    if (r != 0)
+	return (r);
+    if (addr_strip_ext(key, klen, delims, stripped, sizeof(stripped),
+		       &slen) != 1)
+	return (0);
+    return (map_gen_get(g, tag, stripped, slen, val, vlen));
+}
+
+enum map_q
+map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
+	  size_t klen, const char *delims, const char **val, size_t *vlen)
+{
+    char    k[MAP_KEY_MAX];
+    const char *dom;
+    size_t  domlen;
+    struct dom_rec d;
+    int     which = map_query_name(name, nlen), r;
+
+    if (which < 0)
+	Q_PERM("unknown map name");
+    if (g == NULL)
+	Q_TEMP("no routing table loaded");
+    if (klen == 0)
+	Q_PERM("empty key");
+    if (klen >= sizeof(k) - 2)
+	Q_PERM("key too long");
+    memcpy(k, key, klen);
+    addr_fold(k, klen);
+    if (addr_domain(k, klen, &dom, &domlen) < 0) {
+	dom = k;			/* a bare domain (or "*") */
+	domlen = klen;
+    }
+
+    switch (which) {
+    case 0:				/* domains */
+	if (dom != k)
+	    return (MAP_Q_NOTFOUND);
+	if ((r = dom_get(g, k, klen, &d)) < 0)
+	    Q_TEMP("routing table lookup error");
+	if (r == 0)
+	    return (MAP_Q_NOTFOUND);
+	*val = d.tenant;
+	*vlen = d.tlen;
+	return (MAP_Q_OK);
+
+    case 1:				/* recipients */
+	if (dom != k && dom - k > 1) {
+	    r = addr_get(g, MAP_T_RECIPIENT, k, klen, delims, val, vlen);
+	    if (r < 0)
+		Q_TEMP("routing table lookup error");
+	    if (r > 0)
+		return (MAP_Q_OK);
+	}
+	if (dom == k)			/* a bare domain is no recipient */
+	    return (MAP_Q_NOTFOUND);
+	if ((r = dom_get(g, dom, domlen, &d)) < 0)
+	    Q_TEMP("routing table lookup error");
+	if (r > 0 && d.route) {		/* unknown users pass on */
+	    *val = d.tenant;
+	    *vlen = d.tlen;
+	    return (MAP_Q_OK);
+	}
+	return (MAP_Q_NOTFOUND);
+
+    case 2:				/* virtual */
+	if (dom == k)
+	    return (MAP_Q_NOTFOUND);
+	r = addr_get(g, MAP_T_VIRTUAL, k, klen, delims, val, vlen);
+	if (r < 0)
+	    Q_TEMP("routing table lookup error");
+	return (r > 0 ? MAP_Q_OK : MAP_Q_NOTFOUND);
+
+    default:				/* transport */
+	if (klen == 1 && k[0] == '*')
+	    return (MAP_Q_NOTFOUND);
+	if (dom != k) {
+	    r = addr_get(g, MAP_T_TRANSPORT, k, klen, delims, val, vlen);
+	    if (r < 0)
+		Q_TEMP("routing table lookup error");
+	    if (r > 0)
+		return (MAP_Q_OK);
+	}
+	if ((r = dom_get(g, dom, domlen, &d)) < 0)
+	    Q_TEMP("routing table lookup error");
+	if (r > 0 && d.dlen > 0) {
+	    *val = d.dflt;
+	    *vlen = d.dlen;
+	    return (MAP_Q_OK);
+	}
+	return (MAP_Q_NOTFOUND);
+    }
+}

@@ -1,0 +1,45 @@
+/*
+ * query.h - Postfix map semantics over one generation.
+ *
+ * NAME
+ *	map_query - answer one socketmap request the way Postfix needs it
+ *
+ * DESCRIPTION
+ *	map_query() answers a lookup of "key" in the Postfix-facing map
+ *	"name" ("domains", "recipients", "virtual", "transport") against
+ *	generation g (NULL means no table loaded).  Postfix sends the full
+ *	key only, in any case; map_query folds case and tries the exact
+ *	address, then the address without its recipient delimiter
+ *	extension (delims, e.g. "+").  Semantics:
+ *
+ *	domains     a configured domain: OK, value the tenant.
+ *	recipients  a known address: OK (value the tenant); in a domain with
+ *		    policy "route": OK for any address; otherwise NOTFOUND.
+ *	virtual     the expansion; a bare domain key or an address without
+ *		    expansion: NOTFOUND.
+ *	transport   the address's transport, else its domain's default route;
+ *		    "*" and unknown: NOTFOUND.
+ *
+ *	Result codes: MAP_Q_OK (value in *val and *vlen, pointing into the mapped
+ *	file or a static string), MAP_Q_NOTFOUND, MAP_Q_TEMP (no table, or
+ *	lookup error; reason in *val), MAP_Q_PERM (unknown map name or a key
+ *	that cannot be an address/domain; reason in *val).
+ */
+#ifndef FWDMAP_QUERY_H
+#define FWDMAP_QUERY_H
+
+#include <stddef.h>
+#include "map.h"
+
+enum map_q { MAP_Q_OK, MAP_Q_NOTFOUND, MAP_Q_TEMP, MAP_Q_PERM };
+
+enum map_q map_query(struct map_gen *g, const char *name, size_t nlen,
+		     const char *key, size_t klen, const char *delims,
+		     const char **val, size_t *vlen);
+
+/* Index of a map name ("domains"=0 .. "transport"=3), -1 if unknown. */
+int	map_query_name(const char *name, size_t nlen);
+
+#define MAP_Q_NAMES	4
+
+#endif

@@ -1,0 +1,351 @@
+/*
+ * t_map.c - unit tests for maps/map.c and maps/query.c: publication,
+ * verification of untrusted files, deltas, and the Postfix map semantics.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "check.h"
+#include "map.h"
+#include "query.h"
+
+static char dir[256];
+static char err[1024];
+
+#define PUT(w, t, k, v) map_writer_put((w), (t), (k), strlen(k), (v), strlen(v))
+
+static int
+publish_base(uint64_t serial, int variant)
+{
+    struct map_writer *w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err));
+    struct map_meta m;
+
+    if (w == NULL)
+	return (-1);
+    PUT(w, MAP_T_DOMAIN, "tum.de", "tum\treject\t");
+    PUT(w, MAP_T_DOMAIN, "ph.tum.de", "tum\troute\tsmtp:[mail.ph.tum.de]:25");
+    PUT(w, MAP_T_RECIPIENT, "jane@tum.de", "tum");
+    PUT(w, MAP_T_RECIPIENT, "j.doe@tum.de", "tum");
+    PUT(w, MAP_T_VIRTUAL, "j.doe@tum.de", "jane@tum.de");
+    PUT(w, MAP_T_TRANSPORT, "jane@tum.de", variant ? "lmtp:[mytum]:24"
+	: "smtp:[exchange]:25");
+    PUT(w, MAP_T_TRANSPORT, "j.doe@tum.de", "smtp:[exchange]:25");
+    PUT(w, MAP_T_RECIPIENT, "max@ph.tum.de", "tum");
+    PUT(w, MAP_T_TRANSPORT, "max@ph.tum.de", "lmtp:[mytum]:24");
+    PUT(w, MAP_T_PROVENANCE, "jane@tum.de", "{\"dn\":\"uid=jane\"}");
+    memset(&m, 0, sizeof(m));
+    m.serial = serial;
+    m.created = 1;
+    strcpy(m.source, "t_map");
+    return (map_writer_commit(w, &m, err, sizeof(err)));
+}
+
+static enum map_q
+q(struct map_gen *g, const char *map, const char *key, char *out)
+{
+    const char *v;
+    size_t  vl;
+    enum map_q r = map_query(g, map, strlen(map), key, strlen(key), "+", &v,
+			     &vl);
+
+    if (out) {
+	if (r == MAP_Q_NOTFOUND)
+	    strcpy(out, "-");
+	else
+	    snprintf(out, 256, "%.*s", (int) vl, v);
+    }
+    return (r);
+}
+
+static int
+count_files(void)
+{
+    DIR    *d = opendir(dir);
+    struct dirent *e;
+    int     n = 0;
+
+    while ((e = readdir(d)) != NULL)
+	if (e->d_name[0] != '.' || strncmp(e->d_name, ".fwdmap", 7) == 0)
+	    n++;
+    closedir(d);
+    return (n);
+}
+
+static void
+test_semantics(void)
+{
+    struct map_gen *g;
+    char    v[256];
+
+    CHECK(publish_base(7, 0) == 0);
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
+    CHECK(map_gen_meta(g)->serial == 7);
+    CHECK(map_gen_meta(g)->counts[1] == 3);	/* R */
+
+    CHECK(q(g, "domains", "tum.de", v) == MAP_Q_OK && strcmp(v, "tum") == 0);
+    CHECK(q(g, "domains", "TUM.De", v) == MAP_Q_OK);
+    CHECK(q(g, "domains", "lmu.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "domains", "jane@tum.de", v) == MAP_Q_NOTFOUND);
+
+    CHECK(q(g, "recipients", "jane@tum.de", v) == MAP_Q_OK);
+    CHECK(q(g, "recipients", "Jane+Tag@TUM.de", v) == MAP_Q_OK);
+    CHECK(q(g, "recipients", "nobody@tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "recipients", "nobody@ph.tum.de", v) == MAP_Q_OK);
+    CHECK(q(g, "recipients", "tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "recipients", "nobody@other.org", v) == MAP_Q_NOTFOUND);
+
+    CHECK(q(g, "virtual", "j.doe@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "jane@tum.de") == 0);
+    CHECK(q(g, "virtual", "J.Doe+x@Tum.DE", v) == MAP_Q_OK
+	  && strcmp(v, "jane@tum.de") == 0);
+    CHECK(q(g, "virtual", "jane@tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "virtual", "tum.de", v) == MAP_Q_NOTFOUND);
+
+    CHECK(q(g, "transport", "jane@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "smtp:[exchange]:25") == 0);
+    CHECK(q(g, "transport", "JANE+foo@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "smtp:[exchange]:25") == 0);
+    CHECK(q(g, "transport", "max@ph.tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "lmtp:[mytum]:24") == 0);
+    CHECK(q(g, "transport", "old@ph.tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "smtp:[mail.ph.tum.de]:25") == 0);
+    CHECK(q(g, "transport", "nobody@tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "transport", "*", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "transport", "x@gmail.com", v) == MAP_Q_NOTFOUND);
+
+    /* A '+' address whose stripped form is unknown; a leading '+'. */
+    CHECK(q(g, "recipients", "+jane@tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "bogus", "jane@tum.de", v) == MAP_Q_PERM);
+    CHECK(q(g, "recipients", "", v) == MAP_Q_PERM);
+    {
+	char    big[2000];
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	CHECK(q(g, "recipients", big, v) == MAP_Q_PERM);
+    }
+    /* No table: TEMP, never NOTFOUND. */
+    CHECK(q(NULL, "recipients", "jane@tum.de", v) == MAP_Q_TEMP);
+    CHECK(q(NULL, "domains", "tum.de", v) == MAP_Q_TEMP);
+    CHECK(q(NULL, "nosuchmap", "tum.de", v) == MAP_Q_PERM);
+
+    /* Republish: the open generation goes stale, a new open sees it. */
+    CHECK(!map_gen_stale(g));
+    CHECK(publish_base(8, 1) == 0);
+    CHECK(map_gen_stale(g));
+    CHECK(q(g, "transport", "jane@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "smtp:[exchange]:25") == 0);	/* old one intact */
+    {
+	struct map_gen *g2;
+
+	CHECK(map_gen_open(dir, &g2, err, sizeof(err)) == 0);
+	CHECK(q(g2, "transport", "jane@tum.de", v) == MAP_Q_OK
+	      && strcmp(v, "lmtp:[mytum]:24") == 0);
+	CHECK(!map_gen_stale(g2));
+	map_gen_close(g2);
+    }
+    map_gen_close(g);
+}
+
+static void
+test_delta(void)
+{
+    struct map_gen *g;
+    struct map_writer *w;
+    struct map_meta m;
+    char    v[256];
+
+    CHECK(publish_base(20, 0) == 0);
+    w = map_writer_open(dir, MAP_DELTA_NAME, err, sizeof(err));
+    CHECK(w != NULL);
+    PUT(w, MAP_T_TRANSPORT, "jane@tum.de", "lmtp:[mytum]:24");
+    PUT(w, MAP_T_RECIPIENT, "new@tum.de", "tum");
+    CHECK(map_writer_del(w, MAP_T_RECIPIENT, "j.doe@tum.de", 12) == 0);
+    CHECK(map_writer_del(w, MAP_T_VIRTUAL, "j.doe@tum.de", 12) == 0);
+    memset(&m, 0, sizeof(m));
+    m.is_delta = 1;
+    m.serial = 21;
+    m.base_serial = 20;
+    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
+    CHECK(map_gen_delta_meta(g) != NULL
+	  && map_gen_delta_meta(g)->serial == 21
+	  && map_gen_delta_meta(g)->tombstones == 2);
+    CHECK(q(g, "transport", "jane@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "lmtp:[mytum]:24") == 0);
+    CHECK(q(g, "recipients", "new@tum.de", v) == MAP_Q_OK);
+    CHECK(q(g, "recipients", "j.doe@tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "virtual", "j.doe@tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "recipients", "jane@tum.de", v) == MAP_Q_OK);	/* from base */
+    CHECK(!map_gen_stale(g));
+    map_gen_close(g);
+
+    /* A new base makes the old delta irrelevant (base_serial mismatch). */
+    CHECK(publish_base(30, 0) == 0);
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
+    CHECK(map_gen_delta_meta(g) == NULL);
+    CHECK(q(g, "recipients", "j.doe@tum.de", v) == MAP_Q_OK);
+    CHECK(q(g, "recipients", "new@tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(!map_gen_stale(g));			/* ignored delta: no reload loop */
+    {
+	char    p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, MAP_DELTA_NAME);
+	CHECK(unlink(p) == 0);
+	CHECK(map_gen_stale(g));
+    }
+    map_gen_close(g);
+
+    /* Tombstones in a base are refused. */
+    w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err));
+    CHECK(map_writer_del(w, MAP_T_RECIPIENT, "x@tum.de", 8) == 0);
+    memset(&m, 0, sizeof(m));
+    m.serial = 31;
+    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) < 0);
+}
+
+static int
+copy_file(const char *from, const char *to, off_t len, off_t flip)
+{
+    char    buf[1 << 16];
+    int     in = open(from, O_RDONLY), out;
+    ssize_t n;
+
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    n = read(in, buf, sizeof(buf));
+    close(in);
+    if (n < 0 || out < 0)
+	return (-1);
+    if (len > n)
+	len = n;
+    if (flip >= 0 && flip < len)
+	buf[flip] = (char) (buf[flip] ^ 0x5a);
+    if (write(out, buf, (size_t) len) != len)
+	return (-1);
+    close(out);
+    return ((int) n);
+}
+
+static void
+test_corrupt(void)
+{
+    char    good[512], base[512];
+    struct map_gen *g;
+    int     size, len, opened = 0, failed = 0, i;
+
+    CHECK(publish_base(40, 0) == 0);
+    snprintf(base, sizeof(base), "%s/%s", dir, MAP_BASE_NAME);
+    snprintf(good, sizeof(good), "%s/good.cdb", dir);
+    rename(base, good);
+    size = copy_file(good, base, 1 << 20, -1);
+    CHECK(size > 2048);
+
+    /* Every truncation is refused, cleanly. */
+    for (len = 0; len < size; len += (len < 2100 ? 1 : 7)) {
+	copy_file(good, base, len, -1);
+	if (map_gen_open(dir, &g, err, sizeof(err)) == 0) {
+	    opened++;
+	    map_gen_close(g);
+	}
+    }
+    CHECK(opened == 0);
+
+    /* Flipped bytes: open fails or, if the damage is in an unused or
+     * harmless place, lookups still behave; never a crash (ASan). */
+    for (i = 0; i < size; i += 3) {
+	copy_file(good, base, size, i);
+	if (map_gen_open(dir, &g, err, sizeof(err)) == 0) {
+	    char    v[256];
+
+	    opened++;
+	    (void) q(g, "recipients", "jane@tum.de", v);
+	    (void) q(g, "transport", "jane+x@tum.de", v);
+	    (void) q(g, "domains", "ph.tum.de", v);
+	    map_gen_close(g);
+	} else
+	    failed++;
+    }
+    CHECK(failed > 0);
+
+    /* Not a CDB file at all; a CDB file without metadata. */
+    {
+	int     fd = open(base, O_WRONLY | O_TRUNC);
+
+	CHECK(write(fd, "hello\n", 6) == 6);
+	close(fd);
+	CHECK(map_gen_open(dir, &g, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "not a CDB") != NULL);
+    }
+    unlink(base);
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "No such file") != NULL);
+    unlink(good);
+}
+
+static void
+test_atomic(void)
+{
+    struct map_writer *w;
+    struct map_gen *g;
+    char    v[256];
+    int     before;
+
+    CHECK(publish_base(50, 0) == 0);
+    before = count_files();
+    w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err));
+    PUT(w, MAP_T_DOMAIN, "lmu.de", "lmu\treject\t");
+    CHECK(count_files() == before + 1);		/* the temporary */
+    /* Not visible before commit. */
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
+    CHECK(q(g, "domains", "lmu.de", v) == MAP_Q_NOTFOUND);
+    map_gen_close(g);
+    map_writer_abort(w);
+    CHECK(count_files() == before);		/* temporary removed */
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
+    CHECK(map_gen_meta(g)->serial == 50);
+    map_gen_close(g);
+    /* A writer in a directory that does not exist fails with a message. */
+    CHECK(map_writer_open("/nonexistent/dir", MAP_BASE_NAME, err,
+			  sizeof(err)) == NULL && strstr(err, "/nonexistent"));
+    /* Bad tags and oversized keys are refused. */
+    w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err));
+    CHECK(map_writer_put(w, 'Q', "k", 1, "v", 1) < 0);
+    {
+	char    big[MAP_KEY_MAX];
+
+	memset(big, 'k', sizeof(big));
+	CHECK(map_writer_put(w, MAP_T_RECIPIENT, big, sizeof(big), "v", 1) < 0);
+    }
+    map_writer_abort(w);
+}
+
+int
+main(void)
+{
+    snprintf(dir, sizeof(dir), "%s/t_map.XXXXXX",
+	     getenv("TEST_TMP") ? getenv("TEST_TMP") : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+	perror("mkdtemp");
+	return (2);
+    }
+    test_semantics();
+    test_delta();
+    test_corrupt();
+    test_atomic();
+    if (check_failures == 0) {
+	char    cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	(void) system(cmd);
+    } else
+	fprintf(stderr, "last error: %s\n", err);
+    return (DONE());
+}
