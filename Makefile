@@ -125,11 +125,12 @@ demo: deps all
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/schema \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/schema \
 		$(DESTDIR)$(DATADIR)/systemd $(DESTDIR)$(BINDIR)
 	install -m 0755 $(B)/fwdmapd $(B)/ldapsync $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(B)/fwdmap $(DESTDIR)$(BINDIR)/
 	for f in docs/man/*.5; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man5/; done; true
+	for f in docs/man/*.1; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man1/; done; true
 	for f in docs/man/*.8; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man8/; done; true
 	for f in schema/*; do install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/schema/; done
 	for f in scripts/systemd/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/systemd/; done; true
