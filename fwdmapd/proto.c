@@ -1,0 +1,157 @@
+/*
+ * proto.c - socketmap requests to replies (see proto.h).
+ *
+ * Only framing and bookkeeping happen here; what a key means is decided
+ * by map_query() in maps/query.c.  Nothing from the client can make this
+ * module allocate without bound: a request is at most max_request bytes
+ * and the output stops growing at the caller's high-water mark.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "netstr.h"
+#include "proto.h"
+#include "query.h"
+
+int
+pbuf_reserve(struct pbuf *b, size_t n)
+{
+    size_t  cap;
+    char   *np;
+
+    if (b->cap - b->len >= n)
+	return (0);
+    cap = b->cap ? b->cap : 256;
+    while (cap - b->len < n) {
+	if (cap > ((size_t) -1) / 2)
+	    return (-1);
+	cap *= 2;
+    }
+    if ((np = realloc(b->p, cap)) == NULL)
+	return (-1);
+    b->p = np;
+    b->cap = cap;
+    return (0);
+}
+
+void
+pbuf_free(struct pbuf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Append one reply "word<SP>data" as a netstring. */
+static int
+proto_reply(struct pbuf *out, const char *word, const char *data, size_t dlen)
+{
+    size_t  wlen = strlen(word);
+    size_t  plen = wlen + 1 + dlen;
+    size_t  need = netstr_size(plen);
+    char    digits[NETSTR_MAX_DIGITS];
+    size_t  nd = 0, v;
+    char   *p;
+
+    if (pbuf_reserve(out, need) < 0)
+	return (-1);
+    v = plen;
+    do {
+	digits[nd++] = (char) ('0' + v % 10);
+	v /= 10;
+    } while (v);
+    p = out->p + out->len;
+    while (nd > 0)
+	*p++ = digits[--nd];
+    *p++ = ':';
+    memcpy(p, word, wlen);
+    p += wlen;
+    *p++ = ' ';
+    if (dlen)
+	memcpy(p, data, dlen);
+    p += dlen;
+    *p = ',';
+    out->len += need;
+    return (0);
+}
+
+size_t
+proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
+	  struct pbuf *out, size_t high, int *status, const char **why)
+{
+    size_t  done = 0;
+
+    *status = PROTO_GO_ON;
+    *why = NULL;
+    while (done < len && out->len < high) {
+	const char *req, *sp, *val = NULL;
+	size_t  rlen, used, vlen = 0, nlen;
+	int     r, idx;
+	enum map_q q;
+	struct stats_map *sm;
+
+	r = netstr_parse(in + done, len - done, ctx->max_request,
+			 &req, &rlen, &used, why);
+	if (r == 0)
+	    break;
+	if (r < 0)
+	    goto bad;
+	done += used;
+	if (memchr(req, '\0', rlen) != NULL) {
+	    *why = "request contains a null byte";
+	    goto bad;
+	}
+	if ((sp = memchr(req, ' ', rlen)) == NULL || sp == req) {
+	    *why = "request is not \"name key\"";
+	    goto bad;
+	}
+	nlen = (size_t) (sp - req);
+	q = map_query(ctx->gen, req, nlen, sp + 1, rlen - nlen - 1,
+		      ctx->delims, &val, &vlen);
+	if (val == NULL)
+	    vlen = 0;
+	idx = map_query_name(req, nlen);
+	sm = ctx->st ? &ctx->st->map[idx < 0 ? STATS_OTHER : idx] : NULL;
+	if (sm)
+	    sm->lookups++;
+	switch (q) {
+	case MAP_Q_OK:
+	    r = proto_reply(out, "OK", val, vlen);
+	    if (sm)
+		sm->ok++;
+	    break;
+	case MAP_Q_NOTFOUND:
+	    r = proto_reply(out, "NOTFOUND", "", 0);
+	    if (sm)
+		sm->notfound++;
+	    break;
+	case MAP_Q_PERM:
+	    r = proto_reply(out, "PERM", val, vlen);
+	    if (sm)
+		sm->perm++;
+	    break;
+	case MAP_Q_TEMP:
+	default:
+	    if (val == NULL) {
+		val = "internal error";
+		vlen = strlen(val);
+	    }
+	    r = proto_reply(out, "TEMP", val, vlen);
+	    if (sm)
+		sm->temp++;
+	    break;
+	}
+	if (r < 0) {
+	    *status = PROTO_NOMEM;
+	    return (done);
+	}
+    }
+    return (done);
+
+bad:
+    if (ctx->st)
+	ctx->st->proto_errors++;
+    *status = proto_reply(out, "PERM", *why, strlen(*why)) < 0 ?
+	PROTO_NOMEM : PROTO_CLOSE;
+    return (len);				/* the rest is discarded */
+}

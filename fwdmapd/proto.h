@@ -1,0 +1,63 @@
+/*
+ * proto.h - the Postfix socketmap protocol, server side.
+ *
+ * NAME
+ *	proto - turn socketmap requests into replies
+ *
+ * SYNOPSIS
+ *	#include "proto.h"
+ *
+ *	size_t	proto_run(const struct proto_ctx *ctx, const char *in,
+ *			  size_t len, struct pbuf *out, size_t high,
+ *			  int *status, const char **why);
+ *
+ * DESCRIPTION
+ *	A request is one netstring "name<SP>key" (socketmap_table(5),
+ *	Postfix dict_sockmap.c), split at the first space.  The reply is one
+ *	netstring: "OK <data>", "NOTFOUND ", "TEMP <reason>" or
+ *	"PERM <reason>"; the answer itself comes from map_query().
+ *
+ *	proto_run() answers every complete request at the start of in (len
+ *	bytes), in order, appending the replies to out, and returns how many
+ *	input bytes it consumed.  It stops early once out holds high bytes
+ *	or more (back-pressure on a client that does not read).  *status is
+ *	PROTO_GO_ON normally; PROTO_CLOSE after a malformed or oversized
+ *	request, whose "PERM" reply is the last thing appended (the caller
+ *	sends it and closes; *why says what was wrong); PROTO_NOMEM when out
+ *	could not grow (the caller closes at once).
+ *
+ *	pbuf_reserve() makes room for n more bytes; pbuf_free() releases.
+ */
+#ifndef FWDMAPD_PROTO_H
+#define FWDMAPD_PROTO_H
+
+#include <stddef.h>
+
+#include "map.h"
+#include "stats.h"
+
+struct pbuf {
+    char   *p;
+    size_t  len;
+    size_t  cap;
+};
+
+int	pbuf_reserve(struct pbuf *b, size_t n);
+void	pbuf_free(struct pbuf *b);
+
+struct proto_ctx {
+    struct map_gen *gen;		/* NULL: no generation, answer TEMP */
+    const char *delims;			/* recipient_delimiter */
+    size_t  max_request;		/* payload limit, bytes */
+    struct stats *st;			/* counters, or NULL */
+};
+
+#define PROTO_GO_ON	0
+#define PROTO_CLOSE	1
+#define PROTO_NOMEM	(-1)
+
+size_t	proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
+		  struct pbuf *out, size_t high, int *status,
+		  const char **why);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * server.h - the fwdmapd event loop.
+ *
+ * NAME
+ *	server - serve socketmap requests from one epoll loop
+ *
+ * SYNOPSIS
+ *	#include "server.h"
+ *
+ *	struct server *server_create(struct conf *conf, int sigfd,
+ *				     char *err, size_t errlen);
+ *	int	server_add_listener(struct server *s, int fd, int control);
+ *	int	server_run(struct server *s);
+ *	void	server_free(struct server *s);
+ *
+ * DESCRIPTION
+ *	server_create() takes ownership of conf (it is replaced on SIGHUP)
+ *	and of sigfd, a signalfd(2) for SIGHUP, SIGTERM and SIGINT.  It loads
+ *	the newest valid generation from maps_dir if there is one; without
+ *	one every lookup answers TEMP.
+ *
+ *	server_add_listener() adds a listening, non-blocking socket: a
+ *	socketmap endpoint, or (control non-zero) the admin socket that
+ *	answers every connection with the statistics as JSON and closes.
+ *
+ *	server_run() serves until SIGTERM or SIGINT, then stops accepting,
+ *	lets started requests finish (at most request_timeout seconds) and
+ *	returns 0.  Several requests in one read are answered in order;
+ *	partial reads and writes are resumed; a connection without a started
+ *	request is closed after idle_timeout seconds, one that does not
+ *	finish a request (or read its answer) within request_timeout
+ *	seconds is closed too; above max_connections a new connection is
+ *	closed at once (the Postfix client then defers).  Every
+ *	reload_check_ms the server looks for a newly published generation,
+ *	opens and verifies it and switches to it between two requests; a
+ *	bad generation is logged and the old one kept.  SIGHUP re-reads the
+ *	configuration file; settings that need a new socket or other
+ *	privileges (listen, control, user, socket_group, socket_mode) are
+ *	kept and a warning says so.
+ *
+ * DIAGNOSTICS
+ *	server_create() returns NULL with a message in err.  server_run()
+ *	returns -1 only on a broken environment (epoll failure).
+ */
+#ifndef FWDMAPD_SERVER_H
+#define FWDMAPD_SERVER_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+struct server;
+
+struct server *server_create(struct conf *conf, int sigfd, char *err,
+			     size_t errlen);
+int	server_add_listener(struct server *s, int fd, int control);
+int	server_run(struct server *s);
+void	server_free(struct server *s);
+
+#endif

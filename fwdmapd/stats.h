@@ -1,0 +1,64 @@
+/*
+ * stats.h - fwdmapd counters and their JSON form.
+ *
+ * NAME
+ *	stats - per-map and per-daemon counters for the admin command
+ *
+ * DESCRIPTION
+ *	One struct stats lives in the daemon.  proto_request() counts every
+ *	answer per map (index from map_query_name(), STATS_OTHER for a name
+ *	no map has); the server counts connections and reloads.
+ *	stats_json() renders everything, plus what the caller knows about
+ *	the loaded generation, as one JSON object (a malloc'ed string the
+ *	caller frees, or NULL when out of memory).
+ */
+#ifndef FWDMAPD_STATS_H
+#define FWDMAPD_STATS_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "query.h"
+
+#define STATS_OTHER	MAP_Q_NAMES		/* unknown map names */
+#define STATS_NMAPS	(MAP_Q_NAMES + 1)
+
+struct stats_map {
+    uint64_t lookups;
+    uint64_t ok;			/* hits */
+    uint64_t notfound;			/* misses */
+    uint64_t temp;
+    uint64_t perm;
+};
+
+struct stats {
+    struct stats_map map[STATS_NMAPS];
+    uint64_t conn_accepted;
+    uint64_t conn_rejected;		/* over max_connections */
+    uint64_t conn_timeouts;		/* idle or request timeouts */
+    uint64_t proto_errors;		/* malformed requests (PERM + close) */
+    uint64_t reloads;			/* generations switched to */
+    uint64_t reload_failures;		/* bad generations kept out */
+    time_t  started;
+};
+
+/* What the server knows right now, for stats_json(). */
+struct stats_view {
+    unsigned conn_current;
+    unsigned conn_max;
+    int     gen_loaded;			/* 0: no generation, answering TEMP */
+    uint64_t serial;
+    uint64_t delta_serial;		/* 0 without delta */
+    int     has_delta;
+    time_t  created;			/* base creation time */
+    time_t  delta_created;
+    time_t  loaded;			/* when fwdmapd switched to it */
+    const char *maps_dir;
+    const char *last_error;		/* last reload error, or NULL */
+};
+
+const char *stats_map_name(int idx);
+char   *stats_json(const struct stats *st, const struct stats_view *v,
+		   time_t now);
+
+#endif
