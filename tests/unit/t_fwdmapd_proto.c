@@ -1,0 +1,201 @@
+/*
+ * t_fwdmapd_proto.c - socketmap framing of fwdmapd: replies, ordering of
+ * pipelined requests, PERM-and-close on malformed input, TEMP without a
+ * table, back-pressure.  The generation is built with the real writer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "map.h"
+#include "netstr.h"
+#include "proto.h"
+#include "stats.h"
+
+static char dir[] = "/tmp/t_fwdmapd_proto.XXXXXX";
+
+static int
+put(struct map_writer *w, int tag, const char *k, const char *v)
+{
+    return (map_writer_put(w, tag, k, strlen(k), v, strlen(v)));
+}
+
+static struct map_gen *
+build(void)
+{
+    struct map_writer *w;
+    struct map_meta m;
+    struct map_gen *g = NULL;
+    char    err[512];
+
+    if ((w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err))) == NULL) {
+	fprintf(stderr, "writer: %s\n", err);
+	return (NULL);
+    }
+    if (put(w, MAP_T_DOMAIN, "tum.de", "tum\treject\t") < 0
+	|| put(w, MAP_T_RECIPIENT, "jane.doe@tum.de", "tum") < 0
+	|| put(w, MAP_T_TRANSPORT, "jane.doe@tum.de",
+	       "smtp:[exchange.example.org]:25") < 0
+	|| put(w, MAP_T_VIRTUAL, "j.doe@tum.de", "jane.doe@tum.de") < 0) {
+	map_writer_abort(w);
+	return (NULL);
+    }
+    memset(&m, 0, sizeof(m));
+    m.format = MAP_FORMAT;
+    m.serial = 42;
+    m.created = time(NULL);
+    snprintf(m.source, sizeof(m.source), "t_fwdmapd_proto");
+    if (map_writer_commit(w, &m, err, sizeof(err)) < 0) {
+	fprintf(stderr, "commit: %s\n", err);
+	return (NULL);
+    }
+    if (map_gen_open(dir, &g, err, sizeof(err)) < 0) {
+	fprintf(stderr, "open: %s\n", err);
+	return (NULL);
+    }
+    return (g);
+}
+
+/* Append the netstring of s to buf (lengths computed, not typed in). */
+static char *
+ns(char *buf, const char *s)
+{
+    size_t  n = strlen(buf);
+
+    n += netstr_put(buf + n, 4096, s, strlen(s));
+    buf[n] = 0;
+    return (buf);
+}
+
+/* Run proto_run over s; the output text goes to out (NUL-terminated). */
+static size_t
+run(struct proto_ctx *ctx, const char *s, size_t len, char *out,
+    size_t outsz, size_t high, int *status)
+{
+    struct pbuf b = {NULL, 0, 0};
+    const char *why;
+    size_t  used = proto_run(ctx, s, len, &b, high, status, &why);
+    size_t  n = b.len < outsz - 1 ? b.len : outsz - 1;
+
+    if (n)
+	memcpy(out, b.p, n);
+    out[n] = 0;
+    pbuf_free(&b);
+    return (used);
+}
+
+int
+main(void)
+{
+    struct map_gen *g;
+    struct stats st;
+    struct proto_ctx ctx;
+    char    out[8192], in[4096], want[4096];
+    int     status;
+    size_t  used;
+
+    if (mkdtemp(dir) == NULL) {
+	perror("mkdtemp");
+	return (1);
+    }
+    g = build();
+    CHECK(g != NULL);
+    memset(&st, 0, sizeof(st));
+    ctx.gen = g;
+    ctx.delims = "+";
+    ctx.max_request = 100;
+    ctx.st = &st;
+
+    /* The four answers, in order, from one buffer; then a partial one. */
+    in[0] = want[0] = 0;
+    ns(in, "transport Jane.Doe+news@TUM.de");
+    ns(in, "recipients nobody@tum.de");
+    ns(in, "virtual J.DOE@tum.de");
+    ns(in, "domains tum.de");
+    ns(in, "bogus x@y.z");
+    strcat(in, "10:transp");
+    ns(want, "OK smtp:[exchange.example.org]:25");
+    ns(want, "NOTFOUND ");
+    ns(want, "OK jane.doe@tum.de");
+    ns(want, "OK tum");
+    used = run(&ctx, in, strlen(in), out, sizeof(out), 65536, &status);
+    CHECK(status == PROTO_GO_ON);
+    CHECK(used == strlen(in) - strlen("10:transp"));
+    CHECK(strncmp(out, want, strlen(want)) == 0);
+    CHECK(strstr(out + strlen(want), ":PERM ") != NULL);
+    if (strncmp(out, want, strlen(want)) != 0)
+	fprintf(stderr, "got  %s\nwant %s\n", out, want);
+    CHECK(st.map[3].lookups == 1 && st.map[3].ok == 1);
+    CHECK(st.map[1].notfound == 1);
+    CHECK(st.map[STATS_OTHER].perm == 1);
+
+    /* Malformed: PERM as the last reply, status CLOSE, rest discarded. */
+    in[0] = 0;
+    ns(in, "domains tum.de");
+    ns(in, "nospace");
+    ns(in, "domains tum.de");
+    used = run(&ctx, in, strlen(in), out, sizeof(out), 65536, &status);
+    CHECK(status == PROTO_CLOSE);
+    CHECK(used == strlen(in));
+    CHECK(strncmp(out, "6:OK tum,", 9) == 0);
+    CHECK(strstr(out + 9, ":PERM ") != NULL);
+    CHECK(strstr(out + 9, "OK") == NULL);
+    CHECK(out[strlen(out) - 1] == ',');
+    CHECK(st.proto_errors == 1);
+
+    /* Oversized (one over max_request), bad length, NUL, empty name. */
+    used = run(&ctx, "101:", 4, out, sizeof(out), 65536, &status);
+    CHECK(status == PROTO_CLOSE && strstr(out, "PERM netstring too long"));
+    used = run(&ctx, "x:", 2, out, sizeof(out), 65536, &status);
+    CHECK(status == PROTO_CLOSE);
+    used = run(&ctx, "10:domains \0a,", 14, out, sizeof(out), 65536, &status);
+    CHECK(status == PROTO_CLOSE && strstr(out, "null byte"));
+    used = run(&ctx, "7: tum.de,", 10, out, sizeof(out), 65536, &status);
+    CHECK(status == PROTO_CLOSE);
+
+    /* Exactly max_request bytes is still a request (an unknown key). */
+    {
+	char    big[200];
+	int     n = snprintf(big, sizeof(big), "100:recipients ");
+
+	memset(big + n, 'a', 100 - 11);
+	big[n + 89] = ',';
+	used = run(&ctx, big, (size_t) n + 90, out, sizeof(out), 65536, &status);
+	CHECK(status == PROTO_GO_ON);
+	CHECK(used == (size_t) n + 90);
+	CHECK(strstr(out, "PERM") == NULL || strstr(out, "too long") == NULL);
+    }
+
+    /* Back-pressure: stop once the output reaches the high-water mark. */
+    in[0] = 0;
+    ns(in, "domains tum.de");
+    ns(in, "domains tum.de");
+    ns(in, "domains tum.de");
+    used = run(&ctx, in, strlen(in), out, sizeof(out), 5, &status);
+    CHECK(status == PROTO_GO_ON);
+    CHECK(used == strlen(in) / 3);
+    CHECK(strcmp(out, "6:OK tum,") == 0);
+
+    /* No generation: TEMP, never NOTFOUND. */
+    ctx.gen = NULL;
+    in[0] = 0;
+    ns(in, "recipients nobody@tum.de");
+    used = run(&ctx, in, strlen(in), out, sizeof(out), 65536, &status);
+    CHECK(status == PROTO_GO_ON);
+    CHECK(strstr(out, ":TEMP ") != NULL);
+    CHECK(strstr(out, "NOTFOUND") == NULL);
+
+    if (g)
+	map_gen_close(g);
+    {
+	char    p[sizeof(dir) + 32];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, MAP_BASE_NAME);
+	unlink(p);
+	rmdir(dir);
+    }
+    return (DONE());
+}
