@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# asan: yes
+# fwdmapd speaks the socketmap protocol exactly: answers, pipelining, partial
+# requests, and PERM plus close for every kind of malformed request.
+source "$TOP/tests/lib/common.sh"
+source "$TOP/tests/cases/28-fwdmapd-common.bash"
+
+fw_conf '"max_request": 100'
+fw_gen 7
+fw_start
+
+# The four maps, case and extension folding.
+out=$(SM "unix:$SOCK" query <<'Q'
+domains TUM.de
+domains example.org
+recipients Jane.Doe+Tag@tum.de
+recipients nobody@tum.de
+recipients anyone@ph.tum.de
+virtual J.Doe@TUM.DE
+virtual jane.doe@tum.de
+virtual tum.de
+transport jane.doe@tum.de
+transport old@ph.tum.de
+transport *
+nosuchmap x@tum.de
+domains tum.de
+Q
+)
+expect='OK tum
+NOTFOUND 
+OK tum
+NOTFOUND 
+OK tum
+OK jane.doe@tum.de
+NOTFOUND 
+NOTFOUND 
+OK smtp:[exchange.example.org]:25
+OK smtp:[mail.ph.tum.de]:25
+NOTFOUND 
+PERM unknown map name
+OK tum'
+t_eq "answers" "$expect" "$out"
+
+# Several requests in one write are answered in order on one connection.
+out=$(printf 'domains tum.de\nrecipients nobody@tum.de\nvirtual j.doe@tum.de\n' | SM "unix:$SOCK" query -p)
+t_eq "pipelined" $'OK tum\nNOTFOUND \nOK jane.doe@tum.de' "$out"
+
+# A request that trickles in byte by byte.
+t_eq "slow" "OK tum" "$(SM "unix:$SOCK" slow domains tum.de)"
+
+# Exactly max_request bytes is a request; one more is PERM and close.
+key=$(printf 'a%.0s' $(seq 89))	# "recipients " + 89 = 100 bytes
+out=$(printf '100:recipients %s,' "$key" | SM "unix:$SOCK" raw 2)
+t_match "exact fit answered" '^[0-9]+:(NOTFOUND|PERM) .*,<open>$' "$out"
+out=$(printf '101:recipients %sa,' "$key" | SM "unix:$SOCK" raw 2)
+t_match "one over" '^[0-9]+:PERM netstring too long,<closed>$' "$out"
+
+# Malformed requests: PERM, then the connection is closed.
+check_bad() {	# check_bad WHAT BYTES
+    local out
+    out=$(printf '%b' "$2" | SM "unix:$SOCK" raw 3)
+    t_match "$1" '^[0-9]+:PERM [^,]*,<closed>$' "$out"
+}
+check_bad "no space" '7:domains,'
+check_bad "empty name" '7: tum.de,'
+check_bad "missing comma" '14:domains tum.de;'
+check_bad "leading zero" '014:domains tum.de,'
+check_bad "not a number" 'x:domains tum.de,'
+check_bad "no length" ':domains tum.de,'
+check_bad "negative" '-1:,'
+check_bad "huge length" '99999999999999999999999999:'
+check_bad "http" 'GET / HTTP/1.0\r\n\r\n'
+check_bad "null byte" '16:domains tum.de\0x,'
+# A good request before the bad one is still answered first.
+out=$(printf '14:domains tum.de,7:domains,14:domains tum.de,' | SM "unix:$SOCK" raw 3)
+t_match "good then bad" '^6:OK tum,[0-9]+:PERM [^,]*,<closed>$' "$out"
+
+# Unknown map: PERM but the connection stays usable.
+out=$(printf '13:nosuchmap x@y,14:domains tum.de,' | SM "unix:$SOCK" raw 1)
+t_eq "unknown map keeps connection" "21:PERM unknown map name,6:OK tum,<open>" "$out"
+
+# EOF in the middle of a request: logged, daemon unharmed.
+printf '20:domains tu' | SM "unix:$SOCK" raw 0.2 >/dev/null
+t_wait 5 grep -q 'end of file in the middle of a request' "$FWLOG" || t_fail "EOF mid-request not logged"
+t_eq "still serving" "OK tum" "$(fw_q domains tum.de)"
+
+# Statistics count what happened.
+t_eq "stats serial" 7 "$(fw_stat generation.serial)"
+t_eq "stats transport hits" 2 "$(fw_stat maps.transport.hits)"
+t_eq "stats transport misses" 1 "$(fw_stat maps.transport.misses)"
+t_eq "stats other perm" 2 "$(fw_stat maps.other.perm)"
+perrs=$(fw_stat protocol_errors)
+[ "$perrs" -ge 12 ] || t_fail "protocol_errors $perrs < 12"
+
+kill -0 "$FWPID" || t_fail "fwdmapd died"
+kill -TERM "$FWPID"
+wait "$FWPID"; rc=$?
+t_eq "exit status after SIGTERM" 0 "$rc"
+exit 0

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# asan: yes
+# fwdmapd without tables answers TEMP (never NOTFOUND), picks up published
+# generations by itself while clients keep asking, keeps serving the old
+# generation when a corrupt one is published, and follows deltas.
+source "$TOP/tests/lib/common.sh"
+source "$TOP/tests/cases/28-fwdmapd-common.bash"
+
+fw_conf
+fw_start
+
+# Nothing published yet: TEMP for every map.
+for m in domains recipients virtual transport; do
+    t_match "no table: $m" '^TEMP ' "$(fw_q $m jane.doe@tum.de)"
+done
+t_eq "stats: nothing loaded" false "$(fw_stat generation.loaded)"
+
+answer_is() { [ "$(fw_q "$1" "$2")" = "$3" ]; }
+fw_gen 1 'smtp:[a.example.org]:25'
+t_wait 10 answer_is transport jane.doe@tum.de 'OK smtp:[a.example.org]:25' ||
+    t_fail "generation 1 not picked up: $(fw_q transport jane.doe@tum.de)"
+
+# Switch generations while two clients loop: every answer is one of the two
+# transports, none is TEMP, NOTFOUND or missing.
+SM "unix:$SOCK" loop 3 transport Jane.Doe@tum.de > "$T/loop1.out" & l1=$!
+SM "unix:$SOCK" loop 3 recipients j.doe+x@tum.de > "$T/loop2.out" & l2=$!
+t_track $l1; t_track $l2
+for s in 2 3 4 5 6 7 8 9; do
+    if [ $((s % 2)) = 0 ]; then tr='smtp:[b.example.org]:25'; else tr='smtp:[a.example.org]:25'; fi
+    fw_gen $s "$tr"
+    sleep 0.25
+done
+wait $l1 || t_fail "loop client 1 failed"
+wait $l2 || t_fail "loop client 2 failed"
+cat "$T/loop1.out" "$T/loop2.out" >&2
+bad=$(grep -v -E '^OK (smtp:\[[ab]\.example\.org\]:25|tum) [0-9]+$' "$T/loop1.out" "$T/loop2.out" || true)
+t_eq "no failed lookups during switches" "" "$bad"
+grep -q 'a\.example' "$T/loop1.out" && grep -q 'b\.example' "$T/loop1.out" ||
+    t_fail "the looping client did not see both generations"
+t_wait 5 answer_is transport jane.doe@tum.de 'OK smtp:[a.example.org]:25' || t_fail "last generation"
+t_eq "serial after switches" 9 "$(fw_stat generation.serial)"
+reloads=$(fw_stat reloads)
+[ "$reloads" -ge 5 ] || t_fail "only $reloads reloads counted"
+
+# A corrupt generation is published: logged, the old one stays.
+head -c 600 "$T/maps/fwdmap.cdb" > "$T/maps/.cut" && mv "$T/maps/.cut" "$T/maps/fwdmap.cdb"
+t_wait 10 grep -q 'rejected' "$FWLOG" || t_fail "corrupt generation not noticed"
+t_eq "old generation kept" 'OK smtp:[a.example.org]:25' "$(fw_q transport jane.doe@tum.de)"
+t_eq "serial kept" 9 "$(fw_stat generation.serial)"
+t_match "failure counted" '^[1-9]' "$(fw_stat reload_failures)"
+t_match "last error shown" 'cdb|corrupt|trunc|short|meta|size' "$(fw_stat generation.last_error)"
+# It is not re-read again and again while unchanged.
+n1=$(grep -c rejected "$FWLOG"); sleep 0.5; n2=$(grep -c rejected "$FWLOG")
+t_eq "corrupt file logged once" "$n1" "$n2"
+
+# A good generation after the bad one, then a delta on top of it.
+fw_gen 10 'smtp:[c.example.org]:25'
+t_wait 10 answer_is transport jane.doe@tum.de 'OK smtp:[c.example.org]:25' || t_fail "recovery"
+printf -- '-R j.doe@tum.de\n-V j.doe@tum.de\nT jane.doe@tum.de lmtp:[mytum.example.org]:24\n' |
+    "$FWDMAP" -d "$T/maps" compile -s 11 -b 10 || t_fail "delta compile"
+t_wait 10 answer_is transport jane.doe@tum.de 'OK lmtp:[mytum.example.org]:24' || t_fail "delta not served"
+t_eq "delta delete" "NOTFOUND " "$(fw_q recipients j.doe@tum.de)"
+t_eq "delta serial" 11 "$(fw_stat generation.delta.serial)"
+
+# A daemon that starts with only a corrupt table answers TEMP.
+kill -TERM "$FWPID"; wait "$FWPID"; t_eq "exit 0" 0 $?
+rm -f "$T/maps/fwdmap.delta.cdb"
+head -c 600 "$T/maps/fwdmap.cdb" > "$T/maps/.cut" && mv "$T/maps/.cut" "$T/maps/fwdmap.cdb"
+fw_start
+t_match "corrupt at start: TEMP" '^TEMP ' "$(fw_q recipients jane.doe@tum.de)"
+t_eq "corrupt at start: not loaded" false "$(fw_stat generation.loaded)"
+fw_gen 12
+t_wait 10 answer_is domains tum.de 'OK tum' || t_fail "recovery from corrupt start"
+exit 0

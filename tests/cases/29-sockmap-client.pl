@@ -1,0 +1,153 @@
+#!/usr/bin/perl
+# 29-sockmap-client.pl - a small socketmap client for the fwdmapd black-box
+# tests (tests/cases/2*.sh).  Not a test itself (run.sh runs only *.sh).
+#
+#   sockmap ENDPOINT query [-p]     stdin lines "name key"; prints one reply
+#                                   per line; -p sends all before reading
+#   sockmap ENDPOINT raw [SECS]     sends stdin bytes as they are, prints
+#                                   what comes back, then "<closed>" when
+#                                   the server closed, "<open>" on timeout
+#   sockmap ENDPOINT slow NAME KEY  one request, one byte at a time
+#   sockmap ENDPOINT loop SECS NAME KEY
+#                                   lookups on one connection for SECS;
+#                                   prints "reply count" lines at the end
+#   sockmap ENDPOINT hold N SECS    opens N connections, prints how many
+#                                   the server kept open after SECS
+#   sockmap ENDPOINT pending NAME KEY SECS
+#                                   sends a request without its last byte,
+#                                   waits SECS, sends the byte, prints reply
+# ENDPOINT is unix:PATH or inet:HOST:PORT.
+use strict;
+use warnings;
+use IO::Socket::UNIX;
+use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time sleep);
+
+my ($ep, $mode, @args) = @ARGV;
+die "usage: sockmap ENDPOINT MODE ...\n" unless defined $mode;
+
+sub conn {
+    my $s;
+    if ($ep =~ /^unix:(.*)$/) {
+        $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $1);
+    } elsif ($ep =~ /^inet:(.*):(\d+)$/) {
+        $s = IO::Socket::INET->new(PeerAddr => $1, PeerPort => $2, Proto => 'tcp');
+    } else {
+        die "bad endpoint $ep\n";
+    }
+    die "connect $ep: $!\n" unless $s;
+    $s->autoflush(1);
+    binmode $s;
+    return $s;
+}
+
+sub ns { my $d = shift; return length($d) . ":" . $d . ","; }
+
+# Read one netstring reply; undef on EOF or timeout.  Bytes read beyond
+# it stay in %pending for the next call.
+my %pending;
+sub get_reply {
+    my ($s, $secs) = @_;
+    $secs //= 5;
+    my $buf = delete $pending{$s} // '';
+    my $sel = IO::Select->new($s);
+    my $end = time + $secs;
+    while (1) {
+        if ($buf =~ /^(\d+):/) {
+            my $n = $1;
+            my $need = length($n) + 1 + $n + 1;
+            if (length($buf) >= $need) {
+                die "reply not terminated by a comma: $buf\n"
+                    unless substr($buf, $need - 1, 1) eq ',';
+                $pending{$s} = substr($buf, $need);
+                return substr($buf, length($n) + 1, $n);
+            }
+        } elsif ($buf ne '' && $buf !~ /^\d+$/) {
+            die "bad reply: $buf\n";
+        }
+        my $left = $end - time;
+        return undef if $left <= 0 || !$sel->can_read($left);
+        my $r = sysread($s, $buf, 65536, length $buf);
+        return undef unless $r;
+    }
+}
+
+if ($mode eq 'query') {
+    my $pipe = @args && $args[0] eq '-p';
+    my $s = conn();
+    my @lines = map { chomp; $_ } <STDIN>;
+    if ($pipe) {
+        print $s join('', map { ns($_) } @lines);
+        for (@lines) { my $r = get_reply($s); print defined $r ? "$r\n" : "<none>\n"; }
+    } else {
+        for (@lines) {
+            print $s ns($_);
+            my $r = get_reply($s);
+            print defined $r ? "$r\n" : "<none>\n";
+        }
+    }
+} elsif ($mode eq 'raw') {
+    my $secs = $args[0] // 3;
+    my $s = conn();
+    local $/;
+    my $in = <STDIN>;
+    print $s $in if length $in;
+    my $sel = IO::Select->new($s);
+    my $end = time + $secs;
+    my $buf = '';
+    while (1) {
+        my $left = $end - time;
+        if ($left <= 0 || !$sel->can_read($left)) { print "$buf<open>\n"; exit 0; }
+        my $r = sysread($s, $buf, 65536, length $buf);
+        if (!$r) { print "$buf<closed>\n"; exit 0; }
+    }
+} elsif ($mode eq 'slow') {
+    my $s = conn();
+    my $req = ns("$args[0] $args[1]");
+    for my $c (split //, $req) { print $s $c; sleep 0.01; }
+    my $r = get_reply($s);
+    print defined $r ? "$r\n" : "<none>\n";
+} elsif ($mode eq 'pending') {
+    my ($name, $key, $secs) = @args;
+    my $s = conn();
+    my $req = ns("$name $key");
+    print $s substr($req, 0, -1);
+    sleep $secs;
+    print $s ',';
+    my $r = get_reply($s);
+    print defined $r ? "$r\n" : "<none>\n";
+} elsif ($mode eq 'loop') {
+    my ($secs, $name, $key) = @args;
+    my $s = conn();
+    my %n;
+    my $end = time + $secs;
+    while (time < $end) {
+        print $s ns("$name $key");
+        my $r = get_reply($s);
+        if (!defined $r) { $n{'<none>'}++; $s = conn(); next; }
+        $n{$r}++;
+    }
+    print "$_ $n{$_}\n" for sort keys %n;
+} elsif ($mode eq 'hold') {
+    my ($n, $secs) = @args;
+    my @s;
+    for (1 .. $n) { push @s, conn(); }
+    sleep $secs;
+    # Whoever the server closed reads EOF now.
+    my $open = 0;
+    for my $s (@s) {
+        my $sel = IO::Select->new($s);
+        if ($sel->can_read(0)) {
+            my $b;
+            my $r = sysread($s, $b, 10);
+            $open++ if $r;
+        } else {
+            $open++;
+        }
+    }
+    print "$open\n";
+} else {
+    die "unknown mode $mode\n";
+}
+exit 0;
