@@ -1,0 +1,398 @@
+# tests/lib/postfix.sh - a throwaway Postfix instance configured as the forwarder.
+#
+# Sourced after tests/lib/common.sh (needs TEST_TMP, t_track, t_on_exit,
+# t_port, t_wait, t_fail).  Everything lives under $PF_DIR (default
+# $TEST_TMP/postfix): config, queue, data, the log.  The instance listens
+# on 127.0.0.1:$PF_PORT only and is stopped by PID at exit.
+#
+#   pf_init SOCKET EXT_PORT [STRAY_PORT]
+#	Write main.cf/master.cf.  SOCKET is fwdmapd's socket ("unix:/path"
+#	or "inet:127.0.0.1:port", socketmap syntax); the four tables are
+#	socketmap:SOCKET:{domains,recipients,virtual,transport}.
+#	EXT_PORT is the "outside world": mail for domains that are not ours
+#	(forward targets) goes to smtp:[127.0.0.1]:EXT_PORT.  STRAY_PORT, if
+#	given, catches mail for one of our domains that the tables gave no
+#	transport (relay_transport); tests assert it stays empty.
+#	Extra main.cf lines can be appended with pf_conf "name = value".
+#   pf_conf LINE...	append/override main.cf settings (postconf -e)
+#   pf_start		start the instance, wait until it accepts SMTP
+#   pf_stop		stop it (postfix stop, then the master's PID)
+#   pf_reload		postfix reload (tests never need it; kept for demos)
+#   pf_flush		postqueue -f (deliver deferred mail now)
+#   pf_queue_count	print the number of queued messages
+#   pf_wait_queue_empty SECS	flush until the queue is empty (0) or time runs out (1)
+#   pf_log_grep REGEX	grep the instance's mail log
+#   pf_sendmail FROM RCPT...	submit a message via sendmail(1) (sets PF_TOKEN;
+#			call it in the current shell, not in a pipe)
+#   pf_smtp FROM RCPT...	one SMTP transaction with swaks; see below
+#
+# pf_smtp writes the transcript to $PF_LAST (a file) and prints one line per
+# recipient, "RCPT <addr> <code> <text>", then "DATA <code> <text>" (code
+# 000 if DATA was not reached).  pf_rcpt_code ADDR prints the code that
+# ADDR got in the last transaction.  The message carries a header
+# "X-Fwdmap-Test: $PF_TOKEN", PF_TOKEN being unique per call, so sinks can
+# tell messages apart.
+
+: "${PF_DIR:=$TEST_TMP/postfix}"
+PF_PORT=
+PF_LAST=
+PF_TOKEN=
+_pf_n=0
+
+pf_init() {
+    local sock=$1 ext=$2 stray=${3:-}
+    [ -n "$sock" ] && [ -n "$ext" ] || t_fail "pf_init SOCKET EXT_PORT [STRAY_PORT]"
+    PF_PORT=$(t_port)
+    mkdir -p "$PF_DIR/etc" "$PF_DIR/queue" "$PF_DIR/data" || t_fail "mkdir $PF_DIR"
+    chown postfix "$PF_DIR/data" || t_fail "chown postfix $PF_DIR/data"
+    PF_LOG=$PF_DIR/maillog
+    local maps="socketmap:$sock"
+    local relay_transport=relay
+    [ -n "$stray" ] && relay_transport="smtp:[127.0.0.1]:$stray"
+    cat >"$PF_DIR/etc/main.cf" <<EOF
+# Throwaway forwarder instance written by tests/lib/postfix.sh.
+compatibility_level = 3.6
+config_directory = $PF_DIR/etc
+queue_directory = $PF_DIR/queue
+data_directory = $PF_DIR/data
+mail_owner = postfix
+setgid_group = postdrop
+syslog_name = fwdtest
+maillog_file = $PF_LOG
+maillog_file_prefixes = $PF_DIR
+myhostname = forwarder.fwdmap.invalid
+mydomain = fwdmap.invalid
+myorigin = \$myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_banner = \$myhostname ESMTP fwdmap test forwarder
+biff = no
+recipient_delimiter = +
+
+# The forwarder: every table comes from fwdmapd.
+relay_domains = $maps:domains
+relay_recipient_maps = $maps:recipients
+virtual_alias_maps = $maps:virtual
+virtual_alias_domains =
+transport_maps = $maps:transport
+
+# The "outside world" (forward targets) is a sink on loopback; mail for one
+# of our domains without a transport goes to relay_transport.
+default_transport = smtp:[127.0.0.1]:$ext
+relay_transport = $relay_transport
+relayhost =
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+lmtp_host_lookup = native
+smtp_tls_security_level = none
+lmtp_tls_security_level = none
+smtpd_tls_security_level = none
+
+# Fast retries for tests.
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+smtp_connect_timeout = 5s
+lmtp_connect_timeout = 5s
+delay_warning_time = 0
+bounce_queue_lifetime = 1d
+maximal_queue_lifetime = 1d
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 1000
+smtpd_hard_error_limit = 1000
+in_flow_delay = 0
+EOF
+    cat >"$PF_DIR/etc/master.cf" <<EOF
+# Throwaway forwarder instance: no chroot anywhere.
+127.0.0.1:$PF_PORT inet n - n - - smtpd
+pickup    unix  n       -       n       1       1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+    t_on_exit "pf_stop"
+}
+
+pf_conf() {
+    local l
+    for l in "$@"; do
+        postconf -c "$PF_DIR/etc" -e "$l" || t_fail "postconf -e $l"
+    done
+}
+
+_pf_master_pid() {
+    local f=$PF_DIR/queue/pid/master.pid
+    [ -s "$f" ] && tr -dc 0-9 <"$f"
+}
+
+_pf_smtp_up() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$PF_PORT" && head -c 3 <&3 | grep -q 220) 2>/dev/null
+}
+
+pf_start() {
+    postfix -c "$PF_DIR/etc" check >"$PF_DIR/check.log" 2>&1 ||
+        t_fail "postfix check: $(cat "$PF_DIR/check.log")"
+    postfix -c "$PF_DIR/etc" start >"$PF_DIR/start.log" 2>&1 ||
+        t_fail "postfix start: $(cat "$PF_DIR/start.log")"
+    t_wait 10 _pf_master_pid || t_fail "postfix master did not write its PID"
+    PF_MASTER_PID=$(_pf_master_pid)
+    t_track "$PF_MASTER_PID"
+    t_wait 15 _pf_smtp_up || t_fail "postfix does not answer on 127.0.0.1:$PF_PORT"
+}
+
+pf_stop() {
+    local pid kids i
+    pid=$(_pf_master_pid) || return 0
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kids=$(pgrep -P "$pid" 2>/dev/null)
+    postfix -c "$PF_DIR/etc" stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+    for i in $kids; do kill -TERM "$i" 2>/dev/null; done
+    return 0
+}
+
+pf_reload() { postfix -c "$PF_DIR/etc" reload >/dev/null 2>&1; }
+pf_flush() { postqueue -c "$PF_DIR/etc" -f >/dev/null 2>&1; }
+
+pf_queue_count() {
+    # Count queue files directly: postqueue -j would need showq.
+    find "$PF_DIR/queue/maildrop" "$PF_DIR/queue/incoming" "$PF_DIR/queue/active" \
+         "$PF_DIR/queue/deferred" "$PF_DIR/queue/hold" -type f 2>/dev/null | wc -l
+}
+
+_pf_queue_empty() { [ "$(pf_queue_count)" -eq 0 ]; }
+
+pf_wait_queue_empty() {
+    local secs=${1:-20} end
+    end=$(( $(date +%s) + secs ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        _pf_queue_empty && return 0
+        pf_flush
+        t_wait 1 _pf_queue_empty && return 0
+    done
+    _pf_queue_empty
+}
+
+pf_log_grep() { grep -E "$@" "$PF_LOG" 2>/dev/null; }
+
+_pf_new_token() {
+    _pf_n=$((_pf_n + 1))
+    PF_TOKEN="t$$-$_pf_n-$RANDOM"
+}
+
+pf_sendmail() {
+    local from=$1; shift
+    _pf_new_token
+    printf 'From: %s\nSubject: fwdmap test %s\nX-Fwdmap-Test: %s\n\ntest message %s\n' \
+        "$from" "$PF_TOKEN" "$PF_TOKEN" "$PF_TOKEN" | sendmail -C "$PF_DIR/etc" -f "$from" -- "$@"
+}
+
+pf_smtp() {
+    local from=$1; shift
+    local to
+    to=$(IFS=,; echo "$*")
+    _pf_new_token
+    PF_LAST=$PF_DIR/smtp-$_pf_n.log
+    swaks --server 127.0.0.1 --port "$PF_PORT" --helo client.fwdmap.invalid \
+        --from "$from" --to "$to" --timeout 30 \
+        --header "Subject: fwdmap test $PF_TOKEN" --header "X-Fwdmap-Test: $PF_TOKEN" \
+        --body "test message $PF_TOKEN" >"$PF_LAST" 2>&1
+    _pf_parse_last
+}
+
+# Print "RCPT <addr> <code> <text>" per recipient and "DATA <code> <text>"
+# (the reply after the final dot) from the swaks transcript in $PF_LAST.
+_pf_parse_last() {
+    awk '
+        function reply(line) { sub(/^ *<[-*~]+ */, "", line); return line }
+        / -> RCPT TO:/ { r = $0; sub(/.*RCPT TO:</, "", r); sub(/>.*/, "", r); want = "rcpt"; next }
+        / -> DATA$/ { want = "dataok"; next }
+        / -> \.$/ { want = "dot"; next }
+        /^ *<[-*~]+ / {
+            line = reply($0)
+            # a multi-line reply ends at "NNN " (not "NNN-")
+            if (line ~ /^[0-9][0-9][0-9]-/) next
+            if (want == "rcpt") { printf "RCPT %s %s\n", r, line }
+            else if (want == "dot") { printf "DATA %s\n", line; sawdata = 1 }
+            want = ""
+        }
+        END { if (!sawdata) print "DATA 000 not reached" }
+    ' "$PF_LAST"
+}
+
+# pf_rcpt_code ADDR: the reply code ADDR got in the last pf_smtp.
+pf_rcpt_code() {
+    _pf_parse_last | awk -v a="$1" '$1 == "RCPT" && tolower($2) == tolower(a) { print $3; exit }'
+}
+# pf_rcpt_text ADDR: the whole reply ADDR got in the last pf_smtp.
+pf_rcpt_text() {
+    _pf_parse_last | awk -v a="$1" '$1 == "RCPT" && tolower($2) == tolower(a) { $1 = ""; $2 = ""; sub(/^  /, ""); print; exit }'
+}
+# pf_data_code: the reply code after the final dot in the last pf_smtp.
+pf_data_code() { _pf_parse_last | awk '$1 == "DATA" { print $2; exit }'; }
+
+# ---------------------------------------------------------------------------
+# The whole forwarder for the end-to-end cases: sinks for every destination,
+# slapd with the sample meta-directory (scripts/demo/directory.ldif, via
+# tests/lib/slapd.sh), ldapsync, fwdmapd and the Postfix instance above.
+#
+#   fw_start		everything, ready for mail
+#   fw_sender		print a fresh sender address (Postfix caches the last
+#			resolve result per sender+recipient for 30 s per
+#			process; tests use a new sender per message)
+#   fw_send RCPT...	pf_smtp with a fresh sender; the token is $PF_TOKEN
+#   fw_query MAP KEY	what Postfix's own socketmap client gets (postmap -q)
+#   fw_wait_query SECS MAP KEY REGEX	poll fw_query until it matches
+#   fw_ldapsync_start / fw_ldapsync_stop / fw_fwdmapd_start / fw_fwdmapd_stop
+#   fw_serial		the published generation's serial
+#
+# Sinks: exchange (SMTP), mytum (LMTP), dept (chemistry's own server, via
+# fwdMailHost), physics (the old physics server, the ph.tum.de default
+# route), outside (every external forward target), stray (relay_transport:
+# mail for our domains that got no transport; must stay empty).
+
+FW_CONF=$TEST_TMP/fwdmap.json
+FW_MAPS=$TEST_TMP/maps
+FW_STATE=$TEST_TMP/state
+FW_SOCK=$TEST_TMP/run/fwdmapd.sock
+FW_CONTROL=$TEST_TMP/run/fwdmapd.ctl
+FW_LDAPSYNC_PID=
+FW_FWDMAPD_PID=
+FW_DEMO=$TOP/scripts/demo
+_fw_n=0
+
+# Postfix's processes run as "postfix" and must reach fwdmapd's socket:
+# every directory above it needs search permission for others.
+_fw_traversable() {
+    local d=$1
+    while [ "$d" != / ] && [ -n "$d" ]; do
+        [ -O "$d" ] && chmod o+x "$d" 2>/dev/null
+        d=$(dirname "$d")
+    done
+}
+
+fw_sinks() {
+    sink_start exchange smtp
+    sink_start mytum lmtp
+    sink_start dept smtp
+    sink_start physics smtp
+    sink_start outside smtp
+    sink_start stray smtp
+}
+
+# fw_config LDAP_URI...: write $FW_CONF from the demo template.
+fw_config() {
+    local uris="" u
+    for u in "$@"; do uris="$uris${uris:+, }\"$u\""; done
+    mkdir -p "$FW_MAPS" "$FW_STATE" "$(dirname "$FW_SOCK")"
+    _fw_traversable "$(dirname "$FW_SOCK")"
+    sed -e "s|@MAPS_DIR@|$FW_MAPS|" -e "s|@LDAP_URIS@|$uris|" \
+        -e "s|@BIND_DN@|${SLAPD_BIND_DN:-}|" -e "s|@BIND_PW_FILE@|${SLAPD_PW_FILE:-}|" \
+        -e "s|@EXCHANGE_PORT@|$(sink_port exchange)|" -e "s|@MYTUM_PORT@|$(sink_port mytum)|" \
+        -e "s|@PHYSICS_PORT@|$(sink_port physics)|" -e "s|@STATE_DIR@|$FW_STATE|" \
+        -e "s|@SOCKET@|$FW_SOCK|" -e "s|@CONTROL@|$FW_CONTROL|" \
+        "$FW_DEMO/fwdmap.json.in" >"$FW_CONF" || t_fail "writing $FW_CONF"
+}
+
+# fw_ldif DEPT_HOST: the sample directory with the department host filled
+# in, without the entries slapd_init already loaded (suffix, ou=tum, ou=lmu).
+fw_ldif() {
+    local out=$TEST_TMP/directory.ldif
+    sed -e "s|@DEPT_HOST@|$1|" "$FW_DEMO/directory.ldif" |
+        awk -v RS= -v ORS='\n\n' '
+            /(^|\n)dn: (dc=example,dc=org|ou=tum,dc=example,dc=org|ou=lmu,dc=example,dc=org)(\n|$)/ { next }
+            { print }' >"$out" || t_fail "writing $out"
+    echo "$out"
+}
+
+fw_slapd_start() {
+    slapd_init ldap
+    slapd_load ldap "$(fw_ldif "127.0.0.1:$(sink_port dept)")"
+    slapd_start ldap
+    SLAPD_URI=$(slapd_uri ldap)
+    SLAPD_BIND_DN=$SLAPD_SYNCDN
+    SLAPD_PW_FILE=$(slapd_pwfile ldap)
+}
+fw_slapd_stop() { slapd_stop ldap; }
+fw_slapd_restart() { slapd_start ldap; }
+
+# fw_ldapmodify: changetype LDIF on stdin, applied as the rootdn.
+fw_ldapmodify() {
+    local out
+    out=$(slapd_modify ldap - 2>&1) || t_fail "ldapmodify: $out"
+}
+
+fw_ldapsync_start() {
+    "$(t_bin ldapsync)" -c "$FW_CONF" "$@" >>"$TEST_TMP/logs/ldapsync.log" 2>&1 &
+    FW_LDAPSYNC_PID=$!
+    t_track "$FW_LDAPSYNC_PID"
+}
+fw_ldapsync_stop() { [ -n "$FW_LDAPSYNC_PID" ] && t_stop_pid "$FW_LDAPSYNC_PID"; FW_LDAPSYNC_PID=; }
+
+_fw_sock_ok() { [ -S "$FW_SOCK" ] && fw_query domains tum.de >/dev/null; }
+
+fw_fwdmapd_start() {
+    "$(t_bin fwdmapd)" -f -c "$FW_CONF" >>"$TEST_TMP/logs/fwdmapd.log" 2>&1 &
+    FW_FWDMAPD_PID=$!
+    t_track "$FW_FWDMAPD_PID"
+    t_wait 10 _fw_sock_ok || t_fail "fwdmapd does not answer on $FW_SOCK (see logs/fwdmapd.log: $(tail -n 3 "$TEST_TMP/logs/fwdmapd.log"))"
+}
+fw_fwdmapd_stop() { [ -n "$FW_FWDMAPD_PID" ] && t_stop_pid "$FW_FWDMAPD_PID"; FW_FWDMAPD_PID=; }
+
+fw_query() { postmap -q "$2" "socketmap:unix:$FW_SOCK:$1" 2>/dev/null; }
+
+_fw_query_match() { local v; v=$(fw_query "$1" "$2") || v=NOTFOUND; [[ $v =~ $3 ]]; }
+fw_wait_query() { t_wait "$1" _fw_query_match "$2" "$3" "$4"; }
+
+fw_serial() {
+    "$(t_bin fwdmap)" -d "$FW_MAPS" info 2>/dev/null | sed -n 's/.*"serial": *\([0-9]*\).*/\1/p;s/^serial[ :=]*\([0-9]*\).*/\1/p' | head -n 1
+}
+
+fw_sender() { echo "sender.$(date +%s%N).$RANDOM@example.com"; }
+
+fw_send() { pf_smtp "$(fw_sender)" "$@"; }
+
+_fw_published() { [ -s "$FW_MAPS/fwdmap.cdb" ]; }
+
+# fw_start: sinks, slapd + sample directory, one full sync, ldapsync
+# (continuous), fwdmapd, Postfix.
+fw_start() {
+    for p in ldapsync fwdmapd fwdmap; do
+        [ -x "$(t_bin $p)" ] || t_skip "$(t_bin $p) not built"
+    done
+    [ -f "$TOP/tests/lib/slapd.sh" ] || t_skip "tests/lib/slapd.sh not there yet"
+    # shellcheck source=/dev/null
+    source "$TOP/tests/lib/slapd.sh"
+    fw_sinks
+    fw_slapd_start
+    fw_config "$SLAPD_URI"
+    "$(t_bin ldapsync)" -c "$FW_CONF" --once >>"$TEST_TMP/logs/ldapsync.log" 2>&1 ||
+        t_fail "ldapsync --once failed: $(tail -n 5 "$TEST_TMP/logs/ldapsync.log")"
+    _fw_published || t_fail "ldapsync --once published nothing in $FW_MAPS"
+    fw_ldapsync_start
+    fw_fwdmapd_start
+    pf_init "unix:$FW_SOCK" "$(sink_port outside)" "$(sink_port stray)"
+    pf_start
+}
