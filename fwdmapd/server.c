@@ -524,8 +524,13 @@ control_answer(struct server *s, struct conn *c)
     const struct map_meta *m, *dm;
     char   *js;
 
+    struct conn *o;
+
     memset(&v, 0, sizeof(v));
     v.conn_current = s->nconns;
+    for (o = s->conns; o; o = o->next)
+	if (!o->control && o->busy)
+	    v.conn_busy++;
     v.conn_max = (unsigned) s->conf->fwdmapd.max_connections;
     v.maps_dir = s->conf->maps_dir;
     v.last_error = s->last_error[0] ? s->last_error : NULL;

@@ -68,8 +68,9 @@ stats_json(const struct stats *st, const struct stats_view *v, time_t now)
     if (v->last_error && json_object_set_new(gen, "last_error",
 					     json_string(v->last_error)) < 0)
 	goto done;
-    conns = json_pack("{sIsIsIsIsI}",
+    conns = json_pack("{sIsIsIsIsIsI}",
 		      "current", (json_int_t) v->conn_current,
+		      "busy", (json_int_t) v->conn_busy,
 		      "max", (json_int_t) v->conn_max,
 		      "accepted", (json_int_t) st->conn_accepted,
 		      "rejected", (json_int_t) st->conn_rejected,

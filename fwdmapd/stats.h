@@ -45,6 +45,7 @@ struct stats {
 /* What the server knows right now, for stats_json(). */
 struct stats_view {
     unsigned conn_current;
+    unsigned conn_busy;			/* with a request in flight */
     unsigned conn_max;
     int     gen_loaded;			/* 0: no generation, answering TEMP */
     uint64_t serial;

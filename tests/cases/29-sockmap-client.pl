@@ -24,6 +24,8 @@ use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
 
+$SIG{PIPE} = "IGNORE";
+
 my ($ep, $mode, @args) = @ARGV;
 die "usage: sockmap ENDPOINT MODE ...\n" unless defined $mode;
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# asan: yes
+# fwdmapd connection management and signals: idle and request timeouts, the
+# connection limit, SIGHUP (what may change, what may not, a broken file),
+# and SIGTERM finishing a request in flight before exiting 0.
+source "$TOP/tests/lib/common.sh"
+source "$TOP/tests/cases/28-fwdmapd-common.bash"
+
+fw_conf '"idle_timeout": 1, "request_timeout": 2, "max_connections": 3'
+fw_gen 1
+fw_start
+
+# Connection limit: of 5 connections 3 are kept, 2 refused at once.
+t_eq "connection limit" 3 "$(SM "unix:$SOCK" hold 5 0.3)"
+t_match "refusals counted" '^[2-9]' "$(fw_stat connections.rejected)"
+t_wait 5 grep -q 'connection limit 3 reached' "$FWLOG" || t_fail "limit not logged"
+
+# Idle connections are closed after idle_timeout.
+t_eq "idle timeout" 0 "$(SM "unix:$SOCK" hold 2 2.5)"
+
+# A request that is not finished within request_timeout: closed.
+t_eq "request timeout" "<none>" "$(SM "unix:$SOCK" pending domains tum.de 3)"
+t_wait 5 grep -q 'request not finished within 2 s' "$FWLOG" || t_fail "request timeout not logged"
+# ... but one finished in time is answered.
+t_eq "slow but in time" "OK tum" "$(SM "unix:$SOCK" pending domains tum.de 0.5)"
+
+# SIGHUP: a new recipient_delimiter applies; a new listen address does not.
+t_eq "before HUP" "NOTFOUND " "$(fw_q recipients jane.doe-x@tum.de)"
+FW_DELIM=- fw_conf '"idle_timeout": 1, "request_timeout": 2, "max_connections": 3, "max_request": 2000'
+sed -i "s|unix:$SOCK|unix:$T/other.sock|" "$CONF"
+kill -HUP "$FWPID"
+answer_is() { [ "$(fw_q "$1" "$2")" = "$3" ]; }
+t_wait 5 answer_is recipients jane.doe-x@tum.de "OK tum" || t_fail "delimiter not reloaded"
+t_wait 5 grep -q 'fwdmapd.listen changed; that needs a restart' "$FWLOG" || t_fail "listen change not refused"
+t_eq "still on the old socket" "OK tum" "$(fw_q domains tum.de)"
+[ -e "$T/other.sock" ] && t_fail "bound a new socket on SIGHUP"
+
+# SIGHUP with a broken file keeps the running configuration.
+echo '{ "maps_dir": ' > "$CONF"
+kill -HUP "$FWPID"
+t_wait 5 grep -q 'keeping the running configuration' "$FWLOG" || t_fail "broken config not reported"
+t_eq "broken config: still serving" "OK tum" "$(fw_q recipients jane.doe-x@tum.de)"
+FW_DELIM=- fw_conf '"idle_timeout": 5, "request_timeout": 3'
+
+# SIGTERM while a request is half sent: it is answered, then fwdmapd exits 0
+# and accepts nobody new meanwhile.
+SM "unix:$SOCK" pending domains tum.de 1 > "$T/inflight.out" & cl=$!
+t_track $cl
+busy_is() { "$FWDMAPD" -c "$CONF" -S | grep -q "\"busy\": $1,"; }
+t_wait 5 busy_is 1 || t_fail "client's request not in flight"
+kill -TERM "$FWPID"
+t_wait 5 grep -q 'stopping: 1 connection' "$FWLOG" || t_fail "stop not logged: $(tail -3 "$FWLOG")"
+fw_q domains tum.de 2>/dev/null | grep -q OK && t_fail "new connection accepted while stopping"
+wait $cl
+t_eq "in-flight request answered" "OK tum" "$(cat "$T/inflight.out")"
+wait "$FWPID"; rc=$?
+t_eq "exit status" 0 "$rc"
+exit 0
