@@ -265,6 +265,7 @@ pf_data_code() { _pf_parse_last | awk '$1 == "DATA" { print $2; exit }'; }
 #   fw_send RCPT...	pf_smtp with a fresh sender; the token is $PF_TOKEN
 #   fw_query MAP KEY	what Postfix's own socketmap client gets (postmap -q)
 #   fw_wait_query SECS MAP KEY REGEX	poll fw_query until it matches
+#   fw_wait_notfound SECS MAP KEY	poll until the answer is NOTFOUND
 #   fw_ldapsync_start / fw_ldapsync_stop / fw_fwdmapd_start / fw_fwdmapd_stop
 #   fw_serial		the published generation's serial
 #
@@ -338,10 +339,11 @@ fw_slapd_start() {
 fw_slapd_stop() { slapd_stop ldap; }
 fw_slapd_restart() { slapd_start ldap; }
 
-# fw_ldapmodify: changetype LDIF on stdin, applied as the rootdn.
+# fw_ldapmodify [NAME]: changetype LDIF on stdin, applied as the rootdn to
+# slapd NAME (default: the one fw_start started).
 fw_ldapmodify() {
     local out
-    out=$(slapd_modify ldap - 2>&1) || t_fail "ldapmodify: $out"
+    out=$(slapd_modify "${1:-ldap}" - 2>&1) || t_fail "ldapmodify: $out"
 }
 
 fw_ldapsync_start() {
@@ -361,10 +363,18 @@ fw_fwdmapd_start() {
 }
 fw_fwdmapd_stop() { [ -n "$FW_FWDMAPD_PID" ] && t_stop_pid "$FW_FWDMAPD_PID"; FW_FWDMAPD_PID=; }
 
-fw_query() { postmap -q "$2" "socketmap:unix:$FW_SOCK:$1" 2>/dev/null; }
+fw_query() {
+    local c=
+    # Our own main.cf when there is one: a fresh Debian may have none in /etc/postfix.
+    [ -f "$PF_DIR/etc/main.cf" ] && c="-c $PF_DIR/etc"
+    # shellcheck disable=SC2086
+    postmap $c -q "$2" "socketmap:unix:$FW_SOCK:$1" 2>/dev/null
+}
 
 _fw_query_match() { local v; v=$(fw_query "$1" "$2") || v=NOTFOUND; [[ $v =~ $3 ]]; }
 fw_wait_query() { t_wait "$1" _fw_query_match "$2" "$3" "$4"; }
+_fw_query_notfound() { fw_query "$1" "$2" >/dev/null; [ $? -eq 1 ]; }
+fw_wait_notfound() { t_wait "$1" _fw_query_notfound "$2" "$3"; }
 
 fw_serial() {
     "$(t_bin fwdmap)" -d "$FW_MAPS" info 2>/dev/null | sed -n 's/.*"serial": *\([0-9]*\).*/\1/p;s/^serial[ :=]*\([0-9]*\).*/\1/p' | head -n 1
@@ -376,18 +386,26 @@ fw_send() { pf_smtp "$(fw_sender)" "$@"; }
 
 _fw_published() { [ -s "$FW_MAPS/fwdmap.cdb" ]; }
 
-# fw_start: sinks, slapd + sample directory, one full sync, ldapsync
-# (continuous), fwdmapd, Postfix.
-fw_start() {
+# fw_need: skip the case unless the programs and the slapd helper exist;
+# load the slapd helper.
+fw_need() {
+    local p
     for p in ldapsync fwdmapd fwdmap; do
         [ -x "$(t_bin $p)" ] || t_skip "$(t_bin $p) not built"
     done
+    for p in smtp-sink swaks postfix slapd; do
+        command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || t_skip "$p not installed"
+    done
+    [ "$(id -u)" = 0 ] || t_skip "the throwaway Postfix needs root"
     [ -f "$TOP/tests/lib/slapd.sh" ] || t_skip "tests/lib/slapd.sh not there yet"
     # shellcheck source=/dev/null
     source "$TOP/tests/lib/slapd.sh"
-    fw_sinks
-    fw_slapd_start
-    fw_config "$SLAPD_URI"
+}
+
+# fw_run URI...: config for these LDAP URIs, one full sync, ldapsync
+# (continuous), fwdmapd, Postfix.  Sinks and slapd must be up.
+fw_run() {
+    fw_config "$@"
     "$(t_bin ldapsync)" -c "$FW_CONF" --once >>"$TEST_TMP/logs/ldapsync.log" 2>&1 ||
         t_fail "ldapsync --once failed: $(tail -n 5 "$TEST_TMP/logs/ldapsync.log")"
     _fw_published || t_fail "ldapsync --once published nothing in $FW_MAPS"
@@ -395,4 +413,12 @@ fw_start() {
     fw_fwdmapd_start
     pf_init "unix:$FW_SOCK" "$(sink_port outside)" "$(sink_port stray)"
     pf_start
+}
+
+# fw_start: the whole forwarder on one slapd with the sample directory.
+fw_start() {
+    fw_need
+    fw_sinks
+    fw_slapd_start
+    fw_run "$SLAPD_URI"
 }
