@@ -34,9 +34,7 @@ for ep in "unix:$SOCK" inet; do
         kill -TERM "$FWPID"; wait "$FWPID"
         port=$(t_port)
         fw_conf; sed -i "s|\"listen\": \"unix:$SOCK\"|\"listen\": \"inet:127.0.0.1:$port\"|" "$CONF"
-        rm -f "$SOCK"
-        "$FWDMAPD" -c "$CONF" -f >>"$FWLOG" 2>&1 & FWPID=$!; t_track $FWPID
-        t_wait 10 test -S "$CTL" || t_fail "fwdmapd (inet) did not start"
+        fw_start
         ep="inet:127.0.0.1:$port"
     fi
     out=$(pm -q - "socketmap:$ep:transport" < "$T/keys")
