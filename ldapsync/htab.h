@@ -1,0 +1,44 @@
+/*
+ * htab.h - a string-keyed hash table for ldapsync's in-memory state.
+ *
+ * DESCRIPTION
+ *	Open addressing with linear probing over keys given as pointer
+ *	plus length.  The table stores the key pointer it is given (the
+ *	caller keeps the key alive as long as the item) and one value.
+ *	htab_get() returns the value or NULL; htab_put() inserts or
+ *	replaces (1 new, 0 replaced, -1 out of memory); htab_del() removes
+ *	(1 removed, 0 absent).  htab_next() iterates: start with *pos = 0.
+ */
+#ifndef LDAPSYNC_HTAB_H
+#define LDAPSYNC_HTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct htab_slot {
+    const char *key;
+    size_t  klen;
+    uint64_t hash;
+    void   *val;
+};
+
+struct htab {
+    struct htab_slot *slots;
+    size_t  cap;		/* power of two */
+    size_t  n;
+    size_t  tombs;
+};
+
+uint64_t htab_hash(const char *key, size_t klen);
+int	htab_init(struct htab *h, size_t hint);
+void	htab_free(struct htab *h);
+void   *htab_get(const struct htab *h, const char *key, size_t klen);
+int	htab_put(struct htab *h, const char *key, size_t klen, void *val);
+int	htab_del(struct htab *h, const char *key, size_t klen);
+/* Like htab_del, and hands back the stored key pointer and value. */
+int	htab_take(struct htab *h, const char *key, size_t klen,
+		  const char **okey, void **oval);
+int	htab_next(const struct htab *h, size_t *pos, const char **key,
+		  size_t *klen, void **val);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * ldap_conn.c - LDAP connect/failover/bind and paged full search
+ *		 (see ldap_conn.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <ldap.h>
+
+#include "compile.h"
+#include "ldap_conn.h"
+
+/* Read the bind password; strip one trailing newline. */
+static int
+read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen)
+{
+    int     fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0) {
+	snprintf(err, errlen, "open bind_password_file %s: %s", path, strerror(errno));
+	return -1;
+    }
+    n = read(fd, buf, len - 1);
+    close(fd);
+    if (n < 0) {
+	snprintf(err, errlen, "read bind_password_file %s: %s", path, strerror(errno));
+	return -1;
+    }
+    buf[n] = 0;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+	buf[--n] = 0;
+    return 0;
+}
+
+static LDAP *
+connect_one(const struct conf *c, const char *uri, char *err, size_t errlen)
+{
+    LDAP   *ld = NULL;
+    int     v3 = LDAP_VERSION3, rc, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0;
+    struct timeval nt = {c->ldap.network_timeout, 0}, ot = {c->ldap.timeout, 0};
+    char    pw[1024];
+    struct berval cred;
+
+    if ((rc = ldap_initialize(&ld, uri)) != LDAP_SUCCESS) {
+	snprintf(err, errlen, "%s: %s", uri, ldap_err2string(rc));
+	return NULL;
+    }
+    ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
+    ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+    ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &nt);
+    ldap_set_option(ld, LDAP_OPT_TIMEOUT, &ot);
+    ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
+    if (c->ldap.ca_file)
+	ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, c->ldap.ca_file);
+    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+    if (c->ldap.starttls && strncasecmp(uri, "ldaps:", 6) != 0) {
+	if ((rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
+	    snprintf(err, errlen, "%s: StartTLS: %s", uri, ldap_err2string(rc));
+	    goto fail;
+	}
+    }
+    if (c->ldap.bind_dn) {
+	pw[0] = 0;
+	if (c->ldap.bind_password_file
+	    && read_secret(c->ldap.bind_password_file, pw, sizeof(pw), err, errlen) < 0)
+	    goto fail;
+	cred.bv_val = pw;
+	cred.bv_len = strlen(pw);
+	rc = ldap_sasl_bind_s(ld, c->ldap.bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	explicit_bzero(pw, sizeof(pw));
+	if (rc != LDAP_SUCCESS) {
+	    snprintf(err, errlen, "%s: bind as %s: %s", uri, c->ldap.bind_dn,
+		     ldap_err2string(rc));
+	    goto fail;
+	}
+    } else {
+	/* Anonymous: still check that the server answers. */
+	cred.bv_val = NULL;
+	cred.bv_len = 0;
+	rc = ldap_sasl_bind_s(ld, NULL, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+	    snprintf(err, errlen, "%s: anonymous bind: %s", uri, ldap_err2string(rc));
+	    goto fail;
+	}
+    }
+    return ld;
+fail:
+    ldap_unbind_ext_s(ld, NULL, NULL);
+    return NULL;
+}
+
+LDAP   *
+lc_connect(const struct conf *c, size_t *index, char *err, size_t errlen)
+{
+    size_t  i, k;
+    LDAP   *ld;
+    char    e1[512];
+    size_t  off = 0;
+
+    err[0] = 0;
+    for (k = 0; k < c->ldap.nuris; k++) {
+	i = (*index + k) % c->ldap.nuris;
+	if ((ld = connect_one(c, c->ldap.uris[i], e1, sizeof(e1))) != NULL) {
+	    *index = i;
+	    return ld;
+	}
+	if (off < errlen) {
+	    int     n = snprintf(err + off, errlen - off, "%s%s", off ? "; " : "", e1);
+
+	    if (n > 0)
+		off += (size_t) n;
+	}
+    }
+    return NULL;
+}
+
+char  **
+lc_attrs(const struct conf *c)
+{
+    static char *attrs[8];
+
+    attrs[0] = c->ldap.attrs.mail;
+    attrs[1] = c->ldap.attrs.alias;
+    attrs[2] = c->ldap.attrs.location;
+    attrs[3] = c->ldap.attrs.host;
+    attrs[4] = c->ldap.attrs.forward;
+    attrs[5] = (char *) (uintptr_t) "entryUUID";
+    attrs[6] = NULL;
+    return attrs;
+}
+
+char   *
+lc_filter(const struct conf *c, size_t t)
+{
+    char   *f = NULL;
+
+    if (c->tenants[t].filter)
+	(void) !asprintf(&f, "(&(objectClass=%s)%s)", c->ldap.attrs.object_class,
+			 c->tenants[t].filter);
+    else
+	(void) !asprintf(&f, "(objectClass=%s)", c->ldap.attrs.object_class);
+    return f;
+}
+
+/* A value as a C string; NUL bytes make it invalid (replaced by 0x01). */
+static char *
+bv_str(const struct berval *bv)
+{
+    char   *s = malloc(bv->bv_len + 1);
+    size_t  i;
+
+    if (s == NULL)
+	return NULL;
+    for (i = 0; i < bv->bv_len; i++)
+	s[i] = bv->bv_val[i] ? bv->bv_val[i] : '\x01';
+    s[bv->bv_len] = 0;
+    return s;
+}
+
+struct ent *
+lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
+	 const unsigned char *uuid, char *err, size_t errlen)
+{
+    const char *names[V_NUM] = {c->ldap.attrs.mail, c->ldap.attrs.alias,
+	c->ldap.attrs.location, c->ldap.attrs.host, c->ldap.attrs.forward};
+    char  **vals[V_NUM] = {0};
+    size_t  nvals[V_NUM] = {0}, k, i;
+    unsigned char u[16];
+    char   *dn = NULL, *a;
+    BerElement *ber = NULL;
+    struct ent *e = NULL;
+    int     have_uuid = uuid != NULL;
+
+    if (uuid)
+	memcpy(u, uuid, 16);
+    if ((dn = ldap_get_dn(ld, m)) == NULL) {
+	snprintf(err, errlen, "entry without DN");
+	return NULL;
+    }
+    for (a = ldap_first_attribute(ld, m, &ber); a; a = ldap_next_attribute(ld, m, ber)) {
+	struct berval **bv = ldap_get_values_len(ld, m, a);
+	size_t  n = bv ? (size_t) ldap_count_values_len(bv) : 0;
+
+	if (strcasecmp(a, "entryUUID") == 0) {
+	    if (!uuid && n == 1) {
+		char   *s = bv_str(bv[0]);
+
+		if (s && uuid_parse(s, u) == 0)
+		    have_uuid = 1;
+		free(s);
+	    }
+	} else {
+	    for (k = 0; k < V_NUM; k++) {
+		if (strcasecmp(a, names[k]) != 0 || vals[k] != NULL)
+		    continue;
+		if ((vals[k] = calloc(n + 1, sizeof(char *))) == NULL)
+		    break;
+		for (i = 0; i < n; i++)
+		    if ((vals[k][i] = bv_str(bv[i])) != NULL)
+			nvals[k]++;
+		break;
+	    }
+	}
+	ldap_value_free_len(bv);
+	ldap_memfree(a);
+    }
+    if (ber)
+	ber_free(ber, 0);
+    if (!have_uuid)
+	snprintf(err, errlen, "%s: no entryUUID", dn);
+    else if ((e = ent_new(u, dn, (char **const *) vals, nvals)) == NULL)
+	snprintf(err, errlen, "out of memory");
+    for (k = 0; k < V_NUM; k++) {
+	for (i = 0; i < nvals[k]; i++)
+	    free(vals[k][i]);
+	free(vals[k]);
+    }
+    ldap_memfree(dn);
+    return e;
+}
+
+static int
+search_tenant(const struct conf *c, LDAP *ld, size_t t, struct state *st,
+	      char *err, size_t errlen)
+{
+    struct berval *cookie = NULL;
+    char   *filter = lc_filter(c, t);
+    int     ret = -1, rc, msgid, done = 0;
+    struct timeval tv = {c->ldap.timeout, 0};
+
+    if (filter == NULL) {
+	snprintf(err, errlen, "out of memory");
+	return -1;
+    }
+    while (!done) {
+	LDAPControl *pc = NULL, *sctrls[2] = {NULL, NULL}, **rctrls = NULL;
+	LDAPMessage *res = NULL, *m;
+	int     err_code = 0, finished = 0;
+	ber_int_t total;
+	struct berval *nc = NULL;
+
+	if ((rc = ldap_create_page_control(ld, c->ldap.page_size, cookie, 1, &pc)) != LDAP_SUCCESS) {
+	    snprintf(err, errlen, "paged results control: %s", ldap_err2string(rc));
+	    goto out;
+	}
+	sctrls[0] = pc;
+	rc = ldap_search_ext(ld, c->tenants[t].base, LDAP_SCOPE_SUBTREE, filter,
+			     lc_attrs(c), 0, sctrls, NULL, NULL, LDAP_NO_LIMIT, &msgid);
+	ldap_control_free(pc);
+	if (rc != LDAP_SUCCESS) {
+	    snprintf(err, errlen, "search %s: %s", c->tenants[t].base, ldap_err2string(rc));
+	    goto out;
+	}
+	while (!finished) {
+	    rc = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &res);
+	    if (rc <= 0) {
+		if (rc == 0)
+		    ldap_abandon_ext(ld, msgid, NULL, NULL);
+		snprintf(err, errlen, "search %s: %s", c->tenants[t].base,
+			 rc == 0 ? "timed out" : "connection lost");
+		goto out;
+	    }
+	    for (m = ldap_first_message(ld, res); m; m = ldap_next_message(ld, m)) {
+		int     type = ldap_msgtype(m);
+
+		if (type == LDAP_RES_SEARCH_ENTRY) {
+		    struct ent *e = lc_entry(c, ld, m, NULL, err, errlen);
+
+		    if (e == NULL) {
+			ldap_msgfree(res);
+			goto out;
+		    }
+		    comp_validate(c, e);
+		    if (state_put(st, e) < 0) {
+			snprintf(err, errlen, "out of memory");
+			ldap_msgfree(res);
+			goto out;
+		    }
+		} else if (type == LDAP_RES_SEARCH_RESULT) {
+		    finished = 1;
+		    rc = ldap_parse_result(ld, m, &err_code, NULL, NULL, NULL, &rctrls, 0);
+		    if (rc != LDAP_SUCCESS || err_code != LDAP_SUCCESS) {
+			snprintf(err, errlen, "search %s: %s", c->tenants[t].base,
+				 ldap_err2string(rc != LDAP_SUCCESS ? rc : err_code));
+			ldap_controls_free(rctrls);
+			ldap_msgfree(res);
+			goto out;
+		    }
+		}
+	    }
+	    ldap_msgfree(res);
+	    res = NULL;
+	}
+	{
+	    LDAPControl *prc = rctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS,
+							  rctrls, NULL) : NULL;
+	    struct berval cv = {0, NULL};
+
+	    if (prc && ldap_parse_pageresponse_control(ld, prc, &total, &cv) == LDAP_SUCCESS) {
+		if ((nc = ber_memalloc(sizeof(*nc))) != NULL)
+		    *nc = cv;
+		else
+		    ber_memfree(cv.bv_val);
+	    } else
+		prc = NULL;
+	    if (prc == NULL) {
+		ldap_controls_free(rctrls);
+		snprintf(err, errlen, "search %s: server did not return a paged results"
+			 " control", c->tenants[t].base);
+		goto out;
+	    }
+	}
+	if (0) {
+	    ldap_controls_free(rctrls);
+	    snprintf(err, errlen, "search %s: server did not return a paged results"
+		     " control", c->tenants[t].base);
+	    goto out;
+	}
+	ldap_controls_free(rctrls);
+	if (cookie)
+	    ber_bvfree(cookie);
+	cookie = nc;
+	done = (cookie == NULL || cookie->bv_len == 0);
+    }
+    ret = 0;
+out:
+    if (cookie)
+	ber_bvfree(cookie);
+    free(filter);
+    return ret;
+}
+
+int
+lc_full_search(const struct conf *c, LDAP *ld, struct state *st,
+	       char *err, size_t errlen)
+{
+    size_t  t;
+
+    for (t = 0; t < c->ntenants; t++)
+	if (search_tenant(c, ld, t, st, err, errlen) < 0)
+	    return -1;
+    return 0;
+}

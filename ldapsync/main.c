@@ -1,0 +1,594 @@
+/*
+ * main.c - ldapsync: compiles the LDAP meta-directory into fwdmap
+ *	    routing tables (see ldapsync(8)).
+ *
+ * SYNOPSIS
+ *	ldapsync [-c FILE] [--once [--dry-run]] [--force] [--check] [-v] [-s]
+ *
+ * DESCRIPTION
+ *	--check		validate the configuration and exit.
+ *	--once		one full sync (paged search), publish, exit.
+ *	--dry-run	with --once: print what would change, publish nothing.
+ *	--force		let the next publish pass the mass-removal guard.
+ *	default		run continuously: RFC 4533 refreshAndPersist per
+ *			tenant (fall back to periodic full syncs without
+ *			syncprov), batching changes into small deltas.
+ *
+ * EXIT STATUS
+ *	0 success, 1 error (nothing published), 2 usage, 3 refused by a
+ *	safety guard (nothing published).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "compile.h"
+#include "conf.h"
+#include "ldap_conn.h"
+#include "log.h"
+#include "map.h"
+#include "publish.h"
+#include "report.h"
+#include "state.h"
+#include "syncrepl.h"
+
+#define EXIT_REFUSED	3
+#define COOKIE_FILE	"ldapsync.cookie"
+
+static volatile sig_atomic_t stop_flag;
+
+static void
+on_signal(int sig)
+{
+    (void) sig;
+    stop_flag = 1;
+}
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: ldapsync [-c FILE] [--once [--dry-run]] [--force] [--check] [-v] [-s]\n");
+    exit(2);
+}
+
+static long long
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep up to ms, returning early on a signal. */
+static void
+nap(long long ms)
+{
+    long long end = now_ms() + ms;
+
+    while (!stop_flag && now_ms() < end) {
+	struct timespec ts = {0, 50 * 1000000L};
+
+	nanosleep(&ts, NULL);
+    }
+}
+
+static void
+finish_report(const struct conf *c, struct report *rep, const char *result,
+	      int write)
+{
+    char    line[1024], err[512];
+
+    report_set_str(rep, "result", result);
+    if (write && report_write(rep, c->ldapsync.report_file, err, sizeof(err)) < 0)
+	log_warn("%s", err);
+    report_summary(rep, line, sizeof(line));
+    log_info("%s", line);
+}
+
+/* ---- --check ---- */
+
+static int
+check_config(const struct conf *c)
+{
+    struct stat sb;
+    int     ok = 1;
+
+    if (c->ldap.bind_password_file && access(c->ldap.bind_password_file, R_OK) < 0) {
+	log_error("%s: ldap.bind_password_file %s: %s", c->path,
+		  c->ldap.bind_password_file, strerror(errno));
+	ok = 0;
+    }
+    if (c->ldap.ca_file && access(c->ldap.ca_file, R_OK) < 0) {
+	log_error("%s: ldap.ca_file %s: %s", c->path, c->ldap.ca_file, strerror(errno));
+	ok = 0;
+    }
+    if (stat(c->maps_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+	log_error("%s: maps_dir %s is not a directory", c->path, c->maps_dir);
+	ok = 0;
+    }
+    if (stat(c->ldapsync.state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+	log_error("%s: ldapsync.state_dir %s is not a directory", c->path,
+		  c->ldapsync.state_dir);
+	ok = 0;
+    }
+    return ok;
+}
+
+/* ---- one full sync ---- */
+
+static int
+full_once(const struct conf *c, int dry_run, int force)
+{
+    struct state st;
+    struct pub pub;
+    struct report *rep = report_new("full");
+    char    err[1024];
+    size_t  idx = 0;
+    LDAP   *ld = NULL;
+    int     r, tries, ret = 1;
+
+    state_init(&st);
+    pub_init(&pub, c);
+    pub.dry_run = dry_run;
+    pub.force = force;
+    for (tries = 0; tries < 3 && ld == NULL && !stop_flag; tries++) {
+	if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
+	    log_warn("connect: %s", err);
+	    if (tries < 2)
+		nap(1000LL << tries);
+	}
+    }
+    if (ld == NULL) {
+	log_error("full sync failed: no LDAP server reachable; nothing published");
+	finish_report(c, rep, "failed", !dry_run);
+	goto out;
+    }
+    report_set_str(rep, "uri", c->ldap.uris[idx]);
+    if (lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
+	log_error("full sync failed: %s; nothing published", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "failed", !dry_run);
+	goto out;
+    }
+    r = pub_full(&pub, &st, rep, err, sizeof(err));
+    if (r == -2) {
+	log_error("%s", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "refused", !dry_run);
+	ret = EXIT_REFUSED;
+    } else if (r < 0) {
+	log_error("publish failed: %s", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "failed", !dry_run);
+    } else {
+	finish_report(c, rep, dry_run ? "dry-run" : "published", !dry_run);
+	ret = 0;
+    }
+out:
+    if (ld)
+	ldap_unbind_ext_s(ld, NULL, NULL);
+    report_free(rep);
+    pub_free(&pub);
+    state_free(&st);
+    return ret;
+}
+
+/* ---- cookies ---- */
+
+static int
+save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial)
+{
+    json_t *o = json_object(), *ck = json_object();
+    char    path[4096], tmp[4200];
+    size_t  t;
+    int     ret;
+
+    for (t = 0; t < sy->nsess; t++)
+	if (sy_cookie(sy, t))
+	    json_object_set_new(ck, c->tenants[t].name, json_string(sy_cookie(sy, t)));
+    json_object_set_new(o, "base_serial", json_integer((json_int_t) base_serial));
+    json_object_set_new(o, "cookies", ck);
+    snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    ret = json_dump_file(o, tmp, JSON_COMPACT);
+    json_decref(o);
+    if (ret == 0) {
+	int     fd = open(tmp, O_RDONLY);
+
+	if (fd >= 0) {
+	    fsync(fd);
+	    close(fd);
+	}
+	ret = rename(tmp, path);
+    }
+    if (ret < 0)
+	log_warn_errno("save %s", path);
+    return ret;
+}
+
+static void
+remove_cookies(const struct conf *c)
+{
+    char    path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
+    unlink(path);
+}
+
+static int
+validate_cb(struct ent *e, void *ctx)
+{
+    return comp_validate(ctx, e);
+}
+
+/* Resume from cookie + snapshot + journal when they match the published base. */
+static int
+try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub *pub)
+{
+    char    path[4096], err[512];
+    json_t *o, *ck;
+    json_error_t je;
+    uint64_t cs, bs = 0, ls = 0;
+    struct map_meta bm, dm;
+    size_t  t;
+
+    snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
+    if ((o = json_load_file(path, 0, &je)) == NULL)
+	return 0;
+    cs = (uint64_t) json_integer_value(json_object_get(o, "base_serial"));
+    ck = json_object_get(o, "cookies");
+    snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_BASE_NAME);
+    if (map_file_meta(path, &bm, err, sizeof(err)) < 0 || bm.serial != cs) {
+	log_info("saved cookie does not match the published base; full refresh");
+	json_decref(o);
+	return 0;
+    }
+    if (state_load(st, c->ldapsync.state_dir, &bs, &ls, validate_cb, (void *) (uintptr_t) c,
+		   err, sizeof(err)) < 0 || bs != cs) {
+	log_info("state snapshot unusable (%s); full refresh", err);
+	json_decref(o);
+	state_free(st);
+	state_init(st);
+	return 0;
+    }
+    for (t = 0; t < sy->nsess; t++) {
+	json_t *v = json_object_get(ck, c->tenants[t].name);
+
+	if (!json_is_string(v)) {
+	    log_info("no saved cookie for tenant %s; full refresh", c->tenants[t].name);
+	    json_decref(o);
+	    state_free(st);
+	    state_init(st);
+	    sy_clear_cookies(sy);
+	    return 0;
+	}
+	sy_set_cookie(sy, t, json_string_value(v));
+    }
+    json_decref(o);
+    /* Adopt the published base (and delta serial) as our own. */
+    if (map_gen_open(c->maps_dir, &pub->base, err, sizeof(err)) < 0) {
+	log_info("cannot open published tables (%s); full refresh", err);
+	state_free(st);
+	state_init(st);
+	sy_clear_cookies(sy);
+	return 0;
+    }
+    /* Rebuild the in-memory delta from the published delta file. */
+    pub->base_serial = pub->serial = bm.serial;
+    snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
+    if (map_file_meta(path, &dm, err, sizeof(err)) == 0 && dm.base_serial == bm.serial) {
+	/* Simplest correct move: the delta stays valid, but we do not
+	 * know its records here; write a fresh base on the first batch. */
+	pub->serial = dm.serial;
+	map_gen_close(pub->base);
+	pub->base = NULL;
+    }
+    /* Routes in the published view. */
+    {
+	size_t  pos = 0;
+	void   *v;
+	unsigned long routes = 0;
+
+	st->changes = 0;
+	while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
+	    struct recs r;
+	    struct anode *a = v;
+
+	    if (a->nc == 0)
+		continue;
+	    if (comp_addr(c, st, a->addr, &r, NULL) == 0 && r.v[REC_IDX('R')]) {
+		routes++;
+		a->routed = 1;
+	    }
+	    recs_free(&r);
+	}
+	pub->routes = routes;
+    }
+    state_dirty_clear(st);
+    log_info("resuming from saved cookie: %zu entries, base serial %llu",
+	     st->nents, (unsigned long long) bm.serial);
+    return 1;
+}
+
+/* Journal the changed entries of a published delta. */
+static void
+journal_changes(const struct conf *c, struct syncer *sy, struct state *st, uint64_t serial)
+{
+    size_t  pos = 0, np = 0, nd = 0;
+    const char *k;
+    struct ent **puts = calloc(sy->changed.n + 1, sizeof(*puts));
+    unsigned char (*dels)[16] = calloc(sy->changed.n + 1, 16);
+    char    err[512];
+
+    if (puts == NULL || dels == NULL) {
+	free(puts);
+	free(dels);
+	return;
+    }
+    while (htab_next(&sy->changed, &pos, &k, NULL, NULL)) {
+	struct ent *e = state_get(st, (const unsigned char *) k);
+
+	if (e)
+	    puts[np++] = e;
+	else
+	    memcpy(dels[nd++], k, 16);
+    }
+    if (state_journal(c->ldapsync.state_dir, serial, puts, np, dels, nd, err, sizeof(err)) < 0)
+	log_warn("%s", err);
+    free(puts);
+    free(dels);
+}
+
+/*
+ * Publish what the state holds now: a full base after a full refresh,
+ * otherwise a delta.  Returns 1 published (cookie saved), 0 nothing to
+ * do, -1 failed or refused (cookie not saved).
+ */
+static int
+publish_now(const struct conf *c, struct state *st, struct pub *pub,
+	    struct syncer *sy, int full)
+{
+    struct report *rep = report_new(full ? "full" : "delta");
+    char    err[1024];
+    uint64_t old_base = pub->base_serial;
+    int     r;
+
+    if (full || pub->base == NULL)
+	r = pub_full(pub, st, rep, err, sizeof(err));
+    else
+	r = pub_delta(pub, st, rep, err, sizeof(err));
+    if (r == -2) {
+	log_error("%s", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "refused", 1);
+    } else if (r < 0) {
+	log_error("publish failed: %s", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "failed", 1);
+    } else if (r == 0) {
+	report_free(rep);
+	sy_changed_clear(sy);
+	save_cookies(c, sy, pub->base_serial);
+	return 0;
+    } else {
+	finish_report(c, rep, "published", 1);
+    }
+    report_free(rep);
+    if (r < 0)
+	return -1;
+    if (pub->base_serial != old_base || full) {
+	if (state_save(st, c->ldapsync.state_dir, pub->base_serial, err, sizeof(err)) < 0) {
+	    log_warn("%s", err);
+	    remove_cookies(c);
+	    sy_changed_clear(sy);
+	    return 1;
+	}
+    } else
+	journal_changes(c, sy, st, pub->serial);
+    sy_changed_clear(sy);
+    save_cookies(c, sy, pub->base_serial);
+    return 1;
+}
+
+static int
+poll_mode(const struct conf *c, int force)
+{
+    int     first = 1;
+
+    log_info("periodic full syncs every %d s", c->ldap.poll_interval);
+    while (!stop_flag) {
+	int     r = full_once(c, 0, force && first);
+
+	first = 0;
+	(void) r;
+	nap((long long) c->ldap.poll_interval * 1000);
+    }
+    return 0;
+}
+
+static int
+run_daemon(const struct conf *c, int force)
+{
+    struct state st;
+    struct pub pub;
+    struct syncer sy;
+    long long backoff = 1000, first_pending = 0;
+    int     resumed, r;
+
+    if (strcmp(c->ldap.sync, "poll") == 0)
+	return poll_mode(c, force);
+    state_init(&st);
+    pub_init(&pub, c);
+    pub.force = force;
+    sy_init(&sy, c, &st);
+    resumed = try_resume(c, &st, &sy, &pub);
+    while (!stop_flag) {
+	int     full = !resumed;
+
+	r = sy_start(&sy);
+	if (r == SY_NO_SYNCPROV) {
+	    log_warn("%s: falling back to periodic full syncs", sy.err);
+	    sy_free(&sy);
+	    pub_free(&pub);
+	    state_free(&st);
+	    return poll_mode(c, force);
+	}
+	if (r == SY_REFRESH_REQUIRED) {
+	    log_warn("%s: reloading everything", sy.err);
+	    state_free(&st);
+	    state_init(&st);
+	    sy_changed_clear(&sy);
+	    resumed = 0;
+	    continue;
+	}
+	if (r < 0) {
+	    /* A refresh cut short: never publish it; start over from the
+	     * last saved state. */
+	    log_warn("sync: %s; retrying in %lld s", sy.err, backoff / 1000);
+	    state_free(&st);
+	    state_init(&st);
+	    sy_changed_clear(&sy);
+	    sy_clear_cookies(&sy);
+	    pub_free(&pub);
+	    pub_init(&pub, c);
+	    pub.force = force;
+	    resumed = try_resume(c, &st, &sy, &pub);
+	    nap(backoff);
+	    if (backoff < 60000)
+		backoff *= 2;
+	    continue;
+	}
+	backoff = 1000;
+	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
+		 st.nents, c->ldap.uris[sy.uri_index]);
+	if (publish_now(c, &st, &pub, &sy, full) >= 0)
+	    resumed = 1;
+	/* Persist phase. */
+	first_pending = 0;
+	while (!stop_flag) {
+	    int     wait_ms = 1000, n;
+
+	    if (first_pending) {
+		long long left = first_pending + c->ldapsync.batch_delay_ms - now_ms();
+
+		wait_ms = left > 0 ? (int) left : 0;
+	    }
+	    n = sy_poll(&sy, wait_ms);
+	    if (n > 0 && first_pending == 0)
+		first_pending = now_ms();
+	    if (first_pending && (now_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
+		if (publish_now(c, &st, &pub, &sy, 0) != 0 || sy.changed.n == 0)
+		    first_pending = 0;
+		if (first_pending)	/* refused: retry after another delay */
+		    first_pending = now_ms();
+	    }
+	    if (n == SY_REFRESH_REQUIRED) {
+		log_warn("server requires a full refresh");
+		sy_stop(&sy);
+		state_free(&st);
+		state_init(&st);
+		sy_changed_clear(&sy);
+		resumed = 0;
+		break;
+	    }
+	    if (n < 0) {
+		log_warn("sync: %s; reconnecting in %lld s", sy.err, backoff / 1000);
+		sy_stop(&sy);
+		resumed = 1;	/* continue from the in-memory cookie */
+		nap(backoff);
+		if (backoff < 60000)
+		    backoff *= 2;
+		break;
+	    }
+	}
+    }
+    sy_free(&sy);
+    pub_free(&pub);
+    state_free(&st);
+    log_info("stopped");
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"once", no_argument, NULL, 'o'},
+	{"dry-run", no_argument, NULL, 'n'},
+	{"force", no_argument, NULL, 'f'},
+	{"check", no_argument, NULL, 'C'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"syslog", no_argument, NULL, 's'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0}
+    };
+    const char *path = "/etc/fwdmap/fwdmap.json";
+    int     once = 0, dry = 0, force = 0, check = 0, use_syslog = 0, ch, ret;
+    struct conf *c;
+    char    err[1024];
+    struct sigaction sa;
+
+    while ((ch = getopt_long(argc, argv, "c:vsh", opts, NULL)) != -1) {
+	switch (ch) {
+	case 'c':
+	    path = optarg;
+	    break;
+	case 'o':
+	    once = 1;
+	    break;
+	case 'n':
+	    dry = 1;
+	    break;
+	case 'f':
+	    force = 1;
+	    break;
+	case 'C':
+	    check = 1;
+	    break;
+	case 'v':
+	    log_verbose++;
+	    break;
+	case 's':
+	    use_syslog = 1;
+	    break;
+	default:
+	    usage();
+	}
+    }
+    if (optind != argc || (dry && !once))
+	usage();
+    log_init("ldapsync", use_syslog);
+    if ((c = conf_load(path, err, sizeof(err))) == NULL) {
+	log_error("%s", err);
+	return 1;
+    }
+    if (check) {
+	ret = check_config(c) ? 0 : 1;
+	if (ret == 0)
+	    printf("%s: configuration OK\n", path);
+	conf_free(c);
+	return ret;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (once)
+	ret = full_once(c, dry, force);
+    else
+	ret = run_daemon(c, force);
+    conf_free(c);
+    return ret;
+}

@@ -1,0 +1,56 @@
+/*
+ * publish.h - compile the state into a generation and publish it
+ *	       (base or delta), with the safety guards.
+ *
+ * DESCRIPTION
+ *	pub_full() compiles every address into a new base
+ *	(MAPS_DIR/fwdmap.cdb), compares it with the published generation
+ *	(changes go to the report), applies the guards and commits it; the
+ *	old delta is removed.  pub_delta() recompiles only the dirty
+ *	addresses, merges the differences into the in-memory delta over
+ *	the current base and rewrites MAPS_DIR/fwdmap.delta.cdb; when the
+ *	delta holds more than compact_records records it writes a new base
+ *	instead.
+ *
+ *	Guards: nothing is published when the result has no routes at all;
+ *	a generation removing more routes than min(max_removed,
+ *	max_removed_percent of the published routes) is refused unless
+ *	force or safety.allow_mass_removal.  A refused or failed publish
+ *	leaves the published files untouched; pub_delta() then keeps the
+ *	dirty set so that the changes are retried with the next batch.
+ *
+ *	Results: 1 published, 0 nothing to publish (no change) or dry run,
+ *	-1 error, -2 refused by a guard (message in err).
+ */
+#ifndef LDAPSYNC_PUBLISH_H
+#define LDAPSYNC_PUBLISH_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "htab.h"
+#include "map.h"
+#include "report.h"
+#include "state.h"
+
+struct pub {
+    const struct conf *conf;
+    struct map_gen *base;	/* the base we wrote (or found), or NULL */
+    uint64_t base_serial;
+    uint64_t serial;		/* last serial published */
+    unsigned long routes;	/* R records in the published view */
+    struct htab delta;		/* "T:addr" -> value (owned), tombstone = &pub_tomb */
+    char    source[256];
+    int     force;		/* next publish ignores the removal guard */
+    int     dry_run;		/* print changes, publish nothing */
+};
+
+int	pub_init(struct pub *p, const struct conf *c);
+void	pub_free(struct pub *p);
+int	pub_full(struct pub *p, struct state *st, struct report *rep,
+		 char *err, size_t errlen);
+int	pub_delta(struct pub *p, struct state *st, struct report *rep,
+		  char *err, size_t errlen);
+size_t	pub_delta_size(const struct pub *p);
+
+#endif

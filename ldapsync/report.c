@@ -1,0 +1,276 @@
+/*
+ * report.c - JSON sync report and one-line summary (see report.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "htab.h"
+#include "report.h"
+
+struct report {
+    json_t *root;
+    json_t *counts;
+    json_t *rejected, *conflicts, *loops, *added, *removed, *changed;
+    unsigned long n_rejected, n_conflicts, n_loops, n_added, n_removed, n_changed;
+    struct htab seen;		/* dedupe keys (owned) */
+    struct timeval start;
+};
+
+struct report *
+report_new(const char *mode)
+{
+    struct report *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+	return NULL;
+    gettimeofday(&r->start, NULL);
+    r->root = json_object();
+    r->counts = json_object();
+    r->rejected = json_array();
+    r->conflicts = json_array();
+    r->loops = json_array();
+    r->added = json_array();
+    r->removed = json_array();
+    r->changed = json_array();
+    htab_init(&r->seen, 64);
+    json_object_set_new(r->root, "mode", json_string(mode));
+    json_object_set_new(r->root, "started", json_integer((json_int_t) r->start.tv_sec));
+    return r;
+}
+
+void
+report_free(struct report *r)
+{
+    size_t  pos = 0;
+    const char *k;
+
+    if (r == NULL)
+	return;
+    while (htab_next(&r->seen, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
+    htab_free(&r->seen);
+    json_decref(r->root);
+    json_decref(r->counts);
+    json_decref(r->rejected);
+    json_decref(r->conflicts);
+    json_decref(r->loops);
+    json_decref(r->added);
+    json_decref(r->removed);
+    json_decref(r->changed);
+    free(r);
+}
+
+/* 1 if the key was seen before (and remembers it). */
+static int
+seen(struct report *r, const char *a, const char *b, const char *c, const char *d)
+{
+    char   *k;
+    size_t  len;
+
+    if (asprintf(&k, "%s\x1f%s\x1f%s\x1f%s", a ? a : "", b ? b : "", c ? c : "",
+		 d ? d : "") < 0)
+	return 0;
+    len = strlen(k);
+    if (htab_get(&r->seen, k, len)) {
+	free(k);
+	return 1;
+    }
+    if (htab_put(&r->seen, k, len, r) < 0)
+	free(k);
+    return 0;
+}
+
+void
+report_reject(struct report *r, const char *dn, const char *addr,
+	      const char *reason, const char *arg)
+{
+    json_t *o;
+
+    if (r == NULL || seen(r, "R", dn, reason, arg))
+	return;
+    r->n_rejected++;
+    if (json_array_size(r->rejected) >= REPORT_MAX_ITEMS)
+	return;
+    o = json_object();
+    json_object_set_new(o, "dn", json_string(dn));
+    if (addr)
+	json_object_set_new(o, "address", json_string(addr));
+    json_object_set_new(o, "reason", json_string(reason));
+    if (arg)
+	json_object_set_new(o, "value", json_string(arg));
+    json_array_append_new(r->rejected, o);
+}
+
+void
+report_conflict(struct report *r, const char *addr, const char *winner,
+		const char *loser, const char *rule)
+{
+    json_t *o;
+
+    if (r == NULL || seen(r, "C", addr, winner, loser))
+	return;
+    r->n_conflicts++;
+    if (json_array_size(r->conflicts) >= REPORT_MAX_ITEMS)
+	return;
+    o = json_object();
+    json_object_set_new(o, "address", json_string(addr));
+    json_object_set_new(o, "winner", json_string(winner));
+    json_object_set_new(o, "loser", json_string(loser));
+    json_object_set_new(o, "rule", json_string(rule));
+    json_array_append_new(r->conflicts, o);
+}
+
+void
+report_loop(struct report *r, char *const *addrs, size_t n)
+{
+    json_t *a;
+    size_t  i, m = 0;
+
+    /* A loop is reported once, keyed by its smallest member. */
+    for (i = 1; i < n; i++)
+	if (strcmp(addrs[i], addrs[m]) < 0)
+	    m = i;
+    if (r == NULL || n == 0 || seen(r, "L", addrs[m], NULL, NULL))
+	return;
+    r->n_loops++;
+    if (json_array_size(r->loops) >= REPORT_MAX_ITEMS)
+	return;
+    a = json_array();
+    for (i = 0; i < n; i++)
+	json_array_append_new(a, json_string(addrs[(m + i) % n]));
+    json_array_append_new(r->loops, a);
+}
+
+void
+report_change(struct report *r, enum rep_change kind, const char *addr)
+{
+    json_t *list;
+    unsigned long *n;
+
+    if (r == NULL)
+	return;
+    switch (kind) {
+    case REP_ADDED:
+	list = r->added;
+	n = &r->n_added;
+	break;
+    case REP_REMOVED:
+	list = r->removed;
+	n = &r->n_removed;
+	break;
+    default:
+	list = r->changed;
+	n = &r->n_changed;
+	break;
+    }
+    (*n)++;
+    if (json_array_size(list) < REPORT_MAX_ITEMS)
+	json_array_append_new(list, json_string(addr));
+}
+
+void
+report_set(struct report *r, const char *key, long long value)
+{
+    if (r)
+	json_object_set_new(r->counts, key, json_integer(value));
+}
+
+void
+report_set_str(struct report *r, const char *key, const char *value)
+{
+    if (r)
+	json_object_set_new(r->root, key, value ? json_string(value) : json_null());
+}
+
+long long
+report_get(const struct report *r, const char *key)
+{
+    json_t *v = json_object_get(r->counts, key);
+
+    return v ? json_integer_value(v) : 0;
+}
+
+unsigned long
+report_count(const struct report *r, const char *list)
+{
+    if (strcmp(list, "rejected") == 0)
+	return r->n_rejected;
+    if (strcmp(list, "conflicts") == 0)
+	return r->n_conflicts;
+    if (strcmp(list, "loops") == 0)
+	return r->n_loops;
+    if (strcmp(list, "added") == 0)
+	return r->n_added;
+    if (strcmp(list, "removed") == 0)
+	return r->n_removed;
+    if (strcmp(list, "changed") == 0)
+	return r->n_changed;
+    return 0;
+}
+
+static long
+elapsed_ms(const struct report *r)
+{
+    struct timeval now;
+
+    gettimeofday(&now, NULL);
+    return (now.tv_sec - r->start.tv_sec) * 1000L + (now.tv_usec - r->start.tv_usec) / 1000;
+}
+
+int
+report_write(struct report *r, const char *path, char *err, size_t errlen)
+{
+    char    tmp[4096];
+    json_t *ch;
+    int     ret;
+
+    report_set(r, "rejected", (long long) r->n_rejected);
+    report_set(r, "conflicts", (long long) r->n_conflicts);
+    report_set(r, "loops", (long long) r->n_loops);
+    report_set(r, "added", (long long) r->n_added);
+    report_set(r, "removed", (long long) r->n_removed);
+    report_set(r, "changed", (long long) r->n_changed);
+    json_object_set_new(r->root, "finished", json_integer((json_int_t) time(NULL)));
+    json_object_set_new(r->root, "duration_ms", json_integer(elapsed_ms(r)));
+    json_object_set(r->root, "counts", r->counts);
+    json_object_set(r->root, "rejected", r->rejected);
+    json_object_set(r->root, "conflicts", r->conflicts);
+    json_object_set(r->root, "loops", r->loops);
+    ch = json_object();
+    json_object_set(ch, "added", r->added);
+    json_object_set(ch, "removed", r->removed);
+    json_object_set(ch, "changed", r->changed);
+    json_object_set_new(r->root, "changes", ch);
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long) getpid());
+    ret = json_dump_file(r->root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS);
+    if (ret == 0 && rename(tmp, path) < 0)
+	ret = -1;
+    if (ret < 0) {
+	snprintf(err, errlen, "write report %s: %s", path, strerror(errno));
+	unlink(tmp);
+	return -1;
+    }
+    return 0;
+}
+
+void
+report_summary(const struct report *r, char *buf, size_t len)
+{
+    json_t *p = json_object_get(r->root, "result");
+
+    snprintf(buf, len, "%s sync: serial=%lld entries=%lld routes=%lld rejected=%lu"
+	     " conflicts=%lu loops=%lu added=%lu removed=%lu changed=%lu"
+	     " duration=%ldms result=%s",
+	     json_string_value(json_object_get(r->root, "mode")),
+	     report_get(r, "serial"), report_get(r, "entries"),
+	     report_get(r, "routes"), r->n_rejected, r->n_conflicts,
+	     r->n_loops, r->n_added, r->n_removed, r->n_changed, elapsed_ms(r),
+	     p ? json_string_value(p) : "?");
+}

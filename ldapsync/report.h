@@ -1,0 +1,39 @@
+/*
+ * report.h - the JSON sync report and the one-line summary.
+ *
+ * DESCRIPTION
+ *	A report collects, for one sync (full or delta): counts, rejected
+ *	entries and claims with their DN and reason, address conflicts,
+ *	forwarding loops and the changed addresses.  Lists are capped at
+ *	REPORT_MAX_ITEMS entries each (counts stay exact) and deduplicated.
+ *	report_write() writes it atomically as JSON; report_summary()
+ *	formats the one-line log summary.
+ */
+#ifndef LDAPSYNC_REPORT_H
+#define LDAPSYNC_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REPORT_MAX_ITEMS	10000
+
+enum rep_change { REP_ADDED, REP_REMOVED, REP_CHANGED };
+
+struct report;
+
+struct report *report_new(const char *mode);
+void	report_free(struct report *r);
+void	report_reject(struct report *r, const char *dn, const char *addr,
+		      const char *reason, const char *arg);
+void	report_conflict(struct report *r, const char *addr, const char *winner,
+			const char *loser, const char *rule);
+void	report_loop(struct report *r, char *const *addrs, size_t n);
+void	report_change(struct report *r, enum rep_change kind, const char *addr);
+void	report_set(struct report *r, const char *key, long long value);
+void	report_set_str(struct report *r, const char *key, const char *value);
+long long report_get(const struct report *r, const char *key);
+unsigned long report_count(const struct report *r, const char *list);
+int	report_write(struct report *r, const char *path, char *err, size_t errlen);
+void	report_summary(const struct report *r, char *buf, size_t len);
+
+#endif

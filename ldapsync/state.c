@@ -1,0 +1,736 @@
+/*
+ * state.c - ldapsync's in-memory directory copy, indexes, snapshot and
+ *	     journal (see state.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "state.h"
+
+#define STATE_FILE	"ldapsync.state"
+#define JOURNAL_FILE	"ldapsync.journal"
+#define STATE_MAGIC	"fwdmap-ldapsync-state 1"
+
+static void
+fold(char *s)
+{
+    for (; *s; s++)
+	if (*s >= 'A' && *s <= 'Z')
+	    *s = (char) (*s - 'A' + 'a');
+}
+
+struct ent *
+ent_new(const unsigned char uuid[16], const char *dn,
+	char **const vals[V_NUM], const size_t nvals[V_NUM])
+{
+    size_t  need = sizeof(struct ent), ptrs = 0, i, k;
+    struct ent *e;
+    char  **pp, *sp;
+
+    need += strlen(dn) + 1;
+    for (k = 0; k < V_NUM; k++) {
+	ptrs += nvals[k];
+	for (i = 0; i < nvals[k]; i++)
+	    need += strlen(vals[k][i]) + 1;
+    }
+    ptrs += nvals[V_ALIAS] + nvals[V_FWD];	/* the *_bad arrays */
+    need += ptrs * sizeof(char *);
+    if ((e = calloc(1, need)) == NULL)
+	return NULL;
+    memcpy(e->uuid, uuid, 16);
+    e->tenant = -1;
+    pp = (char **) (e + 1);
+    sp = (char *) (pp + ptrs);
+    for (k = 0; k < V_NUM; k++) {
+	e->v[k].s = pp;
+	e->v[k].n = (uint32_t) nvals[k];
+	for (i = 0; i < nvals[k]; i++) {
+	    size_t  l = strlen(vals[k][i]) + 1;
+
+	    memcpy(sp, vals[k][i], l);
+	    *pp++ = sp;
+	    fold(sp);
+	    sp += l;
+	}
+    }
+    e->alias_bad = (const char **) (void *) pp;
+    pp += nvals[V_ALIAS];
+    e->fwd_bad = (const char **) (void *) pp;
+    pp += nvals[V_FWD];
+    memcpy(sp, dn, strlen(dn) + 1);
+    e->dn = sp;
+    return e;
+}
+
+void
+ent_free(struct ent *e)
+{
+    free(e);
+}
+
+void
+uuid_str(const unsigned char u[16], char out[37])
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t  i, o = 0;
+
+    for (i = 0; i < 16; i++) {
+	if (i == 4 || i == 6 || i == 8 || i == 10)
+	    out[o++] = '-';
+	out[o++] = hx[u[i] >> 4];
+	out[o++] = hx[u[i] & 15];
+    }
+    out[o] = 0;
+}
+
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+	return c - '0';
+    if (c >= 'a' && c <= 'f')
+	return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+	return c - 'A' + 10;
+    return -1;
+}
+
+/* Parse "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (dashes optional). */
+int
+uuid_parse(const char *s, unsigned char u[16])
+{
+    size_t  n = 0;
+    int     hi, lo;
+
+    while (*s && n < 16) {
+	if (*s == '-') {
+	    s++;
+	    continue;
+	}
+	if ((hi = hexval(s[0])) < 0 || (lo = hexval(s[1])) < 0)
+	    return -1;
+	u[n++] = (unsigned char) (hi << 4 | lo);
+	s += 2;
+    }
+    return (n == 16 && *s == 0) ? 0 : -1;
+}
+
+int
+state_init(struct state *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (htab_init(&st->ents, 1024) < 0 || htab_init(&st->addrs, 1024) < 0
+	|| htab_init(&st->dirty, 256) < 0)
+	return -1;
+    return 0;
+}
+
+void
+state_free(struct state *st)
+{
+    size_t  pos = 0;
+    void   *v;
+    const char *k;
+
+    while (htab_next(&st->ents, &pos, NULL, NULL, &v))
+	ent_free(v);
+    pos = 0;
+    while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
+	struct anode *a = v;
+
+	free(a->c);
+	free(a->f);
+	free(a->addr);
+	free(a);
+    }
+    pos = 0;
+    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
+    htab_free(&st->ents);
+    htab_free(&st->addrs);
+    htab_free(&st->dirty);
+}
+
+struct ent *
+state_get(struct state *st, const unsigned char uuid[16])
+{
+    return htab_get(&st->ents, (const char *) uuid, 16);
+}
+
+struct anode *
+state_addr(struct state *st, const char *addr, size_t len)
+{
+    return htab_get(&st->addrs, addr, len);
+}
+
+int
+state_mark_dirty(struct state *st, const char *addr, size_t len)
+{
+    char   *k;
+
+    if (htab_get(&st->dirty, addr, len) != NULL)
+	return 0;
+    if ((k = strndup(addr, len)) == NULL)
+	return -1;
+    if (htab_put(&st->dirty, k, len, st) < 0) {
+	free(k);
+	return -1;
+    }
+    return 0;
+}
+
+static struct anode *
+anode_get(struct state *st, const char *addr)
+{
+    size_t  len = strlen(addr);
+    struct anode *a = htab_get(&st->addrs, addr, len);
+
+    if (a)
+	return a;
+    if ((a = calloc(1, sizeof(*a))) == NULL || (a->addr = strdup(addr)) == NULL) {
+	free(a);
+	return NULL;
+    }
+    if (htab_put(&st->addrs, a->addr, len, a) < 0) {
+	free(a->addr);
+	free(a);
+	return NULL;
+    }
+    return a;
+}
+
+static void
+anode_maybe_free(struct state *st, struct anode *a)
+{
+    if (a->nc || a->nf)
+	return;
+    htab_del(&st->addrs, a->addr, strlen(a->addr));
+    free(a->c);
+    free(a->f);
+    free(a->addr);
+    free(a);
+}
+
+static int
+index_claim(struct state *st, struct ent *e, const char *addr, int role,
+	    const char *bad)
+{
+    struct anode *a = anode_get(st, addr);
+
+    if (a == NULL)
+	return -1;
+    if (a->nc == a->cc) {
+	uint32_t nc = a->cc ? a->cc * 2 : 1;
+	struct claim *c = realloc(a->c, nc * sizeof(*c));
+
+	if (c == NULL)
+	    return -1;
+	a->c = c;
+	a->cc = nc;
+    }
+    a->c[a->nc].e = e;
+    a->c[a->nc].role = role;
+    a->c[a->nc].bad = bad;
+    a->nc++;
+    return state_mark_dirty(st, addr, strlen(addr));
+}
+
+static int
+index_fwd(struct state *st, struct ent *e, const char *addr)
+{
+    struct anode *a = anode_get(st, addr);
+
+    if (a == NULL)
+	return -1;
+    if (a->nf == a->cf) {
+	uint32_t nf = a->cf ? a->cf * 2 : 1;
+	struct ent **f = realloc(a->f, nf * sizeof(*f));
+
+	if (f == NULL)
+	    return -1;
+	a->f = f;
+	a->cf = nf;
+    }
+    a->f[a->nf++] = e;
+    return 0;
+}
+
+static void
+unindex(struct state *st, struct ent *e)
+{
+    size_t  k, i;
+    uint32_t j;
+
+    for (k = 0; k < V_NUM; k++) {
+	if (k != V_MAIL && k != V_ALIAS && k != V_FWD)
+	    continue;
+	for (i = 0; i < e->v[k].n; i++) {
+	    const char *addr = e->v[k].s[i];
+	    struct anode *a = htab_get(&st->addrs, addr, strlen(addr));
+
+	    if (a == NULL)
+		continue;
+	    if (k == V_FWD) {
+		for (j = 0; j < a->nf; j++)
+		    if (a->f[j] == e) {
+			a->f[j] = a->f[--a->nf];
+			break;
+		    }
+	    } else {
+		for (j = 0; j < a->nc; j++)
+		    if (a->c[j].e == e) {
+			a->c[j] = a->c[--a->nc];
+			j--;
+		    }
+		state_mark_dirty(st, addr, strlen(addr));
+	    }
+	    anode_maybe_free(st, a);
+	}
+    }
+}
+
+static int
+reindex(struct state *st, struct ent *e)
+{
+    size_t  i, j;
+
+    for (i = 0; i < e->v[V_MAIL].n; i++)
+	if (index_claim(st, e, e->v[V_MAIL].s[i], ROLE_PRIMARY, NULL) < 0)
+	    return -1;
+    for (i = 0; i < e->v[V_ALIAS].n; i++) {
+	/* An alias repeating the entry's own mail or another alias is
+	 * not a second claim. */
+	int     dup = 0;
+
+	for (j = 0; j < e->v[V_MAIL].n && !dup; j++)
+	    dup = strcmp(e->v[V_MAIL].s[j], e->v[V_ALIAS].s[i]) == 0;
+	for (j = 0; j < i && !dup; j++)
+	    dup = strcmp(e->v[V_ALIAS].s[j], e->v[V_ALIAS].s[i]) == 0;
+	if (dup)
+	    continue;
+	if (index_claim(st, e, e->v[V_ALIAS].s[i], ROLE_ALIAS, e->alias_bad[i]) < 0)
+	    return -1;
+    }
+    for (i = 0; i < e->v[V_FWD].n; i++) {
+	int     dup = 0;
+
+	for (j = 0; j < i && !dup; j++)
+	    dup = strcmp(e->v[V_FWD].s[j], e->v[V_FWD].s[i]) == 0;
+	if (!dup && index_fwd(st, e, e->v[V_FWD].s[i]) < 0)
+	    return -1;
+    }
+    return 0;
+}
+
+int
+state_put(struct state *st, struct ent *e)
+{
+    struct ent *old = htab_get(&st->ents, (const char *) e->uuid, 16);
+
+    if (old) {
+	unindex(st, old);
+	e->mark = old->mark;
+    }
+    if (htab_put(&st->ents, (const char *) e->uuid, 16, e) < 0)
+	return -1;
+    if (old)
+	ent_free(old);
+    else
+	st->nents++;
+    st->changes++;
+    return reindex(st, e);
+}
+
+int
+state_del(struct state *st, const unsigned char uuid[16])
+{
+    struct ent *old = htab_get(&st->ents, (const char *) uuid, 16);
+
+    if (old == NULL)
+	return 0;
+    unindex(st, old);
+    htab_del(&st->ents, (const char *) uuid, 16);
+    ent_free(old);
+    st->nents--;
+    st->changes++;
+    return 1;
+}
+
+static int
+mark_ent(struct state *st, struct ent *e)
+{
+    size_t  i;
+
+    for (i = 0; i < e->v[V_MAIL].n; i++)
+	if (state_mark_dirty(st, e->v[V_MAIL].s[i], strlen(e->v[V_MAIL].s[i])) < 0)
+	    return -1;
+    for (i = 0; i < e->v[V_ALIAS].n; i++)
+	if (state_mark_dirty(st, e->v[V_ALIAS].s[i], strlen(e->v[V_ALIAS].s[i])) < 0)
+	    return -1;
+    return 0;
+}
+
+/*
+ * Addresses whose records can depend on the dirty ones: every address
+ * of an entry claiming a dirty address (its primary may have been won
+ * or lost, and its aliases with it), then every address of an entry
+ * forwarding to any of those (a forward into our domains is kept only
+ * when its target is a known recipient).
+ */
+int
+state_dirty_expand(struct state *st)
+{
+    size_t  pos = 0, n = 0, i;
+    const char *k;
+    size_t  klen;
+    char  **list;
+    uint32_t j;
+
+    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+	return -1;
+    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
+	list[n++] = (char *) (uintptr_t) k;
+    /* Pass 1: claimants' entries. */
+    for (i = 0; i < n; i++) {
+	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
+
+	for (j = 0; a && j < a->nc; j++)
+	    if (mark_ent(st, a->c[j].e) < 0)
+		goto fail;
+    }
+    free(list);
+    n = 0;
+    pos = 0;
+    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+	return -1;
+    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
+	list[n++] = (char *) (uintptr_t) k;
+    /* Pass 2: forwarders. */
+    for (i = 0; i < n; i++) {
+	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
+
+	for (j = 0; a && j < a->nf; j++)
+	    if (mark_ent(st, a->f[j]) < 0)
+		goto fail;
+    }
+    free(list);
+    return 0;
+fail:
+    free(list);
+    return -1;
+}
+
+void
+state_dirty_clear(struct state *st)
+{
+    size_t  pos = 0;
+    const char *k;
+
+    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
+    htab_free(&st->dirty);
+    htab_init(&st->dirty, 256);
+    st->changes = 0;
+}
+
+/*
+ * Text form of one entry: fields separated by TAB, values of one
+ * attribute by 0x1f; TAB, LF, CR, 0x1f and backslash escaped as \xHH.
+ */
+static void
+put_esc(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+	unsigned char c = (unsigned char) *s;
+
+	if (c == '\t' || c == '\n' || c == '\r' || c == 0x1f || c == '\\')
+	    fprintf(f, "\\x%02x", c);
+	else
+	    putc(c, f);
+    }
+}
+
+static void
+put_ent(FILE *f, const struct ent *e)
+{
+    char    u[37];
+    size_t  k, i;
+
+    uuid_str(e->uuid, u);
+    fputs(u, f);
+    putc('\t', f);
+    put_esc(f, e->dn);
+    for (k = 0; k < V_NUM; k++) {
+	putc('\t', f);
+	for (i = 0; i < e->v[k].n; i++) {
+	    if (i)
+		putc(0x1f, f);
+	    put_esc(f, e->v[k].s[i]);
+	}
+    }
+    putc('\n', f);
+}
+
+static void
+unesc(char *s)
+{
+    char   *o = s;
+
+    while (*s) {
+	if (s[0] == '\\' && s[1] == 'x' && hexval(s[2]) >= 0 && hexval(s[3]) >= 0) {
+	    *o++ = (char) (hexval(s[2]) << 4 | hexval(s[3]));
+	    s += 4;
+	} else
+	    *o++ = *s++;
+    }
+    *o = 0;
+}
+
+/* Parse one line (modified in place) into a new entry. */
+static struct ent *
+parse_ent(char *line)
+{
+    char   *fld[2 + V_NUM], *p = line;
+    char  **vals[V_NUM] = {0};
+    size_t  nvals[V_NUM] = {0}, k, i;
+    unsigned char u[16];
+    struct ent *e = NULL;
+
+    for (k = 0; k < 2 + V_NUM; k++) {
+	fld[k] = p;
+	if ((p = strchr(p, '\t')) == NULL) {
+	    if (k != 1 + V_NUM)
+		return NULL;
+	} else
+	    *p++ = 0;
+    }
+    if (uuid_parse(fld[0], u) < 0)
+	return NULL;
+    unesc(fld[1]);
+    for (k = 0; k < V_NUM; k++) {
+	char   *s = fld[2 + k], *q;
+	size_t  n = *s ? 1 : 0;
+
+	for (q = s; *q; q++)
+	    n += (*q == 0x1f);
+	if (n && (vals[k] = calloc(n, sizeof(char *))) == NULL)
+	    goto out;
+	for (i = 0; i < n; i++) {
+	    vals[k][i] = s;
+	    if ((q = strchr(s, 0x1f)) != NULL) {
+		*q = 0;
+		s = q + 1;
+	    }
+	    unesc(vals[k][i]);
+	}
+	nvals[k] = n;
+    }
+    e = ent_new(u, fld[1], (char **const *) vals, nvals);
+out:
+    for (k = 0; k < V_NUM; k++)
+	free(vals[k]);
+    return e;
+}
+
+static int
+fsync_dir(const char *dir)
+{
+    int     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+    if (fd < 0)
+	return -1;
+    r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+int
+state_save(struct state *st, const char *dir, uint64_t base_serial,
+	   char *err, size_t errlen)
+{
+    char    tmp[4096], path[4096], jpath[4096];
+    FILE   *f;
+    int     fd;
+    size_t  pos = 0;
+    void   *v;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
+    snprintf(jpath, sizeof(jpath), "%s/%s", dir, JOURNAL_FILE);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, STATE_FILE);
+    if ((fd = mkstemp(tmp)) < 0) {
+	snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
+	return -1;
+    }
+    if ((f = fdopen(fd, "w")) == NULL) {
+	close(fd);
+	unlink(tmp);
+	snprintf(err, errlen, "fdopen: %s", strerror(errno));
+	return -1;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    fprintf(f, "%s %llu\n", STATE_MAGIC, (unsigned long long) base_serial);
+    while (htab_next(&st->ents, &pos, NULL, NULL, &v))
+	put_ent(f, v);
+    fputs(".\n", f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
+	snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
+	fclose(f);
+	unlink(tmp);
+	return -1;
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+	snprintf(err, errlen, "publish %s: %s", path, strerror(errno));
+	unlink(tmp);
+	return -1;
+    }
+    if (truncate(jpath, 0) < 0 && errno != ENOENT) {
+	snprintf(err, errlen, "truncate %s: %s", jpath, strerror(errno));
+	return -1;
+    }
+    fsync_dir(dir);
+    return 0;
+}
+
+int
+state_journal(const char *dir, uint64_t serial, struct ent **puts,
+	      size_t nputs, unsigned char (*dels)[16], size_t ndels,
+	      char *err, size_t errlen)
+{
+    char    path[4096], u[37];
+    FILE   *f;
+    size_t  i;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_FILE);
+    if ((f = fopen(path, "a")) == NULL) {
+	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	return -1;
+    }
+    fprintf(f, "@%llu\n", (unsigned long long) serial);
+    for (i = 0; i < nputs; i++) {
+	putc('+', f);
+	put_ent(f, puts[i]);
+    }
+    for (i = 0; i < ndels; i++) {
+	uuid_str(dels[i], u);
+	fprintf(f, "-%s\n", u);
+    }
+    fprintf(f, "$%llu\n", (unsigned long long) serial);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
+	snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+	fclose(f);
+	return -1;
+    }
+    if (fclose(f) != 0) {
+	snprintf(err, errlen, "close %s: %s", path, strerror(errno));
+	return -1;
+    }
+    return 0;
+}
+
+static int
+load_line(struct state *st, char *line, state_validate_fn fn, void *ctx)
+{
+    struct ent *e = parse_ent(line);
+
+    if (e == NULL)
+	return -1;
+    if (fn && fn(e, ctx) < 0) {
+	ent_free(e);
+	return -1;
+    }
+    return state_put(st, e);
+}
+
+int
+state_load(struct state *st, const char *dir, uint64_t *base_serial,
+	   uint64_t *last_serial, state_validate_fn fn, void *ctx,
+	   char *err, size_t errlen)
+{
+    char    path[4096], *line = NULL;
+    size_t  cap = 0;
+    ssize_t n;
+    FILE   *f;
+    unsigned long long s;
+    int     ok = 0, ret = -1;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
+    if ((f = fopen(path, "r")) == NULL) {
+	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	return -1;
+    }
+    if ((n = getline(&line, &cap, f)) <= 0
+	|| sscanf(line, STATE_MAGIC " %llu", &s) != 1) {
+	snprintf(err, errlen, "%s: bad header", path);
+	goto out;
+    }
+    *base_serial = *last_serial = s;
+    while ((n = getline(&line, &cap, f)) > 0) {
+	if (line[n - 1] == '\n')
+	    line[--n] = 0;
+	if (strcmp(line, ".") == 0) {
+	    ok = 1;
+	    break;
+	}
+	if (load_line(st, line, fn, ctx) < 0) {
+	    snprintf(err, errlen, "%s: bad entry line", path);
+	    goto out;
+	}
+    }
+    if (!ok) {
+	snprintf(err, errlen, "%s: truncated", path);
+	goto out;
+    }
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_FILE);
+    if ((f = fopen(path, "r")) == NULL) {
+	ret = 0;
+	goto out;
+    }
+    /* Replay complete batches only ("@N" ... "$N"). */
+    {
+	long    start = 0;
+	int     inbatch = 0;
+
+	while ((n = getline(&line, &cap, f)) > 0) {
+	    if (line[n - 1] != '\n')
+		break;		/* torn last line */
+	    line[--n] = 0;
+	    if (line[0] == '@') {
+		inbatch = 1;
+		start = ftell(f);
+	    } else if (line[0] == '$' && inbatch) {
+		long    end = ftell(f);
+
+		/* Second pass over the batch now that it is complete. */
+		if (fseek(f, start, SEEK_SET) < 0)
+		    break;
+		while (ftell(f) < end && (n = getline(&line, &cap, f)) > 0) {
+		    line[--n] = 0;
+		    if (line[0] == '+') {
+			if (load_line(st, line + 1, fn, ctx) < 0) {
+			    snprintf(err, errlen, "%s: bad entry line", path);
+			    goto out;
+			}
+		    } else if (line[0] == '-') {
+			unsigned char u[16];
+
+			if (uuid_parse(line + 1, u) == 0)
+			    state_del(st, u);
+		    } else if (line[0] == '$')
+			*last_serial = strtoull(line + 1, NULL, 10);
+		}
+		inbatch = 0;
+	    }
+	}
+    }
+    ret = 0;
+out:
+    free(line);
+    if (f)
+	fclose(f);
+    return ret;
+}

@@ -1,0 +1,108 @@
+/*
+ * state.h - ldapsync's in-memory copy of the directory, keyed by
+ *	     entryUUID, with the address and forward indexes the compiler
+ *	     needs, and its on-disk snapshot + journal for restarts.
+ *
+ * DESCRIPTION
+ *	An entry (struct ent) holds the attribute values that matter for
+ *	routing, folded to lower case (addresses, location, host), in one
+ *	allocation.  The address index maps every address that any entry
+ *	claims (mail or alias) to its claims, and every forward target to
+ *	the entries forwarding to it.  Every change (state_put, state_del)
+ *	marks the addresses it touches dirty; state_dirty_expand() adds the
+ *	addresses whose compiled records can depend on them (other claimants'
+ *	entries, entries forwarding to them), so that a delta recompiles
+ *	only what can have changed.
+ *
+ *	Snapshot (STATE_DIR/ldapsync.state) and journal
+ *	(STATE_DIR/ldapsync.journal) are text files with one entry per
+ *	line; state_save() writes a snapshot for a base serial atomically
+ *	and truncates the journal, state_journal() appends the changes of
+ *	one published delta, state_load() rebuilds the state from both.
+ */
+#ifndef LDAPSYNC_STATE_H
+#define LDAPSYNC_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "htab.h"
+
+enum { V_MAIL, V_ALIAS, V_LOC, V_HOST, V_FWD, V_NUM };
+
+struct vals {
+    char  **s;
+    uint32_t n;
+};
+
+struct ent {
+    unsigned char uuid[16];
+    int	    tenant;		/* index into conf->tenants, -1 none */
+    unsigned mark;		/* present-phase generation */
+    const char *invalid;	/* static reason the entry is rejected */
+    const char *invalid_arg;	/* offending value, or NULL */
+    const char **alias_bad;	/* per alias: reason or NULL */
+    const char **fwd_bad;	/* per forward: reason or NULL */
+    char   *dn;
+    struct vals v[V_NUM];
+};
+
+enum { ROLE_PRIMARY = 0, ROLE_ALIAS = 1 };
+
+struct claim {
+    struct ent *e;
+    int	    role;
+    const char *bad;		/* claim-level reason, NULL if acceptable */
+};
+
+struct anode {
+    char   *addr;
+    uint32_t nc, cc;		/* claims */
+    struct claim *c;
+    uint32_t nf, cf;		/* entries forwarding to addr */
+    struct ent **f;
+    unsigned char routed;	/* has an R record in the last full compile */
+};
+
+struct state {
+    struct htab ents;		/* 16-byte uuid -> struct ent */
+    struct htab addrs;		/* address -> struct anode */
+    struct htab dirty;		/* address -> NULL (keys owned) */
+    size_t  nents;
+    unsigned long changes;	/* puts and deletes since last take */
+};
+
+/* Build an entry from attribute values (copied, folded). */
+struct ent *ent_new(const unsigned char uuid[16], const char *dn,
+		    char **const vals[V_NUM], const size_t nvals[V_NUM]);
+void	ent_free(struct ent *e);
+
+void	uuid_str(const unsigned char u[16], char out[37]);
+int	uuid_parse(const char *s, unsigned char u[16]);
+
+int	state_init(struct state *st);
+void	state_free(struct state *st);
+struct ent *state_get(struct state *st, const unsigned char uuid[16]);
+
+/* Take ownership of e (replacing the entry with the same uuid); the
+ * caller must have validated e (comp_validate) before. */
+int	state_put(struct state *st, struct ent *e);
+int	state_del(struct state *st, const unsigned char uuid[16]);
+
+struct anode *state_addr(struct state *st, const char *addr, size_t len);
+int	state_mark_dirty(struct state *st, const char *addr, size_t len);
+int	state_dirty_expand(struct state *st);
+void	state_dirty_clear(struct state *st);
+
+/* Snapshot and journal. */
+int	state_save(struct state *st, const char *dir, uint64_t base_serial,
+		   char *err, size_t errlen);
+int	state_journal(const char *dir, uint64_t serial, struct ent **puts,
+		      size_t nputs, unsigned char (*dels)[16], size_t ndels,
+		      char *err, size_t errlen);
+typedef int (*state_validate_fn)(struct ent *e, void *ctx);
+int	state_load(struct state *st, const char *dir, uint64_t *base_serial,
+		   uint64_t *last_serial, state_validate_fn fn, void *ctx,
+		   char *err, size_t errlen);
+
+#endif

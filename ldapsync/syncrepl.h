@@ -1,0 +1,69 @@
+/*
+ * syncrepl.h - RFC 4533 refreshAndPersist through libldap's ldap_sync_*
+ *		API, one session per tenant base, applied to an ldapsync
+ *		state keyed by entryUUID.
+ *
+ * DESCRIPTION
+ *	sy_start() connects one session per tenant (lc_connect, failover)
+ *	and runs the refresh phase (ldap_sync_init_refresh_and_persist),
+ *	starting from the session's cookie when there is one.  Entries
+ *	added or modified (a rename is a modify with the same entryUUID)
+ *	are put into the state, deleted ones removed; in a present phase
+ *	(present messages and syncIdSets) every entry of the session's
+ *	subtree that was not named present is deleted when the phase ends.
+ *	sy_poll() waits up to timeout_ms for persist-phase changes on all
+ *	sessions and applies them.  Every applied change records its uuid
+ *	in s->changed (for the journal).
+ *
+ *	Results: >= 0 success (sy_poll: number of changes applied),
+ *	SY_NO_SYNCPROV the server does not support the sync control,
+ *	SY_REFRESH_REQUIRED the server wants a full reload (cookies
+ *	cleared), -1 error (connection lost, ...; message in s->err).
+ */
+#ifndef LDAPSYNC_SYNCREPL_H
+#define LDAPSYNC_SYNCREPL_H
+
+#include <ldap.h>
+
+#include "conf.h"
+#include "htab.h"
+#include "state.h"
+
+#define SY_NO_SYNCPROV		(-2)
+#define SY_REFRESH_REQUIRED	(-3)
+
+struct syncer;
+
+struct sy_sess {
+    ldap_sync_t ls;
+    struct syncer *owner;
+    size_t  tenant;
+    int	    started;
+    int	    present_phase;	/* a refreshPresent phase is running */
+    int	    refresh_required;
+    unsigned gen;		/* present-phase mark */
+};
+
+struct syncer {
+    const struct conf *c;
+    struct state *st;
+    struct sy_sess *sess;	/* one per tenant */
+    size_t  nsess;
+    size_t  uri_index;		/* the URI that answered last */
+    struct htab changed;	/* uuid (16 bytes, owned) -> 1 */
+    unsigned long events;
+    int	    failed;
+    char    err[512];
+};
+
+int	sy_init(struct syncer *s, const struct conf *c, struct state *st);
+void	sy_set_cookie(struct syncer *s, size_t tenant, const char *cookie);
+const char *sy_cookie(const struct syncer *s, size_t tenant);	/* or NULL */
+void	sy_clear_cookies(struct syncer *s);
+int	sy_start(struct syncer *s);
+int	sy_poll(struct syncer *s, int timeout_ms);
+void	sy_stop(struct syncer *s);	/* close sessions, keep cookies */
+void	sy_free(struct syncer *s);
+void	sy_changed_clear(struct syncer *s);
+
+#endif
