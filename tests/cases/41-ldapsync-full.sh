@@ -1,0 +1,80 @@
+#!/bin/bash
+# 41-ldapsync-full.sh - one full sync (--once, paged search) against a real
+# slapd: every routing rule of issue 3 answered by `fwdmap query`.
+# asan: yes
+source "$TOP/tests/lib/common.sh"
+source "$TOP/tests/cases/40-ldapsync-common.bash"
+slapd_init ldap conf
+{
+    # a person with a store, aliases and an extra forward
+    person jane Jane.Doe@TUM.de "fwdMailAlias: jd@tum.de" "fwdMailAlias: jane@mytum.de" \
+        "fwdMailboxLocation: exchange" "fwdForwardAddress: jane@gmail.com"
+    # store mytum, no forwards
+    person max max.muster@mytum.de "fwdMailboxLocation: mytum"
+    # external with a port, and without
+    person bob bob@ph.tum.de "fwdMailboxLocation: external" "fwdMailHost: mail.ph.tum.de:2525"
+    person eve eve@tum.de "fwdMailboxLocation: external" "fwdMailHost: [10.1.2.3]"
+    # alumni: forward-only; two of them forward to the same external address
+    person al al@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: al@web.de" \
+        "fwdMailAlias: alumnus@tum.de"
+    person al2 al2@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: al@web.de" \
+        "fwdForwardAddress: jane.doe@tum.de"
+    # no location: tenant lmu has a default_location, tum has none
+    person_in lmu ute ute@lmu.de
+    person nol nol@tum.de
+} > "$T/people.ldif"
+slapd_load ldap "$T/people.ldif"
+slapd_start ldap
+ls_conf
+
+ls_once
+t_eq "ldapsync --once exit" 0 "$LS_RC"
+t_eq "serial" 1 "$(serial)"
+
+t_eq "store transport"   "OK smtp:[exchange.example.org]:25" "$(q transport jane.doe@tum.de)"
+t_eq "alias transport"   "OK smtp:[exchange.example.org]:25" "$(q transport JD@tum.de)"
+t_eq "alias expansion"   "OK jane.doe@tum.de" "$(q virtual jd@tum.de)"
+t_eq "alias 2 expansion" "OK jane.doe@tum.de" "$(q virtual jane@mytum.de)"
+t_eq "primary keeps copy + forward" "OK jane.doe@tum.de,jane@gmail.com" "$(q virtual jane.doe@tum.de)"
+t_eq "extension"         "OK smtp:[exchange.example.org]:25" "$(q transport jane.doe+lists@tum.de)"
+t_eq "mytum"             "OK lmtp:[mytum.example.org]:24" "$(q transport max.muster@mytum.de)"
+t_eq "no forwards, no V" "NOTFOUND" "$(q virtual max.muster@mytum.de)"
+t_eq "external port"     "OK smtp:[mail.ph.tum.de]:2525" "$(q transport bob@ph.tum.de)"
+t_eq "external no port"  "OK smtp:[10.1.2.3]" "$(q transport eve@tum.de)"
+t_eq "alumni forwards only" "OK al@web.de" "$(q virtual al@tum.de)"
+t_eq "alumni alias"      "OK al@tum.de" "$(q virtual alumnus@tum.de)"
+t_eq "alumni recipient"  "OK tum" "$(q recipients al@tum.de)"
+t_eq "shared forward"    "OK al@web.de,jane.doe@tum.de" "$(q virtual al2@tum.de)"
+t_eq "default_location"  "OK smtp:[exchange.example.org]:25" "$(q transport ute@lmu.de)"
+t_eq "lmu tenant"        "OK lmu" "$(q recipients ute@lmu.de)"
+t_eq "no location skipped" "NOTFOUND" "$(q recipients nol@tum.de)"
+t_eq "unknown rejected"  "NOTFOUND" "$(q recipients nobody@tum.de)"
+t_eq "route domain"      "OK tum" "$(q recipients whoever@ph.tum.de)"
+t_eq "domains"           "OK tum" "$(q domains mytum.de)"
+
+# The report names the skipped entry with its reason.
+t_match "report rejected" "uid=nol,ou=tum.*no fwdMailboxLocation" \
+    "$(rep '.rejected[] | "\(.dn) \(.reason)"')"
+t_eq "report routes" 10 "$(rep .counts.routes)"
+t_eq "report entries" 8 "$(rep .counts.entries)"
+t_match "summary line" "full sync: serial=1 entries=8 routes=10 rejected=1 .*result=published" "$(cat "$LSLOG")"
+
+# Same directory again: same routes, a new serial, nothing changed.
+ls_once
+t_eq "second sync exit" 0 "$LS_RC"
+t_eq "second serial" 2 "$(serial)"
+t_eq "nothing changed" "0 0 0" "$(rep '"\(.counts.added) \(.counts.removed) \(.counts.changed)"')"
+
+# The password never appears in logs, reports or the process list.
+grep -q "$SLAPD_SYNCPW" "$LSLOG" "$T/maps/ldapsync-report.json" && t_fail "password leaked"
+
+# The cn=config form of the schema works the same.
+slapd_stop ldap
+slapd_init ldap2 cnconfig
+slapd_load ldap2 "$T/people.ldif"
+slapd_start ldap2
+ls_conf ".ldap.uris = [\"$(slapd_uri ldap2)\"]"
+ls_once
+t_eq "cn=config sync exit" 0 "$LS_RC"
+t_eq "cn=config transport" "OK smtp:[mail.ph.tum.de]:2525" "$(q transport bob@ph.tum.de)"
+exit 0

@@ -1,0 +1,99 @@
+#!/bin/bash
+# 42-ldapsync-validation.sh - every validation rule of issue 3: bad entries
+# are skipped and reported with DN and reason, the rest still syncs;
+# conflicts follow the documented rule (primary beats alias, then the
+# smallest entryUUID), stable from sync to sync; loops are reported.
+# asan: yes
+source "$TOP/tests/lib/common.sh"
+source "$TOP/tests/cases/40-ldapsync-common.bash"
+slapd_init ldap conf
+u() { printf 'entryUUID: 00000000-0000-4000-8000-%012d' "$1"; }
+{
+    person ok ok@tum.de "fwdMailboxLocation: exchange"
+    person x1 x1@lmu.de "fwdMailboxLocation: exchange"
+    person x2 x2@tum.de "fwdMailAlias: x2@lmu.de" "fwdMailAlias: x2alias@tum.de" "fwdMailboxLocation: exchange"
+    person x3 x3@tum.de "fwdMailboxLocation: imap"
+    person x4 x4@tum.de "fwdMailboxLocation: external"
+    person_in lmu y1 y1@lmu.de "fwdMailboxLocation: external" "fwdMailHost: evil.example.com"
+    person_in lmu y2 y2@lmu.de "fwdMailboxLocation: external" "fwdMailHost: mx.lmu.de:25"
+    person x5 x5@tum.de "fwdMailboxLocation: exchange" "fwdForwardAddress: a@x.org, b@y.org" \
+        "fwdForwardAddress: <c@x.org>" "fwdForwardAddress: ok5@x.org"
+    person x6 x6@tum.de "fwdMailboxLocation: exchange" $(for i in $(seq 11); do echo "fwdForwardAddress:_f$i@x.org"; done)
+    person c1 dup@tum.de "fwdMailboxLocation: exchange" "fwdMailAlias: c1alias@tum.de" "$(u 2)"
+    person c2 dup2@tum.de "fwdMailboxLocation: mytum" "$(u 1)"
+    person p1 shared@tum.de "fwdMailboxLocation: exchange" "$(u 255)"
+    person p2 p2@tum.de "fwdMailboxLocation: mytum" "fwdMailAlias: shared@tum.de" "$(u 3)"
+    person f1 f1@tum.de "fwdMailboxLocation: exchange" "fwdForwardAddress: ghost@tum.de" \
+        "fwdForwardAddress: anyone@ph.tum.de"
+    person l1 l1@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: l2@tum.de"
+    person l2 l2@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: l1@tum.de"
+    person n1 n1@tum.de "fwdMailboxLocation: none"
+    person m1 m1@tum.de "mail: m1b@tum.de" "fwdMailboxLocation: exchange"
+    person s1 "not an address" "fwdMailboxLocation: exchange"
+    person d1 d1@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: ghost2@tum.de"
+} | sed 's/^fwdForwardAddress:_/fwdForwardAddress: /' > "$T/people.ldif"
+# c2 claims dup@tum.de too, with the smaller entryUUID: it wins.
+sed -i '/^uid: c2$/a mail: dup@tum.de' "$T/people.ldif"
+sed -i '/^uid: c2$/,/^$/{/^mail: dup2@tum.de$/d}' "$T/people.ldif"
+slapd_load ldap "$T/people.ldif"
+slapd_start ldap
+ls_conf
+
+ls_once
+t_eq "exit" 0 "$LS_RC"
+rejected=$(rep '.rejected[] | "\(.dn)|\(.reason)|\(.value // "")"')
+has() { grep -qF -- "$1" <<<"$rejected" || t_fail "report lacks [$1]; has:
+$rejected"; }
+
+t_eq "good entry still syncs" "OK smtp:[exchange.example.org]:25" "$(q transport ok@tum.de)"
+# tenant owns the domains it claims
+has "uid=x1,ou=tum,dc=example,dc=org|mail in a domain the tenant does not own|x1@lmu.de"
+t_eq "foreign primary" NOTFOUND "$(q recipients x1@lmu.de)"
+has "uid=x2,ou=tum,dc=example,dc=org|alias in a domain the tenant does not own|x2@lmu.de"
+t_eq "foreign alias not routed" NOTFOUND "$(q recipients x2@lmu.de)"
+t_eq "rest of that entry routed" "OK x2@tum.de" "$(q virtual x2alias@tum.de)"
+# stores, external hosts
+has "uid=x3,ou=tum,dc=example,dc=org|unknown store in fwdMailboxLocation|imap"
+t_eq "unknown store" NOTFOUND "$(q recipients x3@tum.de)"
+has "uid=x4,ou=tum,dc=example,dc=org|location external without fwdMailHost"
+has "uid=y1,ou=lmu,dc=example,dc=org|fwdMailHost not in the tenant's allowed_hosts|evil.example.com"
+t_eq "host not allowed" NOTFOUND "$(q transport y1@lmu.de)"
+t_eq "allowed host" "OK smtp:[mx.lmu.de]:25" "$(q transport y2@lmu.de)"
+# forwards: one address per value, no injection, bounded count
+has "uid=x5,ou=tum,dc=example,dc=org|invalid forward address (exactly one plain address per value)|a@x.org, b@y.org"
+has "uid=x5,ou=tum,dc=example,dc=org|invalid forward address (exactly one plain address per value)|<c@x.org>"
+t_eq "injection dropped, good forward kept" "OK x5@tum.de,ok5@x.org" "$(q virtual x5@tum.de)"
+has "uid=x6,ou=tum,dc=example,dc=org|too many forward addresses"
+t_eq "too many forwards" NOTFOUND "$(q recipients x6@tum.de)"
+# forwards into our own domains must resolve
+has "uid=f1,ou=tum,dc=example,dc=org|forward to an unknown address in our own domains|ghost@tum.de"
+t_eq "unknown own forward dropped, route-domain forward kept" \
+    "OK f1@tum.de,anyone@ph.tum.de" "$(q virtual f1@tum.de)"
+has "uid=d1,ou=tum,dc=example,dc=org|no valid destination left"
+t_eq "forward-only with nothing left" NOTFOUND "$(q recipients d1@tum.de)"
+has "uid=n1,ou=tum,dc=example,dc=org|location none without a valid forward address"
+has "uid=m1,ou=tum,dc=example,dc=org|more than one mail value"
+has "uid=s1,ou=tum,dc=example,dc=org|invalid mail address|not an address"
+# conflicts: smallest entryUUID wins between two primaries ...
+t_eq "primary conflict winner" "OK lmtp:[mytum.example.org]:24" "$(q transport dup@tum.de)"
+t_match "conflict reported" "dup@tum.de uid=c2,ou=tum,dc=example,dc=org uid=c1,ou=tum,dc=example,dc=org smallest entryUUID wins" \
+    "$(rep '.conflicts[] | "\(.address) \(.winner) \(.loser) \(.rule)"')"
+# ... and the loser loses its aliases too
+t_eq "loser's alias" NOTFOUND "$(q recipients c1alias@tum.de)"
+has "uid=c1,ou=tum,dc=example,dc=org|entry lost its primary address to another entry"
+# primary beats alias even against a smaller entryUUID
+t_eq "primary beats alias" "OK smtp:[exchange.example.org]:25" "$(q transport shared@tum.de)"
+t_match "primary-alias conflict" "shared@tum.de uid=p1,.* uid=p2,.* primary address beats alias" \
+    "$(rep '.conflicts[] | "\(.address) \(.winner) \(.loser) \(.rule)"')"
+t_match "X record explains" 'conflict: address routed to uid=p1' \
+    "$("$FWDMAP" -d "$T/maps" dump | grep '^X shared@tum.de')"
+# loops
+t_match "loop reported" "l1@tum.de l2@tum.de" "$(rep '.loops[] | join(" ")')"
+
+# Stable from sync to sync.
+before=$("$FWDMAP" -d "$T/maps" dump | grep -v '^#' | sort)
+ls_once
+t_eq "second exit" 0 "$LS_RC"
+after=$("$FWDMAP" -d "$T/maps" dump | grep -v '^#' | sort)
+[ "$before" = "$after" ] || t_fail "records changed between identical syncs: $(diff <(echo "$before") <(echo "$after") | head)"
+exit 0
