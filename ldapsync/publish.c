@@ -229,8 +229,11 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 			    printf("~ %s\n", a->addr);
 		    }
 		}
-	    } else
+	    } else {
 		report_change(rep, REP_ADDED, a->addr);
+		if (p->dry_run)
+		    printf("+ %s\n", a->addr);
+	    }
 	}
 	if (mw && put_recs(mw, a->addr, &r) < 0) {
 	    recs_free(&r);
