@@ -36,9 +36,9 @@ LDAPSYNC_SRC	:= $(filter-out ldapsync/main.c,$(wildcard ldapsync/*.c))
 UNIT_SRC	:= $(wildcard tests/unit/t_*.c)
 BENCH_SRC	:= $(wildcard bench/*.c)
 
-MAPS_OBJ	:= $(MAPS_SRC:%.c=$(B)/%.o)
-FWDMAPD_OBJ	:= $(FWDMAPD_SRC:%.c=$(B)/%.o)
-LDAPSYNC_OBJ	:= $(LDAPSYNC_SRC:%.c=$(B)/%.o)
+MAPS_OBJ	:= $(MAPS_SRC:%.c=$(B)/obj/%.o)
+FWDMAPD_OBJ	:= $(FWDMAPD_SRC:%.c=$(B)/obj/%.o)
+LDAPSYNC_OBJ	:= $(LDAPSYNC_SRC:%.c=$(B)/obj/%.o)
 
 LIBMAPS		:= $(B)/libfwdmap.a
 LIBFWDMAPD	:= $(B)/libfwdmapd.a
@@ -52,7 +52,7 @@ BENCHES	:= $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 	install clean deps
 all: $(PROGS) $(UNITS) $(BENCHES)
 
-$(B)/%.o: %.c
+$(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -70,18 +70,18 @@ fwdmapd: $(B)/fwdmapd
 ldapsync: $(B)/ldapsync
 maps: $(B)/fwdmap $(LIBMAPS)
 
-$(B)/fwdmapd: $(B)/fwdmapd/main.o $(LIBFWDMAPD) $(LIBMAPS)
+$(B)/fwdmapd: $(B)/obj/fwdmapd/main.o $(LIBFWDMAPD) $(LIBMAPS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/ldapsync: $(B)/ldapsync/main.o $(LIBLDAPSYNC) $(LIBMAPS)
+$(B)/ldapsync: $(B)/obj/ldapsync/main.o $(LIBLDAPSYNC) $(LIBMAPS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/fwdmap: $(B)/maps/fwdmap.o $(LIBMAPS)
+$(B)/fwdmap: $(B)/obj/maps/fwdmap.o $(LIBMAPS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests and benchmark programs link every library.
-$(B)/tests/%: $(B)/tests/unit/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/bench/%: $(B)/bench/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
+$(B)/bench/%: $(B)/obj/bench/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
 
