@@ -484,9 +484,12 @@ explain_one(struct map_gen *g, const char *addr)
 	snprintf(verdict, sizeof(verdict), "rejected at RCPT with 5xx: unknown "
 		 "recipient in a domain that rejects unknown recipients");
 	ret = 1;
-    } else if (!prov)
+    } else if (!explain_get(g, MAP_T_RECIPIENT, addr, found, &v, &vl))
 	snprintf(verdict, sizeof(verdict), "accepted: unknown address in a "
 		 "domain that passes unknown recipients to its default route");
+    else if (!prov)
+	snprintf(verdict, sizeof(verdict), "accepted and routed (no "
+		 "provenance recorded)");
     else
 	snprintf(verdict, sizeof(verdict), "accepted and routed");
     json_object_set_new(o, "verdict", json_string(verdict));
