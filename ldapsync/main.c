@@ -153,6 +153,8 @@ full_once(const struct conf *c, int dry_run, int force)
 	finish_report(c, rep, "failed", !dry_run);
 	goto out;
     }
+    if (err[0])
+	log_warn("failed over to %s after: %s", c->ldap.uris[idx], err);
     report_set_str(rep, "uri", c->ldap.uris[idx]);
     if (lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
 	log_error("full sync failed: %s; nothing published", err);
@@ -469,6 +471,8 @@ run_daemon(const struct conf *c, int force)
 	    continue;
 	}
 	backoff = 1000;
+	if (sy.err[0])
+	    log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
 	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
 		 st.nents, c->ldap.uris[sy.uri_index]);
 	if (publish_now(c, &st, &pub, &sy, full) >= 0)
