@@ -36,7 +36,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 for p in fwdmapd ldapsync fwdmap; do
-    [ -x "$TOP/build/$p" ] || { echo "demo: build/$p is missing; run: make" >&2; exit 1; }
+    [ -x "${FWDMAP_BUILD:-$TOP/build}/$p" ] || { echo "demo: build/$p is missing; run: make" >&2; exit 1; }
 done
 for p in slapd slapadd ldapmodify postfix postmap smtp-sink swaks; do
     command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] ||
@@ -46,14 +46,13 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 DEMO_DIR=$(mktemp -d /tmp/fwdmap-demo.XXXXXX)
 chmod 755 "$DEMO_DIR"
-export TEST_TMP=$DEMO_DIR FWDMAP_BUILD=$TOP/build TOP
+export TEST_TMP=$DEMO_DIR FWDMAP_BUILD=${FWDMAP_BUILD:-$TOP/build} TOP
 # The test helpers give us: processes tracked by PID and stopped on exit or
 # Ctrl-C, loopback ports, slapd/Postfix/smtp-sink fixtures.
 # shellcheck source=../tests/lib/common.sh
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/lib/sink.sh"
-source "$TOP/tests/lib/postfix.sh"
-source "$TOP/tests/lib/slapd.sh"
+source "$TOP/tests/lib/postfix.sh"	# also loads tests/lib/slapd.sh
 
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 step() { printf '\n'; bold "== $*"; }
@@ -105,7 +104,13 @@ if ! "$(t_bin ldapsync)" -c "$FW_CONF" --once >>"$DEMO_DIR/logs/ldapsync.log" 2>
 fi
 tail -n 3 "$DEMO_DIR/logs/ldapsync.log" | sed 's/^/   /'
 fw_ldapsync_start
-"$(t_bin fwdmap)" -c "$FW_CONF" info 2>/dev/null | sed 's/^/   /'
+"$(t_bin fwdmap)" -c "$FW_CONF" info 2>/dev/null | python3 -c '
+import json, sys
+b = json.load(sys.stdin)["base"]
+c = b["counts"]
+print("   published generation %s: %s domains, %s recipient addresses, %s expansions, %s transports, %s rejected claims"
+      % (b["serial"], c.get("D", 0), c.get("R", 0), c.get("V", 0), c.get("T", 0), c.get("X", 0)))
+' 2>/dev/null || true
 
 step "fwdmapd and a private Postfix forwarder"
 fw_fwdmapd_start

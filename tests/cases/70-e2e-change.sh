@@ -52,9 +52,10 @@ fw_wait_notfound 15 recipients lisa.leaving@mytum.de ||
     t_fail "lisa.leaving@mytum.de still a recipient"
 
 # The next messages follow the directory.
-fw_send max.muster@mytum.de ga12abc@mytum.de
+fw_send max.muster@mytum.de
 sink_expect_only exchange max.muster@mytum.de "$PF_TOKEN"
-t_eq "max at mytum after the move" "" "$(sink_rcpts mytum "$PF_TOKEN")"
+fw_send ga12abc@mytum.de
+sink_expect_only exchange max.muster@mytum.de "$PF_TOKEN"
 
 fw_send hans.alt@alumni.tum.de
 sink_expect_only outside familie.alt@example.net "$PF_TOKEN"

@@ -274,6 +274,11 @@ pf_data_code() { _pf_parse_last | awk '$1 == "DATA" { print $2; exit }'; }
 # route), outside (every external forward target), stray (relay_transport:
 # mail for our domains that got no transport; must stay empty).
 
+# The slapd helper, loaded here at top level: its "declare -A" arrays must
+# be global, which they would not be if it were sourced inside a function.
+# shellcheck source=slapd.sh
+[ -f "$TOP/tests/lib/slapd.sh" ] && source "$TOP/tests/lib/slapd.sh"
+
 FW_CONF=$TEST_TMP/fwdmap.json
 FW_MAPS=$TEST_TMP/maps
 FW_STATE=$TEST_TMP/state
@@ -286,10 +291,11 @@ _fw_n=0
 
 # Postfix's processes run as "postfix" and must reach fwdmapd's socket:
 # every directory above it needs search permission for others.
+# Only directories we own below /tmp are touched.
 _fw_traversable() {
     local d=$1
-    while [ "$d" != / ] && [ -n "$d" ]; do
-        [ -O "$d" ] && chmod o+x "$d" 2>/dev/null
+    while [ "$d" != / ] && [ "$d" != /tmp ] && [ -n "$d" ]; do
+        case $d in /tmp/*) [ -O "$d" ] && chmod o+x "$d" 2>/dev/null ;; esac
         d=$(dirname "$d")
     done
 }
@@ -386,8 +392,7 @@ fw_send() { pf_smtp "$(fw_sender)" "$@"; }
 
 _fw_published() { [ -s "$FW_MAPS/fwdmap.cdb" ]; }
 
-# fw_need: skip the case unless the programs and the slapd helper exist;
-# load the slapd helper.
+# fw_need: skip the case unless the programs and the slapd helper exist.
 fw_need() {
     local p
     for p in ldapsync fwdmapd fwdmap; do
@@ -397,9 +402,7 @@ fw_need() {
         command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || t_skip "$p not installed"
     done
     [ "$(id -u)" = 0 ] || t_skip "the throwaway Postfix needs root"
-    [ -f "$TOP/tests/lib/slapd.sh" ] || t_skip "tests/lib/slapd.sh not there yet"
-    # shellcheck source=/dev/null
-    source "$TOP/tests/lib/slapd.sh"
+    declare -F slapd_init >/dev/null || t_skip "tests/lib/slapd.sh not there"
 }
 
 # fw_run URI...: config for these LDAP URIs, one full sync, ldapsync
