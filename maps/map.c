@@ -254,6 +254,7 @@ map_writer_abort(struct map_writer *w)
  * Reader.
  */
 struct map_file {
+    int	    refs;		/* generations sharing this base */
     int	    fd;			/* -1: not open */
     struct cdb cdb;
     struct stat st;
@@ -263,7 +264,7 @@ struct map_file {
 struct map_gen {
     char   *base_path;
     char   *delta_path;
-    struct map_file base;
+    struct map_file *base;	/* shared with the previous generation */
     struct map_file delta;
     int	    delta_seen;		/* a delta file existed at open time */
     struct stat delta_st;	/* its stat, used or ignored */
@@ -511,8 +512,19 @@ map_same_file(const struct stat *a, const struct stat *b)
 	    && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
 }
 
+/* Drop one reference to a (shared) base file. */
+static void
+map_base_release(struct map_file *f)
+{
+    if (f != NULL && --f->refs == 0) {
+	map_file_close(f);
+	free(f);
+    }
+}
+
 int
-map_gen_open(const char *dir, struct map_gen **out, char *err, size_t errlen)
+map_gen_refresh(const char *dir, struct map_gen *prev, struct map_gen **out,
+		char *err, size_t errlen)
 {
     struct map_gen *g;
     struct stat st;
@@ -525,13 +537,25 @@ map_gen_open(const char *dir, struct map_gen **out, char *err, size_t errlen)
 	map_err(err, errlen, "out of memory");
 	goto fail;
     }
-    g->base.fd = g->delta.fd = -1;
+    g->delta.fd = -1;
     for (tries = 0; tries < 5; tries++) {
-	if (map_file_open(g->base_path, &g->base, err, errlen) < 0)
-	    goto fail;
-	if (g->base.meta.is_delta) {
-	    map_err(err, errlen, "%s: is a delta, not a base", g->base_path);
-	    goto fail;
+	/* An unchanged base was verified already: share it. */
+	if (prev && prev->base && stat(g->base_path, &st) == 0
+	    && map_same_file(&st, &prev->base->st)) {
+	    g->base = prev->base;
+	    g->base->refs++;
+	} else {
+	    if ((g->base = calloc(1, sizeof(*g->base))) == NULL) {
+		map_err(err, errlen, "out of memory");
+		goto fail;
+	    }
+	    g->base->refs = 1;
+	    if (map_file_open(g->base_path, g->base, err, errlen) < 0)
+		goto fail;
+	    if (g->base->meta.is_delta) {
+		map_err(err, errlen, "%s: is a delta, not a base", g->base_path);
+		goto fail;
+	    }
 	}
 	g->delta_seen = 0;
 	if (stat(g->delta_path, &g->delta_st) == 0) {
@@ -547,16 +571,17 @@ map_gen_open(const char *dir, struct map_gen **out, char *err, size_t errlen)
 			g->delta_path);
 		goto fail;
 	    }
-	    if (g->delta.meta.base_serial != g->base.meta.serial)
+	    if (g->delta.meta.base_serial != g->base->meta.serial)
 		map_file_close(&g->delta);	/* belongs to another base */
 	}
 	/* Consistent only if the base was not replaced while we looked. */
-	if (stat(g->base_path, &st) == 0 && map_same_file(&st, &g->base.st)) {
+	if (stat(g->base_path, &st) == 0 && map_same_file(&st, &g->base->st)) {
 	    *out = g;
 	    return (0);
 	}
 retry:
-	map_file_close(&g->base);
+	map_base_release(g->base);
+	g->base = NULL;
 	map_file_close(&g->delta);
     }
     map_err(err, errlen, "%s: tables kept changing while being opened", dir);
@@ -568,11 +593,17 @@ fail:
 }
 
 int
+map_gen_open(const char *dir, struct map_gen **out, char *err, size_t errlen)
+{
+    return (map_gen_refresh(dir, NULL, out, err, errlen));
+}
+
+int
 map_gen_stale(const struct map_gen *g)
 {
     struct stat st;
 
-    if (stat(g->base_path, &st) < 0 || !map_same_file(&st, &g->base.st))
+    if (stat(g->base_path, &st) < 0 || !map_same_file(&st, &g->base->st))
 	return (1);
     if (stat(g->delta_path, &st) < 0)
 	return (g->delta_seen);
@@ -612,13 +643,13 @@ map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
 	    return (r);
 	}
     }
-    return (map_file_get(&g->base, kbuf, n, val, vlen));
+    return (map_file_get(g->base, kbuf, n, val, vlen));
 }
 
 const struct map_meta *
 map_gen_meta(const struct map_gen *g)
 {
-    return (&g->base.meta);
+    return (&g->base->meta);
 }
 
 const struct map_meta *
@@ -667,7 +698,7 @@ map_gen_walk(struct map_gen *g, map_walk_fn fn, void *ctx)
 
     if (g->delta.fd >= 0 && (r = map_file_walk(&g->delta, NULL, 0, fn, ctx)))
 	return (r);
-    return (map_file_walk(&g->base, &g->delta, 0, fn, ctx));
+    return (map_file_walk(g->base, &g->delta, 0, fn, ctx));
 }
 
 void
@@ -675,7 +706,7 @@ map_gen_close(struct map_gen *g)
 {
     if (g == NULL)
 	return;
-    map_file_close(&g->base);
+    map_base_release(g->base);
     map_file_close(&g->delta);
     free(g->base_path);
     free(g->delta_path);

@@ -115,6 +115,11 @@ struct map_gen;
 
 int	map_gen_open(const char *dir, struct map_gen **out,
 		     char *err, size_t errlen);
+/* Like map_gen_open, but shares prev's base when that file is unchanged,
+ * so that a new delta is picked up without verifying the base again.
+ * prev stays valid and must still be closed by the caller. */
+int	map_gen_refresh(const char *dir, struct map_gen *prev,
+			struct map_gen **out, char *err, size_t errlen);
 int	map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
 		    const char **val, size_t *vlen);
 int	map_gen_stale(const struct map_gen *g);

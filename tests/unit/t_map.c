@@ -212,6 +212,46 @@ test_delta(void)
     CHECK(map_gen_open(dir, &g, err, sizeof(err)) < 0);
 }
 
+/* map_gen_refresh shares an unchanged base and sees a new delta. */
+static void
+test_refresh(void)
+{
+    struct map_gen *g1, *g2, *g3;
+    struct map_writer *w;
+    struct map_meta m;
+    char    v[256];
+
+    CHECK(publish_base(60, 0) == 0);
+    CHECK(map_gen_open(dir, &g1, err, sizeof(err)) == 0);
+    w = map_writer_open(dir, MAP_DELTA_NAME, err, sizeof(err));
+    PUT(w, MAP_T_TRANSPORT, "jane@tum.de", "lmtp:[mytum]:24");
+    memset(&m, 0, sizeof(m));
+    m.is_delta = 1;
+    m.serial = 61;
+    m.base_serial = 60;
+    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+    CHECK(map_gen_stale(g1));
+    CHECK(map_gen_refresh(dir, g1, &g2, err, sizeof(err)) == 0);
+    CHECK(q(g2, "transport", "jane@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "lmtp:[mytum]:24") == 0);
+    CHECK(q(g1, "transport", "jane@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "smtp:[exchange]:25") == 0);
+    map_gen_close(g1);
+    CHECK(q(g2, "recipients", "j.doe@tum.de", v) == MAP_Q_OK);
+    CHECK(!map_gen_stale(g2));
+    CHECK(publish_base(62, 1) == 0);
+    CHECK(map_gen_refresh(dir, g2, &g3, err, sizeof(err)) == 0);
+    map_gen_close(g2);
+    CHECK(map_gen_meta(g3)->serial == 62 && map_gen_delta_meta(g3) == NULL);
+    map_gen_close(g3);
+    {
+	char    p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, MAP_DELTA_NAME);
+	unlink(p);
+    }
+}
+
 static int
 copy_file(const char *from, const char *to, off_t len, off_t flip)
 {
@@ -338,6 +378,7 @@ main(void)
     }
     test_semantics();
     test_delta();
+    test_refresh();
     test_corrupt();
     test_atomic();
     if (check_failures == 0) {
