@@ -54,6 +54,12 @@ source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/lib/sink.sh"
 source "$TOP/tests/lib/postfix.sh"	# also loads tests/lib/slapd.sh
 
+# Ctrl-C and kill are handled by common.sh (everything is stopped by PID);
+# also stop cleanly when the terminal goes away, and keep going (to clean
+# up) when stdout is a pipe that was closed, e.g. "make demo | head".
+trap 'exit 129' HUP
+trap '' PIPE
+
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 step() { printf '\n'; bold "== $*"; }
 
@@ -221,12 +227,12 @@ def walk(o):
             yield from walk(v)
 seen = set()
 for e in walk(r):
-    key = (e.get("dn"), e.get("reason", e.get("why")))
+    extra = e.get("address") or e.get("value") or ""
+    key = (e.get("dn"), e.get("reason", e.get("why")), extra)
     if key in seen:
         continue
     seen.add(key)
-    extra = e.get("address") or e.get("value") or ""
-    print("   %-48s %s%s" % (e["dn"], key[1], (" (" + extra + ")") if extra else ""))
+    print("   %-44s %s%s" % (e["dn"], key[1], (": " + extra) if extra else ""))
 if not seen:
     raise SystemExit(1)
 PY

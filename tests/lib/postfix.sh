@@ -382,8 +382,11 @@ fw_wait_query() { t_wait "$1" _fw_query_match "$2" "$3" "$4"; }
 _fw_query_notfound() { fw_query "$1" "$2" >/dev/null; [ $? -eq 1 ]; }
 fw_wait_notfound() { t_wait "$1" _fw_query_notfound "$2" "$3"; }
 
-fw_serial() {
-    "$(t_bin fwdmap)" -d "$FW_MAPS" info 2>/dev/null | sed -n 's/.*"serial": *\([0-9]*\).*/\1/p;s/^serial[ :=]*\([0-9]*\).*/\1/p' | head -n 1
+fw_serial() {	# the serial of what fwdmapd serves: the delta's if there is one
+    "$(t_bin fwdmap)" -d "$FW_MAPS" info 2>/dev/null | python3 -c '
+import json, sys
+i = json.load(sys.stdin)
+print((i.get("delta") or i["base"])["serial"])' 2>/dev/null
 }
 
 fw_sender() { echo "sender.$(date +%s%N).$RANDOM@example.com"; }
