@@ -198,7 +198,7 @@ server_reload_gen(struct server *s, int force)
 	return;
     }
     err[0] = 0;
-    if (map_gen_open(dir, &ng, err, sizeof(err)) < 0) {
+    if (map_gen_refresh(dir, s->gen, &ng, err, sizeof(err)) < 0) {
 	s->st.reload_failures++;
 	s->bad = sig;
 	snprintf(s->last_error, sizeof(s->last_error), "%s",
