@@ -101,36 +101,168 @@ same(const char *a, size_t alen, const char *b)
 
 /* ---- full generation ---- */
 
-struct walkctx {
+/*
+ * The published view, read sequentially with a bounded buffer (not
+ * mmap'd, so that a big old generation does not count against our
+ * memory): for every address the new state knows, remember whether it
+ * had an R record and an order-independent hash of its V and T values;
+ * R records of addresses the state no longer knows are removals.
+ */
+struct scanctx {
     struct state *st;
     struct report *rep;
+    struct htab *skip;		/* keys already taken from the delta */
     unsigned long old_routes, removed;
-    int     dry;
+    int	    dry;
 };
 
-static int
-walk_old(int tag, const char *key, size_t klen, const char *val, size_t vlen,
-	 void *vctx)
+static uint32_t
+rec_hash(int tag, const char *v, size_t vlen)
 {
-    struct walkctx *w = vctx;
-    struct anode *a;
-    char    buf[MAP_KEY_MAX + 1];
+    uint64_t h = htab_hash(v, vlen);
 
-    (void) val;
-    (void) vlen;
-    if (tag != MAP_T_RECIPIENT || klen >= sizeof(buf))
-	return 0;
-    w->old_routes++;
-    a = state_addr(w->st, key, klen);
-    if (a == NULL || !a->routed) {
-	w->removed++;
-	memcpy(buf, key, klen);
-	buf[klen] = 0;
-	report_change(w->rep, REP_REMOVED, buf);
-	if (w->dry)
-	    printf("- %s\n", buf);
+    return (uint32_t) (h ^ (h >> 32)) * (tag == 'V' ? 2654435761U : 40503U) + (uint32_t) tag;
+}
+
+static void
+scan_rec(struct scanctx *x, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    struct anode *a;
+    int     tag;
+
+    if (klen < 3 || k[1] != ':' || (k[0] != 'R' && k[0] != 'V' && k[0] != 'T'))
+	return;
+    if (vlen == MAP_TOMBSTONE_LEN && v[0] == 0)
+	return;
+    tag = k[0];
+    a = state_addr(x->st, k + 2, klen - 2);
+    if (tag == 'R')
+	x->old_routes++;
+    if (a == NULL) {
+	if (tag == 'R') {
+	    char    buf[MAP_KEY_MAX + 1];
+	    size_t  n = klen - 2 < MAP_KEY_MAX ? klen - 2 : MAP_KEY_MAX;
+
+	    memcpy(buf, k + 2, n);
+	    buf[n] = 0;
+	    x->removed++;
+	    report_change(x->rep, REP_REMOVED, buf);
+	    if (x->dry)
+		printf("- %s\n", buf);
+	}
+	return;
     }
-    return 0;
+    if (tag == 'R')
+	a->old_r = 1;
+    else
+	a->old_vt ^= rec_hash(tag, v, vlen);
+}
+
+static uint32_t
+le32(const unsigned char *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+/* Read the records of one CDB file in order; -1 on a damaged file. */
+static int
+scan_file(const char *path, struct scanctx *x, int is_delta, char *err, size_t errlen)
+{
+    FILE   *f = fopen(path, "r");
+    unsigned char hdr[2048], lens[8];
+    char   *buf = NULL;
+    size_t  cap = 0;
+    long    pos = 2048, dend, fsize;
+    int     ret = -1;
+
+    if (f == NULL)
+	return errno == ENOENT ? 0 : -1;
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    if (fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr) || fseek(f, 0, SEEK_END) < 0
+	|| (fsize = ftell(f)) < 2048 || fseek(f, 2048, SEEK_SET) < 0) {
+	snprintf(err, errlen, "%s: too short", path);
+	goto out;
+    }
+    dend = (long) le32(hdr);
+    if (dend < 2048 || dend > fsize) {
+	snprintf(err, errlen, "%s: bad header", path);
+	goto out;
+    }
+    while (pos + 8 <= dend) {
+	uint32_t kl, vl;
+
+	if (fread(lens, 1, 8, f) != 8)
+	    break;
+	kl = le32(lens);
+	vl = le32(lens + 4);
+	if ((uint64_t) pos + 8 + kl + vl > (uint64_t) dend) {
+	    snprintf(err, errlen, "%s: record beyond the data", path);
+	    goto out;
+	}
+	if ((size_t) kl + vl + 1 > cap) {
+	    char   *nb = realloc(buf, (size_t) kl + vl + 1);
+
+	    if (nb == NULL)
+		goto out;
+	    buf = nb;
+	    cap = (size_t) kl + vl + 1;
+	}
+	if (fread(buf, 1, (size_t) kl + vl, f) != (size_t) kl + vl) {
+	    snprintf(err, errlen, "%s: short read", path);
+	    goto out;
+	}
+	pos += 8 + (long) kl + (long) vl;
+	if (is_delta) {
+	    char   *k = strndup(buf, kl);
+
+	    if (k == NULL || htab_put(x->skip, k, kl, x) < 0) {
+		free(k);
+		goto out;
+	    }
+	} else if (x->skip->n && htab_get(x->skip, buf, kl))
+	    continue;
+	scan_rec(x, buf, kl, buf + kl, vl);
+    }
+    ret = 0;
+out:
+    free(buf);
+    fclose(f);
+    return ret;
+}
+
+/* Scan base + matching delta; returns 1 if there was a published view. */
+static int
+scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
+	       char *err, size_t errlen)
+{
+    char    bpath[4096], dpath[4096], e2[256];
+    struct map_meta bm, dm;
+    struct htab skip;
+    size_t  pos = 0;
+    const char *k;
+    int     ret = 0;
+
+    snprintf(bpath, sizeof(bpath), "%s/%s", c->maps_dir, MAP_BASE_NAME);
+    snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
+    if (map_file_meta(bpath, &bm, e2, sizeof(e2)) < 0)
+	return 0;		/* nothing (valid) published yet */
+    htab_init(&skip, 1024);
+    x->skip = &skip;
+    if (bm.serial > *serial)
+	*serial = bm.serial;
+    if (map_file_meta(dpath, &dm, e2, sizeof(e2)) == 0 && dm.is_delta
+	&& dm.base_serial == bm.serial) {
+	if (dm.serial > *serial)
+	    *serial = dm.serial;
+	if (scan_file(dpath, x, 1, err, errlen) < 0)
+	    ret = -1;
+    }
+    if (ret == 0 && scan_file(bpath, x, 0, err, errlen) < 0)
+	ret = -1;
+    while (htab_next(&skip, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
+    htab_free(&skip);
+    return ret < 0 ? -1 : 1;
 }
 
 static int
@@ -153,28 +285,30 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	 char *err, size_t errlen)
 {
     const struct conf *c = p->conf;
-    struct map_gen *old = NULL;
     struct map_writer *mw = NULL;
     struct map_meta meta;
-    struct walkctx w;
+    struct scanctx w;
+    int     have_old;
     size_t  pos = 0, i;
     void   *v;
     unsigned long routes = 0, added = 0, changed = 0, lim;
     uint64_t old_serial = p->serial;
-    char    e2[512];
     int     ret = -1;
 
     memset(&w, 0, sizeof(w));
-    if (map_gen_open(c->maps_dir, &old, e2, sizeof(e2)) == 0) {
-	const struct map_meta *m = map_gen_meta(old);
-	const struct map_meta *dm = map_gen_delta_meta(old);
+    w.st = st;
+    w.rep = rep;
+    w.dry = p->dry_run;
+    pos = 0;
+    while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
+	struct anode *a = v;
 
-	if (m->serial > old_serial)
-	    old_serial = m->serial;
-	if (dm && dm->serial > old_serial)
-	    old_serial = dm->serial;
-    } else
-	old = NULL;
+	a->old_r = 0;
+	a->old_vt = 0;
+    }
+    pos = 0;
+    if ((have_old = scan_published(c, &w, &old_serial, err, errlen)) < 0)
+	goto out;
     if (!p->dry_run && (mw = map_writer_open(c->maps_dir, MAP_BASE_NAME, err, errlen)) == NULL)
 	goto out;
     for (i = 0; i < c->ndomains; i++) {
@@ -192,48 +326,48 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
 	struct anode *a = v;
 	struct recs r;
-	const char *ov, *nv;
-	size_t  ol, alen = strlen(a->addr);
+	const char *nv;
 
 	a->routed = 0;
-	if (a->nc == 0)
+	if (a->nc == 0) {
+	    if (a->old_r) {
+		w.removed++;
+		report_change(rep, REP_REMOVED, a->addr);
+		if (p->dry_run)
+		    printf("- %s\n", a->addr);
+	    }
 	    continue;
+	}
 	if (comp_addr(c, st, a->addr, &r, rep) < 0) {
 	    recs_free(&r);
 	    snprintf(err, errlen, "out of memory compiling %s", a->addr);
 	    goto out;
 	}
 	if (r.v[REC_IDX('R')]) {
+	    uint32_t vt = 0;
+	    const char *t;
+
 	    a->routed = 1;
 	    routes++;
-	    if (old) {
-		if (map_gen_get(old, MAP_T_RECIPIENT, a->addr, alen, &ov, &ol) != 1) {
-		    added++;
-		    report_change(rep, REP_ADDED, a->addr);
-		    if (p->dry_run)
-			printf("+ %s\n", a->addr);
-		} else {
-		    int     diff = 0;
-		    const char *t;
-
-		    for (t = "VT"; *t && !diff; t++) {
-			int     f = map_gen_get(old, *t, a->addr, alen, &ov, &ol) == 1;
-
-			nv = r.v[REC_IDX(*t)];
-			diff = f ? !same(ov, ol, nv) : nv != NULL;
-		    }
-		    if (diff) {
-			changed++;
-			report_change(rep, REP_CHANGED, a->addr);
-			if (p->dry_run)
-			    printf("~ %s\n", a->addr);
-		    }
-		}
-	    } else {
+	    for (t = "VT"; *t; t++)
+		if ((nv = r.v[REC_IDX(*t)]) != NULL)
+		    vt ^= rec_hash(*t, nv, strlen(nv));
+	    if (!a->old_r) {
+		added++;
 		report_change(rep, REP_ADDED, a->addr);
 		if (p->dry_run)
 		    printf("+ %s\n", a->addr);
+	    } else if (vt != a->old_vt) {
+		changed++;
+		report_change(rep, REP_CHANGED, a->addr);
+		if (p->dry_run)
+		    printf("~ %s\n", a->addr);
 	    }
+	} else if (a->old_r) {
+	    w.removed++;
+	    report_change(rep, REP_REMOVED, a->addr);
+	    if (p->dry_run)
+		printf("- %s\n", a->addr);
 	}
 	if (mw && put_recs(mw, a->addr, &r) < 0) {
 	    recs_free(&r);
@@ -241,15 +375,6 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	    goto out;
 	}
 	recs_free(&r);
-    }
-    if (old) {
-	w.st = st;
-	w.rep = rep;
-	w.dry = p->dry_run;
-	if (map_gen_walk(old, walk_old, &w) < 0) {
-	    snprintf(err, errlen, "reading the published generation failed");
-	    goto out;
-	}
     }
     report_set(rep, "entries", (long long) st->nents);
     report_set(rep, "routes", (long long) routes);
@@ -308,7 +433,7 @@ out:
     (void) changed;
     if (mw)
 	map_writer_abort(mw);
-    map_gen_close(old);
+    (void) have_old;
     return ret;
 }
 

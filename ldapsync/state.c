@@ -142,9 +142,9 @@ state_free(struct state *st)
     while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
 	struct anode *a = v;
 
-	free(a->c);
+	if (a->c != &a->c1)
+	    free(a->c);
 	free(a->f);
-	free(a->addr);
 	free(a);
     }
     pos = 0;
@@ -172,7 +172,7 @@ state_mark_dirty(struct state *st, const char *addr, size_t len)
 {
     char   *k;
 
-    if (htab_get(&st->dirty, addr, len) != NULL)
+    if (st->no_dirty || htab_get(&st->dirty, addr, len) != NULL)
 	return 0;
     if ((k = strndup(addr, len)) == NULL)
 	return -1;
@@ -191,12 +191,11 @@ anode_get(struct state *st, const char *addr)
 
     if (a)
 	return a;
-    if ((a = calloc(1, sizeof(*a))) == NULL || (a->addr = strdup(addr)) == NULL) {
-	free(a);
+    if ((a = calloc(1, sizeof(*a) + len + 1)) == NULL)
 	return NULL;
-    }
+    memcpy(a->addr, addr, len + 1);
+    a->c = &a->c1;
     if (htab_put(&st->addrs, a->addr, len, a) < 0) {
-	free(a->addr);
 	free(a);
 	return NULL;
     }
@@ -209,9 +208,9 @@ anode_maybe_free(struct state *st, struct anode *a)
     if (a->nc || a->nf)
 	return;
     htab_del(&st->addrs, a->addr, strlen(a->addr));
-    free(a->c);
+    if (a->c != &a->c1)
+	free(a->c);
     free(a->f);
-    free(a->addr);
     free(a);
 }
 
@@ -223,10 +222,17 @@ index_claim(struct state *st, struct ent *e, const char *addr, int role,
 
     if (a == NULL)
 	return -1;
+    if (a->cc == 0)
+	a->cc = 1;		/* the inline claim */
     if (a->nc == a->cc) {
-	uint32_t nc = a->cc ? a->cc * 2 : 1;
-	struct claim *c = realloc(a->c, nc * sizeof(*c));
+	uint32_t nc = a->cc * 2;
+	struct claim *c;
 
+	if (a->c == &a->c1) {
+	    if ((c = malloc(nc * sizeof(*c))) != NULL)
+		c[0] = a->c1;
+	} else
+	    c = realloc(a->c, nc * sizeof(*c));
 	if (c == NULL)
 	    return -1;
 	a->c = c;

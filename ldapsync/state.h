@@ -56,12 +56,15 @@ struct claim {
 };
 
 struct anode {
-    char   *addr;
-    uint32_t nc, cc;		/* claims */
+    uint32_t nc, cc;		/* claims (c points to c1 while cc <= 1) */
     struct claim *c;
     uint32_t nf, cf;		/* entries forwarding to addr */
     struct ent **f;
+    struct claim c1;		/* the usual single claim, inline */
+    uint32_t old_vt;		/* hash of the published V and T (full sync) */
     unsigned char routed;	/* has an R record in the last full compile */
+    unsigned char old_r;	/* had an R record in the published view */
+    char    addr[];		/* the address, folded */
 };
 
 struct state {
@@ -70,6 +73,7 @@ struct state {
     struct htab dirty;		/* address -> NULL (keys owned) */
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */
+    int	    no_dirty;		/* full load: do not track dirty addresses */
 };
 
 /* Build an entry from attribute values (copied, folded). */
