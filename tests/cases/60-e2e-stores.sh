@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# asan: yes
 # 60-e2e-stores.sh - end to end, scenarios 1, 2, 3 and 6 of issue 4:
 # real slapd -> ldapsync -> fwdmapd -> real Postfix -> one sink per store.
 #   1. staff on Exchange, a student on myTUM (LMTP);

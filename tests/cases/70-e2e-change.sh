@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# asan: yes
 # 70-e2e-change.sh - end to end, scenario 10 of issue 4: a change in the
 # directory (a person moved from myTUM to Exchange, a new alumni forward, a
 # new person, a deletion) is followed by the next message within seconds,

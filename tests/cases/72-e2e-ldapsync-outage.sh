@@ -77,7 +77,7 @@ gen_ok
 # new ones.
 fw_slapd_restart
 kill -0 "$FW_LDAPSYNC_PID" 2>/dev/null || fw_ldapsync_start
-fw_wait_query 60 transport lisa.leaving@mytum.de "$ex" ||
+fw_wait_query 30 transport lisa.leaving@mytum.de "$ex" ||
     t_fail "ldapsync did not catch up after slapd came back: [$(fw_query transport lisa.leaving@mytum.de)]"
 fw_ldapmodify <<LDIF
 dn: uid=tom.huber,ou=lrz,dc=example,dc=org

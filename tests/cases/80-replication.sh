@@ -57,7 +57,7 @@ changetype: modify
 add: fwdForwardAddress
 fwdForwardAddress: hans.alt@example.com
 LDIF
-fw_wait_query 60 transport max.muster@mytum.de "$my" ||
+fw_wait_query 30 transport max.muster@mytum.de "$my" ||
     t_fail "with the replica down, ldapsync did not carry on from the provider: [$(fw_query transport max.muster@mytum.de)]; ldapsync log: $(tail -n 5 "$TEST_TMP/logs/ldapsync.log")"
 fw_wait_query 20 virtual hans.alt@alumni.tum.de "hans\\.alt@example\\.com" ||
     t_fail "virtual hans.alt@alumni.tum.de: [$(fw_query virtual hans.alt@alumni.tum.de)]"
