@@ -457,6 +457,7 @@ run_daemon(const struct conf *c, int force)
     state_init(&st);
     pub_init(&pub, c);
     pub.force = force;
+    pub.keep_base = 1;
     sy_init(&sy, c, &st);
     resumed = try_resume(c, &st, &sy, &pub);
     while (!stop_flag) {
@@ -490,6 +491,7 @@ run_daemon(const struct conf *c, int force)
 	    pub_free(&pub);
 	    pub_init(&pub, c);
 	    pub.force = force;
+	    pub.keep_base = 1;
 	    resumed = try_resume(c, &st, &sy, &pub);
 	    nap(backoff);
 	    if (backoff < 60000)

@@ -8,6 +8,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+
+#include <cdb.h>
+#include <jansson.h>
 
 #include "compile.h"
 #include "publish.h"
@@ -230,12 +234,49 @@ out:
     return ret;
 }
 
+/*
+ * Serial, kind and base serial of a published file from its #meta
+ * record alone (map_file_meta would verify, and so touch, every record
+ * of a big base); the sequential scan checks the records' bounds.
+ */
+static int
+quick_meta(const char *path, struct map_meta *m)
+{
+    struct cdb cdb;
+    int     fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
+    json_t *j = NULL;
+    json_error_t je;
+    const char *kind;
+
+    memset(m, 0, sizeof(*m));
+    if (fd < 0)
+	return -1;
+    if (cdb_init(&cdb, fd) < 0) {
+	close(fd);
+	return -1;
+    }
+    if (cdb_find(&cdb, MAP_META_KEY, sizeof(MAP_META_KEY) - 1) > 0
+	&& cdb_getdata(&cdb) != NULL
+	&& (j = json_loadb(cdb_getdata(&cdb), cdb_datalen(&cdb), 0, &je)) != NULL
+	&& json_is_integer(json_object_get(j, "serial"))
+	&& (kind = json_string_value(json_object_get(j, "kind"))) != NULL) {
+	m->serial = (uint64_t) json_integer_value(json_object_get(j, "serial"));
+	m->is_delta = strcmp(kind, "delta") == 0;
+	m->base_serial = (uint64_t) json_integer_value(json_object_get(j, "base_serial"));
+	ret = 0;
+    }
+    json_decref(j);
+    cdb_free(&cdb);
+    close(fd);
+    return ret;
+}
+
 /* Scan base + matching delta; returns 1 if there was a published view. */
 static int
 scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
 	       char *err, size_t errlen)
 {
-    char    bpath[4096], dpath[4096], e2[256];
+    char    bpath[4096], dpath[4096];
     struct map_meta bm, dm;
     struct htab skip;
     size_t  pos = 0;
@@ -244,13 +285,13 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
 
     snprintf(bpath, sizeof(bpath), "%s/%s", c->maps_dir, MAP_BASE_NAME);
     snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
-    if (map_file_meta(bpath, &bm, e2, sizeof(e2)) < 0)
+    if (quick_meta(bpath, &bm) < 0 || bm.is_delta)
 	return 0;		/* nothing (valid) published yet */
     htab_init(&skip, 1024);
     x->skip = &skip;
     if (bm.serial > *serial)
 	*serial = bm.serial;
-    if (map_file_meta(dpath, &dm, e2, sizeof(e2)) == 0 && dm.is_delta
+    if (quick_meta(dpath, &dm) == 0 && dm.is_delta
 	&& dm.base_serial == bm.serial) {
 	if (dm.serial > *serial)
 	    *serial = dm.serial;
@@ -424,7 +465,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     delta_clear(p);
     map_gen_close(p->base);
     p->base = NULL;
-    if (map_gen_open(c->maps_dir, &p->base, err, errlen) < 0)
+    if (p->keep_base && map_gen_open(c->maps_dir, &p->base, err, errlen) < 0)
 	goto out;
     report_set(rep, "serial", (long long) meta.serial);
     ret = 1;

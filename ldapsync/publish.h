@@ -43,6 +43,7 @@ struct pub {
     char    source[256];
     int     force;		/* next publish ignores the removal guard */
     int     dry_run;		/* print changes, publish nothing */
+    int     keep_base;		/* open the new base for later deltas (daemon) */
 };
 
 int	pub_init(struct pub *p, const struct conf *c);
