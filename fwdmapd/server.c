@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -68,6 +70,7 @@ struct conn {
     size_t  outoff;
     uint64_t last;		/* ms, last activity */
     uint64_t busy;		/* ms, since when a request is open; 0 idle */
+    char    peer[96];		/* "client 192.0.2.1:4711 (fd 9)", for logs */
 };
 
 /* Signature of the published files, to retry a bad one only if it changed. */
@@ -239,6 +242,27 @@ server_reload_gen(struct server *s, int force)
  * Connections.
  */
 
+static const char *
+conn_name(const struct conn *c)
+{
+    return (c->peer);
+}
+
+/* Describe the client for log lines. */
+static void
+conn_peer(struct conn *c, const struct sockaddr_storage *ss, socklen_t len)
+{
+    char    host[INET6_ADDRSTRLEN], port[8];
+
+    if (len > 0 && (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)
+	&& getnameinfo((const struct sockaddr *) ss, len, host, sizeof(host),
+		       port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+	snprintf(c->peer, sizeof(c->peer), "client %s:%s (fd %d)", host, port,
+		 c->fd);
+    else
+	snprintf(c->peer, sizeof(c->peer), "client fd %d", c->fd);
+}
+
 static int
 conn_want(struct server *s, struct conn *c, uint32_t events)
 {
@@ -331,7 +355,7 @@ conn_send(struct server *s, struct conn *c)
 	n = send(c->fd, s->obuf.p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0) {
 	    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		log_debug("fd %d: write: %s", c->fd, strerror(errno));
+		log_debug("%s: write: %s", conn_name(c), strerror(errno));
 		return (-1);
 	    }
 	    n = 0;
@@ -396,14 +420,14 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
 	used = proto_run(&ctx, data, len, &s->obuf, SERVER_OUT_HIGH,
 			 &status, &why);
 	if (status == PROTO_NOMEM) {
-	    log_warn("fd %d: out of memory; closing", c->fd);
+	    log_warn("%s: out of memory; closing", conn_name(c));
 	    s->obuf.len = 0;
 	    conn_close(s, c);
 	    return (-1);
 	}
 	if (status == PROTO_CLOSE) {
-	    log_warn("fd %d: protocol error: %s; answered PERM, closing",
-		     c->fd, why);
+	    log_warn("%s: protocol error: %s; answered PERM, closing",
+		     conn_name(c), why);
 	    c->closing = 1;
 	    used = len;
 	}
@@ -430,7 +454,7 @@ conn_read(struct server *s, struct conn *c)
     ssize_t n;
 
     if (off >= s->rbufsz) {			/* cannot happen */
-	log_warn("fd %d: input buffer overrun; closing", c->fd);
+	log_warn("%s: input buffer overrun; closing", conn_name(c));
 	conn_close(s, c);
 	return;
     }
@@ -440,13 +464,13 @@ conn_read(struct server *s, struct conn *c)
     if (n < 0) {
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 	    return;
-	log_debug("fd %d: read: %s", c->fd, strerror(errno));
+	log_debug("%s: read: %s", conn_name(c), strerror(errno));
 	conn_close(s, c);
 	return;
     }
     if (n == 0) {
 	if (off)
-	    log_warn("fd %d: end of file in the middle of a request", c->fd);
+	    log_warn("%s: end of file in the middle of a request", conn_name(c));
 	conn_close(s, c);
 	return;
     }
@@ -465,7 +489,7 @@ conn_write(struct server *s, struct conn *c)
     if (n < 0) {
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 	    return;
-	log_debug("fd %d: write: %s", c->fd, strerror(errno));
+	log_debug("%s: write: %s", conn_name(c), strerror(errno));
 	conn_close(s, c);
 	return;
     }
@@ -590,9 +614,13 @@ listener_accept(struct server *s, struct listener *l)
     int     i, fd;
     struct conn *c;
     time_t  t;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
 
     for (i = 0; i < 64; i++) {
-	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	sslen = sizeof(ss);
+	fd = accept4(l->fd, (struct sockaddr *) &ss, &sslen,
+		     SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 	    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
 		|| errno == ECONNABORTED)
@@ -617,6 +645,7 @@ listener_accept(struct server *s, struct listener *l)
 		close(fd);
 		continue;
 	    }
+	    snprintf(c->peer, sizeof(c->peer), "control fd %d", fd);
 	    control_answer(s, c);
 	    continue;
 	}
@@ -637,6 +666,7 @@ listener_accept(struct server *s, struct listener *l)
 	    close(fd);
 	    continue;
 	}
+	conn_peer(c, &ss, sslen);
 	s->st.conn_accepted++;
     }
 }
@@ -652,12 +682,12 @@ server_scan(struct server *s)
     for (c = s->conns; c; c = next) {
 	next = c->next;
 	if (c->busy && s->now - c->busy >= req) {
-	    log_warn("fd %d: request not finished within %d s; closing",
-		     c->fd, s->conf->fwdmapd.request_timeout);
+	    log_warn("%s: request not finished within %d s; closing",
+		     conn_name(c), s->conf->fwdmapd.request_timeout);
 	    s->st.conn_timeouts++;
 	    conn_close(s, c);
 	} else if (!c->busy && s->now - c->last >= idle) {
-	    log_debug("fd %d: idle for %d s; closing", c->fd,
+	    log_debug("%s: idle for %d s; closing", conn_name(c),
 		      s->conf->fwdmapd.idle_timeout);
 	    s->st.conn_timeouts++;
 	    conn_close(s, c);
