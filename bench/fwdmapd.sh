@@ -41,6 +41,7 @@ FWPID=
 
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024) " MB"}' /proc/meminfo), kernel $(uname -r)"
 echo "# started $(date -u +%FT%TZ)"
+echo "# $("$LOADGEN" -Z)"
 
 # People p0..p(N-1) in tum.de, a quarter with an alias; the ph.tum.de
 # department passes unknown recipients on.

@@ -25,6 +25,8 @@
  *	then proves again that every one still answers, and reports how
  *	many did.
  *
+ *	-Z prints what one trivial system call costs on this machine.
+ *
  *	Exit status 0 when every request got a well-formed reply, 1
  *	otherwise.
  */
@@ -507,6 +509,19 @@ lg_idle(int nidle, int secs)
     return (opened == nidle && ok1 == nidle && ok2 == nidle ? 0 : 1);
 }
 
+/* -Z: what one trivial system call costs here (context for the numbers). */
+static int
+lg_syscall_cost(void)
+{
+    uint64_t t0 = now_ns();
+    int     i;
+
+    for (i = 0; i < 1000000; i++)
+	(void) getppid();
+    printf("null system call (getppid): %.0f ns\n", (double) (now_ns() - t0) / 1e6);
+    return (0);
+}
+
 static void
 usage(void)
 {
@@ -527,7 +542,7 @@ main(int argc, char **argv)
     int     failed = 0, j;
     double  secs;
 
-    while ((ch = getopt(argc, argv, "s:c:n:t:p:k:m:H:D:qr:")) != -1) {
+    while ((ch = getopt(argc, argv, "s:c:n:t:p:k:m:H:D:qr:Z")) != -1) {
 	switch (ch) {
 	case 's': lg_endpoint = optarg; break;
 	case 'c': nconns = atoi(optarg); break;
@@ -540,6 +555,7 @@ main(int argc, char **argv)
 	case 'D': idle_secs = atoi(optarg); break;
 	case 'q': quiet = 1; break;
 	case 'r': lg_rate = atof(optarg); break;
+	case 'Z': return (lg_syscall_cost());
 	default: usage();
 	}
     }
