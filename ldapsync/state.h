@@ -104,6 +104,7 @@ int	state_save(struct state *st, const char *dir, uint64_t base_serial,
 int	state_journal(const char *dir, uint64_t serial, struct ent **puts,
 		      size_t nputs, unsigned char (*dels)[16], size_t ndels,
 		      char *err, size_t errlen);
+int	state_journal_sync(const char *dir);
 typedef int (*state_validate_fn)(struct ent *e, void *ctx);
 int	state_load(struct state *st, const char *dir, uint64_t *base_serial,
 		   uint64_t *last_serial, state_validate_fn fn, void *ctx,
