@@ -369,17 +369,26 @@ fw_fwdmapd_start() {
 }
 fw_fwdmapd_stop() { [ -n "$FW_FWDMAPD_PID" ] && t_stop_pid "$FW_FWDMAPD_PID"; FW_FWDMAPD_PID=; }
 
+# fw_query MAP KEY: print the value and return 0 (OK), return 1 (NOTFOUND)
+# or 2 (TEMP, PERM or no answer).  postmap needs a main.cf: ours once the
+# instance exists, else an empty one (a fresh Debian may have none in
+# /etc/postfix).
 fw_query() {
-    local c=
-    # Our own main.cf when there is one: a fresh Debian may have none in /etc/postfix.
-    [ -f "$PF_DIR/etc/main.cf" ] && c="-c $PF_DIR/etc"
-    # shellcheck disable=SC2086
-    postmap $c -q "$2" "socketmap:unix:$FW_SOCK:$1" 2>/dev/null
+    local cf=$PF_DIR/etc out rc
+    if [ ! -f "$cf/main.cf" ]; then
+        cf=$TEST_TMP/postmap-etc
+        [ -f "$cf/main.cf" ] || { mkdir -p "$cf" && : >"$cf/main.cf"; }
+    fi
+    out=$(postmap -c "$cf" -q "$2" "socketmap:unix:$FW_SOCK:$1" 2>"$TEST_TMP/postmap.err")
+    rc=$?
+    [ -s "$TEST_TMP/postmap.err" ] && return 2
+    [ $rc -eq 0 ] && printf '%s\n' "$out"
+    return $rc
 }
 
-_fw_query_match() { local v; v=$(fw_query "$1" "$2") || v=NOTFOUND; [[ $v =~ $3 ]]; }
+_fw_query_match() { local v; v=$(fw_query "$1" "$2") || return 1; [[ $v =~ $3 ]]; }
 fw_wait_query() { t_wait "$1" _fw_query_match "$2" "$3" "$4"; }
-_fw_query_notfound() { fw_query "$1" "$2" >/dev/null; [ $? -eq 1 ]; }
+_fw_query_notfound() { fw_query "$1" "$2" >/dev/null; [ $? -eq 1 ]; }	# not TEMP
 fw_wait_notfound() { t_wait "$1" _fw_query_notfound "$2" "$3"; }
 
 fw_serial() {	# the serial of what fwdmapd serves: the delta's if there is one
