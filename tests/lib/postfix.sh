@@ -29,7 +29,8 @@
 # pf_smtp writes the transcript to $PF_LAST (a file) and prints one line per
 # recipient, "RCPT <addr> <code> <text>", then "DATA <code> <text>" (code
 # 000 if DATA was not reached).  pf_rcpt_code ADDR prints the code that
-# ADDR got in the last transaction.  The message carries a header
+# ADDR got in the last transaction, pf_rcpt_text ADDR the whole reply,
+# pf_data_code the reply to the final dot.  The message carries a header
 # "X-Fwdmap-Test: $PF_TOKEN", PF_TOKEN being unique per call, so sinks can
 # tell messages apart.
 
@@ -258,7 +259,15 @@ pf_data_code() { _pf_parse_last | awk '$1 == "DATA" { print $2; exit }'; }
 # slapd with the sample meta-directory (scripts/demo/directory.ldif, via
 # tests/lib/slapd.sh), ldapsync, fwdmapd and the Postfix instance above.
 #
-#   fw_start		everything, ready for mail
+#   fw_start		everything, ready for mail (fw_need + fw_sinks +
+#			fw_slapd_start + fw_run)
+#   fw_need		skip the case (77) when a program, root or slapd.sh is missing
+#   fw_sinks		the six sinks below
+#   fw_slapd_start / fw_slapd_stop / fw_slapd_restart	slapd "ldap" with the
+#			sample directory (fw_ldif DEPT_HOST writes it)
+#   fw_config URI...	write $FW_CONF from scripts/demo/fwdmap.json.in
+#   fw_run URI...	config, ldapsync --once, ldapsync, fwdmapd, Postfix
+#   fw_ldapmodify [NAME]	changetype LDIF on stdin, as the rootdn
 #   fw_sender		print a fresh sender address (Postfix caches the last
 #			resolve result per sender+recipient for 30 s per
 #			process; tests use a new sender per message)
