@@ -35,6 +35,16 @@ t_wait 5 grep -q 'fwdmapd.listen changed; that needs a restart' "$FWLOG" || t_fa
 t_eq "still on the old socket" "OK tum" "$(fw_q domains tum.de)"
 [ -e "$T/other.sock" ] && t_fail "bound a new socket on SIGHUP"
 
+# SIGHUP with another maps_dir: its generation is served at once.
+mkdir -p "$T/maps2"
+printf 'D tum.de tum reject\nR jane.doe@tum.de tum\nT jane.doe@tum.de smtp:[other.example.org]:25\n' |
+    "$FWDMAP" -d "$T/maps2" compile -s 77 || t_fail "compile maps2"
+FW_DELIM=- fw_conf '"idle_timeout": 1, "request_timeout": 2, "max_connections": 3'
+sed -i "s|\"maps_dir\": \"$T/maps\"|\"maps_dir\": \"$T/maps2\"|" "$CONF"
+kill -HUP "$FWPID"
+t_wait 5 answer_is transport jane.doe@tum.de "OK smtp:[other.example.org]:25" || t_fail "new maps_dir not served"
+t_eq "serial from new maps_dir" 77 "$(fw_stat generation.serial)"
+
 # SIGHUP with a broken file keeps the running configuration.
 echo '{ "maps_dir": ' > "$CONF"
 kill -HUP "$FWPID"
