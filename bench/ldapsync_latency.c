@@ -30,6 +30,8 @@ struct probe {
     char    want[64];
     long long sent_us;
     long long seen_us;		/* 0: not yet */
+    long long ack_us;		/* modify result received */
+    int     msgid;
 };
 
 int	main(int, char **);
@@ -139,13 +141,19 @@ usage:
 		fprintf(stderr, "modify %s failed\n", dn);
 		return 1;
 	    }
+	    p->msgid = msgid;
 	    outstanding++;
 	    sent++;
 	}
 	/* Reap modify results. */
 	while (outstanding > 0 && ldap_result(ld, LDAP_RES_ANY, LDAP_MSG_ALL, &zero, &res) > 0) {
-	    int     code = 0;
+	    int     code = 0, id = ldap_msgid(res), j;
 
+	    for (j = sent - 1; j >= 0 && j >= sent - 100000; j--)
+		if (pr[j].msgid == id && pr[j].ack_us == 0) {
+		    pr[j].ack_us = now_us() - pr[j].sent_us;
+		    break;
+		}
 	    ldap_parse_result(ld, res, &code, NULL, NULL, NULL, NULL, 1);
 	    if (code != LDAP_SUCCESS)
 		fprintf(stderr, "modify: %s\n", ldap_err2string(code));
@@ -179,8 +187,13 @@ usage:
 
 	    if (p->seen_us < 0)
 		missing++;
-	    else
-		lat[done++] = p->seen_us - p->sent_us;
+	    else {
+		lat[done] = p->seen_us - p->sent_us;
+		if (getenv("LATENCY_TRACE") && lat[done] > 400000)
+		    fprintf(stderr, "slow: change %d sent at +%.3fs seen after %.0fms\n",
+			    done + missing, (p->sent_us - start) / 1e6, lat[done] / 1000.0);
+		done++;
+	    }
 	}
 	usleep(1000);
     }
@@ -191,6 +204,11 @@ usage:
 	       lat[done / 2] / 1000.0, lat[done * 9 / 10] / 1000.0,
 	       lat[(done * 99) / 100 < done ? (done * 99) / 100 : done - 1] / 1000.0,
 	       lat[done - 1] / 1000.0);
+    for (i = 0; i < total; i++)
+	lat[i] = pr[i].ack_us;
+    qsort(lat, (size_t) total, sizeof(*lat), cmp_ll);
+    printf(" | ldap modify acknowledged: p50=%.1fms p99=%.1fms max=%.1fms",
+	   lat[total / 2] / 1000.0, lat[(total * 99) / 100] / 1000.0, lat[total - 1] / 1000.0);
     printf("\n");
     map_gen_close(g);
     ldap_unbind_ext_s(ld, NULL, NULL);

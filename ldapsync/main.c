@@ -549,7 +549,13 @@ run_daemon(const struct conf *c, int force)
 	    if (n > 0 && first_pending == 0)
 		first_pending = now_ms();
 	    if (first_pending && (now_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
-		if (publish_now(c, &st, &pub, &sy, 0) != 0 || sy.changed.n == 0)
+		long long t0 = now_ms(), waited = t0 - first_pending;
+		int     pr = publish_now(c, &st, &pub, &sy, 0);
+
+		if (now_ms() - t0 > 300 || waited > 2LL * c->ldapsync.batch_delay_ms + 100)
+		    log_warn("slow batch: waited %lld ms, published in %lld ms",
+			     waited, now_ms() - t0);
+		if (pr != 0 || sy.changed.n == 0)
 		    first_pending = 0;
 		if (first_pending)	/* refused: retry after another delay */
 		    first_pending = now_ms();

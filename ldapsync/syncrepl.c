@@ -306,6 +306,18 @@ fail:
     return -1;
 }
 
+/* Has libldap already read bytes that poll() on the socket cannot see? */
+static int
+buffered(LDAP *ld)
+{
+    Sockbuf *sb = NULL;
+
+    if (ld == NULL || ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS
+	|| sb == NULL)
+	return 0;
+    return ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL) > 0;
+}
+
 int
 sy_poll(struct syncer *s, int timeout_ms)
 {
@@ -338,7 +350,7 @@ sy_poll(struct syncer *s, int timeout_ms)
 		free(pf);
 		return -1;
 	    }
-	    if (s->events != ev)
+	    if (s->events != ev || buffered(s->sess[t].ls.ls_ld))
 		any = 1;
 	}
 	if (s->events - before > 10000)
