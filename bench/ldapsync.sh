@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench/ldapsync.sh - ldapsync at scale, side by side with the obvious
+# alternative, in one run (issue 3 targets):
+#
+#  1. full sync of N people (default 1,000,000): `ldapsync --once` against
+#     `ldapsearch` (paged, the same attributes) + `cdb -c` building a file
+#     of the same records (awk turns the LDIF into records, timed apart);
+#     wall time and peak RSS (/usr/bin/time -v).  Target: ldapsync within
+#     1.5x of ldapsearch + cdb -c, peak memory under 1 GiB.  Run twice:
+#     into an empty maps dir, then over the first result (the diff path).
+#  2. continuous mode: initial refresh via syncprov, then change latency:
+#     RATE modifications/s for SECS seconds (after a WARMUP), each timed
+#     from sending the LDAP modify until the tables (read the way fwdmapd
+#     reads them) answer with the new value.  Target: p99 < 1 s.
+#
+#   N=100000 SECS=30 bench/ldapsync.sh      (smaller, quicker run)
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP" || exit 2
+N=${N:-1000000}
+RATE=${RATE:-100}
+SECS=${SECS:-60}
+WARMUP=${WARMUP:-3}
+export TOP FWDMAP_BUILD=${FWDMAP_BUILD:-$TOP/build}
+export TEST_TMP=${TEST_TMP:-$(mktemp -d /tmp/fwdmap-bench-ldapsync.XXXXXX)}
+source "$TOP/tests/lib/common.sh"
+source "$TOP/tests/lib/slapd.sh"
+LDAPSYNC=$(t_bin ldapsync)
+PROBE=$FWDMAP_BUILD/bench/ldapsync_latency
+for b in "$LDAPSYNC" "$PROBE"; do [ -x "$b" ] || { echo "bench: $b not built (make)" >&2; exit 2; }; done
+t_on_exit 'rm -rf "$TEST_TMP"'
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+rss_of() { awk '/Maximum resident/ { printf "%.0f", $NF / 1024 }' "$1"; }
+wall_of() { awk -F': ' '/Elapsed \(wall/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$1"; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "people: $N"
+
+t0=$(now)
+python3 "$TOP/bench/gen-people.py" "$N" > "$T/people.ldif"
+echo "generate LDIF: $(secs "$t0" "$(now)") s ($(du -m "$T/people.ldif" | cut -f1) MB)"
+slapd_init ldap conf
+t0=$(now)
+slapd_load ldap "$T/people.ldif"
+echo "slapadd -q: $(secs "$t0" "$(now)") s"
+rm -f "$T/people.ldif"
+slapd_start ldap
+URI=$(slapd_uri ldap)
+PW=$(slapd_pwfile ldap)
+mkdir -p "$T/maps" "$T/base"
+cat > "$T/fwdmap.json" <<JSON
+{ "maps_dir": "$T/maps",
+  "ldap": { "uris": ["$URI"], "bind_dn": "$SLAPD_SYNCDN", "bind_password_file": "$PW",
+            "timeout": 600, "page_size": 1000 },
+  "stores": { "exchange": "smtp:[exchange.example.org]:25", "mytum": "lmtp:[mytum.example.org]:24" },
+  "tenants": { "tum": { "base": "ou=tum,$SLAPD_SUFFIX", "domains": ["tum.de", "mytum.de"] } },
+  "safety": { "max_removed": 500, "max_removed_percent": 10 } }
+JSON
+
+echo
+echo "== full sync"
+ATTRS="mail fwdMailAlias fwdMailboxLocation fwdMailHost fwdForwardAddress entryUUID"
+t0=$(now)
+# shellcheck disable=SC2086
+ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -D "$SLAPD_SYNCDN" -w "$SLAPD_SYNCPW" -b "ou=tum,$SLAPD_SUFFIX" \
+    -E pr=1000/noprompt "(objectClass=fwdMailRecipient)" $ATTRS > "$T/base/dump.ldif" ||
+    { echo "ldapsearch failed" >&2; exit 1; }
+t_search=$(secs "$t0" "$(now)")
+t0=$(now)
+awk -f "$TOP/bench/gen-records.awk" "$T/base/dump.ldif" > "$T/base/records.txt"
+t_awk=$(secs "$t0" "$(now)")
+t0=$(now)
+cdb -c -m "$T/base/base.cdb" "$T/base/records.txt" || { echo "cdb -c failed" >&2; exit 1; }
+t_cdb=$(secs "$t0" "$(now)")
+nrec=$(wc -l < "$T/base/records.txt")
+rm -f "$T/base/dump.ldif" "$T/base/records.txt"
+base=$(awk -v a="$t_search" -v b="$t_cdb" 'BEGIN { printf "%.2f", a + b }')
+echo "baseline: ldapsearch $t_search s + cdb -c $t_cdb s = $base s ($nrec records; the LDIF-to-records awk step, not counted: $t_awk s)"
+
+run_once() {
+    /usr/bin/time -v "$LDAPSYNC" -c "$T/fwdmap.json" --once >"$T/once.log" 2>"$T/time.txt"
+    local rc=$?
+    cat "$T/once.log" >> "$T/time.txt"
+    [ $rc -eq 0 ] || { echo "ldapsync --once failed (rc $rc):"; tail -5 "$T/time.txt"; exit 1; }
+    local w r
+    w=$(wall_of "$T/time.txt"); r=$(rss_of "$T/time.txt")
+    echo "ldapsync --once ($1): ${w} s, peak RSS ${r} MiB, ratio to baseline $(awk -v a="$w" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+    grep -E "full search|compile and publish|full sync:" "$T/time.txt" | sed 's/^ldapsync\[[0-9]*\]: /    /'
+}
+run_once "empty maps dir"
+run_once "over the previous generation"
+echo "published: $(du -m "$T/maps/fwdmap.cdb" | cut -f1) MB"
+
+echo
+echo "== continuous mode (refreshAndPersist) and change latency"
+rm -f "$T/maps/ldapsync.cookie"
+: > "$T/daemon.log"
+t0=$(now)
+"$LDAPSYNC" -c "$T/fwdmap.json" >>"$T/daemon.log" 2>&1 &
+LP=$!
+t_track "$LP"
+_ready() { grep -q "snapshot saved" "$T/daemon.log"; }
+t_wait 900 _ready || { echo "daemon did not come up:"; tail "$T/daemon.log"; exit 1; }
+echo "initial refresh + publish + state snapshot: $(secs "$t0" "$(now)") s, daemon RSS $(( $(ps -o rss= -p "$LP") / 1024 )) MiB"
+probe() {
+    "$PROBE" -H "$URI" -D "$SLAPD_ROOTDN" -y <(echo "$SLAPD_ROOTPW") -b "ou=tum,$SLAPD_SUFFIX" \
+        -m "$T/maps" -r "$RATE" -d "$1" -n "$N"
+}
+probe "$WARMUP" >/dev/null
+echo "latency ($RATE changes/s for $SECS s, after a ${WARMUP} s warm-up):"
+echo "    $(probe "$SECS")"
+echo "daemon RSS after: $(( $(ps -o rss= -p "$LP") / 1024 )) MiB; $(grep -c 'delta sync' "$T/daemon.log") deltas published; slow batches logged: $(grep -c 'slow batch' "$T/daemon.log")"
+t_stop_pid "$LP"
+exit 0
