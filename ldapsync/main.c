@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -590,6 +592,30 @@ run_daemon(const struct conf *c, int force)
     return 0;
 }
 
+/* Run as ldapsync.user when started as root; every step checked. */
+static int
+drop_privileges(const char *user)
+{
+    struct passwd *pw;
+
+    if (geteuid() != 0)
+	return 0;
+    if ((pw = getpwnam(user)) == NULL) {
+	log_error("ldapsync.user %s: no such user", user);
+	return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0
+	|| setuid(pw->pw_uid) < 0) {
+	log_error("cannot become user %s: %s", user, strerror(errno));
+	return -1;
+    }
+    if (setuid(0) == 0 || geteuid() != pw->pw_uid) {
+	log_error("privileges not dropped to %s", user);
+	return -1;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -637,8 +663,10 @@ main(int argc, char **argv)
 	    usage();
 	}
     }
-    if (optind != argc || (dry && !once))
+    if (optind != argc)
 	usage();
+    if (dry)
+	once = 1;		/* --dry-run is always a single full sync */
     log_init("ldapsync", use_syslog);
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
 	log_error("%s", err);
@@ -650,6 +678,10 @@ main(int argc, char **argv)
 	    printf("%s: configuration OK\n", path);
 	conf_free(c);
 	return ret;
+    }
+    if (c->ldapsync.user && drop_privileges(c->ldapsync.user) < 0) {
+	conf_free(c);
+	return 1;
     }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
