@@ -1,0 +1,291 @@
+/*
+ * t_ldapsync_compile.c - unit tests of ldapsync's compiler and state
+ *	without a directory: routing rules, validation, the conflict rule,
+ *	dirty-set expansion for deltas, snapshot + journal round trip, and
+ *	the hash table at growth boundaries.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compile.h"
+#include "conf.h"
+#include "htab.h"
+#include "state.h"
+
+static int failures;
+
+#define CHECK(c) do { if (!(c)) { \
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+    failures++; } } while (0)
+
+static char dir[] = "/tmp/t_ldapsync.XXXXXX";
+static struct conf *conf;
+
+static const char *conf_text =
+"{ \"maps_dir\": \"/tmp\",\n"
+"  \"ldap\": { \"uris\": [\"ldap://127.0.0.1/\"] },\n"
+"  \"stores\": { \"exchange\": \"smtp:[ex.example.org]:25\", \"mytum\": \"lmtp:[my.example.org]:24\" },\n"
+"  \"tenants\": { \"tum\": { \"base\": \"ou=tum,dc=ex\", \"domains\": [\"tum.de\", \"ph.tum.de\"] },\n"
+"               \"lmu\": { \"base\": \"ou=lmu,dc=ex\", \"domains\": [\"lmu.de\"],\n"
+"                        \"allowed_hosts\": [\"mx.lmu.de\"], \"default_location\": \"exchange\" } },\n"
+"  \"domains\": { \"ph.tum.de\": { \"default_route\": \"smtp:[ph]:25\", \"unknown_recipients\": \"route\" } },\n"
+"  \"ldapsync\": { \"max_forwards\": 3 } }\n";
+
+/* Build an entry: vals as "m:addr", "a:alias", "l:loc", "h:host", "f:fwd". */
+static struct ent *
+mk(int id, const char *dn, ...)
+{
+    char   *vals[V_NUM][8];
+    size_t  n[V_NUM] = {0};
+    char  **vp[V_NUM];
+    unsigned char u[16] = {0};
+    const char *s;
+    va_list ap;
+    int     k;
+    struct ent *e;
+
+    u[15] = (unsigned char) id;
+    u[14] = (unsigned char) (id >> 8);
+    va_start(ap, dn);
+    while ((s = va_arg(ap, const char *)) != NULL) {
+	k = s[0] == 'm' ? V_MAIL : s[0] == 'a' ? V_ALIAS : s[0] == 'l' ? V_LOC
+	    : s[0] == 'h' ? V_HOST : V_FWD;
+	vals[k][n[k]++] = (char *) (uintptr_t) (s + 2);
+    }
+    va_end(ap);
+    for (k = 0; k < V_NUM; k++)
+	vp[k] = vals[k];
+    e = ent_new(u, dn, (char **const *) vp, n);
+    comp_validate(conf, e);
+    return e;
+}
+
+/* The value of table tag for addr, or "-" when absent. */
+static char out[4096];
+static const char *
+rec(struct state *st, const char *addr, int tag)
+{
+    struct recs r;
+
+    if (comp_addr(conf, st, addr, &r, NULL) < 0) {
+	snprintf(out, sizeof(out), "ERROR");
+	return out;
+    }
+    snprintf(out, sizeof(out), "%s", r.v[REC_IDX(tag)] ? r.v[REC_IDX(tag)] : "-");
+    recs_free(&r);
+    return out;
+}
+
+#define REC_EQ(st, addr, tag, want) do { const char *got_ = rec(st, addr, tag); \
+    if (strcmp(got_, want) != 0) { fprintf(stderr, "%s:%d: %c:%s = [%s], want [%s]\n", \
+	__FILE__, __LINE__, tag, addr, got_, want); failures++; } } while (0)
+
+static int
+dirty_has(struct state *st, const char *a)
+{
+    return htab_get(&st->dirty, a, strlen(a)) != NULL;
+}
+
+static void
+test_rules(void)
+{
+    struct state st;
+
+    state_init(&st);
+    state_put(&st, mk(1, "uid=jane,ou=tum,dc=ex", "m:Jane.Doe@TUM.de", "a:jd@tum.de",
+		      "l:exchange", "f:jane@gmail.com", NULL));
+    state_put(&st, mk(2, "uid=bob,ou=tum,dc=ex", "m:bob@tum.de", "l:external",
+		      "h:mx.bob.example:2525", NULL));
+    state_put(&st, mk(3, "uid=al,ou=tum,dc=ex", "m:al@tum.de", "l:none", "f:al@web.de",
+		      "f:jane.doe@tum.de", NULL));
+    state_put(&st, mk(4, "uid=ute,ou=lmu,dc=ex", "m:ute@lmu.de", NULL));
+    state_put(&st, mk(5, "uid=nol,ou=tum,dc=ex", "m:nol@tum.de", NULL));
+    state_put(&st, mk(6, "uid=inj,ou=tum,dc=ex", "m:inj@tum.de", "l:mytum",
+		      "f:a@x.org, b@y.org", "f:ghost@tum.de", "f:any@ph.tum.de", NULL));
+    state_put(&st, mk(7, "uid=many,ou=tum,dc=ex", "m:many@tum.de", "l:mytum",
+		      "f:1@x.org", "f:2@x.org", "f:3@x.org", "f:4@x.org", NULL));
+    state_put(&st, mk(8, "uid=far,ou=lmu,dc=ex", "m:far@lmu.de", "l:external", "h:evil.org", NULL));
+    state_put(&st, mk(9, "uid=for,ou=tum,dc=ex", "m:for@lmu.de", "l:exchange", NULL));
+
+    REC_EQ(&st, "jane.doe@tum.de", 'R', "tum");
+    REC_EQ(&st, "jane.doe@tum.de", 'T', "smtp:[ex.example.org]:25");
+    REC_EQ(&st, "jane.doe@tum.de", 'V', "jane.doe@tum.de,jane@gmail.com");
+    REC_EQ(&st, "jd@tum.de", 'V', "jane.doe@tum.de");
+    REC_EQ(&st, "jd@tum.de", 'T', "smtp:[ex.example.org]:25");
+    REC_EQ(&st, "bob@tum.de", 'T', "smtp:[mx.bob.example]:2525");
+    REC_EQ(&st, "bob@tum.de", 'V', "-");
+    REC_EQ(&st, "al@tum.de", 'V', "al@web.de,jane.doe@tum.de");
+    REC_EQ(&st, "al@tum.de", 'T', "-");
+    REC_EQ(&st, "ute@lmu.de", 'T', "smtp:[ex.example.org]:25");
+    REC_EQ(&st, "ute@lmu.de", 'R', "lmu");
+    REC_EQ(&st, "nol@tum.de", 'R', "-");
+    CHECK(strstr(rec(&st, "nol@tum.de", 'X'), "no fwdMailboxLocation") != NULL);
+    REC_EQ(&st, "inj@tum.de", 'V', "inj@tum.de,any@ph.tum.de");
+    REC_EQ(&st, "many@tum.de", 'R', "-");
+    CHECK(strstr(rec(&st, "many@tum.de", 'X'), "too many forward") != NULL);
+    CHECK(strstr(rec(&st, "far@lmu.de", 'X'), "allowed_hosts") != NULL);
+    CHECK(strstr(rec(&st, "for@lmu.de", 'X'), "does not own") != NULL);
+    CHECK(strstr(rec(&st, "jd@tum.de", 'P'), "\"role\":\"alias\"") != NULL);
+    state_free(&st);
+}
+
+static void
+test_conflicts(void)
+{
+    struct state st;
+
+    state_init(&st);
+    /* Two primaries: the smaller uuid (2) wins, whatever the order. */
+    state_put(&st, mk(7, "uid=a,ou=tum,dc=ex", "m:dup@tum.de", "a:a-alias@tum.de", "l:exchange", NULL));
+    state_put(&st, mk(2, "uid=b,ou=tum,dc=ex", "m:dup@tum.de", "l:mytum", NULL));
+    REC_EQ(&st, "dup@tum.de", 'T', "lmtp:[my.example.org]:24");
+    CHECK(strstr(rec(&st, "dup@tum.de", 'X'), "uid=a,ou=tum") != NULL);
+    /* The loser loses its aliases too. */
+    REC_EQ(&st, "a-alias@tum.de", 'R', "-");
+    /* Primary beats alias even with a larger uuid. */
+    state_put(&st, mk(200, "uid=p,ou=tum,dc=ex", "m:shared@tum.de", "l:exchange", NULL));
+    state_put(&st, mk(1, "uid=q,ou=tum,dc=ex", "m:q@tum.de", "a:shared@tum.de", "l:mytum", NULL));
+    REC_EQ(&st, "shared@tum.de", 'T', "smtp:[ex.example.org]:25");
+    REC_EQ(&st, "q@tum.de", 'R', "tum");
+    /* Delete the winner: the other claim takes over (incrementally). */
+    state_dirty_clear(&st);
+    {
+	unsigned char u[16] = {0};
+
+	u[15] = 2;
+	CHECK(state_del(&st, u) == 1);
+    }
+    CHECK(dirty_has(&st, "dup@tum.de"));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "a-alias@tum.de"));	/* claimant's other address */
+    REC_EQ(&st, "dup@tum.de", 'T', "smtp:[ex.example.org]:25");
+    REC_EQ(&st, "a-alias@tum.de", 'V', "dup@tum.de");
+    state_free(&st);
+}
+
+static void
+test_dirty_forwarders(void)
+{
+    struct state st;
+
+    state_init(&st);
+    state_put(&st, mk(1, "uid=f,ou=tum,dc=ex", "m:f@tum.de", "l:exchange", "f:t@tum.de", NULL));
+    REC_EQ(&st, "f@tum.de", 'V', "-");		/* t unknown: forward dropped */
+    state_dirty_clear(&st);
+    state_put(&st, mk(2, "uid=t,ou=tum,dc=ex", "m:t@tum.de", "l:exchange", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "f@tum.de"));		/* forwarder recompiled */
+    REC_EQ(&st, "f@tum.de", 'V', "f@tum.de,t@tum.de");
+    /* Loops are found (reported) but do not break compilation. */
+    state_put(&st, mk(3, "uid=l1,ou=tum,dc=ex", "m:l1@tum.de", "l:none", "f:l2@tum.de", NULL));
+    state_put(&st, mk(4, "uid=l2,ou=tum,dc=ex", "m:l2@tum.de", "l:none", "f:l1@tum.de", NULL));
+    {
+	struct report *rep = report_new("full");
+	struct recs r;
+
+	CHECK(comp_addr(conf, &st, "l1@tum.de", &r, rep) == 0);
+	CHECK(report_count(rep, "loops") == 1);
+	recs_free(&r);
+	report_free(rep);
+    }
+    state_free(&st);
+}
+
+static int
+validate_cb(struct ent *e, void *ctx)
+{
+    (void) ctx;
+    return comp_validate(conf, e);
+}
+
+static void
+test_snapshot(void)
+{
+    struct state st, st2;
+    char    err[256];
+    uint64_t bs = 0, ls = 0;
+    struct ent *puts[1];
+    unsigned char dels[1][16] = {{0}};
+
+    state_init(&st);
+    state_put(&st, mk(1, "uid=x\ty,ou=tum,dc=ex", "m:x@tum.de", "l:exchange", "a:x2@tum.de", NULL));
+    state_put(&st, mk(2, "uid=z,ou=tum,dc=ex", "m:z@tum.de", "l:mytum", NULL));
+    CHECK(state_save(&st, dir, 7, err, sizeof(err)) == 0);
+    puts[0] = mk(3, "uid=w,ou=tum,dc=ex", "m:w@tum.de", "l:mytum", NULL);
+    dels[0][15] = 2;
+    CHECK(state_journal(dir, 8, puts, 1, dels, 1, err, sizeof(err)) == 0);
+    ent_free(puts[0]);
+    state_init(&st2);
+    CHECK(state_load(&st2, dir, &bs, &ls, validate_cb, NULL, err, sizeof(err)) == 0);
+    CHECK(bs == 7 && ls == 8);
+    CHECK(st2.nents == 2);
+    REC_EQ(&st2, "x2@tum.de", 'V', "x@tum.de");
+    REC_EQ(&st2, "w@tum.de", 'R', "tum");
+    REC_EQ(&st2, "z@tum.de", 'R', "-");
+    CHECK(strstr(rec(&st2, "x@tum.de", 'P'), "uid=x\\u0009y") != NULL);	/* JSON-escaped TAB */
+    state_free(&st);
+    state_free(&st2);
+}
+
+static void
+test_htab(void)
+{
+    struct htab h;
+    char    keys[5000][12];
+    int     i, ok = 1;
+    size_t  pos = 0, n = 0;
+
+    htab_init(&h, 1);
+    for (i = 0; i < 5000; i++) {
+	snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+	if (htab_put(&h, keys[i], strlen(keys[i]), keys[i]) != 1)
+	    ok = 0;
+    }
+    for (i = 0; i < 5000; i += 2)
+	if (htab_del(&h, keys[i], strlen(keys[i])) != 1)
+	    ok = 0;
+    for (i = 0; i < 5000; i++)
+	if ((htab_get(&h, keys[i], strlen(keys[i])) != NULL) != (i % 2 == 1))
+	    ok = 0;
+    while (htab_next(&h, &pos, NULL, NULL, NULL))
+	n++;
+    CHECK(ok);
+    CHECK(n == 2500 && h.n == 2500);
+    htab_free(&h);
+}
+
+int
+main(void)
+{
+    char    path[256], err[512];
+    FILE   *f;
+
+    if (mkdtemp(dir) == NULL)
+	return 1;
+    snprintf(path, sizeof(path), "%s/fwdmap.json", dir);
+    if ((f = fopen(path, "w")) == NULL || fputs(conf_text, f) == EOF || fclose(f) != 0)
+	return 1;
+    if ((conf = conf_load(path, err, sizeof(err))) == NULL) {
+	fprintf(stderr, "%s\n", err);
+	return 1;
+    }
+    test_rules();
+    test_conflicts();
+    test_dirty_forwarders();
+    test_snapshot();
+    test_htab();
+    conf_free(conf);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    if (system(path) != 0)
+	failures++;
+    if (failures) {
+	fprintf(stderr, "t_ldapsync_compile: %d failures\n", failures);
+	return 1;
+    }
+    printf("t_ldapsync_compile: ok\n");
+    return 0;
+}
