@@ -276,7 +276,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     cs = (uint64_t) json_integer_value(json_object_get(o, "base_serial"));
     ck = json_object_get(o, "cookies");
     snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_BASE_NAME);
-    if (map_file_meta(path, &bm, err, sizeof(err)) < 0 || bm.serial != cs) {
+    if (pub_quick_meta(path, &bm) < 0 || bm.is_delta || bm.serial != cs) {
 	log_info("saved cookie does not match the published base; full refresh");
 	json_decref(o);
 	return 0;
@@ -304,7 +304,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     }
     json_decref(o);
     /* Adopt the published base (and delta serial) as our own. */
-    if (map_gen_open(c->maps_dir, &pub->base, err, sizeof(err)) < 0) {
+    if (pub_open_base(pub, err, sizeof(err)) < 0) {
 	log_info("cannot open published tables (%s); full refresh", err);
 	state_free(st);
 	state_init(st);
@@ -318,8 +318,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	/* Simplest correct move: the delta stays valid, but we do not
 	 * know its records here; write a fresh base on the first batch. */
 	pub->serial = dm.serial;
-	map_gen_close(pub->base);
-	pub->base = NULL;
+	pub_close_base(pub);
     }
     /* Routes in the published view. */
     {

@@ -46,13 +46,70 @@ delta_clear(struct pub *p)
     htab_init(&p->delta, 1024);
 }
 
+struct pub_base {
+    int	    fd;
+    struct cdb cdb;
+};
+
+void
+pub_close_base(struct pub *p)
+{
+    if (p->base == NULL)
+	return;
+    cdb_free(&p->base->cdb);
+    close(p->base->fd);
+    free(p->base);
+    p->base = NULL;
+}
+
+int
+pub_open_base(struct pub *p, char *err, size_t errlen)
+{
+    char    path[4096];
+    struct pub_base *b;
+
+    pub_close_base(p);
+    snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
+    if ((b = calloc(1, sizeof(*b))) == NULL) {
+	snprintf(err, errlen, "out of memory");
+	return -1;
+    }
+    if ((b->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || cdb_init(&b->cdb, b->fd) < 0) {
+	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	if (b->fd >= 0)
+	    close(b->fd);
+	free(b);
+	return -1;
+    }
+    p->base = b;
+    return 0;
+}
+
+/* One base lookup; 1 found (value in *v, *vlen), 0 not found. */
+static int
+base_get(struct pub *p, int tag, const char *addr, size_t alen,
+	 const char **v, size_t *vlen)
+{
+    char    k[MAP_KEY_MAX + 2];
+
+    if (p->base == NULL || alen + 2 > MAP_KEY_MAX)
+	return 0;
+    k[0] = (char) tag;
+    k[1] = ':';
+    memcpy(k + 2, addr, alen);
+    if (cdb_find(&p->base->cdb, k, (unsigned) (alen + 2)) <= 0
+	|| (*v = cdb_getdata(&p->base->cdb)) == NULL)
+	return 0;
+    *vlen = cdb_datalen(&p->base->cdb);
+    return 1;
+}
+
 void
 pub_free(struct pub *p)
 {
     delta_clear(p);
     htab_free(&p->delta);
-    map_gen_close(p->base);
-    p->base = NULL;
+    pub_close_base(p);
 }
 
 size_t
@@ -92,9 +149,7 @@ pub_get(struct pub *p, int tag, const char *addr, size_t alen,
 	*vlen = strlen(d);
 	return 1;
     }
-    if (p->base == NULL)
-	return 0;
-    return map_gen_get(p->base, tag, addr, alen, v, vlen) == 1;
+    return base_get(p, tag, addr, alen, v, vlen);
 }
 
 static int
@@ -239,8 +294,8 @@ out:
  * record alone (map_file_meta would verify, and so touch, every record
  * of a big base); the sequential scan checks the records' bounds.
  */
-static int
-quick_meta(const char *path, struct map_meta *m)
+int
+pub_quick_meta(const char *path, struct map_meta *m)
 {
     struct cdb cdb;
     int     fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
@@ -285,13 +340,13 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
 
     snprintf(bpath, sizeof(bpath), "%s/%s", c->maps_dir, MAP_BASE_NAME);
     snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
-    if (quick_meta(bpath, &bm) < 0 || bm.is_delta)
+    if (pub_quick_meta(bpath, &bm) < 0 || bm.is_delta)
 	return 0;		/* nothing (valid) published yet */
     htab_init(&skip, 1024);
     x->skip = &skip;
     if (bm.serial > *serial)
 	*serial = bm.serial;
-    if (quick_meta(dpath, &dm) == 0 && dm.is_delta
+    if (pub_quick_meta(dpath, &dm) == 0 && dm.is_delta
 	&& dm.base_serial == bm.serial) {
 	if (dm.serial > *serial)
 	    *serial = dm.serial;
@@ -463,9 +518,8 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     p->routes = routes;
     p->force = 0;
     delta_clear(p);
-    map_gen_close(p->base);
-    p->base = NULL;
-    if (p->keep_base && map_gen_open(c->maps_dir, &p->base, err, errlen) < 0)
+    pub_close_base(p);
+    if (p->keep_base && pub_open_base(p, err, errlen) < 0)
 	goto out;
     report_set(rep, "serial", (long long) meta.serial);
     ret = 1;
@@ -567,7 +621,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 		continue;	/* published view already right */
 	    if (*t == 'V' || *t == 'T')
 		diff = 1;
-	    bf = map_gen_get(p->base, *t, addr, alen, &bv, &bl) == 1;
+	    bf = base_get(p, *t, addr, alen, &bv, &bl);
 	    if (bf ? same(bv, bl, nv) : nv == NULL)
 		dv = NULL;	/* back to the base's value */
 	    else if (nv == NULL)

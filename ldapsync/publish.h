@@ -33,9 +33,11 @@
 #include "report.h"
 #include "state.h"
 
+struct pub_base;
+
 struct pub {
     const struct conf *conf;
-    struct map_gen *base;	/* the base we wrote (or found), or NULL */
+    struct pub_base *base;	/* the base we wrote (or adopted), or NULL */
     uint64_t base_serial;
     uint64_t serial;		/* last serial published */
     unsigned long routes;	/* R records in the published view */
@@ -53,5 +55,12 @@ int	pub_full(struct pub *p, struct state *st, struct report *rep,
 int	pub_delta(struct pub *p, struct state *st, struct report *rep,
 		  char *err, size_t errlen);
 size_t	pub_delta_size(const struct pub *p);
+
+/* Open MAPS_DIR/fwdmap.cdb for lookups without verifying every record
+ * (it is our own, fsync'd file); pages are touched only when looked up. */
+int	pub_open_base(struct pub *p, char *err, size_t errlen);
+void	pub_close_base(struct pub *p);
+/* Serial, kind, base serial from a file's #meta record alone. */
+int	pub_quick_meta(const char *path, struct map_meta *m);
 
 #endif
