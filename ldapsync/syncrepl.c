@@ -11,6 +11,7 @@
 #include <ldap.h>
 
 #include "compile.h"
+#include "log.h"
 #include "ldap_conn.h"
 #include "syncrepl.h"
 
@@ -38,49 +39,6 @@ in_scope(const char *dn, const char *base)
     if (bl > dl || strcasecmp(dn + dl - bl, base) != 0)
 	return 0;
     return bl == dl || dn[dl - bl - 1] == ',';
-}
-
-static int
-cb_entry(ldap_sync_t *ls, LDAPMessage *msg, struct berval *uuid,
-	 ldap_sync_refresh_t phase)
-{
-    struct sy_sess *ss = ls->ls_private;
-    struct syncer *s = ss->owner;
-    unsigned char u[16];
-    struct ent *e, *old;
-
-    if (uuid == NULL || uuid->bv_len != 16)
-	return 0;
-    memcpy(u, uuid->bv_val, 16);
-    switch (phase) {
-    case LDAP_SYNC_CAPI_PRESENT:
-	if ((old = state_get(s->st, u)) != NULL)
-	    old->mark = ss->gen;
-	break;
-    case LDAP_SYNC_CAPI_ADD:
-    case LDAP_SYNC_CAPI_MODIFY:
-	if ((e = lc_entry(s->c, ls->ls_ld, msg, u, s->err, sizeof(s->err))) == NULL) {
-	    s->failed = 1;
-	    return 0;
-	}
-	comp_validate(s->c, e);
-	e->mark = ss->gen;
-	if (state_put(s->st, e) < 0) {
-	    snprintf(s->err, sizeof(s->err), "out of memory");
-	    s->failed = 1;
-	    return 0;
-	}
-	e->mark = ss->gen;
-	note_changed(s, u);
-	break;
-    case LDAP_SYNC_CAPI_DELETE:
-	if (state_del(s->st, u) > 0)
-	    note_changed(s, u);
-	break;
-    default:
-	break;
-    }
-    return 0;
 }
 
 /* Delete every entry of the session's subtree not marked present. */
@@ -113,69 +71,341 @@ end_present(struct sy_sess *ss)
     ss->present_phase = 0;
 }
 
-static int
-cb_intermediate(ldap_sync_t *ls, LDAPMessage *msg, BerVarray uuids,
-		ldap_sync_refresh_t phase)
+/* An entry with its sync state: present, add, modify (rename), delete. */
+static void
+on_entry(struct sy_sess *ss, LDAPMessage *msg, const unsigned char *u, int state)
 {
-    struct sy_sess *ss = ls->ls_private;
     struct syncer *s = ss->owner;
-    size_t  i;
+    struct ent *e, *old;
 
-    switch (phase) {
-    case LDAP_SYNC_CAPI_PRESENTS_IDSET:
-	for (i = 0; uuids && uuids[i].bv_val; i++) {
-	    struct ent *e;
+    if (log_verbose) {
+	char    us[37];
 
-	    if (uuids[i].bv_len == 16
-		&& (e = state_get(s->st, (unsigned char *) uuids[i].bv_val)) != NULL)
-		e->mark = ss->gen;
-	}
-	ss->present_phase = 1;
+	uuid_str(u, us);
+	log_debug("sync entry %s state %d", us, state);
+    }
+    switch (state) {
+    case LDAP_SYNC_PRESENT:
+	if ((old = state_get(s->st, u)) != NULL)
+	    old->mark = ss->gen;
 	break;
-    case LDAP_SYNC_CAPI_DELETES_IDSET:
-	for (i = 0; uuids && uuids[i].bv_val; i++)
-	    if (uuids[i].bv_len == 16
-		&& state_del(s->st, (unsigned char *) uuids[i].bv_val) > 0)
-		note_changed(s, (unsigned char *) uuids[i].bv_val);
-	break;
-    case LDAP_SYNC_CAPI_PRESENTS:
-    case LDAP_SYNC_CAPI_DELETES:
-    case LDAP_SYNC_CAPI_DONE:{
-	    /* Which phase just ended?  Look at the syncInfo tag. */
-	    char   *oid = NULL;
-	    struct berval *data = NULL;
-	    int     was_present = 0;
-
-	    if (ldap_parse_intermediate(ls->ls_ld, msg, &oid, &data, NULL, 0) == LDAP_SUCCESS
-		&& data && data->bv_len > 0
-		&& (unsigned char) data->bv_val[0] == LDAP_TAG_SYNC_REFRESH_PRESENT)
-		was_present = 1;
-	    if (oid)
-		ldap_memfree(oid);
-	    if (data)
-		ber_bvfree(data);
-	    if (was_present && (ss->present_phase || ls->ls_cookie.bv_val))
-		end_present(ss);
-	    ss->present_phase = 0;
-	    break;
+    case LDAP_SYNC_ADD:
+    case LDAP_SYNC_MODIFY:
+	if ((e = lc_entry(s->c, ss->ls.ls_ld, msg, u, s->err, sizeof(s->err))) == NULL) {
+	    s->failed = 1;
+	    return;
 	}
+	comp_validate(s->c, e);
+	if (state_put(s->st, e) < 0) {
+	    snprintf(s->err, sizeof(s->err), "out of memory");
+	    s->failed = 1;
+	    return;
+	}
+	e->mark = ss->gen;
+	note_changed(s, u);
+	break;
+    case LDAP_SYNC_DELETE:
+	/* A session speaks for its own subtree only: an entry that moved
+	 * to another tenant's subtree is deleted here but added there, in
+	 * either order. */
+	if ((old = state_get(s->st, u)) != NULL
+	    && in_scope(old->dn, s->c->tenants[ss->tenant].base)
+	    && state_del(s->st, u) > 0)
+	    note_changed(s, u);
+	break;
     default:
 	break;
     }
-    return 0;
 }
 
-static int
-cb_result(ldap_sync_t *ls, LDAPMessage *msg, int refreshDeletes)
-{
-    struct sy_sess *ss = ls->ls_private;
-    int     code = 0;
+/*
+ * Deletions announced by a syncIdSet are checked against the directory
+ * before they are applied: OpenLDAP 2.5's syncprov can list an entry that
+ * was merely modified in the delete set it replays from its session log
+ * (observed: an entry sent as "add" in a refresh came back in a delete
+ * set right after).  An entry the server still returns is kept (and
+ * refreshed); only entries it does not return are deleted.
+ */
+#define VERIFY_BATCH	50
 
-    (void) refreshDeletes;
-    if (ldap_parse_result(ls->ls_ld, msg, &code, NULL, NULL, NULL, NULL, 0) == LDAP_SUCCESS
-	&& code == LDAP_SYNC_REFRESH_REQUIRED)
-	ss->refresh_required = 1;
-    return 0;
+static void
+verify_deletes(struct sy_sess *ss, unsigned char (*u)[16], size_t n)
+{
+    struct syncer *s = ss->owner;
+    LDAP   *ld = ss->ls.ls_ld;
+    char   *filter = NULL, us[37], *ocf = lc_filter(s->c, ss->tenant);
+    size_t  i, off = 0, cap;
+    LDAPMessage *res = NULL, *m;
+    struct timeval tv = {s->c->ldap.timeout, 0};
+    unsigned char *keep = calloc(n ? n : 1, 1);
+    int     rc;
+
+    cap = 64 + strlen(ocf ? ocf : "") + n * 50;
+    if (ocf == NULL || keep == NULL || (filter = malloc(cap)) == NULL)
+	goto apply;		/* out of memory: trust the server */
+    off = (size_t) snprintf(filter, cap, "(&%s(|", ocf);
+    for (i = 0; i < n; i++) {
+	uuid_str(u[i], us);
+	off += (size_t) snprintf(filter + off, cap - off, "(entryUUID=%s)", us);
+    }
+    snprintf(filter + off, cap - off, "))");
+    rc = ldap_search_ext_s(ld, s->c->tenants[ss->tenant].base, LDAP_SCOPE_SUBTREE, filter,
+			   lc_attrs(s->c), 0, NULL, NULL, &tv, 0, &res);
+    if (rc != LDAP_SUCCESS) {
+	log_warn("%s: cannot verify %zu deletions (%s); applying them",
+		 s->c->tenants[ss->tenant].base, n, ldap_err2string(rc));
+	goto apply;
+    }
+    for (m = ldap_first_entry(ld, res); m; m = ldap_next_entry(ld, m)) {
+	struct ent *e = lc_entry(s->c, ld, m, NULL, s->err, sizeof(s->err));
+
+	if (e == NULL)
+	    continue;
+	for (i = 0; i < n; i++)
+	    if (memcmp(u[i], e->uuid, 16) == 0)
+		keep[i] = 1;
+	uuid_str(e->uuid, us);
+	log_debug("sync delete of %s not applied: the entry exists", us);
+	comp_validate(s->c, e);
+	if (state_put(s->st, e) == 0) {
+	    e->mark = ss->gen;
+	    note_changed(s, e->uuid);
+	}
+    }
+apply:
+    for (i = 0; i < n; i++)
+	if (!(keep && keep[i]) && state_del(s->st, u[i]) > 0)
+	    note_changed(s, u[i]);
+    if (res)
+	ldap_msgfree(res);
+    free(filter);
+    free(ocf);
+    free(keep);
+}
+
+/* A syncIdSet: uuids present, or deleted. */
+static void
+on_idset(struct sy_sess *ss, BerVarray uuids, int deletes)
+{
+    struct syncer *s = ss->owner;
+    unsigned char batch[VERIFY_BATCH][16];
+    size_t  i, nb = 0;
+
+    for (i = 0; uuids && uuids[i].bv_val; i++) {
+	const unsigned char *u = (const unsigned char *) uuids[i].bv_val;
+	struct ent *e;
+
+	if (uuids[i].bv_len != 16)
+	    continue;
+	if (log_verbose) {
+	    char    us[37];
+
+	    uuid_str(u, us);
+	    log_debug("sync idset %s %s", deletes ? "delete" : "present", us);
+	}
+	if (deletes) {
+	    if ((e = state_get(s->st, u)) == NULL
+		|| !in_scope(e->dn, s->c->tenants[ss->tenant].base))
+		continue;	/* nothing to delete in this session's subtree */
+	    memcpy(batch[nb++], u, 16);
+	    if (nb == VERIFY_BATCH) {
+		verify_deletes(ss, batch, nb);
+		nb = 0;
+	    }
+	} else if ((e = state_get(s->st, u)) != NULL)
+	    e->mark = ss->gen;
+    }
+    if (nb)
+	verify_deletes(ss, batch, nb);
+    if (!deletes)
+	ss->present_phase = 1;
+}
+
+/* The end of a refresh phase; after a present phase every entry of the
+ * session's subtree the server did not name is gone. */
+static void
+on_phase_end(struct sy_sess *ss, int present)
+{
+    log_debug("sync phase end: %s", present ? "present" : "delete");
+    if (present)
+	end_present(ss);
+    ss->present_phase = 0;
+}
+
+static void
+set_cookie_bv(struct sy_sess *ss, struct berval *c)
+{
+    if (c->bv_val != NULL && c->bv_len > 0)
+	ber_bvreplace(&ss->ls.ls_cookie, c);
+}
+
+#define MSG_GO_ON	0
+#define MSG_REFRESHED	1	/* refreshDone */
+#define MSG_ENDED	2	/* searchResultDone */
+#define MSG_ERROR	(-1)
+
+/*
+ * Handle one message of the sync search (RFC 4533 section 2.5 ff.).
+ * libldap 2.5's ldap_sync_init()/ldap_sync_poll() fetch messages with
+ * LDAP_MSG_RECEIVED and pass the *first* message of the received chain
+ * to every handler, so two messages arriving together are misparsed (a
+ * modified entry came back as a deletion).  ldapsync therefore reads one
+ * message at a time and parses the sync controls itself, keeping the
+ * ldap_sync_t structure for the search parameters and the cookie.
+ */
+static int
+sync_message(struct sy_sess *ss, LDAPMessage *m)
+{
+    struct syncer *s = ss->owner;
+    LDAP   *ld = ss->ls.ls_ld;
+    LDAPControl **ctrls = NULL, *ctrl;
+    BerElement *ber = NULL;
+    struct berval uuid = {0, NULL}, cookie = {0, NULL};
+    char   *oid = NULL;
+    struct berval *data = NULL;
+    BerVarray uuids = NULL;
+    ber_int_t state = -1, flag;
+    ber_len_t len;
+    ber_tag_t tag;
+    int     ret = MSG_ERROR, code = 0;
+
+    switch (ldap_msgtype(m)) {
+    case LDAP_RES_SEARCH_ENTRY:
+	if (ldap_get_entry_controls(ld, m, &ctrls) != LDAP_SUCCESS || ctrls == NULL
+	    || (ctrl = ldap_control_find(LDAP_CONTROL_SYNC_STATE, ctrls, NULL)) == NULL
+	    || (ber = ber_init(&ctrl->ldctl_value)) == NULL
+	    || ber_scanf(ber, "{em", &state, &uuid) == LBER_ERROR || uuid.bv_len != 16) {
+	    snprintf(s->err, sizeof(s->err), "entry without a valid sync state control");
+	    break;
+	}
+	if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+	    && ber_scanf(ber, "m", &cookie) != LBER_ERROR)
+	    set_cookie_bv(ss, &cookie);
+	on_entry(ss, m, (const unsigned char *) uuid.bv_val, state);
+	ret = s->failed ? MSG_ERROR : MSG_GO_ON;
+	break;
+    case LDAP_RES_SEARCH_REFERENCE:
+	ret = MSG_GO_ON;	/* referrals are not followed */
+	break;
+    case LDAP_RES_INTERMEDIATE:
+	if (ldap_parse_intermediate(ld, m, &oid, &data, NULL, 0) != LDAP_SUCCESS
+	    || oid == NULL || strcmp(oid, LDAP_SYNC_INFO) != 0 || data == NULL
+	    || (ber = ber_init(data)) == NULL) {
+	    ret = MSG_GO_ON;	/* not ours */
+	    break;
+	}
+	tag = ber_peek_tag(ber, &len);
+	if (tag == LDAP_TAG_SYNC_NEW_COOKIE) {
+	    if (ber_scanf(ber, "m", &cookie) != LBER_ERROR)
+		set_cookie_bv(ss, &cookie);
+	    ret = MSG_GO_ON;
+	} else if (tag == LDAP_TAG_SYNC_REFRESH_DELETE || tag == LDAP_TAG_SYNC_REFRESH_PRESENT) {
+	    flag = 1;		/* refreshDone defaults to TRUE */
+	    if (ber_scanf(ber, "{") == LBER_ERROR)
+		break;
+	    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+		&& ber_scanf(ber, "m", &cookie) != LBER_ERROR)
+		set_cookie_bv(ss, &cookie);
+	    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDONE
+		&& ber_scanf(ber, "b", &flag) == LBER_ERROR)
+		break;
+	    log_debug("sync info: refresh%s done=%d cookie=%.*s",
+		      tag == LDAP_TAG_SYNC_REFRESH_PRESENT ? "Present" : "Delete", (int) flag,
+		      (int) cookie.bv_len, cookie.bv_val ? cookie.bv_val : "");
+	    on_phase_end(ss, tag == LDAP_TAG_SYNC_REFRESH_PRESENT);
+	    ret = flag ? MSG_REFRESHED : MSG_GO_ON;
+	} else if (tag == LDAP_TAG_SYNC_ID_SET) {
+	    flag = 0;		/* refreshDeletes defaults to FALSE */
+	    if (ber_scanf(ber, "{") == LBER_ERROR)
+		break;
+	    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+		&& ber_scanf(ber, "m", &cookie) != LBER_ERROR)
+		set_cookie_bv(ss, &cookie);
+	    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES
+		&& ber_scanf(ber, "b", &flag) == LBER_ERROR)
+		break;
+	    if (ber_scanf(ber, "[W]}", &uuids) == LBER_ERROR)
+		break;
+	    log_debug("sync info: syncIdSet refreshDeletes=%d cookie=%.*s", (int) flag,
+		      (int) cookie.bv_len, cookie.bv_val ? cookie.bv_val : "");
+	    on_idset(ss, uuids, flag != 0);
+	    ber_bvarray_free(uuids);
+	    ret = s->failed ? MSG_ERROR : MSG_GO_ON;
+	} else
+	    ret = MSG_GO_ON;
+	break;
+    case LDAP_RES_SEARCH_RESULT:
+	if (ldap_parse_result(ld, m, &code, NULL, NULL, NULL, &ctrls, 0) != LDAP_SUCCESS) {
+	    snprintf(s->err, sizeof(s->err), "unparsable search result");
+	    break;
+	}
+	ss->result = code;
+	if (code == LDAP_SYNC_REFRESH_REQUIRED) {
+	    ss->refresh_required = 1;
+	    ret = MSG_ENDED;
+	    break;
+	}
+	if (code != LDAP_SUCCESS) {
+	    snprintf(s->err, sizeof(s->err), "%s: %s", s->c->tenants[ss->tenant].base,
+		     ldap_err2string(code));
+	    break;
+	}
+	/* refreshOnly-style end: syncDone control with cookie and mode. */
+	flag = 0;
+	if (ctrls && (ctrl = ldap_control_find(LDAP_CONTROL_SYNC_DONE, ctrls, NULL)) != NULL
+	    && (ber = ber_init(&ctrl->ldctl_value)) != NULL
+	    && ber_scanf(ber, "{") != LBER_ERROR) {
+	    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+		&& ber_scanf(ber, "m", &cookie) != LBER_ERROR)
+		set_cookie_bv(ss, &cookie);
+	    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES)
+		(void) ber_scanf(ber, "b", &flag);
+	}
+	on_phase_end(ss, flag == 0);
+	ret = MSG_ENDED;
+	break;
+    default:
+	ret = MSG_GO_ON;
+	break;
+    }
+    if (ber)
+	ber_free(ber, 1);
+    if (ctrls)
+	ldap_controls_free(ctrls);
+    if (oid)
+	ldap_memfree(oid);
+    if (data)
+	ber_bvfree(data);
+    return ret;
+}
+
+/* Send the sync request control with the session's cookie. */
+static int
+sync_request(struct sy_sess *ss)
+{
+    ldap_sync_t *ls = &ss->ls;
+    BerElement *ber = ber_alloc_t(LBER_USE_DER);
+    LDAPControl ctrl, *ctrls[2] = {&ctrl, NULL};
+    int     rc;
+
+    if (ber == NULL)
+	return LDAP_NO_MEMORY;
+    if (ls->ls_cookie.bv_val)
+	rc = ber_printf(ber, "{eOb}", (ber_int_t) LDAP_SYNC_REFRESH_AND_PERSIST,
+			&ls->ls_cookie, (ber_int_t) 0);
+    else
+	rc = ber_printf(ber, "{eb}", (ber_int_t) LDAP_SYNC_REFRESH_AND_PERSIST, (ber_int_t) 0);
+    memset(&ctrl, 0, sizeof(ctrl));
+    if (rc < 0 || ber_flatten2(ber, &ctrl.ldctl_value, 0) < 0) {
+	ber_free(ber, 1);
+	return LDAP_ENCODING_ERROR;
+    }
+    ctrl.ldctl_oid = (char *) (uintptr_t) LDAP_CONTROL_SYNC;
+    ctrl.ldctl_iscritical = 1;
+    rc = ldap_search_ext(ls->ls_ld, ls->ls_base, ls->ls_scope, ls->ls_filter,
+			 ls->ls_attrs, 0, ctrls, NULL, NULL, 0, &ls->ls_msgid);
+    ber_free(ber, 1);
+    return rc;
 }
 
 int
@@ -266,38 +496,59 @@ sy_start(struct syncer *s)
 	ls->ls_attrs = calloc(i + 1, sizeof(char *));
 	for (i = 0; attrs[i] && ls->ls_attrs; i++)
 	    ls->ls_attrs[i] = strdup(attrs[i]);
-	ls->ls_timelimit = 0;
-	ls->ls_sizelimit = 0;
-	ls->ls_timeout = 0;
-	ls->ls_search_entry = cb_entry;
-	ls->ls_intermediate = cb_intermediate;
-	ls->ls_search_result = cb_result;
 	ls->ls_private = ss;
 	ss->gen = ++gen;
 	ss->present_phase = 0;
 	ss->refresh_required = 0;
+	ss->result = 0;
 	ss->started = 1;
-	rc = ldap_sync_init_refresh_and_persist(ls);
-	if (s->failed)
-	    goto fail;
-	if (rc == LDAP_SYNC_REFRESH_REQUIRED || ss->refresh_required) {
-	    snprintf(s->err, sizeof(s->err), "%s: server requires a full refresh",
-		     s->c->tenants[t].base);
-	    sy_stop(s);
-	    sy_clear_cookies(s);
-	    return SY_REFRESH_REQUIRED;
-	}
-	if (rc == LDAP_UNAVAILABLE_CRITICAL_EXTENSION || rc == LDAP_UNWILLING_TO_PERFORM
-	    || rc == LDAP_PROTOCOL_ERROR) {
-	    snprintf(s->err, sizeof(s->err), "%s: sync control not supported (%s)",
+	if ((rc = sync_request(ss)) != LDAP_SUCCESS) {
+	    snprintf(s->err, sizeof(s->err), "%s: sync search: %s",
 		     s->c->tenants[t].base, ldap_err2string(rc));
-	    sy_stop(s);
-	    return SY_NO_SYNCPROV;
-	}
-	if (rc != LDAP_SUCCESS) {
-	    snprintf(s->err, sizeof(s->err), "%s: refresh failed: %s",
-		     s->c->tenants[t].base, rc < 0 ? "connection lost" : ldap_err2string(rc));
 	    goto fail;
+	}
+	/* The refresh phase, one message at a time. */
+	for (;;) {
+	    LDAPMessage *m = NULL;
+	    struct timeval tv = {s->c->ldap.timeout, 0};
+	    int     r;
+
+	    rc = ldap_result(ld, ls->ls_msgid, LDAP_MSG_ONE, &tv, &m);
+	    if (rc <= 0) {
+		snprintf(s->err, sizeof(s->err), "%s: refresh %s", s->c->tenants[t].base,
+			 rc == 0 ? "timed out" : "failed: connection lost");
+		if (m)
+		    ldap_msgfree(m);
+		goto fail;
+	    }
+	    r = sync_message(ss, m);
+	    ldap_msgfree(m);
+	    if (r == MSG_REFRESHED)
+		break;
+	    if (r == MSG_ERROR && (ss->result == LDAP_UNAVAILABLE_CRITICAL_EXTENSION
+				   || ss->result == LDAP_UNWILLING_TO_PERFORM
+				   || ss->result == LDAP_PROTOCOL_ERROR)) {
+		snprintf(s->err, sizeof(s->err), "%s: sync control not supported (%s)",
+			 s->c->tenants[t].base, ldap_err2string(ss->result));
+		sy_stop(s);
+		return SY_NO_SYNCPROV;
+	    }
+	    if (r == MSG_ERROR)
+		goto fail;
+	    if (r == MSG_ENDED) {
+		if (ss->refresh_required) {
+		    snprintf(s->err, sizeof(s->err), "%s: server requires a full refresh",
+			     s->c->tenants[t].base);
+		    sy_stop(s);
+		    sy_clear_cookies(s);
+		    return SY_REFRESH_REQUIRED;
+		}
+		/* A sync search that ended with success is over: the
+		 * server does not persist; treat as an error to retry. */
+		snprintf(s->err, sizeof(s->err), "%s: sync search ended by the server",
+			 s->c->tenants[t].base);
+		goto fail;
+	    }
 	}
     }
     return 0;
@@ -306,60 +557,53 @@ fail:
     return -1;
 }
 
-/* Has libldap already read bytes that poll() on the socket cannot see? */
-static int
-buffered(LDAP *ld)
-{
-    Sockbuf *sb = NULL;
-
-    if (ld == NULL || ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS
-	|| sb == NULL)
-	return 0;
-    return ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL) > 0;
-}
-
 int
 sy_poll(struct syncer *s, int timeout_ms)
 {
     struct pollfd *pf;
     size_t  t;
-    unsigned long before = s->events;
-    int     rc, any = 1;
+    unsigned long before = s->events, msgs = 0;
+    int     rc, again = 1;
 
-    if ((pf = calloc(s->nsess, sizeof(*pf))) == NULL)
-	return -1;
-    /* First drain whatever libldap already buffered. */
-    while (any) {
-	any = 0;
+    while (again) {
+	again = 0;
 	for (t = 0; t < s->nsess; t++) {
-	    unsigned long ev = s->events;
+	    struct sy_sess *ss = &s->sess[t];
+	    LDAPMessage *m = NULL;
+	    struct timeval zero = {0, 0};
+	    int     r;
 
-	    rc = ldap_sync_poll(&s->sess[t].ls);
-	    if (s->failed) {
-		free(pf);
+	    rc = ldap_result(ss->ls.ls_ld, ss->ls.ls_msgid, LDAP_MSG_ONE, &zero, &m);
+	    if (rc == 0)
+		continue;
+	    if (rc < 0) {
+		snprintf(s->err, sizeof(s->err), "%s: connection lost",
+			 s->c->tenants[t].base);
 		return -1;
 	    }
-	    if (rc == LDAP_SYNC_REFRESH_REQUIRED || s->sess[t].refresh_required) {
-		free(pf);
-		sy_clear_cookies(s);
-		return SY_REFRESH_REQUIRED;
-	    }
-	    if (rc < 0 || (rc > 0 && rc != LDAP_SUCCESS)) {
-		snprintf(s->err, sizeof(s->err), "%s: %s", s->c->tenants[t].base,
-			 rc < 0 ? "connection lost" : ldap_err2string(rc));
-		free(pf);
+	    r = sync_message(ss, m);
+	    ldap_msgfree(m);
+	    msgs++;
+	    if (r == MSG_ERROR)
+		return -1;
+	    if (r == MSG_ENDED) {
+		if (ss->refresh_required) {
+		    sy_clear_cookies(s);
+		    return SY_REFRESH_REQUIRED;
+		}
+		snprintf(s->err, sizeof(s->err), "%s: sync search ended by the server",
+			 s->c->tenants[t].base);
 		return -1;
 	    }
-	    if (s->events != ev || buffered(s->sess[t].ls.ls_ld))
-		any = 1;
+	    again = 1;
 	}
 	if (s->events - before > 10000)
 	    break;		/* let the caller publish */
     }
-    if (s->events != before || timeout_ms <= 0) {
-	free(pf);
+    if (msgs || timeout_ms <= 0)
 	return (int) (s->events - before);
-    }
+    if ((pf = calloc(s->nsess, sizeof(*pf))) == NULL)
+	return -1;
     for (t = 0; t < s->nsess; t++) {
 	int     fd = -1;
 

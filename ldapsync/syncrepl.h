@@ -5,8 +5,12 @@
  *
  * DESCRIPTION
  *	sy_start() connects one session per tenant (lc_connect, failover)
- *	and runs the refresh phase (ldap_sync_init_refresh_and_persist),
- *	starting from the session's cookie when there is one.  Entries
+ *	and runs the refresh phase, starting from the session's cookie when
+ *	there is one.  The search parameters and the cookie live in libldap's
+ *	ldap_sync_t (ldap_sync_initialize/ldap_sync_destroy); the messages are
+ *	read one at a time and their sync controls parsed here, because
+ *	libldap 2.5's ldap_sync_init/ldap_sync_poll misparse messages that
+ *	arrive together (see syncrepl.c).  Entries
  *	added or modified (a rename is a modify with the same entryUUID)
  *	are put into the state, deleted ones removed; in a present phase
  *	(present messages and syncIdSets) every entry of the session's
@@ -41,6 +45,7 @@ struct sy_sess {
     int	    started;
     int	    present_phase;	/* a refreshPresent phase is running */
     int	    refresh_required;
+    int	    result;		/* code of the searchResultDone, 0 */
     unsigned gen;		/* present-phase mark */
 };
 

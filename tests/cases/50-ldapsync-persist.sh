@@ -61,6 +61,22 @@ t_wait 10 q_is recipients ute@lmu.de NOTFOUND || t_fail "rename of mail not appl
 t_eq "foreign domain rejected" NOTFOUND "$(q recipients ute@tum.de)"
 t_match "delta report" "mail in a domain the tenant does not own" "$(rep '.rejected[].reason')"
 
+# A move to another tenant's subtree: the old session deletes, the new one
+# adds (in either order); the entry is now judged against the new tenant.
+person mover mover@lmu.de "fwdMailboxLocation: exchange" > "$T/mover.ldif"
+slapd_add ldap "$T/mover.ldif"
+t_wait 10 bash -c "'$FWDMAP' -d '$T/maps' dump | grep -q '^X mover@lmu.de .*does not own'" ||
+    t_fail "entry in the wrong tenant not reported"
+slapd_modify ldap <<EOF2
+dn: uid=mover,ou=tum,$SLAPD_SUFFIX
+changetype: modrdn
+newrdn: uid=mover
+deleteoldrdn: 1
+newsuperior: ou=lmu,$SLAPD_SUFFIX
+EOF2
+t_wait 10 q_is transport mover@lmu.de "OK smtp:[exchange.example.org]:25" ||
+    t_fail "move to the lmu subtree not applied: $(q transport mover@lmu.de)"
+
 # All of that went out as deltas over the first base.
 t_eq "base unchanged" "$base" "$(serial)"
 t_match "deltas published" "delta sync: serial=[0-9]+ .*result=published" "$(cat "$LSLOG")"
@@ -71,6 +87,12 @@ t_match "deltas published" "delta sync: serial=[0-9]+ .*result=published" "$(cat
 ls_stop
 [ -s "$T/maps/ldapsync.cookie" ] || t_fail "no cookie saved"
 printf 'dn: uid=jane,ou=tum,%s\nchangetype: delete\n' "$SLAPD_SUFFIX" | slapd_modify ldap
+slapd_modify ldap <<EOF2
+dn: uid=maximilian,ou=tum,$SLAPD_SUFFIX
+changetype: modify
+replace: fwdMailboxLocation
+fwdMailboxLocation: exchange
+EOF2
 person zoe zoe@tum.de "fwdMailboxLocation: exchange" > "$T/add2.ldif"
 slapd_add ldap "$T/add2.ldif"
 : > "$LSLOG"
@@ -81,6 +103,8 @@ t_wait 10 q_is recipients jane.doe@tum.de NOTFOUND || t_fail "delete made while 
 t_match "resumed" "resuming from saved cookie" "$(cat "$LSLOG")"
 t_match "incremental refresh" "refresh done \(incremental\)" "$(cat "$LSLOG")"
 grep -q "refresh done (full)" "$LSLOG" && t_fail "restart did a full reload"
-t_eq "others unchanged" "OK lmtp:[mytum.example.org]:24" "$(q transport max@tum.de)"
+t_eq "modified while down (not lost to the other tenant's session)" \
+    "OK smtp:[exchange.example.org]:25" "$(q transport max@tum.de)"
+t_eq "others unchanged" "OK smtp:[exchange.example.org]:25" "$(q transport mover@lmu.de)"
 ls_stop
 exit 0
