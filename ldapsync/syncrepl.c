@@ -120,11 +120,12 @@ on_entry(struct sy_sess *ss, LDAPMessage *msg, const unsigned char *u, int state
 
 /*
  * Deletions announced by a syncIdSet are checked against the directory
- * before they are applied: OpenLDAP 2.5's syncprov can list an entry that
- * was merely modified in the delete set it replays from its session log
- * (observed: an entry sent as "add" in a refresh came back in a delete
- * set right after).  An entry the server still returns is kept (and
- * refreshed); only entries it does not return are deleted.
+ * before they are applied: syncprov replays its session log by putting
+ * every logged modification it cannot find within *this* session's base
+ * and filter into the delete set (observed: an entry modified in ou=tum
+ * was announced deleted by the ou=lmu session).  Deletions outside the
+ * session's subtree are ignored by the caller; of the rest, an entry the
+ * server still returns is kept (and refreshed), the others are deleted.
  */
 #define VERIFY_BATCH	50
 
@@ -247,11 +248,12 @@ set_cookie_bv(struct sy_sess *ss, struct berval *c)
 /*
  * Handle one message of the sync search (RFC 4533 section 2.5 ff.).
  * libldap 2.5's ldap_sync_init()/ldap_sync_poll() fetch messages with
- * LDAP_MSG_RECEIVED and pass the *first* message of the received chain
- * to every handler, so two messages arriving together are misparsed (a
- * modified entry came back as a deletion).  ldapsync therefore reads one
- * message at a time and parses the sync controls itself, keeping the
- * ldap_sync_t structure for the search parameters and the cookie.
+ * LDAP_MSG_RECEIVED and, in the source, hand the head of the received
+ * chain (res) rather than each message to the handlers; they also block
+ * in the refresh without a timeout.  ldapsync therefore reads one message
+ * at a time (LDAP_MSG_ONE, with the configured timeout) and parses the
+ * sync controls itself, keeping the ldap_sync_t structure for the search
+ * parameters and the cookie.
  */
 static int
 sync_message(struct sy_sess *ss, LDAPMessage *m)

@@ -8,9 +8,11 @@
  *	and runs the refresh phase, starting from the session's cookie when
  *	there is one.  The search parameters and the cookie live in libldap's
  *	ldap_sync_t (ldap_sync_initialize/ldap_sync_destroy); the messages are
- *	read one at a time and their sync controls parsed here, because
- *	libldap 2.5's ldap_sync_init/ldap_sync_poll misparse messages that
- *	arrive together (see syncrepl.c).  Entries
+ *	read one at a time and their sync controls parsed here rather than by
+ *	ldap_sync_init/ldap_sync_poll (see syncrepl.c for why).  A session's
+ *	deletions apply only to entries inside its own subtree, so that an
+ *	entry moving between tenants is deleted by one session and added by
+ *	the other in either order.  Entries
  *	added or modified (a rename is a modify with the same entryUUID)
  *	are put into the state, deleted ones removed; in a present phase
  *	(present messages and syncIdSets) every entry of the session's
