@@ -62,7 +62,15 @@ connect_one(const struct conf *c, const char *uri, char *err, size_t errlen)
     ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
     if (c->ldap.starttls && strncasecmp(uri, "ldaps:", 6) != 0) {
 	if ((rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
-	    snprintf(err, errlen, "%s: StartTLS: %s", uri, ldap_err2string(rc));
+	    char   *diag = NULL;
+
+	    ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	    if (diag && *diag == '(')
+		*diag = 0;	/* "(unknown error code)" says nothing */
+	    snprintf(err, errlen, "%s: StartTLS: %s%s%s%s", uri, ldap_err2string(rc),
+		     diag && *diag ? " (" : "", diag && *diag ? diag : "",
+		     diag && *diag ? ")" : "");
+	    ldap_memfree(diag);
 	    goto fail;
 	}
     }
@@ -76,8 +84,17 @@ connect_one(const struct conf *c, const char *uri, char *err, size_t errlen)
 	rc = ldap_sasl_bind_s(ld, c->ldap.bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	explicit_bzero(pw, sizeof(pw));
 	if (rc != LDAP_SUCCESS) {
-	    snprintf(err, errlen, "%s: bind as %s: %s", uri, c->ldap.bind_dn,
-		     ldap_err2string(rc));
+	    char   *diag = NULL;
+
+	    ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	    if (diag && *diag == '(')
+		*diag = 0;	/* "(unknown error code)" says nothing */
+	    snprintf(err, errlen, "%s: bind as %s: %s%s%s", uri, c->ldap.bind_dn,
+		     ldap_err2string(rc), diag && *diag ? " (" : "",
+		     diag && *diag ? diag : "");
+	    if (diag && *diag)
+		strncat(err, ")", errlen - strlen(err) - 1);
+	    ldap_memfree(diag);
 	    goto fail;
 	}
     } else {

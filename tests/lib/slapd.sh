@@ -38,6 +38,12 @@
 #               consumer also runs syncprov so that it can be synced from
 #   slapd_wait_replicated NAME PROVIDER [SECS]
 #               wait until both servers report the same contextCSN
+#   slapd_tls_ca [DIR]        make a throwaway CA and a server certificate for
+#                             127.0.0.1 (openssl) in DIR (default
+#                             $TEST_TMP/tls): ca.pem, server.pem, server.key
+#   SLAPD_TLS_DIR=DIR slapd_init NAME ...
+#               configure TLS with the files of slapd_tls_ca; slapd_start
+#               then also listens on ldaps://127.0.0.1:PORT/ (slapd_ldaps_uri)
 #
 # Example:
 #   source "$TOP/tests/lib/common.sh"; source "$TOP/tests/lib/slapd.sh"
@@ -52,7 +58,7 @@ SLAPD_SYNCPW="syncsecret"
 : "${SLAPD_BIN:=/usr/sbin/slapd}"
 : "${SLAPD_SCHEMA_DIR:=/etc/ldap/schema}"
 : "${SLAPD_MODULE_DIR:=/usr/lib/ldap}"
-declare -A SLAPD_PID SLAPD_PORTS SLAPD_MODE
+declare -A SLAPD_PID SLAPD_PORTS SLAPD_MODE SLAPD_LDAPS_PORTS
 
 _slapd_dir() { echo "$TEST_TMP/slapd-${1:-ldap}"; }
 
@@ -71,6 +77,10 @@ modulepath $SLAPD_MODULE_DIR
 moduleload back_mdb
 EOF
     [ -n "${SLAPD_NO_SYNCPROV:-}" ] || echo "moduleload syncprov"
+    if [ -n "${SLAPD_TLS_DIR:-}" ]; then
+        printf 'TLSCACertificateFile %s\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\n' \
+            "$SLAPD_TLS_DIR/ca.pem" "$SLAPD_TLS_DIR/server.pem" "$SLAPD_TLS_DIR/server.key"
+    fi
     cat <<EOF
 sizelimit 500
 database mdb
@@ -128,6 +138,8 @@ slapd_init() {
     rm -rf "$d"; mkdir -p "$d/db"
     SLAPD_PORTS[$name]=$(t_port)
     SLAPD_MODE[$name]=$mode
+    SLAPD_LDAPS_PORTS[$name]=
+    [ -n "${SLAPD_TLS_DIR:-}" ] && SLAPD_LDAPS_PORTS[$name]=$(t_port)
     { _slapd_conf "$name" "$d"; _slapd_syncprov_conf; } > "$d/slapd.conf"
     if [ "$mode" = cnconfig ]; then
         _slapd_cnconfig "$name" "$d" || t_fail "slapd_init $name: cn=config failed"
@@ -222,6 +234,21 @@ slapd_load() {
 }
 
 slapd_uri() { echo "ldap://127.0.0.1:${SLAPD_PORTS[${1:-ldap}]}/"; }
+slapd_ldaps_uri() { echo "ldaps://127.0.0.1:${SLAPD_LDAPS_PORTS[${1:-ldap}]}/"; }
+
+slapd_tls_ca() {
+    local d=${1:-$TEST_TMP/tls}
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=fwdmap test CA" \
+        -keyout "$d/ca.key" -out "$d/ca.pem" >/dev/null 2>&1 || t_fail "openssl CA"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || t_fail "openssl CSR"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$d/ext.cnf"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/ext.cnf" -out "$d/server.pem" >/dev/null 2>&1 ||
+        t_fail "openssl sign"
+    chmod 0644 "$d/server.key"
+}
 slapd_port() { echo "${SLAPD_PORTS[${1:-ldap}]}"; }
 
 _slapd_up() {
@@ -232,7 +259,10 @@ slapd_start() {
     local name=${1:-ldap} d pid
     d=$(_slapd_dir "$name")
     # shellcheck disable=SC2046
-    "$SLAPD_BIN" -d 0 -h "$(slapd_uri "$name")" $(_slapd_cfgarg "$name") \
+    local urls
+    urls=$(slapd_uri "$name")
+    [ -n "${SLAPD_LDAPS_PORTS[$name]:-}" ] && urls="$urls $(slapd_ldaps_uri "$name")"
+    "$SLAPD_BIN" -d 0 -h "$urls" $(_slapd_cfgarg "$name") \
         >>"$d/slapd.log" 2>&1 &
     pid=$!
     t_track "$pid"
