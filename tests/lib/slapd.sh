@@ -20,7 +20,9 @@
 #               with slapadd -n0 from schema/fwdmap.ldif.  Also loads the
 #               suffix entry, the sync account and ou=tum/ou=lmu/ou=ext.
 #               Options by environment: SLAPD_NO_SYNCPROV=1 leaves the
-#               syncprov overlay out (for the fallback test).
+#               syncprov overlay out (for the fallback test);
+#               SLAPD_NO_SESSIONLOG=1 leaves out syncprov's session log, so
+#               that a refresh with a cookie uses the present phase.
 #   slapd_load NAME FILE...   slapadd -q FILEs (server must be stopped)
 #   slapd_start NAME          start, wait until it answers (fails the test
 #                             otherwise); sets SLAPD_PID[NAME]
@@ -101,7 +103,8 @@ EOF
 
 _slapd_syncprov_conf() {
     [ -n "${SLAPD_NO_SYNCPROV:-}" ] && return 0
-    printf 'overlay syncprov\nsyncprov-checkpoint 100 1\nsyncprov-sessionlog 10000\n'
+    printf 'overlay syncprov\nsyncprov-checkpoint 100 1\n'
+    [ -n "${SLAPD_NO_SESSIONLOG:-}" ] || printf 'syncprov-sessionlog 10000\n'
 }
 
 _slapd_base_ldif() {

@@ -1,0 +1,44 @@
+#!/bin/bash
+# 56-ldapsync-persist-present.sh - continuous mode against a syncprov
+# without session log: a restart with a cookie goes through the present
+# phase (entries not named present are deleted); the mass-removal guard
+# also holds back a batch of deletions arriving in persist mode.
+source "$TOP/tests/lib/common.sh"
+source "$TOP/tests/cases/40-ldapsync-common.bash"
+SLAPD_NO_SESSIONLOG=1 slapd_init ldap conf
+for i in $(seq 1 30); do person "p$i" "p$i@tum.de" "fwdMailboxLocation: exchange"; done > "$T/people.ldif"
+person_in lmu ute ute@lmu.de >> "$T/people.ldif"
+slapd_load ldap "$T/people.ldif"
+slapd_start ldap
+ls_conf '.safety = {"max_removed": 3, "max_removed_percent": 100} | .ldapsync.batch_delay_ms = 300'
+ls_start
+t_wait 10 q_is recipients p30@tum.de "OK tum" || t_fail "no first publication: $(cat "$LSLOG")"
+ls_stop
+
+# While down: delete two, modify one, add one.
+for i in 1 2; do printf 'dn: uid=p%s,ou=tum,%s\nchangetype: delete\n\n' "$i" "$SLAPD_SUFFIX"; done | slapd_modify ldap
+printf 'dn: uid=p3,ou=tum,%s\nchangetype: modify\nreplace: fwdMailboxLocation\nfwdMailboxLocation: mytum\n' "$SLAPD_SUFFIX" | slapd_modify ldap
+person new new@tum.de "fwdMailboxLocation: exchange" > "$T/new.ldif"
+slapd_add ldap "$T/new.ldif"
+: > "$LSLOG"
+ls_start -v
+t_wait 10 q_is recipients new@tum.de "OK tum" || t_fail "restart missed an add: $(cat "$LSLOG")"
+t_match "resumed" "resuming from saved cookie" "$(cat "$LSLOG")"
+grep -q "refresh done (full)" "$LSLOG" && t_fail "restart did a full reload"
+t_match "present phase used" "sync phase end: present" "$(cat "$LSLOG")"
+t_eq "deleted while down" NOTFOUND "$(q recipients p1@tum.de)"
+t_eq "deleted while down" NOTFOUND "$(q recipients p2@tum.de)"
+t_eq "modified while down" "OK lmtp:[mytum.example.org]:24" "$(q transport p3@tum.de)"
+t_eq "untouched" "OK smtp:[exchange.example.org]:25" "$(q transport p4@tum.de)"
+t_eq "other tenant untouched" "OK tum" "$(q recipients p30@tum.de)"
+t_eq "other tenant untouched" "OK lmu" "$(q recipients ute@lmu.de)"
+
+# Persist mode: six deletions in one batch exceed max_removed 3.
+before=$(serial)
+for i in 10 11 12 13 14 15; do printf 'dn: uid=p%s,ou=tum,%s\nchangetype: delete\n\n' "$i" "$SLAPD_SUFFIX"; done | slapd_modify ldap
+t_wait 10 grep -q "refusing to publish" "$LSLOG" || t_fail "guard did not trip in persist mode"
+sleep 0.5
+t_eq "still served" "OK tum" "$(q recipients p10@tum.de)"
+t_eq "report says refused" refused "$(rep .result)"
+ls_stop
+exit 0
