@@ -420,6 +420,23 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
     return 0;
 }
 
+/* The values of a rejected entry that are bad on their own, so that the
+ * report names every value to fix, not only the reason of the rejection. */
+static void
+report_bad_values(struct report *rep, const struct ent *e)
+{
+    size_t  i;
+
+    if (rep == NULL)
+	return;
+    for (i = 0; i < e->v[V_FWD].n; i++)
+	if (e->fwd_bad[i])
+	    report_reject(rep, e->dn, NULL, e->fwd_bad[i], e->v[V_FWD].s[i]);
+    for (i = 0; i < e->v[V_ALIAS].n; i++)
+	if (e->alias_bad[i])
+	    report_reject(rep, e->dn, e->v[V_ALIAS].s[i], e->alias_bad[i], e->v[V_ALIAS].s[i]);
+}
+
 int
 comp_addr(const struct conf *c, struct state *st, const char *addr,
 	  struct recs *out, struct report *rep)
@@ -448,6 +465,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	    continue;
 	if (cl->e->invalid) {
 	    report_reject(rep, cl->e->dn, NULL, cl->e->invalid, cl->e->invalid_arg);
+	    report_bad_values(rep, cl->e);
 	} else if (cl->bad) {
 	    report_reject(rep, cl->e->dn, addr, cl->bad, addr);
 	} else if (!claim_ok(st, cl)) {

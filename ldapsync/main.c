@@ -687,6 +687,7 @@ main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);	/* no reload: configuration changes need a restart */
     if (once)
 	ret = full_once(c, dry, force, 1);
     else

@@ -31,6 +31,7 @@ u() { printf 'entryUUID: 00000000-0000-4000-8000-%012d' "$1"; }
     person m1 m1@tum.de "mail: m1b@tum.de" "fwdMailboxLocation: exchange"
     person s1 "not an address" "fwdMailboxLocation: exchange"
     person d1 d1@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: ghost2@tum.de"
+    person b1 b1@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: bad@example.com, spam@evil.example"
 } | sed 's/^fwdForwardAddress:_/fwdForwardAddress: /' > "$T/people.ldif"
 # c2 claims dup@tum.de too, with the smaller entryUUID: it wins.
 sed -i '/^uid: c2$/a mail: dup@tum.de' "$T/people.ldif"
@@ -72,6 +73,9 @@ t_eq "unknown own forward dropped, route-domain forward kept" \
 has "uid=d1,ou=tum,dc=example,dc=org|no valid destination left"
 t_eq "forward-only with nothing left" NOTFOUND "$(q recipients d1@tum.de)"
 has "uid=n1,ou=tum,dc=example,dc=org|location none without a valid forward address"
+# a rejected entry's report also names the value to fix
+has "uid=b1,ou=tum,dc=example,dc=org|location none without a valid forward address"
+has "uid=b1,ou=tum,dc=example,dc=org|invalid forward address (exactly one plain address per value)|bad@example.com, spam@evil.example"
 has "uid=m1,ou=tum,dc=example,dc=org|more than one mail value"
 has "uid=s1,ou=tum,dc=example,dc=org|invalid mail address|not an address"
 # conflicts: smallest entryUUID wins between two primaries ...
