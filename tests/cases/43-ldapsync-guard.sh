@@ -2,6 +2,7 @@
 # 43-ldapsync-guard.sh - never publish a suspicious result: --dry-run
 # publishes nothing, the mass-removal guard (count and percentage) refuses
 # unless --force, an empty directory is never published, --check.
+# asan: yes
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/cases/40-ldapsync-common.bash"
 slapd_init ldap conf

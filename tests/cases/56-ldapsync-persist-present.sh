@@ -3,6 +3,7 @@
 # without session log: a restart with a cookie goes through the present
 # phase (entries not named present are deleted); the mass-removal guard
 # also holds back a batch of deletions arriving in persist mode.
+# asan: yes
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/cases/40-ldapsync-common.bash"
 SLAPD_NO_SESSIONLOG=1 slapd_init ldap conf
