@@ -45,6 +45,11 @@ t_eq "answers" "$expect" "$out"
 out=$(printf 'domains tum.de\nrecipients nobody@tum.de\nvirtual j.doe@tum.de\n' | SM "unix:$SOCK" query -p)
 t_eq "pipelined" $'OK tum\nNOTFOUND \nOK jane.doe@tum.de' "$out"
 
+# A client that pipelines 200,000 requests (~4 MB) and does not read for a
+# second: fwdmapd stops reading while its answers are not taken, resumes,
+# and every answer arrives, in order.
+t_eq "flood without reading" "ok 200000" "$(SM "unix:$SOCK" flood 200000)"
+
 # A request that trickles in byte by byte.
 t_eq "slow" "OK tum" "$(SM "unix:$SOCK" slow domains tum.de)"
 

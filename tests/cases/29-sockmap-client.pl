@@ -13,6 +13,13 @@
 #                                   prints "reply count" lines at the end
 #   sockmap ENDPOINT hold N SECS    opens N connections, prints how many
 #                                   the server kept open after SECS
+#   sockmap ENDPOINT flood N        N pipelined requests, alternately
+#                                   "domains tum.de" and "recipients
+#                                   nobody@tum.de", written without reading
+#                                   for 1 s (the server must stop reading and
+#                                   resume), then all answers are read and
+#                                   checked in order; prints "ok N" or the
+#                                   first mismatch
 #   sockmap ENDPOINT pending NAME KEY SECS
 #                                   sends a request without its last byte,
 #                                   waits SECS, sends the byte, prints reply
@@ -110,6 +117,40 @@ if ($mode eq 'query') {
     for my $c (split //, $req) { print $s $c; sleep 0.01; }
     my $r = get_reply($s);
     print defined $r ? "$r\n" : "<none>\n";
+} elsif ($mode eq 'flood') {
+    my $n = $args[0];
+    my $s = conn();
+    $s->blocking(0);
+    my @req = (ns("domains tum.de"), ns("recipients nobody\@tum.de"));
+    my @want = ("OK tum", "NOTFOUND ");
+    my $out = join('', map { $req[$_ % 2] } 0 .. $n - 1);
+    my ($in, $got, $start) = ('', 0, time);
+    my $progress = time;
+    my $sel = IO::Select->new($s);
+    while ($got < $n) {
+        my $reading = time - $start > 1;
+        my @w = length($out) ? ($s) : ();
+        my ($r, $wr) = IO::Select->select($reading ? $sel : undef,
+                                          @w ? IO::Select->new(@w) : undef, undef, 0.1);
+        if (time - $progress > 5) { print "stalled after $got answers\n"; exit 0; }
+        if ($wr && @$wr) {
+            my $k = syswrite($s, $out, 65536);
+            if ($k) { substr($out, 0, $k) = ''; $progress = time; }
+        }
+        if ($r && @$r) {
+            $progress = time;
+            my $k = sysread($s, $in, 65536, length $in);
+            if (!$k) { print "closed after $got answers\n"; exit 0; }
+            while ($in =~ /^(\d+):/ && length($in) >= length($1) + $1 + 2) {
+                my $l = $1;
+                my $p = substr($in, length($l) + 1, $l);
+                substr($in, 0, length($l) + $l + 2) = '';
+                if ($p ne $want[$got % 2]) { print "answer $got: [$p]\n"; exit 0; }
+                $got++;
+            }
+        }
+    }
+    print "ok $got\n";
 } elsif ($mode eq 'pending') {
     my ($name, $key, $secs) = @args;
     my $s = conn();
