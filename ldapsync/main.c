@@ -161,6 +161,7 @@ full_once(const struct conf *c, int dry_run, int force, int exiting)
     pub_init(&pub, c);
     pub.dry_run = dry_run;
     pub.force = force;
+    pub.skip_unchanged = !exiting;	/* periodic syncs: no identical bases */
     for (tries = 0; tries < 3 && ld == NULL && !stop_flag; tries++) {
 	if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	    log_warn("connect: %s", err);
@@ -183,10 +184,11 @@ full_once(const struct conf *c, int dry_run, int force, int exiting)
 	finish_report(c, rep, "failed", !dry_run);
 	goto out;
     }
-    log_info("full search: %zu entries in %lld ms", st.nents, now_ms() - t0);
+    (exiting ? log_info : log_debug)("full search: %zu entries in %lld ms", st.nents,
+				     now_ms() - t0);
     t0 = now_ms();
     r = pub_full(&pub, &st, rep, err, sizeof(err));
-    log_info("compile and publish: %lld ms", now_ms() - t0);
+    (exiting ? log_info : log_debug)("compile and publish: %lld ms", now_ms() - t0);
     if (r == -2) {
 	log_error("%s", err);
 	report_set_str(rep, "error", err);
@@ -197,7 +199,7 @@ full_once(const struct conf *c, int dry_run, int force, int exiting)
 	report_set_str(rep, "error", err);
 	finish_report(c, rep, "failed", !dry_run);
     } else {
-	finish_report(c, rep, dry_run ? "dry-run" : "published", !dry_run);
+	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
 	ret = 0;
     }
 out:

@@ -173,7 +173,17 @@ struct scanctx {
     struct htab *skip;		/* keys already taken from the delta */
     unsigned long old_routes, removed;
     int	    dry;
+    uint64_t allhash;		/* order-independent hash of every record */
+    unsigned long nrec;
 };
+
+/* Hash of one whole record, combined by XOR (order does not matter). */
+static uint64_t
+whole_hash(int tag, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    return (htab_hash(k, klen) + (uint64_t) tag * 0x9e3779b97f4a7c15ULL)
+	^ (htab_hash(v, vlen) * 0xff51afd7ed558ccdULL);
+}
 
 static uint32_t
 rec_hash(int tag, const char *v, size_t vlen)
@@ -189,9 +199,13 @@ scan_rec(struct scanctx *x, const char *k, size_t klen, const char *v, size_t vl
     struct anode *a;
     int     tag;
 
-    if (klen < 3 || k[1] != ':' || (k[0] != 'R' && k[0] != 'V' && k[0] != 'T'))
+    if (klen < 3 || k[1] != ':')
 	return;
     if (vlen == MAP_TOMBSTONE_LEN && v[0] == 0)
+	return;
+    x->allhash ^= whole_hash(k[0], k + 2, klen - 2, v, vlen);
+    x->nrec++;
+    if (k[0] != 'R' && k[0] != 'V' && k[0] != 'T')
 	return;
     tag = k[0];
     a = state_addr(x->st, k + 2, klen - 2);
@@ -362,7 +376,8 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
 }
 
 static int
-put_recs(struct map_writer *mw, const char *addr, struct recs *r)
+put_recs(struct map_writer *mw, const char *addr, struct recs *r,
+	 uint64_t *hash, unsigned long *nrec)
 {
     const char *t;
     size_t  alen = strlen(addr);
@@ -370,7 +385,11 @@ put_recs(struct map_writer *mw, const char *addr, struct recs *r)
     for (t = RECTAGS; *t; t++) {
 	const char *v = r->v[REC_IDX(*t)];
 
-	if (v && map_writer_put(mw, *t, addr, alen, v, strlen(v)) < 0)
+	if (v == NULL)
+	    continue;
+	*hash ^= whole_hash(*t, addr, alen, v, strlen(v));
+	(*nrec)++;
+	if (mw && map_writer_put(mw, *t, addr, alen, v, strlen(v)) < 0)
 	    return -1;
     }
     return 0;
@@ -387,7 +406,8 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     int     have_old;
     size_t  pos = 0, i;
     void   *v;
-    unsigned long routes = 0, added = 0, changed = 0, lim;
+    unsigned long routes = 0, added = 0, changed = 0, lim, nrec = 0;
+    uint64_t newhash = 0;
     uint64_t old_serial = p->serial;
     int     ret = -1;
 
@@ -410,6 +430,11 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     for (i = 0; i < c->ndomains; i++) {
 	char   *dv = comp_domain_value(c, i);
 
+	if (dv != NULL) {
+	    newhash ^= whole_hash(MAP_T_DOMAIN, c->domains[i].name,
+				  strlen(c->domains[i].name), dv, strlen(dv));
+	    nrec++;
+	}
 	if (dv == NULL || (mw && map_writer_put(mw, MAP_T_DOMAIN, c->domains[i].name,
 						strlen(c->domains[i].name), dv,
 						strlen(dv)) < 0)) {
@@ -465,7 +490,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	    if (p->dry_run)
 		printf("- %s\n", a->addr);
 	}
-	if (mw && put_recs(mw, a->addr, &r) < 0) {
+	if (put_recs(mw, a->addr, &r, &newhash, &nrec) < 0) {
 	    recs_free(&r);
 	    snprintf(err, errlen, "writing the base failed: %s", strerror(errno));
 	    goto out;
@@ -492,6 +517,11 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     }
     if (p->dry_run) {
 	ret = 0;
+	goto out;
+    }
+    if (p->skip_unchanged && have_old == 1 && nrec == w.nrec && newhash == w.allhash) {
+	report_set(rep, "serial", (long long) old_serial);
+	ret = 0;		/* the published generation says the same */
 	goto out;
     }
     memset(&meta, 0, sizeof(meta));

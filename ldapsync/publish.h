@@ -46,6 +46,7 @@ struct pub {
     int     force;		/* next publish ignores the removal guard */
     int     dry_run;		/* print changes, publish nothing */
     int     keep_base;		/* open the new base for later deltas (daemon) */
+    int     skip_unchanged;	/* pub_full: no new base when nothing differs */
 };
 
 int	pub_init(struct pub *p, const struct conf *c);

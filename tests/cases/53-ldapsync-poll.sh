@@ -21,5 +21,10 @@ fwdMailboxLocation: mytum
 EOF2
 t_wait 10 q_is transport jane.doe@tum.de "OK lmtp:[mytum.example.org]:24" ||
     t_fail "poll mode missed the change: $(tail -3 "$LSLOG")"
+# Nothing changes any more: the periodic syncs do not publish identical bases.
+s=$(serial)
+_unchanged_twice() { [ "$(grep -c 'result=unchanged' "$LSLOG")" -ge 2 ]; }
+t_wait 10 _unchanged_twice || t_fail "no unchanged periodic syncs: $(tail -3 "$LSLOG")"
+t_eq "no new serial without changes" "$s" "$(serial)"
 ls_stop
 exit 0
