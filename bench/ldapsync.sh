@@ -14,6 +14,9 @@
 #     reads them) answer with the new value.  Target: p99 < 1 s.
 #
 #   N=100000 SECS=30 bench/ldapsync.sh      (smaller, quicker run)
+#   COMPACT=2000 ...                         (ldapsync.compact_records: force
+#                                             background compactions during
+#                                             the latency run)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
@@ -56,7 +59,8 @@ cat > "$T/fwdmap.json" <<JSON
             "timeout": 600, "page_size": 1000 },
   "stores": { "exchange": "smtp:[exchange.example.org]:25", "mytum": "lmtp:[mytum.example.org]:24" },
   "tenants": { "tum": { "base": "ou=tum,$SLAPD_SUFFIX", "domains": ["tum.de", "mytum.de"] } },
-  "safety": { "max_removed": 500, "max_removed_percent": 10 } }
+  "safety": { "max_removed": 500, "max_removed_percent": 10 },
+  "ldapsync": { "compact_records": ${COMPACT:-50000} } }
 JSON
 
 echo
@@ -111,6 +115,6 @@ probe() {
 probe "$WARMUP" >/dev/null
 echo "latency ($RATE changes/s for $SECS s, after a ${WARMUP} s warm-up):"
 echo "    $(probe "$SECS")"
-echo "daemon RSS after: $(( $(ps -o rss= -p "$LP") / 1024 )) MiB; $(grep -c 'delta sync' "$T/daemon.log") deltas published; slow batches logged: $(grep -c 'slow batch' "$T/daemon.log")"
+echo "daemon RSS after: $(( $(ps -o rss= -p "$LP") / 1024 )) MiB; $(grep -c 'delta sync' "$T/daemon.log") deltas published; background compactions: $(grep -c 'background compaction: new base' "$T/daemon.log"); slow batches logged: $(grep -c 'slow batch' "$T/daemon.log")"
 t_stop_pid "$LP"
 exit 0

@@ -352,7 +352,8 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 
 /* Journal the changed entries of a published delta. */
 static void
-journal_changes(const struct conf *c, struct syncer *sy, struct state *st, uint64_t serial)
+journal_changes(const struct conf *c, struct syncer *sy, struct state *st, uint64_t serial,
+		int compacting)
 {
     size_t  pos = 0, np = 0, nd = 0;
     const char *k;
@@ -374,6 +375,11 @@ journal_changes(const struct conf *c, struct syncer *sy, struct state *st, uint6
 	    memcpy(dels[nd++], k, 16);
     }
     if (state_journal(c->ldapsync.state_dir, serial, puts, np, dels, nd, err, sizeof(err)) < 0)
+	log_warn("%s", err);
+    /* A compaction is running: its snapshot will need these too. */
+    if (compacting
+	&& state_journal_next(c->ldapsync.state_dir, serial, puts, np, dels, nd, err,
+			      sizeof(err)) < 0)
 	log_warn("%s", err);
     free(puts);
     free(dels);
@@ -447,7 +453,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	last_cookie = now_ms();
 	return 1;
     }
-    journal_changes(c, sy, st, pub->serial);
+    journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
     sy_changed_clear(sy);
     /*
      * The cookie may lag behind the published deltas (a restart then
@@ -490,6 +496,7 @@ run_daemon(const struct conf *c, int force)
     pub_init(&pub, c);
     pub.force = force;
     pub.keep_base = 1;
+    pub.bg_compact = 1;
     sy_init(&sy, c, &st);
     resumed = try_resume(c, &st, &sy, &pub);
     while (!stop_flag) {
@@ -524,6 +531,7 @@ run_daemon(const struct conf *c, int force)
 	    pub_init(&pub, c);
 	    pub.force = force;
 	    pub.keep_base = 1;
+	    pub.bg_compact = 1;
 	    resumed = try_resume(c, &st, &sy, &pub);
 	    nap(backoff);
 	    if (backoff < 60000)
@@ -548,7 +556,19 @@ run_daemon(const struct conf *c, int force)
 
 		wait_ms = left > 0 ? (int) left : 0;
 	    }
-	    n = sy_poll(&sy, wait_ms);
+	    n = sy_poll(&sy, pub_compacting(&pub) && wait_ms > 100 ? 100 : wait_ms);
+	    if (pub_compacting(&pub)) {
+		char    err[512];
+		int     cr = pub_poll_child(&pub, err, sizeof(err));
+
+		if (cr > 0) {
+		    log_info("background compaction: new base serial %llu installed",
+			     (unsigned long long) pub.base_serial);
+		    if (sy.changed.n == 0)
+			flush_cookie(c, &sy, &pub);
+		} else if (cr < 0)
+		    log_warn("%s", err);
+	    }
 	    if (n > 0 && first_pending == 0)
 		first_pending = now_ms();
 	    if (first_pending && (now_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {

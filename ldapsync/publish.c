@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <cdb.h>
 #include <jansson.h>
@@ -104,9 +106,25 @@ base_get(struct pub *p, int tag, const char *addr, size_t alen,
     return 1;
 }
 
+static void
+delta_free_table(struct htab *h)
+{
+    size_t  pos = 0;
+    const char *k;
+    void   *v;
+
+    while (htab_next(h, &pos, &k, NULL, &v)) {
+	free((char *) (uintptr_t) k);
+	if (v != pub_tomb)
+	    free(v);
+    }
+    htab_free(h);
+}
+
 void
 pub_free(struct pub *p)
 {
+    pub_abort_child(p);
     delta_clear(p);
     htab_free(&p->delta);
     pub_close_base(p);
@@ -175,6 +193,9 @@ struct scanctx {
     int	    dry;
     uint64_t allhash;		/* order-independent hash of every record */
     unsigned long nrec;
+    /* Instead of the above: hand every record to each(). */
+    int     (*each)(void *ctx, const char *k, size_t klen, const char *v, size_t vlen);
+    void   *each_ctx;
 };
 
 /* Hash of one whole record, combined by XOR (order does not matter). */
@@ -285,6 +306,11 @@ scan_file(const char *path, struct scanctx *x, int is_delta, char *err, size_t e
 	    goto out;
 	}
 	pos += 8 + (long) kl + (long) vl;
+	if (x->each) {
+	    if (x->each(x->each_ctx, buf, kl, buf + kl, vl) < 0)
+		goto out;
+	    continue;
+	}
 	if (is_delta) {
 	    char   *k = strndup(buf, kl);
 
@@ -411,6 +437,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     uint64_t old_serial = p->serial;
     int     ret = -1;
 
+    pub_abort_child(p);
     memset(&w, 0, sizeof(w));
     w.st = st;
     w.rep = rep;
@@ -560,6 +587,225 @@ out:
 	map_writer_abort(mw);
     (void) have_old;
     return ret;
+}
+
+static int write_delta(struct pub *p, char *err, size_t errlen);
+
+/* ---- background compaction ---- */
+
+/*
+ * When the delta outgrows compact_records, a child process (fork: a
+ * copy-on-write snapshot of everything) merges the published base and the
+ * delta into a new base under a hidden name and writes a state snapshot,
+ * while the parent keeps publishing deltas over the old base and notes
+ * every key it changes.  When the child is done, pub_poll_child()
+ * installs the new base and re-expresses the changes made since the fork
+ * as the new delta.  Between the two renames a reader may see the new
+ * base without those few changes for a moment: an older complete
+ * generation, never a partial one.
+ */
+#define NEXT_BASE	".fwdmap.next.cdb"
+
+struct mergectx {
+    struct pub *p;
+    struct map_writer *mw;
+};
+
+static int
+merge_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    struct mergectx *m = vctx;
+
+    if (klen < 3 || k[1] != ':')
+	return 0;		/* #meta */
+    if (htab_get(&m->p->delta, k, klen))
+	return 0;		/* the delta has the current value */
+    return map_writer_put(m->mw, k[0], k + 2, klen - 2, v, vlen);
+}
+
+/* In the child: base + delta -> MAPS_DIR/.fwdmap.next.cdb. */
+static int
+child_merge(struct pub *p, uint64_t serial)
+{
+    struct mergectx m;
+    struct scanctx x;
+    struct map_meta meta;
+    char    path[4096], err[512];
+    size_t  pos = 0, klen;
+    const char *k;
+    void   *v;
+
+    m.p = p;
+    if ((m.mw = map_writer_open(p->conf->maps_dir, NEXT_BASE, err, sizeof(err))) == NULL)
+	return -1;
+    memset(&x, 0, sizeof(x));
+    x.each = merge_rec;
+    x.each_ctx = &m;
+    snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
+    if (scan_file(path, &x, 0, err, sizeof(err)) < 0)
+	goto fail;
+    while (htab_next(&p->delta, &pos, &k, &klen, &v))
+	if (v != pub_tomb && map_writer_put(m.mw, k[0], k + 2, klen - 2, v, strlen(v)) < 0)
+	    goto fail;
+    memset(&meta, 0, sizeof(meta));
+    meta.format = MAP_FORMAT;
+    meta.serial = serial;
+    meta.created = time(NULL);
+    snprintf(meta.source, sizeof(meta.source), "%s", p->source);
+    return map_writer_commit(m.mw, &meta, err, sizeof(err));
+fail:
+    map_writer_abort(m.mw);
+    return -1;
+}
+
+static int
+start_compaction(struct pub *p, struct state *st)
+{
+    uint64_t serial = p->serial + 1;
+    pid_t   pid;
+
+    fflush(NULL);
+    if ((pid = fork()) < 0)
+	return -1;
+    if (pid == 0) {
+	char    err[512];
+	int     ok = child_merge(p, serial) == 0
+	    && state_save_next(st, p->conf->ldapsync.state_dir, serial, err, sizeof(err)) == 0;
+
+	_exit(ok ? 0 : 1);
+    }
+    p->serial = serial;		/* reserved for the new base */
+    p->child = pid;
+    p->child_serial = serial;
+    htab_init(&p->since_fork, 1024);
+    return 0;
+}
+
+static void
+since_fork_clear(struct pub *p)
+{
+    size_t  pos = 0;
+    const char *k;
+
+    while (htab_next(&p->since_fork, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
+    htab_free(&p->since_fork);
+}
+
+void
+pub_abort_child(struct pub *p)
+{
+    char    path[4096];
+    int     status;
+
+    if (p->child == 0)
+	return;
+    kill(p->child, SIGKILL);
+    waitpid(p->child, &status, 0);
+    p->child = 0;
+    since_fork_clear(p);
+    snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, NEXT_BASE);
+    unlink(path);
+    state_drop_next(p->conf->ldapsync.state_dir);
+}
+
+int
+pub_poll_child(struct pub *p, char *err, size_t errlen)
+{
+    struct pub_base *nb = NULL;
+    struct htab nd;
+    char    next[4096], final[4096];
+    size_t  pos = 0, klen;
+    const char *k;
+    int     status;
+    pid_t   r;
+
+    if (p->child == 0 || (r = waitpid(p->child, &status, WNOHANG)) == 0)
+	return 0;
+    snprintf(next, sizeof(next), "%s/%s", p->conf->maps_dir, NEXT_BASE);
+    snprintf(final, sizeof(final), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
+    p->child = 0;
+    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	snprintf(err, errlen, "background compaction failed; the delta keeps growing");
+	goto fail;
+    }
+    if ((nb = calloc(1, sizeof(*nb))) == NULL
+	|| (nb->fd = open(next, O_RDONLY | O_CLOEXEC)) < 0 || cdb_init(&nb->cdb, nb->fd) < 0) {
+	snprintf(err, errlen, "open %s: %s", next, strerror(errno));
+	goto fail;
+    }
+    /* The new delta: what changed since the fork, against the new base. */
+    htab_init(&nd, 1024);
+    while (htab_next(&p->since_fork, &pos, &k, &klen, NULL)) {
+	const char *cv = NULL, *bv = NULL;
+	size_t  cl = 0, bl = 0;
+	int     cf = pub_get(p, k[0], k + 2, klen - 2, &cv, &cl);
+	int     bf = cdb_find(&nb->cdb, k, (unsigned) klen) > 0
+	    && (bv = cdb_getdata(&nb->cdb)) != NULL;
+	char   *dv, *key;
+
+	if (bf)
+	    bl = cdb_datalen(&nb->cdb);
+	if (cf ? (bf && cl == bl && memcmp(cv, bv, cl) == 0) : !bf)
+	    continue;
+	if ((key = strndup(k, klen)) == NULL)
+	    continue;
+	dv = cf ? strndup(cv, cl) : pub_tomb;
+	if (dv == NULL || htab_put(&nd, key, klen, dv) < 0) {
+	    free(key);
+	    continue;
+	}
+    }
+    if (rename(next, final) < 0) {
+	snprintf(err, errlen, "rename %s: %s", next, strerror(errno));
+	p->child = 0;
+	delta_free_table(&nd);
+	goto fail;
+    }
+    {
+	int     dfd = open(p->conf->maps_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd >= 0) {
+	    fsync(dfd);
+	    close(dfd);
+	}
+    }
+    delta_clear(p);
+    htab_free(&p->delta);
+    p->delta = nd;
+    pub_close_base(p);
+    p->base = nb;
+    nb = NULL;
+    p->base_serial = p->child_serial;
+    since_fork_clear(p);
+    if (p->delta.n == 0) {
+	char    dpath[4096];
+
+	snprintf(dpath, sizeof(dpath), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
+	unlink(dpath);
+    } else if (write_delta(p, err, errlen) < 0)
+	return -1;
+    if (state_install_next(p->conf->ldapsync.state_dir) < 0) {
+	snprintf(err, errlen, "install the state snapshot: %s", strerror(errno));
+	return -1;
+    }
+    return 1;
+fail:
+    if (nb) {
+	if (nb->fd >= 0)
+	    close(nb->fd);
+	free(nb);
+    }
+    since_fork_clear(p);
+    unlink(next);
+    state_drop_next(p->conf->ldapsync.state_dir);
+    return -1;
+}
+
+int
+pub_compacting(const struct pub *p)
+{
+    return p->child != 0;
 }
 
 /* ---- delta ---- */
@@ -713,6 +959,12 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	const char *ok;
 	void   *ov;
 
+	if (p->child && !htab_get(&p->since_fork, ch[i].key, kl)) {
+	    char   *sk = strdup(ch[i].key);
+
+	    if (sk && htab_put(&p->since_fork, sk, kl, p) < 0)
+		free(sk);
+	}
 	if (htab_take(&p->delta, ch[i].key, kl, &ok, &ov)) {
 	    free((char *) (uintptr_t) ok);
 	    if (ov != pub_tomb)
@@ -729,7 +981,10 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
     }
     p->routes = p->routes + added - removed;
     p->force = 0;
-    if (p->delta.n > (size_t) c->ldapsync.compact_records) {
+    if (p->delta.n > (size_t) c->ldapsync.compact_records && p->bg_compact) {
+	if (p->child == 0 && start_compaction(p, st) == 0)
+	    report_set(rep, "compaction_started", 1);
+    } else if (p->delta.n > (size_t) c->ldapsync.compact_records) {
 	report_set_str(rep, "mode", "full");
 	ret = pub_full(p, st, rep, err, errlen);
 	if (ret == 1)

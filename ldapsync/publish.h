@@ -26,6 +26,7 @@
 #define LDAPSYNC_PUBLISH_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "conf.h"
 #include "htab.h"
@@ -47,6 +48,10 @@ struct pub {
     int     dry_run;		/* print changes, publish nothing */
     int     keep_base;		/* open the new base for later deltas (daemon) */
     int     skip_unchanged;	/* pub_full: no new base when nothing differs */
+    int     bg_compact;		/* compact in a child process (daemon) */
+    pid_t   child;		/* running compaction, 0 none */
+    uint64_t child_serial;	/* the serial of the base it writes */
+    struct htab since_fork;	/* delta keys changed since the fork */
 };
 
 int	pub_init(struct pub *p, const struct conf *c);
@@ -61,6 +66,11 @@ size_t	pub_delta_size(const struct pub *p);
  * (it is our own, fsync'd file); pages are touched only when looked up. */
 int	pub_open_base(struct pub *p, char *err, size_t errlen);
 void	pub_close_base(struct pub *p);
+/* Background compaction: 1 a new base was installed, 0 nothing (yet),
+ * -1 it failed (message in err; the delta simply keeps growing). */
+int	pub_poll_child(struct pub *p, char *err, size_t errlen);
+int	pub_compacting(const struct pub *p);
+void	pub_abort_child(struct pub *p);
 /* Serial, kind, base serial from a file's #meta record alone. */
 int	pub_quick_meta(const char *path, struct map_meta *m);
 

@@ -554,9 +554,27 @@ fsync_dir(const char *dir)
     return r;
 }
 
+static int
+save_as(struct state *st, const char *dir, const char *name, int truncate_journal,
+	uint64_t base_serial, char *err, size_t errlen);
+
 int
 state_save(struct state *st, const char *dir, uint64_t base_serial,
 	   char *err, size_t errlen)
+{
+    return save_as(st, dir, STATE_FILE, 1, base_serial, err, errlen);
+}
+
+int
+state_save_next(struct state *st, const char *dir, uint64_t base_serial,
+		char *err, size_t errlen)
+{
+    return save_as(st, dir, STATE_FILE ".next", 0, base_serial, err, errlen);
+}
+
+static int
+save_as(struct state *st, const char *dir, const char *name, int truncate_journal,
+	uint64_t base_serial, char *err, size_t errlen)
 {
     char    tmp[4096], path[4096], jpath[4096];
     FILE   *f;
@@ -564,7 +582,7 @@ state_save(struct state *st, const char *dir, uint64_t base_serial,
     size_t  pos = 0;
     void   *v;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     snprintf(jpath, sizeof(jpath), "%s/%s", dir, JOURNAL_FILE);
     snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, STATE_FILE);
     if ((fd = mkstemp(tmp)) < 0) {
@@ -593,7 +611,7 @@ state_save(struct state *st, const char *dir, uint64_t base_serial,
 	unlink(tmp);
 	return -1;
     }
-    if (truncate(jpath, 0) < 0 && errno != ENOENT) {
+    if (truncate_journal && truncate(jpath, 0) < 0 && errno != ENOENT) {
 	snprintf(err, errlen, "truncate %s: %s", jpath, strerror(errno));
 	return -1;
     }
@@ -601,16 +619,74 @@ state_save(struct state *st, const char *dir, uint64_t base_serial,
     return 0;
 }
 
+static int
+journal_to(const char *dir, const char *name, uint64_t serial, struct ent **puts,
+	   size_t nputs, unsigned char (*dels)[16], size_t ndels,
+	   char *err, size_t errlen);
+
 int
 state_journal(const char *dir, uint64_t serial, struct ent **puts,
 	      size_t nputs, unsigned char (*dels)[16], size_t ndels,
 	      char *err, size_t errlen)
 {
+    return journal_to(dir, JOURNAL_FILE, serial, puts, nputs, dels, ndels, err, errlen);
+}
+
+int
+state_journal_next(const char *dir, uint64_t serial, struct ent **puts,
+		   size_t nputs, unsigned char (*dels)[16], size_t ndels,
+		   char *err, size_t errlen)
+{
+    return journal_to(dir, JOURNAL_FILE ".next", serial, puts, nputs, dels, ndels,
+		      err, errlen);
+}
+
+/* The next snapshot (taken at a compaction's fork) becomes the current
+ * one, and the journal of the batches since the fork the journal. */
+int
+state_install_next(const char *dir)
+{
+    char    a[4096], b[4096];
+    int     fd;
+
+    snprintf(a, sizeof(a), "%s/%s.next", dir, JOURNAL_FILE);
+    snprintf(b, sizeof(b), "%s/%s", dir, JOURNAL_FILE);
+    if ((fd = open(a, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
+	return -1;
+    fsync(fd);
+    close(fd);
+    snprintf(a, sizeof(a), "%s/%s.next", dir, STATE_FILE);
+    snprintf(b, sizeof(b), "%s/%s", dir, STATE_FILE);
+    if (rename(a, b) < 0)
+	return -1;
+    snprintf(a, sizeof(a), "%s/%s.next", dir, JOURNAL_FILE);
+    snprintf(b, sizeof(b), "%s/%s", dir, JOURNAL_FILE);
+    if (rename(a, b) < 0)
+	return -1;
+    return fsync_dir(dir);
+}
+
+void
+state_drop_next(const char *dir)
+{
+    char    a[4096];
+
+    snprintf(a, sizeof(a), "%s/%s.next", dir, STATE_FILE);
+    unlink(a);
+    snprintf(a, sizeof(a), "%s/%s.next", dir, JOURNAL_FILE);
+    unlink(a);
+}
+
+static int
+journal_to(const char *dir, const char *name, uint64_t serial, struct ent **puts,
+	   size_t nputs, unsigned char (*dels)[16], size_t ndels,
+	   char *err, size_t errlen)
+{
     char    path[4096], u[37];
     FILE   *f;
     size_t  i;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_FILE);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     if ((f = fopen(path, "a")) == NULL) {
 	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
 	return -1;

@@ -105,6 +105,15 @@ int	state_journal(const char *dir, uint64_t serial, struct ent **puts,
 		      size_t nputs, unsigned char (*dels)[16], size_t ndels,
 		      char *err, size_t errlen);
 int	state_journal_sync(const char *dir);
+/* Background compaction: a snapshot and a journal under ".next" names
+ * that replace the current ones when the new base is installed. */
+int	state_save_next(struct state *st, const char *dir, uint64_t base_serial,
+			char *err, size_t errlen);
+int	state_journal_next(const char *dir, uint64_t serial, struct ent **puts,
+			   size_t nputs, unsigned char (*dels)[16], size_t ndels,
+			   char *err, size_t errlen);
+int	state_install_next(const char *dir);
+void	state_drop_next(const char *dir);
 typedef int (*state_validate_fn)(struct ent *e, void *ctx);
 int	state_load(struct state *st, const char *dir, uint64_t *base_serial,
 		   uint64_t *last_serial, state_validate_fn fn, void *ctx,

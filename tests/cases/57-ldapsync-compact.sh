@@ -27,6 +27,12 @@ t_wait 10 test ! -e "$T/maps/fwdmap.delta.cdb" || t_fail "delta not folded into 
 [ "$(serial)" -gt "$base1" ] || t_fail "no new base (serial $(serial))"
 for i in 1 2 3 4 5 6; do t_eq "p$i" "OK lmtp:[mytum.example.org]:24" "$(q transport "p$i@tum.de")"; done
 t_eq "p7" "OK smtp:[exchange.example.org]:25" "$(q transport p7@tum.de)"
+t_match "compacted in the background" "background compaction: new base serial" "$(cat "$LSLOG")"
+ls "$T/maps" | grep -q 'next' && t_fail "compaction left files behind: $(ls "$T/maps")"
+# Changes keep flowing after the switch (deltas over the new base).
+printf 'dn: uid=p8,ou=tum,%s\nchangetype: modify\nreplace: fwdMailboxLocation\nfwdMailboxLocation: mytum\n' \
+    "$SLAPD_SUFFIX" | slapd_modify ldap
+t_wait 10 q_is transport p8@tum.de "OK lmtp:[mytum.example.org]:24" || t_fail "no delta after the switch"
 ls_stop
 # Restart: the cookie belongs to the new base; no full reload.
 printf 'dn: uid=p7,ou=tum,%s\nchangetype: delete\n' "$SLAPD_SUFFIX" | slapd_modify ldap
@@ -35,5 +41,6 @@ ls_start
 t_wait 10 q_is recipients p7@tum.de NOTFOUND || t_fail "restart after compaction: $(cat "$LSLOG")"
 t_match "resumed" "resuming from saved cookie" "$(cat "$LSLOG")"
 t_eq "p6 kept" "OK lmtp:[mytum.example.org]:24" "$(q transport p6@tum.de)"
+t_eq "p8 kept" "OK lmtp:[mytum.example.org]:24" "$(q transport p8@tum.de)"
 ls_stop
 exit 0
