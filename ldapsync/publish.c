@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <dirent.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <cdb.h>
@@ -609,7 +611,43 @@ static int write_delta(struct pub *p, char *err, size_t errlen);
 struct mergectx {
     struct pub *p;
     struct map_writer *mw;
+    int     fd;			/* the writer's temporary file, read-only */
+    size_t  bytes, flushed;
 };
+
+/* Start writeback of what has been written so far (asynchronously), so
+ * that the commit's fsync is not one burst that stalls slapd's own
+ * commits on the same disk. */
+static void
+merge_writeback(struct mergectx *m, int force)
+{
+    if (m->fd >= 0 && (force || m->bytes - m->flushed >= (8u << 20))) {
+	(void) sync_file_range(m->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	m->flushed = m->bytes;
+    }
+}
+
+/* The writer's temporary file: MAPS_DIR/.NAME.XXXXXX (see map.h). */
+static int
+open_writer_tmp(const char *dir, const char *name)
+{
+    DIR    *d = opendir(dir);
+    struct dirent *de;
+    char    prefix[256], path[4096];
+    int     fd = -1;
+
+    if (d == NULL)
+	return -1;
+    snprintf(prefix, sizeof(prefix), ".%s.", name);
+    while ((de = readdir(d)) != NULL)
+	if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+	    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+	    fd = open(path, O_RDONLY | O_CLOEXEC);
+	    break;
+	}
+    closedir(d);
+    return fd;
+}
 
 static int
 merge_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
@@ -620,6 +658,8 @@ merge_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
 	return 0;		/* #meta */
     if (htab_get(&m->p->delta, k, klen))
 	return 0;		/* the delta has the current value */
+    m->bytes += klen + vlen + 8;
+    merge_writeback(m, 0);
     return map_writer_put(m->mw, k[0], k + 2, klen - 2, v, vlen);
 }
 
@@ -636,8 +676,10 @@ child_merge(struct pub *p, uint64_t serial)
     void   *v;
 
     m.p = p;
+    m.bytes = m.flushed = 0;
     if ((m.mw = map_writer_open(p->conf->maps_dir, NEXT_BASE, err, sizeof(err))) == NULL)
 	return -1;
+    m.fd = open_writer_tmp(p->conf->maps_dir, NEXT_BASE);
     memset(&x, 0, sizeof(x));
     x.each = merge_rec;
     x.each_ctx = &m;
@@ -647,13 +689,18 @@ child_merge(struct pub *p, uint64_t serial)
     while (htab_next(&p->delta, &pos, &k, &klen, &v))
 	if (v != pub_tomb && map_writer_put(m.mw, k[0], k + 2, klen - 2, v, strlen(v)) < 0)
 	    goto fail;
+    merge_writeback(&m, 1);
     memset(&meta, 0, sizeof(meta));
     meta.format = MAP_FORMAT;
     meta.serial = serial;
     meta.created = time(NULL);
     snprintf(meta.source, sizeof(meta.source), "%s", p->source);
+    if (m.fd >= 0)
+	close(m.fd);
     return map_writer_commit(m.mw, &meta, err, sizeof(err));
 fail:
+    if (m.fd >= 0)
+	close(m.fd);
     map_writer_abort(m.mw);
     return -1;
 }
@@ -669,7 +716,15 @@ start_compaction(struct pub *p, struct state *st)
 	return -1;
     if (pid == 0) {
 	char    err[512];
-	int     ok = child_merge(p, serial) == 0
+	int     ok;
+
+	/* Stay out of the way of slapd and of the parent's deltas: lowest
+	 * CPU priority, idle I/O class where the scheduler honours it. */
+	if (nice(19) == -1)
+	    errno = 0;
+	(void) syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0,
+		       (3 << 13) /* IOPRIO_CLASS_IDLE */);
+	ok = child_merge(p, serial) == 0
 	    && state_save_next(st, p->conf->ldapsync.state_dir, serial, err, sizeof(err)) == 0;
 
 	_exit(ok ? 0 : 1);

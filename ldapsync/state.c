@@ -597,8 +597,16 @@ save_as(struct state *st, const char *dir, const char *name, int truncate_journa
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
     fprintf(f, "%s %llu\n", STATE_MAGIC, (unsigned long long) base_serial);
-    while (htab_next(&st->ents, &pos, NULL, NULL, &v))
-	put_ent(f, v);
+    {
+	unsigned long n = 0;
+
+	while (htab_next(&st->ents, &pos, NULL, NULL, &v)) {
+	    put_ent(f, v);
+	    /* Start writeback as we go: no single burst at the fsync. */
+	    if (++n % 50000 == 0 && fflush(f) == 0)
+		(void) sync_file_range(fileno(f), 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
+    }
     fputs(".\n", f);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
 	snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
