@@ -195,6 +195,7 @@ struct scanctx {
     int	    dry;
     uint64_t allhash;		/* order-independent hash of every record */
     unsigned long nrec;
+    int     want_hash;		/* compute allhash (skip_unchanged) */
     /* Instead of the above: hand every record to each(). */
     int     (*each)(void *ctx, const char *k, size_t klen, const char *v, size_t vlen);
     void   *each_ctx;
@@ -226,7 +227,8 @@ scan_rec(struct scanctx *x, const char *k, size_t klen, const char *v, size_t vl
 	return;
     if (vlen == MAP_TOMBSTONE_LEN && v[0] == 0)
 	return;
-    x->allhash ^= whole_hash(k[0], k + 2, klen - 2, v, vlen);
+    if (x->want_hash)
+	x->allhash ^= whole_hash(k[0], k + 2, klen - 2, v, vlen);
     x->nrec++;
     if (k[0] != 'R' && k[0] != 'V' && k[0] != 'T')
 	return;
@@ -415,7 +417,8 @@ put_recs(struct map_writer *mw, const char *addr, struct recs *r,
 
 	if (v == NULL)
 	    continue;
-	*hash ^= whole_hash(*t, addr, alen, v, strlen(v));
+	if (hash)
+	    *hash ^= whole_hash(*t, addr, alen, v, strlen(v));
 	(*nrec)++;
 	if (mw && map_writer_put(mw, *t, addr, alen, v, strlen(v)) < 0)
 	    return -1;
@@ -441,6 +444,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 
     pub_abort_child(p);
     memset(&w, 0, sizeof(w));
+    w.want_hash = p->skip_unchanged;
     w.st = st;
     w.rep = rep;
     w.dry = p->dry_run;
@@ -519,7 +523,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	    if (p->dry_run)
 		printf("- %s\n", a->addr);
 	}
-	if (put_recs(mw, a->addr, &r, &newhash, &nrec) < 0) {
+	if (put_recs(mw, a->addr, &r, p->skip_unchanged ? &newhash : NULL, &nrec) < 0) {
 	    recs_free(&r);
 	    snprintf(err, errlen, "writing the base failed: %s", strerror(errno));
 	    goto out;
