@@ -133,7 +133,10 @@ install: all
 	for f in docs/man/*.1; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man1/; done; true
 	for f in docs/man/*.8; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man8/; done; true
 	for f in schema/*; do install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/schema/; done
-	for f in scripts/systemd/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/systemd/; done; true
+	for f in scripts/systemd/*; do [ -f "$$f" ] || continue; \
+		sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/fwdmap/|$(SYSCONFDIR)/fwdmap/|g' "$$f" \
+			> $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); \
+		chmod 0644 $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); done
 
 clean:
 	rm -rf build build-asan build-fuzz

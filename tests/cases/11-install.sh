@@ -11,6 +11,13 @@ for f in sbin/fwdmapd sbin/ldapsync bin/fwdmap share/man/man8/fwdmapd.8 \
     [ -e "$root/opt/fwdmap/$f" ] || t_fail "missing $f after install"
 done
 [ -x "$root/opt/fwdmap/sbin/fwdmapd" ] || t_fail "fwdmapd not executable"
+# The shipped systemd units point at the installed programs.
+for u in fwdmapd ldapsync; do
+    f="$root/opt/fwdmap/share/fwdmap/systemd/$u.service"
+    [ -f "$f" ] || t_fail "missing systemd unit $u.service"
+    grep -q "^ExecStart=/opt/fwdmap/sbin/$u " "$f" || t_fail "$u.service: ExecStart does not follow PREFIX: $(grep ExecStart= "$f")"
+    grep -v "^#" "$f" | grep -q "/usr/local" && t_fail "$u.service still names /usr/local"
+done
 t_eq "nothing outside PREFIX" "opt" "$(ls "$root")"
 # The installed man pages are well-formed roff.
 for m in "$root"/opt/fwdmap/share/man/man*/*; do
