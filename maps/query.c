@@ -90,7 +90,7 @@ map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
     const char *dom;
     size_t  domlen;
     struct dom_rec d;
-    int     which = map_query_name(name, nlen), r;
+    int     which = map_query_name(name, nlen), r, too_long = 0;
 
     if (which < 0)
 	Q_PERM("unknown map name");
@@ -98,9 +98,21 @@ map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
 	Q_TEMP("no routing table loaded");
     if (klen == 0)
 	Q_PERM("empty key");
-    if (klen >= sizeof(k) - 2)
-	Q_PERM("key too long");
-    memcpy(k, key, klen);
+    if (klen >= sizeof(k) - 2) {
+	/*
+	 * Longer than any stored key: no address lookup can find it, but
+	 * its domain's policy still applies (a domain that passes unknown
+	 * recipients on).  Keep only "@domain" and skip address lookups.
+	 */
+	if (addr_domain(key, klen, &dom, &domlen) < 0
+	    || domlen + 1 >= sizeof(k) - 2)
+	    return (MAP_Q_NOTFOUND);
+	too_long = 1;
+	k[0] = '@';
+	memcpy(k + 1, dom, domlen);
+	klen = domlen + 1;
+    } else
+	memcpy(k, key, klen);
     addr_fold(k, klen);
     if (addr_domain(k, klen, &dom, &domlen) < 0) {
 	dom = k;			/* a bare domain (or "*") */
@@ -120,7 +132,7 @@ map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
 	return (MAP_Q_OK);
 
     case 1:				/* recipients */
-	if (dom != k && dom - k > 1) {
+	if (dom != k && dom - k > 1 && !too_long) {
 	    r = addr_get(g, MAP_T_RECIPIENT, k, klen, delims, val, vlen);
 	    if (r < 0)
 		Q_TEMP("routing table lookup error");
@@ -139,7 +151,7 @@ map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
 	return (MAP_Q_NOTFOUND);
 
     case 2:				/* virtual */
-	if (dom == k)
+	if (dom == k || too_long)
 	    return (MAP_Q_NOTFOUND);
 	r = addr_get(g, MAP_T_VIRTUAL, k, klen, delims, val, vlen);
 	if (r < 0)
@@ -149,7 +161,7 @@ map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
     default:				/* transport */
 	if (klen == 1 && k[0] == '*')
 	    return (MAP_Q_NOTFOUND);
-	if (dom != k) {
+	if (dom != k && !too_long) {
 	    r = addr_get(g, MAP_T_TRANSPORT, k, klen, delims, val, vlen);
 	    if (r < 0)
 		Q_TEMP("routing table lookup error");

@@ -20,6 +20,9 @@
  *	transport   the address's transport, else its domain's default route;
  *		    "*" and unknown: NOTFOUND.
  *
+ *	A key longer than any stored key (MAP_KEY_MAX) cannot be an address
+ *	in the tables: only its domain's policy and default route apply.
+ *
  *	Result codes: MAP_Q_OK (value in *val and *vlen, pointing into the mapped
  *	file or a static string), MAP_Q_NOTFOUND, MAP_Q_TEMP (no table, or
  *	lookup error; reason in *val), MAP_Q_PERM (unknown map name or a key

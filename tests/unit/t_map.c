@@ -128,7 +128,17 @@ test_semantics(void)
 
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
-	CHECK(q(g, "recipients", big, v) == MAP_Q_PERM);
+	CHECK(q(g, "recipients", big, v) == MAP_Q_NOTFOUND);
+	CHECK(q(g, "domains", big, v) == MAP_Q_NOTFOUND);
+	/* Too long to be stored: the domain's policy still answers. */
+	strcpy(big + sizeof(big) - 20, "@Ph.tum.de");
+	CHECK(q(g, "recipients", big, v) == MAP_Q_OK);
+	CHECK(q(g, "transport", big, v) == MAP_Q_OK
+	      && strcmp(v, "smtp:[mail.ph.tum.de]:25") == 0);
+	CHECK(q(g, "virtual", big, v) == MAP_Q_NOTFOUND);
+	strcpy(big + sizeof(big) - 20, "@tum.de");
+	CHECK(q(g, "recipients", big, v) == MAP_Q_NOTFOUND);
+	CHECK(q(g, "transport", big, v) == MAP_Q_NOTFOUND);
     }
     /* No table: TEMP, never NOTFOUND. */
     CHECK(q(NULL, "recipients", "jane@tum.de", v) == MAP_Q_TEMP);
