@@ -796,6 +796,31 @@ load_ldapsync(struct cctx *x, struct conf *c, json_t *root)
     get_str(x, s, "ldapsync", "user", 0, NULL, &L->user);
 }
 
+/*
+ * The statistics socket when fwdmapd.control is absent: next to a unix
+ * listen socket (/DIR/NAME -> /DIR/fwdmapd.ctl, a directory the daemon
+ * already creates sockets in), else /run/fwdmap/fwdmapd.ctl.
+ */
+static char *
+default_control(struct cctx *x, const char *listen)
+{
+    const char *path, *slash;
+    char   *out;
+    int     dirlen;
+
+    if (strncmp(listen, "unix:", 5) != 0)
+	path = CONF_CONTROL_DEFAULT;
+    else
+	path = listen + 5;
+    slash = strrchr(path, '/');			/* valid_listen: absolute */
+    dirlen = (int) (slash - path);
+    if (asprintf(&out, "%.*s/%s", dirlen, path, CONF_CONTROL_NAME) < 0) {
+	conf_err(x, "fwdmapd.control", "out of memory");
+	return (NULL);
+    }
+    return (out);
+}
+
 static void
 load_fwdmapd(struct cctx *x, struct conf *c, json_t *root)
 {
@@ -825,8 +850,16 @@ load_fwdmapd(struct cctx *x, struct conf *c, json_t *root)
     }
     free(mode);
     get_str(x, s, "fwdmapd", "control", 0, NULL, &F->control);
-    if (!x->failed && F->control && F->control[0] != '/')
+    if (!x->failed && F->control == NULL)
+	F->control = default_control(x, F->listen);
+    if (!x->failed && F->control[0] != '/')
 	conf_err(x, "fwdmapd.control", "must be an absolute path");
+    else if (!x->failed && strlen(F->control) >= 108)
+	conf_err(x, "fwdmapd.control", "unix socket path too long");
+    else if (!x->failed && strncmp(F->listen, "unix:", 5) == 0
+	     && strcmp(F->listen + 5, F->control) == 0)
+	conf_err(x, "fwdmapd.control", "\"%s\" is also the listen socket",
+		 F->control);
     get_iint(x, s, "fwdmapd", "max_connections", 1, 1000000, 10000, &F->max_connections);
     get_iint(x, s, "fwdmapd", "idle_timeout", 1, 86400, 60, &F->idle_timeout);
     get_iint(x, s, "fwdmapd", "request_timeout", 1, 3600, 10, &F->request_timeout);

@@ -82,12 +82,17 @@ struct conf_ldapsync {
     char   *user;		/* run as, NULL: do not change */
 };
 
+#define CONF_CONTROL_NAME	"fwdmapd.ctl"
+#define CONF_CONTROL_DEFAULT	"/run/fwdmap/" CONF_CONTROL_NAME
+
 struct conf_fwdmapd {
     char   *listen;		/* "unix:/run/fwdmap/fwdmapd.sock" or "inet:127.0.0.1:9999" */
     char   *user;		/* NULL: do not change user */
     char   *socket_group;	/* NULL: do not change */
     mode_t  socket_mode;	/* default 0660 */
-    char   *control;		/* admin (stats) socket path, unix only */
+    char   *control;		/* admin (stats) socket path, never NULL:
+				 * default CONF_CONTROL_NAME next to a unix
+				 * listen socket, else CONF_CONTROL_DEFAULT */
     int     max_connections;	/* default 10000 */
     int     idle_timeout;	/* seconds, default 60 */
     int     request_timeout;	/* seconds to finish a started request, default 10 */

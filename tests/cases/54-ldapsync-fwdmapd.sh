@@ -1,6 +1,7 @@
 #!/bin/bash
 # 54-ldapsync-fwdmapd.sh - the tables ldapsync publishes (base and deltas)
-# answered by a real fwdmapd over the socketmap protocol.
+# answered by a real fwdmapd over the socketmap protocol.  No fwdmapd.control
+# in the configuration: `fwdmapd -S` uses the default next to the listen socket.
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/cases/40-ldapsync-common.bash"
 FWDMAPD=$(t_bin fwdmapd)
@@ -14,7 +15,7 @@ slapd_init ldap conf
 } > "$T/people.ldif"
 slapd_load ldap "$T/people.ldif"
 slapd_start ldap
-ls_conf ".fwdmapd = {\"listen\": \"unix:$SOCK\", \"control\": \"$T/ctl.sock\", \"reload_check_ms\": 50}"
+ls_conf ".fwdmapd = {\"listen\": \"unix:$SOCK\", \"reload_check_ms\": 50}"
 ls_start
 t_wait 10 test -s "$T/maps/fwdmap.cdb" || t_fail "no tables: $(cat "$LSLOG")"
 "$FWDMAPD" -c "$CONF" -f >>"$T/logs/fwdmapd.log" 2>&1 &
@@ -31,6 +32,12 @@ t_eq "alumni"          "OK al@web.de" "$(fq virtual al@tum.de)"
 t_eq "recipients"      "OK tum" "$(fq recipients jd+x@tum.de)"
 t_eq "unknown"         "NOTFOUND " "$(fq recipients nobody@tum.de)"
 t_eq "domains"         "OK tum" "$(fq domains tum.de)"
+
+# Statistics through the default control socket ($T/fwdmapd.ctl, 0600).
+t_eq "default control socket" "socket 600" "$(stat -c '%F %a' "$T/fwdmapd.ctl" | sed 's/^socket .* \([0-7]*\)$/socket \1/')"
+"$FWDMAPD" -c "$CONF" -S > "$T/stats.json" 2>"$T/logs/stats.err" ||
+    t_fail "fwdmapd -S without fwdmapd.control: $(cat "$T/logs/stats.err")"
+jq -e 'type == "object"' "$T/stats.json" >/dev/null || t_fail "fwdmapd -S: not JSON: $(cat "$T/stats.json")"
 
 # A change travels slapd -> ldapsync (delta) -> fwdmapd.
 slapd_modify ldap <<EOF2

@@ -147,6 +147,9 @@ main(void)
 	CHECK(c->fwdmapd.socket_mode == 0660);
 	CHECK(strcmp(c->fwdmapd.listen, "unix:/run/fwdmap/fwdmapd.sock") == 0);
 	CHECK(strcmp(c->fwdmapd.user, "fwdmap") == 0);
+	/* fwdmapd -S works with the example: control next to the listen socket */
+	CHECK(c->fwdmapd.control != NULL
+	      && strcmp(c->fwdmapd.control, "/run/fwdmap/fwdmapd.ctl") == 0);
 	CHECK(c->fwdmapd.max_request == 1024);
 	CHECK(strcmp(c->ldapsync.state_dir, "/var/lib/fwdmap") == 0);
 	CHECK(strcmp(c->ldapsync.report_file, "/var/lib/fwdmap/ldapsync-report.json") == 0);
@@ -192,6 +195,28 @@ main(void)
 	conf_free(c);
     }
     c = GOOD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:127.0.0.1:9999\""));
+    if (c)
+	CHECK(strcmp(c->fwdmapd.control, CONF_CONTROL_DEFAULT) == 0
+	      && strcmp(c->fwdmapd.control, "/run/fwdmap/fwdmapd.ctl") == 0);
+    conf_free(c);
+
+    /* The default control socket follows the listen socket's directory. */
+    c = GOOD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"unix:/var/spool/postfix/private/fwdmap\""));
+    if (c)
+	CHECK(strcmp(c->fwdmapd.control, "/var/spool/postfix/private/fwdmapd.ctl") == 0);
+    conf_free(c);
+    c = GOOD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"unix:/fwdmap.sock\""));
+    if (c)
+	CHECK(strcmp(c->fwdmapd.control, "/fwdmapd.ctl") == 0);
+    conf_free(c);
+    c = GOOD(edit("\"socket_mode\": \"0660\"", "\"control\": \"/run/admin/stats.sock\""));
+    if (c)
+	CHECK(strcmp(c->fwdmapd.control, "/run/admin/stats.sock") == 0);
+    conf_free(c);
+    /* Minimal file: no fwdmapd section at all. */
+    c = GOOD("{\"ldap\":{\"uris\":[\"ldap://h/\"]},\"tenants\":{\"a\":{\"base\":\"dc=a\",\"domains\":[\"a.example\"]}}}");
+    if (c)
+	CHECK(strcmp(c->fwdmapd.control, "/run/fwdmap/fwdmapd.ctl") == 0);
     conf_free(c);
     c = GOOD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": \"600\""));
     if (c)
@@ -283,6 +308,18 @@ main(void)
     BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:127.0.0.1\""), "fwdmapd.listen");
     BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:127.0.0.1:0\""), "fwdmapd.listen");
     BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"tcp:127.0.0.1:99\""), "fwdmapd.listen");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"control\": \"run/x.ctl\""), "fwdmapd.control: must be an absolute path");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"control\": \"/run/fwdmap/fwdmapd.sock\""), "is also the listen socket");
+    BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"unix:/run/fwdmap/fwdmapd.ctl\""), "fwdmapd.control: \"/run/fwdmap/fwdmapd.ctl\" is also the listen socket");
+    {
+	char    longdir[200], big[400];
+
+	/* listen fits in sun_path, the derived control path does not */
+	memset(longdir, 'd', 97);
+	longdir[97] = 0;
+	snprintf(big, sizeof(big), "\"unix:/%s/f.sock\"", longdir);
+	BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", big), "fwdmapd.control: unix socket path too long");
+    }
 
     /* A file that does not exist. */
     CHECK(conf_load("/nonexistent/fwdmap.json", err, sizeof(err)) == NULL
