@@ -671,10 +671,13 @@ load_tenants(struct cctx *x, struct conf *c, json_t *root)
 			 tn->allowed_hosts[j]);
 	}
 	get_str(x, v, kp, "default_location", 0, NULL, &tn->default_location);
+	/* "external" (LASER sites: mailHost alone routes) and "none" too */
 	if (!x->failed && tn->default_location
+	    && strcmp(tn->default_location, "external") != 0
+	    && strcmp(tn->default_location, "none") != 0
 	    && conf_store(c, tn->default_location) == NULL)
-	    conf_err(x, kp, "default_location: \"%s\" is not a configured store",
-		     tn->default_location);
+	    conf_err(x, kp, "default_location: \"%s\" is not a configured store,"
+		     " \"external\" or \"none\"", tn->default_location);
 	if (x->failed)
 	    return;
     }

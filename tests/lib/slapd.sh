@@ -23,6 +23,8 @@
 #               syncprov overlay out (for the fallback test);
 #               SLAPD_NO_SESSIONLOG=1 leaves out syncprov's session log, so
 #               that a refresh with a cookie uses the present phase.
+#               SLAPD_EXTRA_SCHEMAS="FILE..." includes these .schema files
+#               after fwdmap.schema ("conf" form only), e.g. misc.schema.
 #   slapd_load NAME FILE...   slapadd -q FILEs (server must be stopped)
 #   slapd_start NAME          start, wait until it answers (fails the test
 #                             otherwise); sets SLAPD_PID[NAME]
@@ -73,6 +75,10 @@ include $SLAPD_SCHEMA_DIR/cosine.schema
 include $SLAPD_SCHEMA_DIR/inetorgperson.schema
 include $SLAPD_SCHEMA_DIR/nis.schema
 include $TOP/schema/fwdmap.schema
+EOF
+    local x
+    for x in ${SLAPD_EXTRA_SCHEMAS:-}; do echo "include $x"; done
+    cat <<EOF
 pidfile $d/slapd.pid
 argsfile $d/slapd.args
 modulepath $SLAPD_MODULE_DIR

@@ -275,6 +275,13 @@ main(void)
     BAD(edit("\"domains\": [\"tum.de\",", "\"filter\": \"uid=x\", \"domains\": [\"tum.de\","), "tenants.tum: filter");
     BAD(edit("\"domains\": [\"tum.de\",", "\"filter\": \"(a=b))(\", \"domains\": [\"tum.de\","), "tenants.tum: filter");
     BAD(edit("\"domains\": [\"tum.de\",", "\"default_location\": \"imap\", \"domains\": [\"tum.de\","), "is not a configured store");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"default_location\": \"External\", \"domains\": [\"tum.de\","), "is not a configured store");
+    c = GOOD(edit("\"domains\": [\"tum.de\",", "\"default_location\": \"external\", \"domains\": [\"tum.de\","));
+    if (c)
+	CHECK(strcmp(conf_tenant(c, "tum")->default_location, "external") == 0);
+    conf_free(c);
+    c = GOOD(edit("\"domains\": [\"tum.de\",", "\"default_location\": \"none\", \"domains\": [\"tum.de\","));
+    conf_free(c);
     BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"a b\"], \"domains\": [\"tum.de\","), "allowed_hosts");
     BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"h.example:99999\"], \"domains\": [\"tum.de\","), "allowed_hosts");
     BAD(edit("\"domains\": [\"tum.de\",", "\"domains\": [1,"), "element 0 must be a string");
