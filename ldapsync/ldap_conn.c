@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -37,6 +38,32 @@ read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen)
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 	buf[--n] = 0;
     return 0;
+}
+
+/* The secret read before the privilege drop (lc_keep_secret), if any. */
+static char *kept_secret;
+
+int
+lc_keep_secret(const struct conf *c, char *err, size_t errlen)
+{
+    enum { SECRET_MAX = 1024 };
+    void   *p;
+
+    if (c->ldap.bind_dn == NULL || c->ldap.bind_password_file == NULL)
+	return 0;
+    if (kept_secret == NULL) {
+	p = mmap(NULL, SECRET_MAX, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+	    snprintf(err, errlen, "mmap: %s", strerror(errno));
+	    return -1;
+	}
+	(void) mlock(p, SECRET_MAX);		/* best effort: not to swap */
+	(void) madvise(p, SECRET_MAX, MADV_DONTDUMP);
+	kept_secret = p;
+    }
+    return read_secret(c->ldap.bind_password_file, kept_secret, SECRET_MAX,
+		       err, errlen);
 }
 
 static LDAP *
@@ -76,7 +103,9 @@ connect_one(const struct conf *c, const char *uri, char *err, size_t errlen)
     }
     if (c->ldap.bind_dn) {
 	pw[0] = 0;
-	if (c->ldap.bind_password_file
+	if (kept_secret)
+	    snprintf(pw, sizeof(pw), "%s", kept_secret);
+	else if (c->ldap.bind_password_file
 	    && read_secret(c->ldap.bind_password_file, pw, sizeof(pw), err, errlen) < 0)
 	    goto fail;
 	cred.bv_val = pw;

@@ -10,6 +10,11 @@
  *	bind_password_file (read anew on each connect, wiped after use,
  *	never logged).  On success *index names the URI that answered.
  *
+ *	lc_keep_secret() reads bind_password_file once, now, into a
+ *	locked, not-dumped buffer that every later connect uses instead
+ *	of the file: ldapsync calls it as root before dropping to
+ *	ldapsync.user, so that the file can stay readable by root only.
+ *
  *	lc_full_search() runs one paged search (RFC 2696) per tenant base
  *	and puts every entry into st (validated with comp_validate).  Any
  *	failure (connection lost, an error result, a page cut short) is an
@@ -31,6 +36,7 @@ int	lc_full_search(const struct conf *c, LDAP *ld, struct state *st,
 		       char *err, size_t errlen);
 struct ent *lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
 		     const unsigned char *uuid, char *err, size_t errlen);
+int	lc_keep_secret(const struct conf *c, char *err, size_t errlen);
 char  **lc_attrs(const struct conf *c);	/* static, NULL-terminated */
 char   *lc_filter(const struct conf *c, size_t tenant);	/* malloc'd */
 

@@ -700,6 +700,13 @@ main(int argc, char **argv)
 	conf_free(c);
 	return ret;
     }
+    /* As root with ldapsync.user: read the (root-only) secret first. */
+    if (c->ldapsync.user && geteuid() == 0
+	&& lc_keep_secret(c, err, sizeof(err)) < 0) {
+	log_error("%s", err);
+	conf_free(c);
+	return 1;
+    }
     if (c->ldapsync.user && drop_privileges(c->ldapsync.user) < 0) {
 	conf_free(c);
 	return 1;
