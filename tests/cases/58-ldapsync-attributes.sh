@@ -4,6 +4,7 @@
 # mailLocalAddress = aliases, mailHost = host, mailRoutingAddress = forward)
 # and with qmail-ldap's mailForwardingAddress (test-only subset schema,
 # 58-qmail-subset.schema) compile to exactly the tables their fwd* twins do.
+# asan: yes
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/cases/40-ldapsync-common.bash"
 MISC=$SLAPD_SCHEMA_DIR/misc.schema

@@ -23,6 +23,9 @@
 #               syncprov overlay out (for the fallback test);
 #               SLAPD_NO_SESSIONLOG=1 leaves out syncprov's session log, so
 #               that a refresh with a cookie uses the present phase.
+#               SLAPD_RELOADHINT=1 sets syncprov-reloadhint TRUE: a stale
+#               cookie (older than every entry) then gets
+#               e-syncRefreshRequired instead of a silent present refresh.
 #               SLAPD_EXTRA_SCHEMAS="FILE..." includes these .schema files
 #               after fwdmap.schema ("conf" form only), e.g. misc.schema.
 #   slapd_load NAME FILE...   slapadd -q FILEs (server must be stopped)
@@ -111,6 +114,7 @@ _slapd_syncprov_conf() {
     [ -n "${SLAPD_NO_SYNCPROV:-}" ] && return 0
     printf 'overlay syncprov\nsyncprov-checkpoint 100 1\n'
     [ -n "${SLAPD_NO_SESSIONLOG:-}" ] || printf 'syncprov-sessionlog 10000\n'
+    [ -z "${SLAPD_RELOADHINT:-}" ] || printf 'syncprov-reloadhint TRUE\n'
 }
 
 _slapd_base_ldif() {
