@@ -46,6 +46,7 @@
 #define SERVER_MAX_CONTROL	16
 #define SERVER_SCAN_MS		1000	/* timeout scan interval */
 #define SERVER_WARN_EVERY	10	/* seconds between repeated warnings */
+#define SERVER_REGRESS_MS	5000	/* wait for a newer generation than an older one */
 
 struct evsrc {
     int     type;
@@ -95,6 +96,8 @@ struct server {
     size_t  rbufsz;
     struct pbuf obuf;		/* replies being built */
     struct map_gen *gen;
+    struct map_gen *pending;	/* verified, but older than gen: waiting */
+    uint64_t pending_since;	/* ms */
     time_t  gen_loaded;
     struct gen_sig bad;		/* last generation that failed */
     char    last_error[512];
@@ -175,17 +178,29 @@ gen_sig_same(const struct gen_sig *a, const struct gen_sig *b)
     return (1);
 }
 
-/* Look for a new generation; switch to it when it verifies. */
+/* Serial of what a generation answers from: its delta's, else its base's. */
+static uint64_t
+gen_serial(const struct map_gen *g)
+{
+    const struct map_meta *dm = map_gen_delta_meta(g);
+
+    return (dm ? dm->serial : map_gen_meta(g)->serial);
+}
+
+/* Look for a new generation; switch to it when it verifies and is not
+ * older than the one being served. */
 static void
 server_reload_gen(struct server *s, int force)
 {
-    struct map_gen *ng = NULL;
+    struct map_gen *ng = NULL, *ref;
     struct gen_sig sig;
     const struct map_meta *m, *dm;
     char    err[512];
     const char *dir = s->conf->maps_dir;
 
-    if (s->gen && !force && !map_gen_stale(s->gen))
+    ref = s->pending ? s->pending : s->gen;
+    if (ref && !force && !map_gen_stale(ref)
+	&& (s->pending == NULL || s->now < s->pending_since + SERVER_REGRESS_MS))
 	return;
     gen_sig_take(dir, &sig);
     if (!force && gen_sig_same(&sig, &s->bad))
@@ -201,7 +216,7 @@ server_reload_gen(struct server *s, int force)
 	return;
     }
     err[0] = 0;
-    if (map_gen_refresh(dir, s->gen, &ng, err, sizeof(err)) < 0) {
+    if (map_gen_refresh(dir, ref, &ng, err, sizeof(err)) < 0) {
 	s->st.reload_failures++;
 	s->bad = sig;
 	snprintf(s->last_error, sizeof(s->last_error), "%s",
@@ -214,6 +229,37 @@ server_reload_gen(struct server *s, int force)
 	    log_warn("cannot load a generation from %s: %s; answering TEMP",
 		     dir, s->last_error);
 	return;
+    }
+    /*
+     * Never go back in time on a glimpse: ldapsync's compaction renames
+     * the new base into place and then writes the delta of what changed
+     * meanwhile.  Between the two, the new base alone is older than the
+     * base and delta being served.  Keep serving those until the new
+     * delta is there; switch anyway after SERVER_REGRESS_MS (tables
+     * restored from a backup, or republished from scratch).
+     */
+    if (s->gen && gen_serial(ng) < gen_serial(s->gen)) {
+	if (s->pending == NULL) {
+	    s->pending_since = s->now;
+	    log_info("generation serial %llu in %s is older than serial %llu"
+		     " being served: waiting up to %d ms for a newer one",
+		     (unsigned long long) gen_serial(ng), dir,
+		     (unsigned long long) gen_serial(s->gen), SERVER_REGRESS_MS);
+	}
+	if (s->now < s->pending_since + SERVER_REGRESS_MS) {
+	    if (s->pending)
+		map_gen_close(s->pending);
+	    s->pending = ng;
+	    return;
+	}
+	log_warn("serial in %s went back from %llu to %llu and stayed"
+		 " (tables restored or republished from scratch?): switching",
+		 dir, (unsigned long long) gen_serial(s->gen),
+		 (unsigned long long) gen_serial(ng));
+    }
+    if (s->pending) {
+	map_gen_close(s->pending);
+	s->pending = NULL;
     }
     m = map_gen_meta(ng);
     dm = map_gen_delta_meta(ng);
@@ -949,6 +995,8 @@ server_free(struct server *s)
 	    close(s->lis[i].fd);
     if (s->gen)
 	map_gen_close(s->gen);
+    if (s->pending)
+	map_gen_close(s->pending);
     if (s->ep >= 0)
 	close(s->ep);
     if (s->sigfd >= 0)

@@ -33,7 +33,10 @@
  *	closed at once (the Postfix client then defers).  Every
  *	reload_check_ms the server looks for a newly published generation,
  *	opens and verifies it and switches to it between two requests; a
- *	bad generation is logged and the old one kept.  SIGHUP re-reads the
+ *	bad generation is logged and the old one kept.  A generation whose
+ *	serial is lower than the one being served (a compacted base whose
+ *	delta is not yet written) is held back for up to 5 seconds while a
+ *	newer one is awaited, so answers never briefly go back in time.  SIGHUP re-reads the
  *	configuration file; settings that need a new socket or other
  *	privileges (listen, control, user, socket_group, socket_mode) are
  *	kept and a warning says so.

@@ -837,7 +837,11 @@ pub_poll_child(struct pub *p, char *err, size_t errlen)
     nb = NULL;
     p->base_serial = p->child_serial;
     since_fork_clear(p);
-    if (p->delta.n == 0) {
+    /* Without changes since the fork the new base is the newest state.
+     * With deltas published since (serials above the new base's), an
+     * empty delta must follow anyway: readers serving one of those hold
+     * the older base back until a newer serial appears. */
+    if (p->delta.n == 0 && p->serial == p->child_serial) {
 	char    dpath[4096];
 
 	snprintf(dpath, sizeof(dpath), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
@@ -1040,10 +1044,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
     }
     p->routes = p->routes + added - removed;
     p->force = 0;
-    if (p->delta.n > (size_t) c->ldapsync.compact_records && p->bg_compact) {
-	if (p->child == 0 && start_compaction(p, st) == 0)
-	    report_set(rep, "compaction_started", 1);
-    } else if (p->delta.n > (size_t) c->ldapsync.compact_records) {
+    if (p->delta.n > (size_t) c->ldapsync.compact_records && !p->bg_compact) {
 	report_set_str(rep, "mode", "full");
 	ret = pub_full(p, st, rep, err, errlen);
 	if (ret == 1)
@@ -1055,6 +1056,12 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
     state_dirty_clear(st);
     report_set(rep, "serial", (long long) p->serial);
     ret = 1;
+    /* Fork after this delta is out, so that the new base's serial is
+     * above every delta whose changes it holds (readers never take a
+     * base older than what they serve). */
+    if (p->delta.n > (size_t) c->ldapsync.compact_records && p->child == 0
+	&& start_compaction(p, st) == 0)
+	report_set(rep, "compaction_started", 1);
 out:
     for (i = 0; i < nch; i++) {
 	free(ch[i].key);

@@ -16,6 +16,7 @@ done
 t_eq "stats: nothing loaded" false "$(fw_stat generation.loaded)"
 
 answer_is() { [ "$(fw_q "$1" "$2")" = "$3" ]; }
+answer_is_serial() { [ "$(fw_stat generation.delta.serial)" = "$1" ]; }
 fw_gen 1 'smtp:[a.example.org]:25'
 t_wait 10 answer_is transport jane.doe@tum.de 'OK smtp:[a.example.org]:25' ||
     t_fail "generation 1 not picked up: $(fw_q transport jane.doe@tum.de)"
@@ -61,6 +62,40 @@ printf -- '-R j.doe@tum.de\n-V j.doe@tum.de\nT jane.doe@tum.de lmtp:[mytum.examp
 t_wait 10 answer_is transport jane.doe@tum.de 'OK lmtp:[mytum.example.org]:24' || t_fail "delta not served"
 t_eq "delta delete" "NOTFOUND " "$(fw_q recipients j.doe@tum.de)"
 t_eq "delta serial" 11 "$(fw_stat generation.delta.serial)"
+
+# ldapsync's compaction: the new base (serial 12, reserved when the
+# compaction started) is renamed into place while a newer delta (13, over
+# base 10) is being served; only then comes the delta over the new base.
+# In between, answers must not go back to what base 12 alone says.
+printf 'T jane.doe@tum.de smtp:[new.example.org]:25\n' |
+    "$FWDMAP" -d "$T/maps" compile -s 13 -b 10 || t_fail "delta 13 compile"
+t_wait 10 answer_is transport jane.doe@tum.de 'OK smtp:[new.example.org]:25' || t_fail "delta 13 not served"
+fw_gen 12 'smtp:[old.example.org]:25'
+t_wait 10 grep -q 'serial 12 in .* is older than serial 13 being served' "$FWLOG" ||
+    t_fail "older base not noticed"
+for i in 1 2 3 4 5 6; do
+    t_eq "older base held back ($i)" 'OK smtp:[new.example.org]:25' "$(fw_q transport jane.doe@tum.de)"
+    sleep 0.2
+done
+t_eq "still serving 13" 13 "$(fw_stat generation.delta.serial)"
+printf 'T jane.doe@tum.de smtp:[new.example.org]:25\n' |
+    "$FWDMAP" -d "$T/maps" compile -s 14 -b 12 || t_fail "delta 14 compile"
+t_wait 10 answer_is_serial 14 || t_fail "delta over the new base not taken: $(fw_stat generation.delta.serial)"
+t_eq "new base with its delta" 12 "$(fw_stat generation.serial)"
+t_eq "answer after the switch" 'OK smtp:[new.example.org]:25' "$(fw_q transport jane.doe@tum.de)"
+t_eq "base 12 answers below the delta" 'OK smtp:[old.example.org]:25' "$(fw_q transport j.doe@tum.de)"
+
+# Tables restored from an old backup: serial 7 alone, and nothing newer
+# comes.  Held back for a while, then taken, with a warning.
+rm -f "$T/maps/fwdmap.delta.cdb"
+fw_gen 7 'smtp:[backup.example.org]:25'
+t_wait 10 grep -q 'is older than serial 14 being served' "$FWLOG" ||
+    t_fail "restored base not noticed"
+t_eq "restored base held back" 'OK smtp:[new.example.org]:25' "$(fw_q transport jane.doe@tum.de)"
+t_wait 15 answer_is transport jane.doe@tum.de 'OK smtp:[backup.example.org]:25' ||
+    t_fail "restored base never taken"
+t_match "switch logged" 'went back from 14 to 7 and stayed' "$(cat "$FWLOG")"
+t_eq "serial after restore" 7 "$(fw_stat generation.serial)"
 
 # A daemon that starts with only a corrupt table answers TEMP.
 kill -TERM "$FWPID"; wait "$FWPID"; t_eq "exit 0" 0 $?
