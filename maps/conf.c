@@ -402,8 +402,8 @@ valid_listen(const char *s, const char **why)
 	    *why = "inet: port must be 1-65535";
 	    return 0;
 	}
-	if (!valid_hostport(hp)) {
-	    *why = "inet: bad host";
+	if (!valid_hostport(hp) && !(colon - hp == 9 && strncmp(hp, "localhost", 9) == 0)) {
+	    *why = "inet: bad host (an IP address, [IPv6] or a domain name)";
 	    return 0;
 	}
 	return 1;
@@ -519,6 +519,10 @@ load_ldap(struct cctx *x, struct conf *c, json_t *root)
 	conf_err(x, "ldap.bind_password_file", "must be an absolute path");
     if (!x->failed && L->bind_password_file && L->bind_dn == NULL)
 	conf_err(x, "ldap.bind_password_file", "needs ldap.bind_dn");
+    if (!x->failed && L->bind_dn && L->bind_password_file == NULL)
+	conf_err(x, "ldap.bind_dn", "needs ldap.bind_password_file (a simple"
+		 " bind with a DN and no password is an unauthenticated bind;"
+		 " leave both out for an anonymous bind)");
     get_bool(x, l, "ldap", "starttls", 0, &L->starttls);
     get_str(x, l, "ldap", "ca_file", 0, NULL, &L->ca_file);
     get_iint(x, l, "ldap", "timeout", 1, 3600, 30, &L->timeout);

@@ -200,6 +200,11 @@ main(void)
 	      && strcmp(c->fwdmapd.control, "/run/fwdmap/fwdmapd.ctl") == 0);
     conf_free(c);
 
+    c = GOOD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:localhost:9999\""));
+    conf_free(c);
+    c = GOOD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:[::1]:9999\""));
+    conf_free(c);
+
     /* The default control socket follows the listen socket's directory. */
     c = GOOD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"unix:/var/spool/postfix/private/fwdmap\""));
     if (c)
@@ -250,6 +255,8 @@ main(void)
     BAD(edit("\"starttls\": false", "\"sync\": \"persist\""), "ldap.sync");
     BAD(edit("\"/etc/fwdmap/ldap.secret\"", "\"ldap.secret\""), "ldap.bind_password_file: must be an absolute path");
     BAD(edit("\"bind_dn\": \"cn=fwdmap,dc=example,dc=org\",", ""), "needs ldap.bind_dn");
+    BAD(edit("\"bind_password_file\": \"/etc/fwdmap/ldap.secret\",", ""), "ldap.bind_dn: needs ldap.bind_password_file");
+    BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:mailhost:99\""), "fwdmapd.listen");
     BAD(edit("\"starttls\": false", "\"attributes\": {\"alias\": \"bad attr\"}"), "ldap.attributes.alias");
     BAD(edit("\"ldap\": {", "\"xldap\": {"), "xldap: unknown key");
 
