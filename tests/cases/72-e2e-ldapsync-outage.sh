@@ -41,6 +41,61 @@ LDIF
     sink_expect_only exchange jane.doe@tum.de "$PF_TOKEN"
     [ $loc = exchange ] && loc=mytum || loc=exchange
 done
+# --- The same, deterministically: strace kills ldapsync (SIGKILL, at
+# syscall entry) at its 1st, 2nd, ... rename(2): before each file it
+# publishes (delta, tables, cookie, state) is in place.  Every point of
+# the publish sequence is hit once, until a cycle has fewer renames.
+# Each round gives max.muster a new extra forward, so that every round
+# has something to publish whatever the previous one managed.
+killed=0 prev=
+for n in 1 2 3 4 5 6 7 8; do
+    fw_ldapmodify <<LDIF
+dn: uid=max.muster,ou=tum,dc=example,dc=org
+changetype: modify
+replace: fwdForwardAddress
+fwdForwardAddress: round$n@example.net
+LDIF
+    strace -f -qq -o "$TEST_TMP/strace.$n" -e trace=rename,renameat,renameat2 \
+        -e inject=rename,renameat,renameat2:signal=KILL:when=$n \
+        "$(t_bin ldapsync)" -c "$FW_CONF" >>"$TEST_TMP/logs/ldapsync.log" 2>&1 &
+    spid=$!
+    t_track "$spid"
+    gone() { ! kill -0 "$spid" 2>/dev/null; }
+    if ! t_wait 15 gone; then
+        # Fewer than n renames in a whole cycle: it published and runs on.
+        grep -q 'killed by SIGKILL' "$TEST_TMP/strace.$n" && t_fail "round $n: killed, yet still running"
+        fw_wait_query 10 virtual max.muster@mytum.de ".*round$n@example.net" ||
+            t_fail "round $n: ldapsync survived but did not publish: [$(fw_query virtual max.muster@mytum.de)]"
+        lpid=$(pgrep -P "$spid" -x ldapsync || true)
+        [ -n "$lpid" ] && kill -TERM $lpid
+        t_wait 10 gone || t_fail "ldapsync under strace did not stop"
+        wait "$spid" 2>/dev/null
+        break
+    fi
+    wait "$spid" 2>/dev/null
+    grep -q 'killed by SIGKILL' "$TEST_TMP/strace.$n" ||
+        t_fail "round $n: ldapsync ended but not by the injected SIGKILL: $(tail -n 3 "$TEST_TMP/strace.$n")"
+    killed=$((killed + 1))
+    t_log "round $n: killed at: $(grep -E 'rename' "$TEST_TMP/strace.$n" | tail -n 1)"
+    gen_ok
+    v=$(fw_query virtual max.muster@mytum.de) || v=
+    # Published before the kill, or not: this round's forward, or the
+    # last one that did get out (none, before the first).
+    if [[ $v == *round$n@example.net* ]]; then prev=round$n
+    elif [ -n "$prev" ]; then [[ $v == *$prev@example.net* ]] || t_fail "round $n: virtual max.muster = [$v], neither round$n nor $prev"
+    else [[ $v != *round* ]] || t_fail "round $n: virtual max.muster = [$v] names a forward never published"
+    fi
+    fw_send jane.doe@tum.de
+    sink_expect_only exchange jane.doe@tum.de "$PF_TOKEN"
+done
+[ "$killed" -ge 3 ] || t_fail "only $killed rename(s) in a publish cycle were hit"
+t_log "killed ldapsync at $killed rename points"
+fw_ldapmodify <<LDIF
+dn: uid=max.muster,ou=tum,dc=example,dc=org
+changetype: modify
+delete: fwdForwardAddress
+LDIF
+
 # The last change requested "mytum"... or "exchange": compute what the
 # directory says now and let a restarted ldapsync publish it.
 [ $loc = exchange ] && want=$my || want=$ex
