@@ -96,6 +96,7 @@ struct server {
     size_t  rbufsz;
     struct pbuf obuf;		/* replies being built */
     struct map_gen *gen;
+    char   *gen_dir;		/* the maps_dir gen (and pending) came from */
     struct map_gen *pending;	/* verified, but older than gen: waiting */
     uint64_t pending_since;	/* ms */
     time_t  gen_loaded;
@@ -194,12 +195,19 @@ server_reload_gen(struct server *s, int force)
 {
     struct map_gen *ng = NULL, *ref;
     struct gen_sig sig;
+    int     same_dir;
+    char   *ndir;
     const struct map_meta *m, *dm;
     char    err[512];
     const char *dir = s->conf->maps_dir;
 
+    same_dir = s->gen_dir != NULL && strcmp(s->gen_dir, dir) == 0;
+    if (!same_dir && s->pending) {	/* maps_dir changed (SIGHUP) */
+	map_gen_close(s->pending);
+	s->pending = NULL;
+    }
     ref = s->pending ? s->pending : s->gen;
-    if (ref && !force && !map_gen_stale(ref)
+    if (ref && same_dir && !force && !map_gen_stale(ref)
 	&& (s->pending == NULL || s->now < s->pending_since + SERVER_REGRESS_MS))
 	return;
     gen_sig_take(dir, &sig);
@@ -216,7 +224,7 @@ server_reload_gen(struct server *s, int force)
 	return;
     }
     err[0] = 0;
-    if (map_gen_refresh(dir, ref, &ng, err, sizeof(err)) < 0) {
+    if (map_gen_refresh(dir, same_dir ? ref : NULL, &ng, err, sizeof(err)) < 0) {
 	s->st.reload_failures++;
 	s->bad = sig;
 	snprintf(s->last_error, sizeof(s->last_error), "%s",
@@ -238,7 +246,7 @@ server_reload_gen(struct server *s, int force)
      * delta is there; switch anyway after SERVER_REGRESS_MS (tables
      * restored from a backup, or republished from scratch).
      */
-    if (s->gen && gen_serial(ng) < gen_serial(s->gen)) {
+    if (s->gen && same_dir && gen_serial(ng) < gen_serial(s->gen)) {
 	if (s->pending == NULL) {
 	    s->pending_since = s->now;
 	    log_info("generation serial %llu in %s is older than serial %llu"
@@ -274,6 +282,13 @@ server_reload_gen(struct server *s, int force)
 		 " recipients %lu, virtual %lu, transport %lu)",
 		 (unsigned long long) m->serial, dir,
 		 m->counts[0], m->counts[1], m->counts[2], m->counts[3]);
+    if ((ndir = strdup(dir)) == NULL) {
+	log_error("out of memory switching generations; still serving the old one");
+	map_gen_close(ng);
+	return;
+    }
+    free(s->gen_dir);
+    s->gen_dir = ndir;
     if (s->gen)
 	map_gen_close(s->gen);
     s->gen = ng;
@@ -997,6 +1012,7 @@ server_free(struct server *s)
 	map_gen_close(s->gen);
     if (s->pending)
 	map_gen_close(s->pending);
+    free(s->gen_dir);
     if (s->ep >= 0)
 	close(s->ep);
     if (s->sigfd >= 0)

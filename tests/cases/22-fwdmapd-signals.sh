@@ -45,6 +45,20 @@ kill -HUP "$FWPID"
 t_wait 5 answer_is transport jane.doe@tum.de "OK smtp:[other.example.org]:25" || t_fail "new maps_dir not served"
 t_eq "serial from new maps_dir" 77 "$(fw_stat generation.serial)"
 
+# SIGHUP to a maps_dir where nothing is published yet: the old generation
+# keeps serving; what is published there later is taken at once, even
+# with a lower serial (serials belong to their directory).
+mkdir -p "$T/maps3"
+sed -i "s|\"maps_dir\": \"$T/maps2\"|\"maps_dir\": \"$T/maps3\"|" "$CONF"
+kill -HUP "$FWPID"
+t_wait 5 grep -q "maps3.*still serving serial 77" "$FWLOG" || t_fail "empty maps_dir not reported"
+t_eq "empty maps_dir: old generation serves" "OK smtp:[other.example.org]:25" "$(fw_q transport jane.doe@tum.de)"
+printf 'D tum.de tum reject\nR jane.doe@tum.de tum\nT jane.doe@tum.de smtp:[third.example.org]:25\n' |
+    "$FWDMAP" -d "$T/maps3" compile -s 3 || t_fail "compile maps3"
+t_wait 5 answer_is transport jane.doe@tum.de "OK smtp:[third.example.org]:25" ||
+    t_fail "generation published in the new maps_dir not picked up: $(fw_q transport jane.doe@tum.de)"
+t_eq "serial from the third maps_dir" 3 "$(fw_stat generation.serial)"
+
 # SIGHUP with a broken file keeps the running configuration.
 echo '{ "maps_dir": ' > "$CONF"
 kill -HUP "$FWPID"
