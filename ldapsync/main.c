@@ -139,6 +139,10 @@ check_config(const struct conf *c)
 		  c->ldapsync.state_dir);
 	ok = 0;
     }
+    if (c->ldapsync.user && getpwnam(c->ldapsync.user) == NULL) {
+	log_error("%s: ldapsync.user %s: no such user", c->path, c->ldapsync.user);
+	ok = 0;
+    }
     return ok;
 }
 

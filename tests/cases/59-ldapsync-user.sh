@@ -22,6 +22,10 @@ person jane jane.doe@tum.de "fwdMailboxLocation: exchange" "fwdMailAlias: jd@tum
 slapd_load ldap "$T/people.ldif"
 slapd_start ldap
 ls_conf ".maps_dir = \"$M\" | .ldapsync.user = \"$RUNAS\""
+out=$("$LDAPSYNC" -c "$CONF" --check 2>&1) || t_fail "--check with ldapsync.user $RUNAS: $out"
+jq '.ldapsync.user = "no-such-user-fwdmap"' "$CONF" > "$T/nouser.json"
+out=$("$LDAPSYNC" -c "$T/nouser.json" --check 2>&1) && t_fail "--check accepted a user that does not exist"
+t_match "--check names the missing user" "ldapsync.user no-such-user-fwdmap: no such user" "$out"
 pw=$(jq -r .ldap.bind_password_file "$CONF")
 t_eq "password file root-only" "root 600" "$(stat -c '%U %a' "$pw")"
 if runuser -u "$RUNAS" -- cat "$pw" >/dev/null 2>&1; then
