@@ -62,6 +62,8 @@
 #endif
 #define COOKIE_FILE	"ldapsync.cookie"
 
+static char cfg_hash[17];	/* config_hash() of the running configuration */
+
 static volatile sig_atomic_t stop_flag;
 
 static void
@@ -212,6 +214,89 @@ out:
     return ret;
 }
 
+/* ---- configuration fingerprint ---- */
+
+static json_t *
+strv_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    size_t  i;
+
+    for (i = 0; i < n; i++)
+	json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/*
+ * A fingerprint of everything in the configuration that decides what the
+ * tables say for a given directory: stores, tenants (base, filter,
+ * domains, allowed hosts, default location), domain policies, the
+ * attribute mapping and max_forwards.  Taken from the loaded (defaulted)
+ * configuration, serialised canonically (sorted keys, compact) and hashed
+ * with 64-bit FNV-1a; 16 hex digits in out.  A resumed sync only
+ * re-examines entries that changed in the directory, so a restart under a
+ * different fingerprint must start with a full refresh.
+ */
+static void
+config_hash(const struct conf *c, char out[17])
+{
+    json_t *o = json_object(), *st = json_object(), *te = json_object(),
+	   *dm = json_object(), *at = json_object();
+    const struct conf_attrs *a = &c->ldap.attrs;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    char   *dump;
+    size_t  i;
+
+    for (i = 0; i < c->nstores; i++)
+	json_object_set_new(st, c->stores[i].name, json_string(c->stores[i].transport));
+    for (i = 0; i < c->ntenants; i++) {
+	const struct conf_tenant *t = &c->tenants[i];
+
+	json_object_set_new(te, t->name, json_pack("{s:s, s:o, s:o, s:o, s:o}",
+	    "base", t->base, "filter", str_or_null(t->filter),
+	    "domains", strv_json(t->domains, t->ndomains),
+	    "allowed_hosts", t->allowed_hosts
+		? strv_json(t->allowed_hosts, t->nallowed_hosts) : json_null(),
+	    "default_location", str_or_null(t->default_location)));
+    }
+    for (i = 0; i < c->ndomains; i++) {
+	const struct conf_domain *d = &c->domains[i];
+
+	json_object_set_new(dm, d->name, json_pack("{s:o, s:o, s:i}",
+	    "tenant", str_or_null(d->tenant), "default_route", str_or_null(d->default_route),
+	    "unknown", (int) d->unknown));
+    }
+    json_object_set_new(at, "mail", str_or_null(a->mail));
+    json_object_set_new(at, "alias", str_or_null(a->alias));
+    json_object_set_new(at, "location", str_or_null(a->location));
+    json_object_set_new(at, "host", str_or_null(a->host));
+    json_object_set_new(at, "forward", str_or_null(a->forward));
+    json_object_set_new(at, "object_class", str_or_null(a->object_class));
+    json_object_set_new(o, "stores", st);
+    json_object_set_new(o, "tenants", te);
+    json_object_set_new(o, "domains", dm);
+    json_object_set_new(o, "attributes", at);
+    json_object_set_new(o, "max_forwards", json_integer(c->ldapsync.max_forwards));
+    if ((dump = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT)) != NULL) {
+	const unsigned char *p;
+
+	for (p = (const unsigned char *) dump; *p; p++) {
+	    h ^= *p;
+	    h *= 0x100000001b3ULL;
+	}
+	free(dump);
+    } else
+	h = 0;			/* never matches a saved one: full refresh */
+    json_decref(o);
+    snprintf(out, 17, "%016llx", (unsigned long long) h);
+}
+
 /* ---- cookies ---- */
 
 static int
@@ -226,6 +311,7 @@ save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial)
 	if (sy_cookie(sy, t))
 	    json_object_set_new(ck, c->tenants[t].name, json_string(sy_cookie(sy, t)));
     json_object_set_new(o, "base_serial", json_integer((json_int_t) base_serial));
+    json_object_set_new(o, "config_hash", json_string(cfg_hash));
     json_object_set_new(o, "cookies", ck);
     snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -275,6 +361,16 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     if ((o = json_load_file(path, 0, &je)) == NULL)
 	return 0;
     st->no_dirty = 1;
+    {
+	const char *h = json_string_value(json_object_get(o, "config_hash"));
+
+	if (h == NULL || strcmp(h, cfg_hash) != 0) {
+	    log_info("configuration changed since the last sync: full refresh"
+		     " (fingerprint %s, now %s)", h ? h : "none", cfg_hash);
+	    json_decref(o);
+	    return 0;
+	}
+    }
     cs = (uint64_t) json_integer_value(json_object_get(o, "base_serial"));
     ck = json_object_get(o, "cookies");
     snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_BASE_NAME);
@@ -715,6 +811,7 @@ main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    config_hash(c, cfg_hash);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);	/* no reload: configuration changes need a restart */
     if (once)
