@@ -658,8 +658,9 @@ run_daemon(const struct conf *c, int force)
 		int     cr = pub_poll_child(&pub, err, sizeof(err));
 
 		if (cr > 0) {
-		    log_info("background compaction: new base serial %llu installed",
-			     (unsigned long long) pub.base_serial);
+		    log_info("background compaction finished in %lld ms:"
+			     " new base serial %llu installed",
+			     pub_child_ms(&pub), (unsigned long long) pub.base_serial);
 		    if (sy.changed.n == 0)
 			flush_cookie(c, &sy, &pub);
 		} else if (cr < 0)
@@ -812,6 +813,8 @@ main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     config_hash(c, cfg_hash);
+    if (!dry)			/* what an ldapsync killed while writing left */
+	pub_remove_stale(c, 1);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);	/* no reload: configuration changes need a restart */
     if (once)
