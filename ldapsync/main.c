@@ -483,6 +483,7 @@ journal_changes(const struct conf *c, struct syncer *sy, struct state *st, uint6
 
 #define COOKIE_SAVE_MS	2000
 static long long last_cookie;
+static int cookie_lags;		/* the sessions' cookies are newer than the saved one */
 
 /* Make the journal durable, then save the cookie that depends on it. */
 static void
@@ -492,7 +493,8 @@ flush_cookie(const struct conf *c, struct syncer *sy, struct pub *pub)
 	log_warn_errno("fsync journal");
 	return;
     }
-    save_cookies(c, sy, pub->base_serial);
+    if (save_cookies(c, sy, pub->base_serial) == 0)
+	cookie_lags = 0;
     last_cookie = now_ms();
 }
 
@@ -524,7 +526,16 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	finish_report(c, rep, "failed", 1);
     } else if (r == 0) {
 	report_free(rep);
+	/*
+	 * Nothing to publish, but the state did change (an attribute that
+	 * does not alter the compiled records, an entry that stays
+	 * invalid): journal it like any other batch, or a restart from a
+	 * cookie that covers it would go on with the old entry.
+	 */
+	if (sy->changed.n)
+	    journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
 	sy_changed_clear(sy);
+	cookie_lags = 1;
 	if (now_ms() - last_cookie >= COOKIE_SAVE_MS)
 	    flush_cookie(c, sy, pub);
 	return 0;
@@ -545,12 +556,13 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	}
 	log_info("state snapshot saved: %zu entries in %lld ms", st->nents, now_ms() - t0);
 	sy_changed_clear(sy);
-	save_cookies(c, sy, pub->base_serial);
+	cookie_lags = save_cookies(c, sy, pub->base_serial) < 0;
 	last_cookie = now_ms();
 	return 1;
     }
     journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
     sy_changed_clear(sy);
+    cookie_lags = 1;
     /*
      * The cookie may lag behind the published deltas (a restart then
      * replays a few changes, which is harmless); saving it, and the
@@ -651,6 +663,10 @@ run_daemon(const struct conf *c, int force)
 		long long left = first_pending + c->ldapsync.batch_delay_ms - now_ms();
 
 		wait_ms = left > 0 ? (int) left : 0;
+	    } else if (cookie_lags) {
+		long long left = last_cookie + COOKIE_SAVE_MS - now_ms();
+
+		wait_ms = left > 0 ? (left < wait_ms ? (int) left : wait_ms) : 0;
 	    }
 	    n = sy_poll(&sy, pub_compacting(&pub) && wait_ms > 100 ? 100 : wait_ms);
 	    if (pub_compacting(&pub)) {
@@ -680,6 +696,11 @@ run_daemon(const struct conf *c, int force)
 		if (first_pending)	/* refused: retry after another delay */
 		    first_pending = now_ms();
 	    }
+	    /* The stream went quiet with the saved cookie behind what is
+	     * journaled and published: save it now, not at the next change. */
+	    if (cookie_lags && n == 0 && first_pending == 0 && sy.changed.n == 0
+		&& now_ms() - last_cookie >= COOKIE_SAVE_MS)
+		flush_cookie(c, &sy, &pub);
 	    if (n == SY_REFRESH_REQUIRED) {
 		log_warn("server requires a full refresh");
 		sy_stop(&sy);
