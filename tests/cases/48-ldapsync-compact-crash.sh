@@ -97,7 +97,8 @@ to_mytum 7 8 9 10 11
 t_wait 10 grep -q "background compaction finished in [0-9]* ms: new base serial" "$LSLOG" ||
     t_fail "compaction did not finish: $(cat "$LSLOG")"
 [ -e "$T/maps/..fwdmap.next.cdb.Zz9Zz9" ] && t_fail "leftover not removed at compaction start"
-t_match "logged" "removed stale temporary file $T/maps/\.\.fwdmap\.next\.cdb\.Zz9Zz9" "$(cat "$LSLOG")"
+grep -qF "removed stale temporary file $T/maps/..fwdmap.next.cdb.Zz9Zz9" "$LSLOG" ||
+    t_fail "removal at compaction start not logged: $(cat "$LSLOG")"
 t_wait 5 test "$(serial)" -gt "$base" || t_fail "no new base (serial $(serial), was $base)"
 for i in 7 8 9 10 11; do t_eq "p$i" "$MY" "$(q transport "p$i@tum.de")"; done
 t_eq "p12" "$EX" "$(q transport p12@tum.de)"
