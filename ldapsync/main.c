@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -731,6 +732,51 @@ run_daemon(const struct conf *c, int force)
     return 0;
 }
 
+/* ---- one publisher per maps_dir ---- */
+
+#define LOCK_FILE	"ldapsync.lock"
+
+/*
+ * An exclusive flock on MAPS_DIR/ldapsync.lock, held (open descriptor,
+ * never closed) for the life of the process; the file holds the pid.  Two
+ * writers would interleave serials and remove each other's files.  The
+ * lock goes with the process however it ends; the file stays.
+ */
+static int
+take_lock(const struct conf *c)
+{
+    char    path[4096], buf[32];
+    int     fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "%s/%s", c->maps_dir, LOCK_FILE);
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+	log_error("open %s: %s", path, strerror(errno));
+	return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (errno == EWOULDBLOCK) {
+	    long    pid = 0;
+
+	    if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = 0;
+		pid = strtol(buf, NULL, 10);
+	    }
+	    if (pid > 0)
+		log_error("another ldapsync is publishing to %s (pid %ld)", c->maps_dir, pid);
+	    else
+		log_error("another ldapsync is publishing to %s (pid unknown)", c->maps_dir);
+	} else
+	    log_error("lock %s: %s", path, strerror(errno));
+	close(fd);
+	return -1;
+    }
+    n = snprintf(buf, sizeof(buf), "%ld\n", (long) getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
+	log_warn_errno("write %s", path);
+    return 0;			/* fd stays open: the lock */
+}
+
 /* Run as ldapsync.user when started as root; every step checked. */
 static int
 drop_privileges(const char *user)
@@ -834,8 +880,13 @@ main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     config_hash(c, cfg_hash);
-    if (!dry)			/* what an ldapsync killed while writing left */
-	pub_remove_stale(c, 1);
+    if (!dry) {
+	if (take_lock(c) < 0) {
+	    conf_free(c);
+	    return 1;
+	}
+	pub_remove_stale(c, 1);	/* what an ldapsync killed while writing left */
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);	/* no reload: configuration changes need a restart */
     if (once)
