@@ -750,7 +750,9 @@ take_lock(const struct conf *c)
     ssize_t n;
 
     snprintf(path, sizeof(path), "%s/%s", c->maps_dir, LOCK_FILE);
-    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+    /* A file left by another user (--once as root) can be locked read-only. */
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0
+	&& (errno != EACCES || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)) {
 	log_error("open %s: %s", path, strerror(errno));
 	return -1;
     }
@@ -772,7 +774,9 @@ take_lock(const struct conf *c)
 	return -1;
     }
     n = snprintf(buf, sizeof(buf), "%ld\n", (long) getpid());
-    if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
+    if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+	log_warn("%s is not writable: locked, but the pid in it is not ours", path);
+    else if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
 	log_warn_errno("write %s", path);
     return 0;			/* fd stays open: the lock */
 }
