@@ -115,6 +115,6 @@ probe() {
 probe "$WARMUP" >/dev/null
 echo "latency ($RATE changes/s for $SECS s, after a ${WARMUP} s warm-up):"
 echo "    $(probe "$SECS")"
-echo "daemon RSS after: $(( $(ps -o rss= -p "$LP") / 1024 )) MiB; $(grep -c 'delta sync' "$T/daemon.log") deltas published; background compactions: $(grep -c 'background compaction: new base' "$T/daemon.log"); slow batches logged: $(grep -c 'slow batch' "$T/daemon.log")"
+echo "daemon RSS after: $(( $(ps -o rss= -p "$LP") / 1024 )) MiB; $(grep -c 'delta sync' "$T/daemon.log") deltas published; background compactions: $(grep -c 'background compaction finished' "$T/daemon.log"); slow batches logged: $(grep -c 'slow batch' "$T/daemon.log")"
 t_stop_pid "$LP"
 exit 0

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,8 @@
 #define FREE_AT_EXIT	0
 #endif
 #define COOKIE_FILE	"ldapsync.cookie"
+
+static char cfg_hash[17];	/* config_hash() of the running configuration */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -216,6 +219,89 @@ out:
     return ret;
 }
 
+/* ---- configuration fingerprint ---- */
+
+static json_t *
+strv_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    size_t  i;
+
+    for (i = 0; i < n; i++)
+	json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/*
+ * A fingerprint of everything in the configuration that decides what the
+ * tables say for a given directory: stores, tenants (base, filter,
+ * domains, allowed hosts, default location), domain policies, the
+ * attribute mapping and max_forwards.  Taken from the loaded (defaulted)
+ * configuration, serialised canonically (sorted keys, compact) and hashed
+ * with 64-bit FNV-1a; 16 hex digits in out.  A resumed sync only
+ * re-examines entries that changed in the directory, so a restart under a
+ * different fingerprint must start with a full refresh.
+ */
+static void
+config_hash(const struct conf *c, char out[17])
+{
+    json_t *o = json_object(), *st = json_object(), *te = json_object(),
+	   *dm = json_object(), *at = json_object();
+    const struct conf_attrs *a = &c->ldap.attrs;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    char   *dump;
+    size_t  i;
+
+    for (i = 0; i < c->nstores; i++)
+	json_object_set_new(st, c->stores[i].name, json_string(c->stores[i].transport));
+    for (i = 0; i < c->ntenants; i++) {
+	const struct conf_tenant *t = &c->tenants[i];
+
+	json_object_set_new(te, t->name, json_pack("{s:s, s:o, s:o, s:o, s:o}",
+	    "base", t->base, "filter", str_or_null(t->filter),
+	    "domains", strv_json(t->domains, t->ndomains),
+	    "allowed_hosts", t->allowed_hosts
+		? strv_json(t->allowed_hosts, t->nallowed_hosts) : json_null(),
+	    "default_location", str_or_null(t->default_location)));
+    }
+    for (i = 0; i < c->ndomains; i++) {
+	const struct conf_domain *d = &c->domains[i];
+
+	json_object_set_new(dm, d->name, json_pack("{s:o, s:o, s:i}",
+	    "tenant", str_or_null(d->tenant), "default_route", str_or_null(d->default_route),
+	    "unknown", (int) d->unknown));
+    }
+    json_object_set_new(at, "mail", str_or_null(a->mail));
+    json_object_set_new(at, "alias", str_or_null(a->alias));
+    json_object_set_new(at, "location", str_or_null(a->location));
+    json_object_set_new(at, "host", str_or_null(a->host));
+    json_object_set_new(at, "forward", str_or_null(a->forward));
+    json_object_set_new(at, "object_class", str_or_null(a->object_class));
+    json_object_set_new(o, "stores", st);
+    json_object_set_new(o, "tenants", te);
+    json_object_set_new(o, "domains", dm);
+    json_object_set_new(o, "attributes", at);
+    json_object_set_new(o, "max_forwards", json_integer(c->ldapsync.max_forwards));
+    if ((dump = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT)) != NULL) {
+	const unsigned char *p;
+
+	for (p = (const unsigned char *) dump; *p; p++) {
+	    h ^= *p;
+	    h *= 0x100000001b3ULL;
+	}
+	free(dump);
+    } else
+	h = 0;			/* never matches a saved one: full refresh */
+    json_decref(o);
+    snprintf(out, 17, "%016llx", (unsigned long long) h);
+}
+
 /* ---- cookies ---- */
 
 static int
@@ -230,6 +316,7 @@ save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial)
 	if (sy_cookie(sy, t))
 	    json_object_set_new(ck, c->tenants[t].name, json_string(sy_cookie(sy, t)));
     json_object_set_new(o, "base_serial", json_integer((json_int_t) base_serial));
+    json_object_set_new(o, "config_hash", json_string(cfg_hash));
     json_object_set_new(o, "cookies", ck);
     snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -279,6 +366,16 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     if ((o = json_load_file(path, 0, &je)) == NULL)
 	return 0;
     st->no_dirty = 1;
+    {
+	const char *h = json_string_value(json_object_get(o, "config_hash"));
+
+	if (h == NULL || strcmp(h, cfg_hash) != 0) {
+	    log_info("configuration changed since the last sync: full refresh"
+		     " (fingerprint %s, now %s)", h ? h : "none", cfg_hash);
+	    json_decref(o);
+	    return 0;
+	}
+    }
     cs = (uint64_t) json_integer_value(json_object_get(o, "base_serial"));
     ck = json_object_get(o, "cookies");
     snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_BASE_NAME);
@@ -391,6 +488,7 @@ journal_changes(const struct conf *c, struct syncer *sy, struct state *st, uint6
 
 #define COOKIE_SAVE_MS	2000
 static long long last_cookie;
+static int cookie_lags;		/* the sessions' cookies are newer than the saved one */
 
 /* Make the journal durable, then save the cookie that depends on it. */
 static void
@@ -400,7 +498,8 @@ flush_cookie(const struct conf *c, struct syncer *sy, struct pub *pub)
 	log_warn_errno("fsync journal");
 	return;
     }
-    save_cookies(c, sy, pub->base_serial);
+    if (save_cookies(c, sy, pub->base_serial) == 0)
+	cookie_lags = 0;
     last_cookie = now_ms();
 }
 
@@ -432,7 +531,16 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	finish_report(c, rep, "failed", 1);
     } else if (r == 0) {
 	report_free(rep);
+	/*
+	 * Nothing to publish, but the state did change (an attribute that
+	 * does not alter the compiled records, an entry that stays
+	 * invalid): journal it like any other batch, or a restart from a
+	 * cookie that covers it would go on with the old entry.
+	 */
+	if (sy->changed.n)
+	    journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
 	sy_changed_clear(sy);
+	cookie_lags = 1;
 	if (now_ms() - last_cookie >= COOKIE_SAVE_MS)
 	    flush_cookie(c, sy, pub);
 	return 0;
@@ -453,12 +561,13 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	}
 	log_info("state snapshot saved: %zu entries in %lld ms", st->nents, now_ms() - t0);
 	sy_changed_clear(sy);
-	save_cookies(c, sy, pub->base_serial);
+	cookie_lags = save_cookies(c, sy, pub->base_serial) < 0;
 	last_cookie = now_ms();
 	return 1;
     }
     journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
     sy_changed_clear(sy);
+    cookie_lags = 1;
     /*
      * The cookie may lag behind the published deltas (a restart then
      * replays a few changes, which is harmless); saving it, and the
@@ -559,6 +668,10 @@ run_daemon(const struct conf *c, int force)
 		long long left = first_pending + c->ldapsync.batch_delay_ms - now_ms();
 
 		wait_ms = left > 0 ? (int) left : 0;
+	    } else if (cookie_lags) {
+		long long left = last_cookie + COOKIE_SAVE_MS - now_ms();
+
+		wait_ms = left > 0 ? (left < wait_ms ? (int) left : wait_ms) : 0;
 	    }
 	    n = sy_poll(&sy, pub_compacting(&pub) && wait_ms > 100 ? 100 : wait_ms);
 	    if (pub_compacting(&pub)) {
@@ -566,8 +679,9 @@ run_daemon(const struct conf *c, int force)
 		int     cr = pub_poll_child(&pub, err, sizeof(err));
 
 		if (cr > 0) {
-		    log_info("background compaction: new base serial %llu installed",
-			     (unsigned long long) pub.base_serial);
+		    log_info("background compaction finished in %lld ms:"
+			     " new base serial %llu installed",
+			     pub_child_ms(&pub), (unsigned long long) pub.base_serial);
 		    if (sy.changed.n == 0)
 			flush_cookie(c, &sy, &pub);
 		} else if (cr < 0)
@@ -587,6 +701,11 @@ run_daemon(const struct conf *c, int force)
 		if (first_pending)	/* refused: retry after another delay */
 		    first_pending = now_ms();
 	    }
+	    /* The stream went quiet with the saved cookie behind what is
+	     * journaled and published: save it now, not at the next change. */
+	    if (cookie_lags && n == 0 && first_pending == 0 && sy.changed.n == 0
+		&& now_ms() - last_cookie >= COOKIE_SAVE_MS)
+		flush_cookie(c, &sy, &pub);
 	    if (n == SY_REFRESH_REQUIRED) {
 		log_warn("server requires a full refresh");
 		sy_stop(&sy);
@@ -615,6 +734,55 @@ run_daemon(const struct conf *c, int force)
     state_free(&st);
     log_info("stopped");
     return 0;
+}
+
+/* ---- one publisher per maps_dir ---- */
+
+#define LOCK_FILE	"ldapsync.lock"
+
+/*
+ * An exclusive flock on MAPS_DIR/ldapsync.lock, held (open descriptor,
+ * never closed) for the life of the process; the file holds the pid.  Two
+ * writers would interleave serials and remove each other's files.  The
+ * lock goes with the process however it ends; the file stays.
+ */
+static int
+take_lock(const struct conf *c)
+{
+    char    path[4096], buf[32];
+    int     fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "%s/%s", c->maps_dir, LOCK_FILE);
+    /* A file left by another user (--once as root) can be locked read-only. */
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0
+	&& (errno != EACCES || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)) {
+	log_error("open %s: %s", path, strerror(errno));
+	return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (errno == EWOULDBLOCK) {
+	    long    pid = 0;
+
+	    if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = 0;
+		pid = strtol(buf, NULL, 10);
+	    }
+	    if (pid > 0)
+		log_error("another ldapsync is publishing to %s (pid %ld)", c->maps_dir, pid);
+	    else
+		log_error("another ldapsync is publishing to %s (pid unknown)", c->maps_dir);
+	} else
+	    log_error("lock %s: %s", path, strerror(errno));
+	close(fd);
+	return -1;
+    }
+    n = snprintf(buf, sizeof(buf), "%ld\n", (long) getpid());
+    if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+	log_warn("%s is not writable: locked, but the pid in it is not ours", path);
+    else if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
+	log_warn_errno("write %s", path);
+    return 0;			/* fd stays open: the lock */
 }
 
 /* Run as ldapsync.user when started as root; every step checked. */
@@ -719,6 +887,14 @@ main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    config_hash(c, cfg_hash);
+    if (!dry) {
+	if (take_lock(c) < 0) {
+	    conf_free(c);
+	    return 1;
+	}
+	pub_remove_stale(c, 1);	/* what an ldapsync killed while writing left */
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);	/* no reload: configuration changes need a restart */
     if (once)

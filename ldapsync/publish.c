@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -18,6 +19,7 @@
 #include <jansson.h>
 
 #include "compile.h"
+#include "log.h"
 #include "publish.h"
 
 static char pub_tomb[1];
@@ -709,12 +711,115 @@ fail:
     return -1;
 }
 
+/* ---- leftovers of a crash ---- */
+
+/*
+ * The names ldapsync writes under and renames away (map_writer's
+ * .NAME.XXXXXX temporaries, mkstemp's six letters or digits; the
+ * compaction's output before it is installed; the state module's
+ * snapshot temporary and .next files; the cookie's temporary).  A process
+ * that dies between creating one and renaming it leaves it behind.
+ * "startup" names are only removed at startup: during a run nothing of
+ * ours can be half-written there, and an administrator's `fwdmap compile`
+ * uses the same temporary names.
+ */
+static const struct stale_pat {
+    int	    state_dir;		/* 0 maps_dir, 1 state_dir */
+    int	    startup_only;
+    int	    tmp;		/* prefix + 6 mkstemp characters; else exact */
+    const char *name;
+} stale_pats[] = {
+    {0, 1, 1, "." MAP_BASE_NAME "."},
+    {0, 1, 1, "." MAP_DELTA_NAME "."},
+    {0, 0, 1, "." NEXT_BASE "."},
+    {0, 0, 0, NEXT_BASE},
+    {1, 0, 1, ".ldapsync.state."},		/* state.c STATE_FILE */
+    {1, 0, 0, "ldapsync.state.next"},
+    {1, 0, 0, "ldapsync.journal.next"},
+    {1, 1, 0, "ldapsync.cookie.tmp"},		/* main.c COOKIE_FILE */
+};
+
+static int
+stale_match(const struct stale_pat *sp, const char *name)
+{
+    size_t  n = strlen(sp->name), i;
+
+    if (!sp->tmp)
+	return strcmp(name, sp->name) == 0;
+    if (strncmp(name, sp->name, n) != 0 || strlen(name) != n + 6)
+	return 0;
+    for (i = n; i < n + 6; i++)
+	if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z')
+	      || (name[i] >= '0' && name[i] <= '9')))
+	    return 0;
+    return 1;
+}
+
+static unsigned
+remove_stale_in(const char *dir, int maps, int state, int startup)
+{
+    DIR    *d = opendir(dir);
+    struct dirent *de;
+    char    path[4096];
+    unsigned n = 0;
+    size_t  i;
+
+    if (d == NULL)
+	return 0;
+    while ((de = readdir(d)) != NULL) {
+	for (i = 0; i < sizeof(stale_pats) / sizeof(stale_pats[0]); i++) {
+	    const struct stale_pat *sp = &stale_pats[i];
+
+	    if ((sp->state_dir ? !state : !maps) || (sp->startup_only && !startup)
+		|| !stale_match(sp, de->d_name))
+		continue;
+	    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+	    if (unlink(path) == 0) {
+		log_info("removed stale temporary file %s", path);
+		n++;
+	    } else if (errno != ENOENT)
+		log_warn_errno("remove stale temporary file %s", path);
+	    break;
+	}
+    }
+    closedir(d);
+    return n;
+}
+
+unsigned
+pub_remove_stale(const struct conf *c, int startup)
+{
+    const char *sd = c->ldapsync.state_dir;
+
+    if (strcmp(sd, c->maps_dir) == 0)
+	return remove_stale_in(c->maps_dir, 1, 1, startup);
+    return remove_stale_in(c->maps_dir, 1, 0, startup)
+	+ remove_stale_in(sd, 0, 1, startup);
+}
+
+static long long
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long
+pub_child_ms(const struct pub *p)
+{
+    return mono_ms() - p->child_t0;
+}
+
 static int
 start_compaction(struct pub *p, struct state *st)
 {
     uint64_t serial = p->serial + 1;
-    pid_t   pid;
+    pid_t   pid, parent = getpid();
 
+    /* A compaction killed with an earlier ldapsync left these. */
+    pub_remove_stale(p->conf, 0);
     fflush(NULL);
     if ((pid = fork()) < 0)
 	return -1;
@@ -722,6 +827,11 @@ start_compaction(struct pub *p, struct state *st)
 	char    err[512];
 	int     ok;
 
+	/* Die with the parent: an orphan would install nothing, but it
+	 * would go on writing and could race a restarted ldapsync.  The
+	 * parent may have died before prctl(): check it afterwards. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+	    _exit(1);
 	/* Stay out of the way of slapd and of the parent's deltas: lowest
 	 * CPU priority, idle I/O class where the scheduler honours it. */
 	if (nice(19) == -1)
@@ -735,6 +845,10 @@ start_compaction(struct pub *p, struct state *st)
     }
     p->serial = serial;		/* reserved for the new base */
     p->child = pid;
+    p->child_t0 = mono_ms();
+    log_info("background compaction started: pid %ld, %zu delta records over base"
+	     " serial %llu, new base serial %llu", (long) pid, p->delta.n,
+	     (unsigned long long) p->base_serial, (unsigned long long) serial);
     p->child_serial = serial;
     htab_init(&p->since_fork, 1024);
     return 0;
@@ -766,6 +880,8 @@ pub_abort_child(struct pub *p)
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, NEXT_BASE);
     unlink(path);
     state_drop_next(p->conf->ldapsync.state_dir);
+    pub_remove_stale(p->conf, 0);	/* the child's temporaries */
+    log_info("background compaction abandoned after %lld ms", pub_child_ms(p));
 }
 
 int
@@ -785,7 +901,8 @@ pub_poll_child(struct pub *p, char *err, size_t errlen)
     snprintf(final, sizeof(final), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
     p->child = 0;
     if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-	snprintf(err, errlen, "background compaction failed; the delta keeps growing");
+	snprintf(err, errlen, "background compaction failed after %lld ms; the delta keeps growing",
+		 pub_child_ms(p));
 	goto fail;
     }
     if ((nb = calloc(1, sizeof(*nb))) == NULL

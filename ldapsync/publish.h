@@ -51,6 +51,7 @@ struct pub {
     int     bg_compact;		/* compact in a child process (daemon) */
     pid_t   child;		/* running compaction, 0 none */
     uint64_t child_serial;	/* the serial of the base it writes */
+    long long child_t0;		/* when it started, CLOCK_MONOTONIC ms */
     struct htab since_fork;	/* delta keys changed since the fork */
 };
 
@@ -71,6 +72,10 @@ void	pub_close_base(struct pub *p);
 int	pub_poll_child(struct pub *p, char *err, size_t errlen);
 int	pub_compacting(const struct pub *p);
 void	pub_abort_child(struct pub *p);
+long long pub_child_ms(const struct pub *p);	/* since the compaction started */
+/* Remove (and log) leftovers of ldapsync's own temporary names in
+ * maps_dir and state_dir; startup: also those a publish can leave. */
+unsigned pub_remove_stale(const struct conf *c, int startup);
 /* Serial, kind, base serial from a file's #meta record alone. */
 int	pub_quick_meta(const char *path, struct map_meta *m);
 
