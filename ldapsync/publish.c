@@ -786,14 +786,58 @@ remove_stale_in(const char *dir, int maps, int state, int startup)
     return n;
 }
 
+/* The report's temporary (report.c: REPORT.tmp.PID), left by a process
+ * that is gone. */
+static unsigned
+remove_stale_report(const char *report)
+{
+    const char *slash = strrchr(report, '/');
+    char    dir[4096], path[4096 + 256];
+    size_t  blen;
+    DIR    *d;
+    struct dirent *de;
+    unsigned n = 0;
+
+    if (slash == NULL || (size_t) (slash - report) >= sizeof(dir))
+	return 0;
+    memcpy(dir, report, (size_t) (slash - report));
+    dir[slash - report] = 0;
+    blen = strlen(slash + 1);
+    if ((d = opendir(dir[0] ? dir : "/")) == NULL)
+	return 0;
+    while ((de = readdir(d)) != NULL) {
+	const char *p = de->d_name + blen + 5;
+	char   *end;
+	long    pid;
+
+	if (strncmp(de->d_name, slash + 1, blen) != 0
+	    || strncmp(de->d_name + blen, ".tmp.", 5) != 0 || *p < '1' || *p > '9')
+	    continue;
+	pid = strtol(p, &end, 10);
+	if (*end || pid <= 0 || (kill((pid_t) pid, 0) == 0 || errno != ESRCH))
+	    continue;			/* not ours, or its writer still runs */
+	snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+	if (unlink(path) == 0) {
+	    log_info("removed stale temporary file %s", path);
+	    n++;
+	}
+    }
+    closedir(d);
+    return n;
+}
+
 unsigned
 pub_remove_stale(const struct conf *c, int startup)
 {
     const char *sd = c->ldapsync.state_dir;
+    unsigned n = 0;
+
+    if (startup && c->ldapsync.report_file)
+	n = remove_stale_report(c->ldapsync.report_file);
 
     if (strcmp(sd, c->maps_dir) == 0)
-	return remove_stale_in(c->maps_dir, 1, 1, startup);
-    return remove_stale_in(c->maps_dir, 1, 0, startup)
+	return n + remove_stale_in(c->maps_dir, 1, 1, startup);
+    return n + remove_stale_in(c->maps_dir, 1, 0, startup)
 	+ remove_stale_in(sd, 0, 1, startup);
 }
 

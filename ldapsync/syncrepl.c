@@ -485,7 +485,7 @@ sy_start(struct syncer *s)
 	struct sy_sess *ss = &s->sess[t];
 	ldap_sync_t *ls = &ss->ls;
 	LDAP   *ld;
-	int     rc;
+	int     rc, had_cookie;
 
 	if ((ld = lc_connect(s->c, &s->uri_index, s->err, sizeof(s->err))) == NULL)
 	    goto fail;
@@ -504,6 +504,7 @@ sy_start(struct syncer *s)
 	ss->refresh_required = 0;
 	ss->result = 0;
 	ss->started = 1;
+	had_cookie = ls->ls_cookie.bv_val != NULL && ls->ls_cookie.bv_len > 0;
 	if ((rc = sync_request(ss)) != LDAP_SUCCESS) {
 	    snprintf(s->err, sizeof(s->err), "%s: sync search: %s",
 		     s->c->tenants[t].base, ldap_err2string(rc));
@@ -527,6 +528,22 @@ sy_start(struct syncer *s)
 	    ldap_msgfree(m);
 	    if (r == MSG_REFRESHED)
 		break;
+	    /* A refused cookie is not a missing syncprov: slapd's syncprov
+	     * answers unwillingToPerform ("consumer state is newer than
+	     * provider") when it restarts after a crash with an older
+	     * contextCSN than the one it last sent us, or when a replica
+	     * lags behind the provider we read before.  Start over without
+	     * the cookie; only a cookie-less refusal means no syncprov. */
+	    if (r == MSG_ERROR && had_cookie
+		&& (ss->result == LDAP_UNWILLING_TO_PERFORM
+		    || ss->result == LDAP_PROTOCOL_ERROR)) {
+		snprintf(s->err, sizeof(s->err), "%s: the server refused our sync"
+			 " cookie (%s)", s->c->tenants[t].base,
+			 ldap_err2string(ss->result));
+		sy_stop(s);
+		sy_clear_cookies(s);
+		return SY_REFRESH_REQUIRED;
+	    }
 	    if (r == MSG_ERROR && (ss->result == LDAP_UNAVAILABLE_CRITICAL_EXTENSION
 				   || ss->result == LDAP_UNWILLING_TO_PERFORM
 				   || ss->result == LDAP_PROTOCOL_ERROR)) {

@@ -72,7 +72,9 @@ stale=$(ls -a "$T/maps" | grep -E '^(\.\.fwdmap\.next\.cdb\.[A-Za-z0-9]{6}|ldaps
 [ -n "$stale" ] || t_fail "nothing left behind to clean up: $(ls -a "$T/maps")"
 # What a crashed publish or cookie save leaves, and files that are not ours.
 for f in .fwdmap.delta.cdb.Ab12Cd .fwdmap.cdb.Q9w8E7 ldapsync.cookie.tmp; do echo x > "$T/maps/$f"; done
-keep=".fwdmap.cdb.bak .fwdmap.delta.cdb.Ab12Cd7 fwdmap.cdb.orig .fwdmap.next.cdb.old notes.txt ldapsync.state.next.orig"
+true & dead=$!; wait $dead	# a pid that is surely gone
+echo x > "$T/maps/ldapsync-report.json.tmp.$dead"
+keep=".fwdmap.cdb.bak .fwdmap.delta.cdb.Ab12Cd7 fwdmap.cdb.orig .fwdmap.next.cdb.old notes.txt ldapsync.state.next.orig ldapsync-report.json.tmp.$$ ldapsync-report.json.tmp.x1"
 for f in $keep; do echo keep > "$T/maps/$f"; done
 to_mytum 6		# while ldapsync is down
 
@@ -82,7 +84,7 @@ ls_start
 t_wait 10 q_is transport p6@tum.de "$MY" || t_fail "restart: $(cat "$LSLOG")"
 t_match "resumed" "resuming from saved cookie" "$(cat "$LSLOG")"
 grep -q "refresh done (full)" "$LSLOG" && t_fail "restart did a full reload"
-for f in $stale .fwdmap.delta.cdb.Ab12Cd .fwdmap.cdb.Q9w8E7 ldapsync.cookie.tmp; do
+for f in $stale .fwdmap.delta.cdb.Ab12Cd .fwdmap.cdb.Q9w8E7 ldapsync.cookie.tmp ldapsync-report.json.tmp.$dead; do
     [ -e "$T/maps/$f" ] && t_fail "stale $f not removed"
     grep -qF "removed stale temporary file $T/maps/$f" "$LSLOG" || t_fail "removal of $f not logged: $(cat "$LSLOG")"
 done
