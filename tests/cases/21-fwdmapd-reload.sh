@@ -14,12 +14,35 @@ for m in domains recipients virtual transport; do
     t_match "no table: $m" '^TEMP ' "$(fw_q $m jane.doe@tum.de)"
 done
 t_eq "stats: nothing loaded" false "$(fw_stat generation.loaded)"
+t_eq "stats: no serial without a generation" false "$(fw_stat generation | jq 'has("serial")')"
+# Every one of those answers was counted as temp, in its own map.
+for m in domains recipients virtual transport; do
+    t_eq "stats: $m while nothing loaded" '1 1 0 0 0' \
+        "$(fw_stat maps.$m | jq -r '"\(.lookups) \(.temp) \(.hits) \(.misses) \(.perm)"')"
+done
+fw_q domains tum.de >/dev/null
+t_eq "stats: temp counts every TEMP answer" 2 "$(fw_stat maps.domains.temp)"
 
 answer_is() { [ "$(fw_q "$1" "$2")" = "$3" ]; }
 answer_is_serial() { [ "$(fw_stat generation.delta.serial)" = "$1" ]; }
 fw_gen 1 'smtp:[a.example.org]:25'
 t_wait 10 answer_is transport jane.doe@tum.de 'OK smtp:[a.example.org]:25' ||
     t_fail "generation 1 not picked up: $(fw_q transport jane.doe@tum.de)"
+t_eq "stats: serial 1 loaded" "true 1" "$(fw_stat generation | jq -r '"\(.loaded) \(.serial)"')"
+# Just published: the generation is at most a second or two old, and it
+# ages with the clock while nothing new comes.
+age1=$(fw_stat generation.age)
+t_match "stats: age right after publishing" '^[012]$' "$age1"
+# Once loaded, lookups no longer count as temp.
+temp1=$(fw_stat maps.domains.temp)
+t_eq "loaded: domains" "OK tum" "$(fw_q domains tum.de)"
+t_eq "stats: no temp once loaded" "$temp1" "$(fw_stat maps.domains.temp)"
+temps() { fw_stat maps | jq -c '[.domains.temp, .recipients.temp, .virtual.temp, .transport.temp]'; }
+temps1=$(temps)
+sleep 3
+age2=$(fw_stat generation.age)
+[ "$age2" -ge $((age1 + 2)) ] && [ "$age2" -le $((age1 + 5)) ] ||
+    t_fail "stats: generation.age went from $age1 to $age2 in 3 s"
 
 # Switch generations while two clients loop: every answer is one of the two
 # transports, none is TEMP, NOTFOUND or missing.
@@ -40,8 +63,10 @@ grep -q 'a\.example' "$T/loop1.out" && grep -q 'b\.example' "$T/loop1.out" ||
     t_fail "the looping client did not see both generations"
 t_wait 5 answer_is transport jane.doe@tum.de 'OK smtp:[a.example.org]:25' || t_fail "last generation"
 t_eq "serial after switches" 9 "$(fw_stat generation.serial)"
+t_match "stats: age after the last switch" '^[012]$' "$(fw_stat generation.age)"
 reloads=$(fw_stat reloads)
 [ "$reloads" -ge 5 ] || t_fail "only $reloads reloads counted"
+t_eq "stats: no temp answers during the switches" "$temps1" "$(temps)"
 
 # A corrupt generation is published: logged, the old one stays.
 head -c 600 "$T/maps/fwdmap.cdb" > "$T/maps/.cut" && mv "$T/maps/.cut" "$T/maps/fwdmap.cdb"
@@ -62,6 +87,8 @@ printf -- '-R j.doe@tum.de\n-V j.doe@tum.de\nT jane.doe@tum.de lmtp:[mytum.examp
 t_wait 10 answer_is transport jane.doe@tum.de 'OK lmtp:[mytum.example.org]:24' || t_fail "delta not served"
 t_eq "delta delete" "NOTFOUND " "$(fw_q recipients j.doe@tum.de)"
 t_eq "delta serial" 11 "$(fw_stat generation.delta.serial)"
+t_eq "base serial under the delta" 10 "$(fw_stat generation.serial)"
+t_match "stats: delta age" '^[012]$' "$(fw_stat generation.delta.age)"
 
 # ldapsync's compaction: the new base (serial 12, reserved when the
 # compaction started) is renamed into place while a newer delta (13, over
@@ -104,6 +131,7 @@ head -c 600 "$T/maps/fwdmap.cdb" > "$T/maps/.cut" && mv "$T/maps/.cut" "$T/maps/
 fw_start
 t_match "corrupt at start: TEMP" '^TEMP ' "$(fw_q recipients jane.doe@tum.de)"
 t_eq "corrupt at start: not loaded" false "$(fw_stat generation.loaded)"
+t_eq "corrupt at start: temp counted" 1 "$(fw_stat maps.recipients.temp)"
 fw_gen 12
 t_wait 10 answer_is domains tum.de 'OK tum' || t_fail "recovery from corrupt start"
 exit 0

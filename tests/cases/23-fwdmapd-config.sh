@@ -53,8 +53,8 @@ out=$("$FWDMAPD" -c "$CONF" -S 2>&1) && t_fail "-S without daemon succeeded"
 t_match "-S without daemon" 'is fwdmapd running' "$out"
 
 # Privileges: root starts it, "nobody" runs it.
-[ "$(id -u)" = 0 ] || { echo "not root: privilege part skipped"; exit 0; }
-getent passwd nobody >/dev/null || { echo "no user nobody: skipped"; exit 0; }
+[ "$(id -u)" = 0 ] || t_skip "not root: the privilege part (user, socket group, drop) needs root"
+getent passwd nobody >/dev/null || t_skip "no user nobody for the privilege part"
 grp=$(id -gn nobody)
 # The run's TEST_TMP is private (mode 700); nobody needs a path it can reach.
 P=$(mktemp -d /tmp/fwdmapd-priv.XXXXXX)

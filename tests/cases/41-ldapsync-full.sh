@@ -27,7 +27,9 @@ slapd_load ldap "$T/people.ldif"
 slapd_start ldap
 ls_conf
 
+t0=$(date +%s%N)
 ls_once
+wall_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 t_eq "ldapsync --once exit" 0 "$LS_RC"
 t_eq "serial" 1 "$(serial)"
 
@@ -58,12 +60,46 @@ t_match "report rejected" "uid=nol,ou=tum.*no fwdMailboxLocation" \
 t_eq "report routes" 10 "$(rep .counts.routes)"
 t_eq "report entries" 8 "$(rep .counts.entries)"
 t_match "summary line" "full sync: serial=1 entries=8 routes=10 rejected=1 .*result=published" "$(cat "$LSLOG")"
+# The report's timing: an integer, no longer than the run itself.
+dur=$(rep .duration_ms)
+[[ $dur =~ ^[0-9]+$ ]] || t_fail "duration_ms is not a whole number: [$dur]"
+[ "$dur" -le "$wall_ms" ] || t_fail "duration_ms $dur > the ${wall_ms} ms ldapsync ran"
+# The summary line takes its own reading just after the report is
+# written, so it may be a few ms later, never earlier.
+sdur=$(tail -n 1 "$LSLOG" | sed -n 's/.* duration=\([0-9]*\)ms result=published$/\1/p')
+[ -n "$sdur" ] && [ "$sdur" -ge "$dur" ] && [ "$sdur" -le "$wall_ms" ] ||
+    t_fail "summary line duration [$sdur] not within report's $dur .. wall ${wall_ms} ms"
+t_eq "started <= finished" true "$(rep '.started <= .finished')"
+# The changes lists: on a first sync every routed address is "added".
+chg() { rep ".changes.$1 | sort | join(\" \")"; }
+t_eq "changes.added (first sync)" \
+    "al2@tum.de al@tum.de alumnus@tum.de bob@ph.tum.de eve@tum.de jane.doe@tum.de jane@mytum.de jd@tum.de max.muster@mytum.de ute@lmu.de" \
+    "$(chg added)"
+t_eq "changes.changed/removed (first sync)" "|" "$(chg changed)|$(chg removed)"
+t_eq "counts.added = list" 10 "$(rep .counts.added)"
 
 # Same directory again: same routes, a new serial, nothing changed.
 ls_once
 t_eq "second sync exit" 0 "$LS_RC"
 t_eq "second serial" 2 "$(serial)"
 t_eq "nothing changed" "0 0 0" "$(rep '"\(.counts.added) \(.counts.removed) \(.counts.changed)"')"
+t_eq "changes lists empty" "||" "$(chg added)|$(chg changed)|$(chg removed)"
+
+# One of each: max moves store (changed), al2 leaves (removed), neu is new
+# with an alias (both added).
+printf 'dn: uid=max,ou=tum,%s\nchangetype: modify\nreplace: fwdMailboxLocation\nfwdMailboxLocation: exchange\n\ndn: uid=al2,ou=tum,%s\nchangetype: delete\n' \
+    "$SLAPD_SUFFIX" "$SLAPD_SUFFIX" | slapd_modify ldap
+person neu neu@tum.de "fwdMailboxLocation: mytum" "fwdMailAlias: neu.alias@tum.de" > "$T/neu.ldif"
+slapd_add ldap "$T/neu.ldif"
+ls_once
+t_eq "third sync exit" 0 "$LS_RC"
+t_eq "changes.added" "neu.alias@tum.de neu@tum.de" "$(chg added)"
+t_eq "changes.changed" "max.muster@mytum.de" "$(chg changed)"
+t_eq "changes.removed" "al2@tum.de" "$(chg removed)"
+t_eq "counts of changes" "2 1 1" "$(rep '"\(.counts.added) \(.counts.changed) \(.counts.removed)"')"
+t_eq "changed route served" "OK smtp:[exchange.example.org]:25" "$(q transport max.muster@mytum.de)"
+t_eq "removed route gone" "NOTFOUND" "$(q recipients al2@tum.de)"
+t_eq "new alias served" "OK neu@tum.de" "$(q virtual neu.alias@tum.de)"
 
 # The password never appears in logs, reports or the process list.
 grep -q "$SLAPD_SYNCPW" "$LSLOG" "$T/maps/ldapsync-report.json" && t_fail "password leaked"

@@ -16,6 +16,10 @@ u() { printf 'entryUUID: 00000000-0000-4000-8000-%012d' "$1"; }
     person x4 x4@tum.de "fwdMailboxLocation: external"
     person_in lmu y1 y1@lmu.de "fwdMailboxLocation: external" "fwdMailHost: evil.example.com"
     person_in lmu y2 y2@lmu.de "fwdMailboxLocation: external" "fwdMailHost: mx.lmu.de:25"
+    # syntactically invalid hosts (tum allows any host; lmu allows mx.lmu.de)
+    person x7 x7@tum.de "fwdMailboxLocation: external" "fwdMailHost: mail.ph.tum.de:70000"
+    person x8 x8@tum.de "fwdMailboxLocation: external" "fwdMailHost: mail_host.tum.de"
+    person_in lmu y3 y3@lmu.de "fwdMailboxLocation: external" "fwdMailHost: [mx.lmu.de"
     person x5 x5@tum.de "fwdMailboxLocation: exchange" "fwdForwardAddress: a@x.org, b@y.org" \
         "fwdForwardAddress: <c@x.org>" "fwdForwardAddress: ok5@x.org"
     person x6 x6@tum.de "fwdMailboxLocation: exchange" $(for i in $(seq 11); do echo "fwdForwardAddress:_f$i@x.org"; done)
@@ -60,6 +64,12 @@ has "uid=x4,ou=tum,dc=example,dc=org|location external without fwdMailHost"
 has "uid=y1,ou=lmu,dc=example,dc=org|fwdMailHost not in the tenant's allowed_hosts|evil.example.com"
 t_eq "host not allowed" NOTFOUND "$(q transport y1@lmu.de)"
 t_eq "allowed host" "OK smtp:[mx.lmu.de]:25" "$(q transport y2@lmu.de)"
+has "uid=x7,ou=tum,dc=example,dc=org|invalid fwdMailHost|mail.ph.tum.de:70000"
+has "uid=x8,ou=tum,dc=example,dc=org|invalid fwdMailHost|mail_host.tum.de"
+has "uid=y3,ou=lmu,dc=example,dc=org|invalid fwdMailHost|[mx.lmu.de"
+for a in x7@tum.de x8@tum.de y3@lmu.de; do
+    t_eq "invalid host: $a not routed" "NOTFOUND NOTFOUND" "$(q recipients $a) $(q transport $a)"
+done
 # forwards: one address per value, no injection, bounded count
 has "uid=x5,ou=tum,dc=example,dc=org|invalid forward address (exactly one plain address per value)|a@x.org, b@y.org"
 has "uid=x5,ou=tum,dc=example,dc=org|invalid forward address (exactly one plain address per value)|<c@x.org>"
@@ -93,6 +103,25 @@ t_match "X record explains" 'conflict: address routed to uid=p1' \
     "$("$FWDMAP" -d "$T/maps" dump | grep '^X shared@tum.de')"
 # loops
 t_match "loop reported" "l1@tum.de l2@tum.de" "$(rep '.loops[] | join(" ")')"
+
+# fwdmap explain on these tables names the owning entry and its tenant.
+ex() { "$FWDMAP" -d "$T/maps" explain "$@"; }
+out=$(ex ok@tum.de); rc=$?
+t_eq "explain routed: exit" 0 "$rc"
+t_match "explain: owner dn" $'\n  owner dn +uid=ok,ou=tum,dc=example,dc=org\n' "$out"
+t_match "explain: tenant" $'\n  tenant +tum\n' "$out"
+t_match "explain: destination" $'\n  delivered to +ok@tum.de -> smtp:\\[exchange.example.org\\]:25\n' "$out"
+t_eq "explain -j: alias" "tum|tum|uid=x2,ou=tum,dc=example,dc=org|alias|x2@tum.de" \
+    "$(ex -j x2alias@tum.de | jq -r '"\(.tenant)|\(.provenance.tenant)|\(.provenance.dn)|\(.provenance.role)|\(.provenance.primary)"')"
+t_eq "explain -j: other tenant, external host" "lmu|uid=y2,ou=lmu,dc=example,dc=org|mx.lmu.de:25" \
+    "$(ex -j y2@lmu.de | jq -r '"\(.provenance.tenant)|\(.provenance.dn)|\(.provenance.host)"')"
+# A losing claim is named with its DN, the winner with its own.
+t_eq "explain -j: conflict" "uid=p1,ou=tum,dc=example,dc=org|uid=p2,ou=tum,dc=example,dc=org" \
+    "$(ex -j shared@tum.de | jq -r '"\(.provenance.dn)|\(.rejected_claim.dn)"')"
+out=$(ex x2@lmu.de); rc=$?
+t_eq "explain foreign claim: exit" 1 "$rc"
+t_match "explain foreign claim" 'claimed by uid=x2,ou=tum,dc=example,dc=org: alias in a domain the tenant does not own' "$out"
+t_match "explain foreign claim: tenant of the domain" $'\n  tenant +lmu\n' "$out"
 
 # Stable from sync to sync.
 before=$("$FWDMAP" -d "$T/maps" dump | grep -v '^#' | sort)

@@ -86,6 +86,8 @@ t_match "deltas published" "delta sync: serial=[0-9]+ .*result=published" "$(cat
 # it was down arrive.
 ls_stop
 [ -s "$T/maps/ldapsync.cookie" ] || t_fail "no cookie saved"
+jane_uuid=$(slapd_search ldap '(uid=jane)' entryUUID | sed -n 's/^entryUUID: //p')
+t_match "jane's entryUUID" '^[0-9a-f-]{36}$' "$jane_uuid"
 printf 'dn: uid=jane,ou=tum,%s\nchangetype: delete\n' "$SLAPD_SUFFIX" | slapd_modify ldap
 slapd_modify ldap <<EOF2
 dn: uid=maximilian,ou=tum,$SLAPD_SUFFIX
@@ -96,13 +98,18 @@ EOF2
 person zoe zoe@tum.de "fwdMailboxLocation: exchange" > "$T/add2.ldif"
 slapd_add ldap "$T/add2.ldif"
 : > "$LSLOG"
-ls_start
+ls_start -v
 t_wait 10 q_is transport zoe@tum.de "OK smtp:[exchange.example.org]:25" ||
     t_fail "change made while down not applied: $(cat "$LSLOG")"
 t_wait 10 q_is recipients jane.doe@tum.de NOTFOUND || t_fail "delete made while down not applied"
 t_match "resumed" "resuming from saved cookie" "$(cat "$LSLOG")"
 t_match "incremental refresh" "refresh done \(incremental\)" "$(cat "$LSLOG")"
 grep -q "refresh done (full)" "$LSLOG" && t_fail "restart did a full reload"
+# The delete made while down came as an RFC 4533 syncIdSet with
+# refreshDeletes TRUE (slapd's session log), logged with -v, and was
+# applied to jane's entryUUID only.
+t_match "syncIdSet received" 'sync info: syncIdSet refreshDeletes=-?[1-9][0-9]* cookie=rid=' "$(cat "$LSLOG")"
+t_match "syncIdSet names jane" "sync idset delete $jane_uuid" "$(cat "$LSLOG")"
 t_eq "modified while down (not lost to the other tenant's session)" \
     "OK smtp:[exchange.example.org]:25" "$(q transport max@tum.de)"
 t_eq "others unchanged" "OK smtp:[exchange.example.org]:25" "$(q transport mover@lmu.de)"

@@ -2,8 +2,34 @@
 # 51-ldapsync-killed.sh - slapd killed in the middle of a sync: nothing is
 # published (--once exits non-zero, the daemon keeps the last generation),
 # and both recover once slapd is back.
+#
+# "In the middle" is made exact, not timed, with strace fault injection:
+# --once runs under strace, which stops it with SIGSTOP at its 400th
+# read(2) (about page 90 of 3000); for the daemon, slapd is stopped at its
+# 1000th write(2) (see below).  slapd is killed while stopped.
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/cases/40-ldapsync-common.bash"
+command -v strace >/dev/null || t_skip "strace not installed (scripts/install-deps.sh installs it)"
+
+# stopped_start N LOG ARGS...: ldapsync -c $CONF ARGS under strace, stopped
+# by SIGSTOP at its Nth read(2); returns once it is stopped there.  Sets
+# TR_PID (strace: its exit status is ldapsync's) and TR_CHILD (ldapsync).
+_stopped_or_gone() { grep -q -- '--- stopped by SIGSTOP ---' "$1" || ! kill -0 "$2" 2>/dev/null; }
+stopped_start() {
+    local n=$1 slog=$2; shift 2
+    strace -qq -o "$slog" -e trace=read -e inject=read:signal=SIGSTOP:when="$n" \
+        "$LDAPSYNC" -c "$CONF" "$@" >>"$LSLOG" 2>&1 &
+    TR_PID=$!
+    t_track "$TR_PID"
+    t_wait 30 _stopped_or_gone "$slog" "$TR_PID"
+    grep -q -- '--- stopped by SIGSTOP ---' "$slog" ||
+        t_fail "ldapsync did not reach its read $n (finished early?): $(tail -3 "$LSLOG")"
+    # strace's only child now is ldapsync (its start-up probes are gone).
+    TR_CHILD=
+    read -r TR_CHILD _ < "/proc/$TR_PID/task/$TR_PID/children"
+    t_eq "traced program" ldapsync "$(cat "/proc/$TR_CHILD/comm" 2>/dev/null)"
+    t_match "ldapsync is stopped" '^State:[[:space:]]+[tT]' "$(grep '^State:' "/proc/$TR_CHILD/status")"
+}
 slapd_init ldap conf
 for i in $(seq 1 3000); do person "p$i" "p$i@tum.de" "fwdMailboxLocation: exchange"; done > "$T/people.ldif"
 slapd_load ldap "$T/people.ldif"
@@ -17,13 +43,11 @@ before=$(md5sum < "$T/maps/fwdmap.cdb")
 # Change something, then kill slapd while a one-entry-per-page sync runs.
 printf 'dn: uid=p1,ou=tum,%s\nchangetype: modify\nreplace: fwdMailboxLocation\nfwdMailboxLocation: mytum\n' \
     "$SLAPD_SUFFIX" | slapd_modify ldap
-"$LDAPSYNC" -c "$CONF" --once >>"$LSLOG" 2>&1 &
-pid=$!
-t_track "$pid"
-sleep 0.3
-kill -0 "$pid" 2>/dev/null || t_skip "the sync finished before slapd could be killed"
+stopped_start 400 "$T/logs/strace-once.log" --once
+t_eq "not published before the kill" "$before" "$(md5sum < "$T/maps/fwdmap.cdb")"
 slapd_kill ldap
-wait "$pid"; rc=$?
+kill -CONT "$TR_CHILD"
+wait "$TR_PID"; rc=$?
 [ "$rc" -ne 0 ] || t_fail "--once succeeded although slapd was killed mid-sync"
 t_match "clear message" "full sync failed: .*nothing published" "$(tail -2 "$LSLOG")"
 t_eq "tables untouched" "$before" "$(md5sum < "$T/maps/fwdmap.cdb")"
@@ -31,23 +55,42 @@ t_eq "still serving" "OK smtp:[exchange.example.org]:25" "$(q transport p1@tum.d
 ls "$T/maps" | grep -q '^\.fwdmap' && t_fail "temporary file left behind"
 
 # The daemon: killed during its initial refresh (fresh state, no cookie).
+# The refresh is one search whose entries slapd writes one by one; all of
+# them would fit in the socket buffers, so stopping ldapsync would not cut
+# it.  Instead slapd runs under strace, which stops it (SIGSTOP) at a
+# thread's 1000th write(2): 9xx of the 3000 entries are out, the rest and
+# the refreshDone never come.  Then slapd is killed.
 rm -f "$T/maps/ldapsync.cookie"
-slapd_start ldap
-ls_start
-sleep 0.05
+mkdir -p "$T/sbin"
+ln -sf "${SLAPD_BIN%slapd}slapadd" "${SLAPD_BIN%slapd}slaptest" "$T/sbin/"
+printf '#!/bin/sh\nexec strace -f -qq -o "%s" -e trace=write -e inject=write:signal=SIGSTOP:when=1000 "%s" "$@"\n' \
+    "$T/logs/strace-slapd.log" "$SLAPD_BIN" > "$T/sbin/slapd"
+chmod +x "$T/sbin/slapd"
+SLAPD_BIN=$T/sbin/slapd slapd_start ldap
+spid=${SLAPD_PID[ldap]}
+: > "$T/logs/daemon.log"
+LSLOG=$T/logs/daemon.log
+ls_start -v
+t_wait 30 grep -q -- '--- stopped by SIGSTOP ---' "$T/logs/strace-slapd.log" ||
+    t_fail "slapd was not stopped at its 1000th write: $(tail -3 "$LSLOG")"
+read -r schild _ < "/proc/$spid/task/$spid/children"
+t_eq "traced program" slapd "$(cat "/proc/$schild/comm" 2>/dev/null)"
+# The thread's first few writes answered the bind: 9xx entries went out.
+t_match "entries sent before the stop" '^9[0-9][0-9]$' \
+    "$(grep -c 'write(.*uid=p[0-9]*,ou=tum' "$T/logs/strace-slapd.log")"
+kill -KILL "$schild"
 slapd_kill ldap
-sleep 1
-# Either nothing new was published, or a complete generation (the refresh
-# may have finished before the kill): never a partial one.
-if [ "$before" != "$(md5sum < "$T/maps/fwdmap.cdb")" ]; then
-    t_log "note: the daemon's refresh completed before slapd was killed"
-    t_eq "published generation is complete" 3000 \
-        "$("$FWDMAP" -d "$T/maps" info | jq '.base.counts.R + 0')"
-fi
+t_wait 10 grep -q 'refresh failed: connection lost' "$LSLOG" ||
+    t_fail "daemon did not notice that slapd went away: $(tail -3 "$LSLOG")"
+t_match "daemon saw part of the refresh" '^9[0-9][0-9]$' "$(grep -c 'sync entry .* state 1' "$LSLOG")"
+t_eq "daemon: nothing published" "$before" "$(md5sum < "$T/maps/fwdmap.cdb")"
+grep -q 'result=published' "$LSLOG" && t_fail "daemon published a partial refresh: $(grep result= "$LSLOG")"
 kill -0 "$LS_PID" 2>/dev/null || t_fail "daemon exited when slapd went away"
 slapd_start ldap
-t_wait 20 q_is transport p1@tum.de "OK lmtp:[mytum.example.org]:24" ||
+t_wait 30 q_is transport p1@tum.de "OK lmtp:[mytum.example.org]:24" ||
     t_fail "daemon did not recover: $(tail -5 "$LSLOG")"
 t_eq "all there" "OK tum" "$(q recipients p3000@tum.de)"
+t_eq "published generation is complete" 3000 \
+    "$("$FWDMAP" -d "$T/maps" info | jq '.base.counts.R + 0')"
 ls_stop
 exit 0

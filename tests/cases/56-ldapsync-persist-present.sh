@@ -27,6 +27,7 @@ t_wait 10 q_is recipients new@tum.de "OK tum" || t_fail "restart missed an add: 
 t_match "resumed" "resuming from saved cookie" "$(cat "$LSLOG")"
 grep -q "refresh done (full)" "$LSLOG" && t_fail "restart did a full reload"
 t_match "present phase used" "sync phase end: present" "$(cat "$LSLOG")"
+t_match "present phase as a syncIdSet" "sync info: syncIdSet refreshDeletes=0 " "$(cat "$LSLOG")"
 t_eq "deleted while down" NOTFOUND "$(q recipients p1@tum.de)"
 t_eq "deleted while down" NOTFOUND "$(q recipients p2@tum.de)"
 t_eq "modified while down" "OK lmtp:[mytum.example.org]:24" "$(q transport p3@tum.de)"
@@ -36,10 +37,31 @@ t_eq "other tenant untouched" "OK lmu" "$(q recipients ute@lmu.de)"
 
 # Persist mode: six deletions in one batch exceed max_removed 3.
 before=$(serial)
+# The cookie saved so far (the restart above published; wait until the
+# cookie covering that is on disk, so that nothing legitimate is pending).
+cookie_of() { jq -c . "$T/maps/ldapsync.cookie" 2>/dev/null; }
+cookie_covers() { [ "$(jq -r .base_serial "$T/maps/ldapsync.cookie" 2>/dev/null)" = "$(serial)" ]; }
+t_wait 10 cookie_covers || t_fail "no cookie for base serial $(serial): $(cat "$T/maps/ldapsync.cookie")"
+sleep 2.5	# past COOKIE_SAVE_MS (ldapsync/main.c): a lagging save would be done by now
+cookie_before=$(cookie_of)
+[ -n "$cookie_before" ] || t_fail "no saved cookie"
 for i in 10 11 12 13 14 15; do printf 'dn: uid=p%s,ou=tum,%s\nchangetype: delete\n\n' "$i" "$SLAPD_SUFFIX"; done | slapd_modify ldap
 t_wait 10 grep -q "refusing to publish" "$LSLOG" || t_fail "guard did not trip in persist mode"
 sleep 0.5
 t_eq "still served" "OK tum" "$(q recipients p10@tum.de)"
 t_eq "report says refused" refused "$(rep .result)"
+t_eq "serial unchanged" "$before" "$(serial)"
+# The refused changes are not covered by the saved cookie: it has not
+# moved, not even when ldapsync stops.
+t_eq "cookie after the refusal" "$cookie_before" "$(cookie_of)"
+ls_stop
+t_eq "cookie after stopping" "$cookie_before" "$(cookie_of)"
+# So a restart sees the six deletions again and the guard holds again.
+: > "$LSLOG"
+ls_start -v
+t_wait 10 grep -q "refusing to publish: 6 of" "$LSLOG" ||
+    t_fail "restart after a refusal did not see the deletions again: $(tail -5 "$LSLOG")"
+t_eq "still served after the restart" "OK tum" "$(q recipients p10@tum.de)"
+t_eq "cookie after the second refusal" "$cookie_before" "$(cookie_of)"
 ls_stop
 exit 0

@@ -10,7 +10,8 @@
 #   suffix  $SLAPD_SUFFIX   (dc=example,dc=org), mdb backend, syncprov overlay
 #   rootdn  $SLAPD_ROOTDN   password $SLAPD_ROOTPW
 #   sync account $SLAPD_SYNCDN password $SLAPD_SYNCPW, read access to all,
-#           limits size=unlimited time=unlimited (slapd's default is 500)
+#           limits size=unlimited time=unlimited (slapd's default is 500),
+#           or $SLAPD_SYNC_LIMITS when set (e.g. "size=10 size.prtotal=unlimited")
 #   schemas core, cosine, inetorgperson, nis and $TOP/schema/fwdmap.*
 #
 # Functions (NAME defaults to "ldap"):
@@ -26,6 +27,8 @@
 #               SLAPD_RELOADHINT=1 sets syncprov-reloadhint TRUE: a stale
 #               cookie (older than every entry) then gets
 #               e-syncRefreshRequired instead of a silent present refresh.
+#               SLAPD_SYNC_LIMITS="LIMIT..." replaces the sync account's
+#               limits (slapd.conf(5) "limits"), for the paged-search tests.
 #               SLAPD_EXTRA_SCHEMAS="FILE..." includes these .schema files
 #               after fwdmap.schema ("conf" form only), e.g. misc.schema.
 #   slapd_load NAME FILE...   slapadd -q FILEs (server must be stopped)
@@ -103,7 +106,7 @@ directory $d/db
 index objectClass eq
 index entryUUID,entryCSN eq
 index mail,fwdMailAlias eq
-limits dn.exact="$SLAPD_SYNCDN" size=unlimited time=unlimited
+limits dn.exact="$SLAPD_SYNCDN" ${SLAPD_SYNC_LIMITS:-size=unlimited time=unlimited}
 limits dn.exact="$SLAPD_ROOTDN" size=unlimited time=unlimited
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by dn.exact="$SLAPD_SYNCDN" read by * read
@@ -208,7 +211,7 @@ olcDbMaxSize: 8589934592
 olcDbIndex: objectClass eq
 olcDbIndex: entryUUID,entryCSN eq
 olcDbIndex: mail,fwdMailAlias eq
-olcLimits: dn.exact="$SLAPD_SYNCDN" size=unlimited time=unlimited
+olcLimits: dn.exact="$SLAPD_SYNCDN" ${SLAPD_SYNC_LIMITS:-size=unlimited time=unlimited}
 olcLimits: dn.exact="$SLAPD_ROOTDN" size=unlimited time=unlimited
 olcAccess: to attrs=userPassword by self write by anonymous auth by * none
 olcAccess: to * by dn.exact="$SLAPD_SYNCDN" read by * read
