@@ -271,12 +271,17 @@ ms_of() {
 }
 TABLES=("fwdmapd socketmap:unix:$SOCK:recipients" "nullmap socketmap:unix:$NSOCK:recipients"
         "cdb cdb:$T/pf/recipients" "ldap ldap:$T/pf/ldap-recipients.cf")
-# A warm-up round of each (page cache, slapd's caches), then three rounds,
-# alternating, so that a noisy neighbour hits every table alike.
+# A warm-up round of each (page cache, slapd's caches), then four rounds,
+# alternating so that a noisy neighbour hits every table alike, each round
+# starting with the next table (printed in the order run), so that no table
+# always runs right after the same other one.
 for tb in "${TABLES[@]}"; do pm "${tb#* }"; done
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
-for round in 1 2 3; do
-    for tb in "${TABLES[@]}"; do ms_of "${tb%% *}" "${tb#* }"; done > "$T/round"
+for round in 1 2 3 4; do
+    for i in 0 1 2 3; do
+        tb=${TABLES[$(( (i + round - 1) % 4 ))]}
+        ms_of "${tb%% *}" "${tb#* }"
+    done > "$T/round"
     awk -v r="$round" -v K="$LKEYS" '
         { ms[$1] = $2; f[$1] = $3; printf "%s%s %5d ms (%3.0f us/key, %d found)",
               NR == 1 ? "round " r ": " : "   ", $1, $2, $2 * 1000 / K, $3 }

@@ -3,7 +3,7 @@
  * every request without looking anything up.
  *
  * SYNOPSIS
- *	nullmap -s ENDPOINT [-s ENDPOINT ...] [-c MAXCONNS]
+ *	nullmap -s ENDPOINT [-s ENDPOINT ...] [-c MAXCONNS] [-T MS]
  *
  * DESCRIPTION
  *	Listens on each ENDPOINT (unix:PATH or inet:HOST:PORT, the socket
@@ -16,6 +16,12 @@
  *	client sends); its reply is "9:NOTFOUND ,".  A malformed request gets
  *	"5:PERM ," and the connection is closed.  Output the client does not
  *	take is kept and the connection is not read until it is sent.
+ *
+ *	-T MS gives epoll_wait a timeout of MS milliseconds (default: none),
+ *	as fwdmapd always has one (its next timeout scan or generation check,
+ *	at most fwdmapd.reload_check_ms, 100 ms by default, ahead); so the
+ *	cost of the kernel arming and cancelling that timer on every wait can
+ *	be measured on its own.
  *
  *	So the difference between a benchmark against fwdmapd and the same
  *	benchmark against nullmap is what fwdmapd's lookups, bookkeeping and
@@ -69,6 +75,7 @@ static char *nm_rbuf, *nm_obuf;
 static size_t nm_obufcap;
 static unsigned long long nm_requests, nm_accepted;
 static unsigned nm_conns, nm_maxconns = 100000;
+static int nm_timeout = -1;
 static const char *nm_paths[NM_MAX_LISTEN];
 static int nm_npaths;
 
@@ -337,7 +344,7 @@ nm_write(struct nm_conn *c)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: nullmap -s unix:PATH|inet:HOST:PORT [-s ...] [-c MAXCONNS]\n");
+    fprintf(stderr, "usage: nullmap -s unix:PATH|inet:HOST:PORT [-s ...] [-c MAXCONNS] [-T MS]\n");
     exit(2);
 }
 
@@ -351,7 +358,7 @@ main(int argc, char **argv)
 
     if ((nm_ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 	nm_fatal("epoll_create1");
-    while ((ch = getopt(argc, argv, "s:c:")) != -1) {
+    while ((ch = getopt(argc, argv, "s:c:T:")) != -1) {
 	switch (ch) {
 	case 's':
 	    if (nlis == NM_MAX_LISTEN)
@@ -369,6 +376,9 @@ main(int argc, char **argv)
 	    break;
 	case 'c':
 	    nm_maxconns = (unsigned) strtoul(optarg, NULL, 10);
+	    break;
+	case 'T':
+	    nm_timeout = atoi(optarg);
 	    break;
 	default:
 	    usage();
@@ -392,7 +402,7 @@ main(int argc, char **argv)
 	nm_add(&lis[i], EPOLLIN);
 
     for (;;) {
-	if ((n = epoll_wait(nm_ep, evs, 256, -1)) < 0) {
+	if ((n = epoll_wait(nm_ep, evs, 256, nm_timeout)) < 0) {
 	    if (errno == EINTR)
 		continue;
 	    nm_fatal("epoll_wait");
