@@ -702,5 +702,13 @@ main(int argc, char **argv)
     printf("%sclient CPU %.2f s (user %.2f, sys %.2f): %.1f us per request\n",
 	   quiet ? "" : "loadgen: ", cpu, ucpu, scpu,
 	   total ? cpu * 1e6 / (double) total : 0.0);
+    for (j = 0; j < nthreads; j++) {
+	free(th[j].lat);
+	free(th[j].lag);
+	free(th[j].conns);
+    }
+    free(th);
+    free(all);
+    free(lags);
     return (failed || bad || total + over != nreq ? 1 : 0);
 }
