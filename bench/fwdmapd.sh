@@ -5,18 +5,31 @@
 #
 # Environment: BENCH_SIZES (people per generation, default "100000 1000000"),
 # BENCH_IDLE (idle connections, default 10000), BENCH_LDAP_KEYS (sequential
-# postmap lookups per table type, default 5000), BENCH_SKIP_LDAP=1.
+# postmap lookups per table type, default 5000), BENCH_RATES (open-loop
+# rates in lookups/s, default "20000 100000 200000"), BENCH_SKIP_LDAP=1.
+#
+# Every load is run twice, back to back: against fwdmapd, and against
+# bench/nullmap, a socketmap server on the same kind of socket with the same
+# epoll loop that answers NOTFOUND without any lookup.  nullmap is the floor
+# any socketmap server can reach with this client on this machine; the
+# difference is what fwdmapd itself costs.  Each run also reports the CPU
+# time per request of the server (from /proc/PID/sched) and of the load
+# generator (getrusage), and the load average before and after.
 #
 # 1. For each size: publish a generation (people, a quarter of them with an
-#    alias), start fwdmapd, and drive it with bench/loadgen over 1,000
-#    connections: closed loop (one outstanding request per connection, like a
-#    Postfix process), closed loop over 100 connections, pipelined (8
-#    requests per write), and an open loop at a fixed rate; keys are a mix of
-#    hits (addresses, +extensions, aliases) and misses.  Record memory
-#    (private vs. mapped file) before and after.
+#    alias), start fwdmapd and nullmap, and drive each with bench/loadgen:
+#    closed loop (one outstanding request per connection, like a Postfix
+#    process) over 1,000 and over 100 connections, pipelined (8 requests per
+#    write) over 1,000, and open loops at fixed rates over 1,000 connections
+#    (latency from the scheduled send time); keys are a mix of hits
+#    (addresses, +extensions, aliases) and misses.  Record memory (private
+#    vs. mapped file) before and after.
 # 2. Hold BENCH_IDLE idle connections, prove each is served before and after.
-# 3. Sequential `postmap -q -` through socketmap against Postfix's own ldap:
-#    table on a throwaway slapd holding the same people, same keys.
+# 3. Sequential `postmap -q -` with the same keys through socketmap to
+#    fwdmapd, through socketmap to nullmap, from a local cdb: table built by
+#    postmap, and from Postfix's own ldap: table on a throwaway slapd holding
+#    the same people; then once more with server and postmap pinned to the
+#    same CPU, and to different CPUs, to show what the wakeups cost.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export TOP
@@ -32,16 +45,21 @@ LKEYS=${BENCH_LDAP_KEYS:-5000}
 FWDMAPD=$FWDMAP_BUILD/fwdmapd
 FWDMAP=$FWDMAP_BUILD/fwdmap
 LOADGEN=$FWDMAP_BUILD/bench/loadgen
-for b in "$FWDMAPD" "$FWDMAP" "$LOADGEN"; do
+NULLMAP=$FWDMAP_BUILD/bench/nullmap
+RATES=${BENCH_RATES:-20000 100000 200000}
+for b in "$FWDMAPD" "$FWDMAP" "$LOADGEN" "$NULLMAP"; do
     [ -x "$b" ] || { echo "bench: $b not built (make)"; exit 1; }
 done
 SOCK=$T/fwdmapd.sock
 CTL=$T/ctl.sock
+NSOCK=$T/nullmap.sock
 FWPID=
+NMPID=
 
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024) " MB"}' /proc/meminfo), kernel $(uname -r)"
 echo "# started $(date -u +%FT%TZ)"
 echo "# $("$LOADGEN" -Z)"
+echo "# load before: $(cat /proc/loadavg)"
 
 # People p0..p(N-1) in tum.de, a quarter with an alias; the ph.tum.de
 # department passes unknown recipients on.
@@ -102,6 +120,46 @@ start_fwdmapd() {
 }
 stop_fwdmapd() { kill -TERM "$FWPID"; wait "$FWPID" 2>/dev/null; }
 
+start_nullmap() {
+    "$NULLMAP" -s "unix:$NSOCK" 2>>"$T/logs/nullmap.log" &
+    NMPID=$!
+    t_track "$NMPID"
+    t_wait 10 test -S "$NSOCK" || { tail "$T/logs/nullmap.log"; exit 1; }
+}
+stop_nullmap() {
+    kill -TERM "$NMPID"; wait "$NMPID" 2>/dev/null
+    sed 's/^/    /' "$T/logs/nullmap.log"; : > "$T/logs/nullmap.log"
+}
+
+# CPU time (ns) a single-threaded process has run so far: the scheduler's
+# own account (/proc/PID/schedstat reads 0 without CONFIG_SCHEDSTATS).
+cpu_ns() { awk '/^se.sum_exec_runtime/ {printf "%.0f\n", $3 * 1e6}' "/proc/$1/sched"; }
+
+# run_load PID ENDPOINT LABEL LOADGEN-ARGS...: one loadgen run against the
+# server PID, with the server's CPU time per answered request.
+run_load() {
+    local pid=$1 ep=$2 label=$3 c0 c1 n rc
+    shift 3
+    c0=$(cpu_ns "$pid")
+    "$LOADGEN" -q -s "$ep" -k "$T/keys.txt" "$@" > "$T/lg.out" 2>&1
+    rc=$?
+    c1=$(cpu_ns "$pid")
+    n=$(awk '/ requests over / {print $1}' "$T/lg.out")
+    sed "s/^/  $label: /" "$T/lg.out"
+    awk -v a="$c0" -v b="$c1" -v n="${n:-0}" -v l="$label" 'BEGIN {
+        printf "  %s: server CPU %.2f s: %.1f us per request\n", l, (b - a) / 1e9,
+            (n > 0 ? (b - a) / 1e3 / n : 0) }'
+    [ "$rc" = 0 ] || echo "  $label: loadgen exit $rc"
+}
+
+# Each load against fwdmapd, then against nullmap (the floor).
+both() {
+    echo "$1  [load $(cut -d' ' -f1-3 /proc/loadavg)]"
+    shift
+    run_load "$FWPID" "unix:$SOCK" "fwdmapd" "$@"
+    run_load "$NMPID" "unix:$NSOCK" "nullmap" "$@"
+}
+
 # Memory of fwdmapd: private (anonymous) and mapped-file resident sizes.
 mem() {
     awk '/^VmRSS|^RssAnon|^RssFile/ {printf "%s %.1f MB  ", $1, $2/1024} END {print ""}' \
@@ -124,18 +182,20 @@ for n in $SIZES; do
     rm -f "$T/records.txt"
     gen_keys "$n" > "$T/keys.txt"
     start_fwdmapd
+    start_nullmap
     echo "memory after start:      $(mem)"
-    echo "closed loop, 1000 connections, depth 1:"
-    "$LOADGEN" -q -s "unix:$SOCK" -c 1000 -n 1000000 -k "$T/keys.txt"
-    echo "closed loop, 100 connections, depth 1:"
-    "$LOADGEN" -q -s "unix:$SOCK" -c 100 -n 500000 -k "$T/keys.txt"
-    echo "closed loop, 1000 connections, pipelined depth 8:"
-    "$LOADGEN" -q -s "unix:$SOCK" -c 1000 -n 2000000 -p 8 -k "$T/keys.txt"
-    echo "open loop, 1000 connections, 20000 req/s for 5 s:"
-    "$LOADGEN" -q -s "unix:$SOCK" -c 1000 -n 100000 -r 20000 -k "$T/keys.txt"
-    echo "memory after 3.6M lookups: $(mem)"
+    both "closed loop, 1000 connections, depth 1:" -c 1000 -n 500000
+    both "closed loop, 100 connections, depth 1:" -c 100 -n 300000
+    both "closed loop, 1000 connections, pipelined depth 8:" -c 1000 -n 1000000 -p 8
+    for r in $RATES; do
+        # 3 s at the rate, at least 60,000 requests.
+        k=$((r * 3)); [ "$k" -lt 60000 ] && k=60000
+        both "open loop, 1000 connections, $r req/s ($k requests):" -c 1000 -n "$k" -r "$r"
+    done
+    echo "memory after these lookups: $(mem)"
     [ "$n" = "$(echo $SIZES | awk '{print $1}')" ] && BASE_KEYS_N=$n
     stop_fwdmapd
+    stop_nullmap
 done
 
 echo
@@ -153,9 +213,13 @@ wait $lg; echo "loadgen exit $?"
 cat "$T/idle.out"
 stop_fwdmapd
 
-[ "${BENCH_SKIP_LDAP:-0}" = 1 ] && exit 0
+if [ "${BENCH_SKIP_LDAP:-0}" = 1 ]; then
+    echo "# load after: $(cat /proc/loadavg)"
+    echo "# finished $(date -u +%FT%TZ)"
+    exit 0
+fi
 echo
-echo "## sequential postmap -q - : socketmap (fwdmapd) vs. ldap: (slapd), $LKEYS keys"
+echo "## sequential postmap -q -, $LKEYS keys: socketmap (fwdmapd), socketmap (nullmap), cdb:, ldap: (slapd)"
 source "$TOP/tests/lib/slapd.sh"
 N=${BASE_KEYS_N:-100000}
 awk -v N="$N" 'BEGIN {
@@ -178,7 +242,14 @@ gen_records "$N" > "$T/records.txt"
 rm -f "$T/maps"/fwdmap*.cdb
 "$FWDMAP" -d "$T/maps" compile -s 1 "$T/records.txt" || exit 1
 start_fwdmapd
+start_nullmap
 mkdir -p "$T/pf"; : > "$T/pf/main.cf"
+# The same recipients as a local cdb: table (what fwdmapd serves, without
+# the daemon): every address and alias, built by Postfix's own postmap.
+awk -v N="$N" 'BEGIN { for (i = 0; i < N; i++) {
+    print "p" i ".person@tum.de OK"; if (i % 4 == 0) print "alias" i "@tum.de OK" } }' \
+    > "$T/pf/recipients"
+postmap -c "$T/pf" "cdb:$T/pf/recipients" || { echo "postmap cdb: failed"; exit 1; }
 cat > "$T/pf/ldap-recipients.cf" <<CF
 server_host = $(slapd_uri bench)
 version = 3
@@ -191,18 +262,61 @@ awk -v N="$N" -v K="$LKEYS" 'BEGIN { srand(7)
     for (i = 0; i < K; i++) { r = int(rand() * N)
         if (i % 2) print "p" r ".person@tum.de"; else print "nobody" r "@tum.de" } }' > "$T/pkeys.txt"
 pm() { postmap -c "$T/pf" -q - "$1" < "$T/pkeys.txt" > "$T/pm.out" 2>"$T/pm.err"; }
-ms_of() { local s e; s=$(date +%s%N); pm "$1"; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
-# A warm-up round of each (page cache, slapd's caches), then three rounds,
-# alternating, so that a noisy neighbour hits both sides alike.
-pm "socketmap:unix:$SOCK:recipients"; pm "ldap:$T/pf/ldap-recipients.cf"
-for round in 1 2 3; do
-    sock_ms=$(ms_of "socketmap:unix:$SOCK:recipients"); sock_found=$(wc -l < "$T/pm.out")
-    ldap_ms=$(ms_of "ldap:$T/pf/ldap-recipients.cf"); ldap_found=$(wc -l < "$T/pm.out")
-    [ -s "$T/pm.err" ] && { echo "postmap ldap errors:"; head -3 "$T/pm.err"; }
-    printf 'round %d: socketmap %5d ms (%6d lookups/s, %d found)   ldap %5d ms (%6d lookups/s, %d found)' \
-        "$round" "$sock_ms" $(( LKEYS * 1000 / (sock_ms > 0 ? sock_ms : 1) )) "$sock_found" \
-        "$ldap_ms" $(( LKEYS * 1000 / (ldap_ms > 0 ? ldap_ms : 1) )) "$ldap_found"
-    awk -v a="$ldap_ms" -v b="$sock_ms" 'BEGIN { if (b > 0) printf "   socketmap %.1fx faster\n", a / b; else print "" }'
+# ms_of NAME TABLE: time one postmap run; print "NAME MS FOUND".
+ms_of() {
+    local s e
+    s=$(date +%s%N); pm "$2"; e=$(date +%s%N)
+    [ -s "$T/pm.err" ] && { echo "postmap $1 errors:" >&2; head -3 "$T/pm.err" >&2; }
+    echo "$1 $(( (e - s) / 1000000 )) $(wc -l < "$T/pm.out")"
+}
+TABLES=("fwdmapd socketmap:unix:$SOCK:recipients" "nullmap socketmap:unix:$NSOCK:recipients"
+        "cdb cdb:$T/pf/recipients" "ldap ldap:$T/pf/ldap-recipients.cf")
+# A warm-up round of each (page cache, slapd's caches), then four rounds,
+# alternating so that a noisy neighbour hits every table alike, each round
+# starting with the next table (printed in the order run), so that no table
+# always runs right after the same other one.
+for tb in "${TABLES[@]}"; do pm "${tb#* }"; done
+echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in 1 2 3 4; do
+    for i in 0 1 2 3; do
+        tb=${TABLES[$(( (i + round - 1) % 4 ))]}
+        ms_of "${tb%% *}" "${tb#* }"
+    done > "$T/round"
+    awk -v r="$round" -v K="$LKEYS" '
+        { ms[$1] = $2; f[$1] = $3; printf "%s%s %5d ms (%3.0f us/key, %d found)",
+              NR == 1 ? "round " r ": " : "   ", $1, $2, $2 * 1000 / K, $3 }
+        END { printf "\n         ldap/fwdmapd %.1fx   ldap/nullmap %.1fx (the most any socketmap" \
+                     " server could reach here)   fwdmapd-nullmap %.0f us/key\n",
+                     ms["ldap"] / (ms["fwdmapd"] ? ms["fwdmapd"] : 1),
+                     ms["ldap"] / (ms["nullmap"] ? ms["nullmap"] : 1),
+                     (ms["fwdmapd"] - ms["nullmap"]) * 1000 / K }' "$T/round"
 done
+# Where the sequential time goes: the same postmap runs with the server
+# (every slapd thread for ldap:) and postmap pinned to the same CPU, then
+# to different CPUs.  On the same CPU a lookup costs no cross-CPU wakeup;
+# on different CPUs every lookup costs two (request and answer).
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    pin_all() { local p; for p in "$FWPID" "$NMPID" "${SLAPD_PID[bench]}"; do
+        taskset -a -p -c "$1" "$p" >/dev/null; done; }
+    for where in "same CPU" "different CPUs"; do
+        pin_all 0
+        cpu=0; [ "$where" = "different CPUs" ] && cpu=1
+        for tb in "${TABLES[@]}"; do
+            s=$(date +%s%N)
+            taskset -c "$cpu" postmap -c "$T/pf" -q - "${tb#* }" < "$T/pkeys.txt" > "$T/pm.out" 2>&1
+            e=$(date +%s%N)
+            echo "${tb%% *} $(( (e - s) / 1000000 )) $(wc -l < "$T/pm.out")"
+        done > "$T/round"
+        awk -v w="$where" -v K="$LKEYS" '
+            { ms[$1] = $2; printf "%s%s %5d ms (%3.0f us/key)", NR == 1 ? "pinned, " w ": " : "   ",
+                  $1, $2, $2 * 1000 / K }
+            END { printf "   ldap/fwdmapd %.1fx   ldap/nullmap %.1fx\n",
+                         ms["ldap"] / (ms["fwdmapd"] ? ms["fwdmapd"] : 1),
+                         ms["ldap"] / (ms["nullmap"] ? ms["nullmap"] : 1) }' "$T/round"
+    done
+    pin_all "0-$(( $(nproc) - 1 ))"
+fi
 stop_fwdmapd
+stop_nullmap
+echo "# load after: $(cat /proc/loadavg)"
 echo "# finished $(date -u +%FT%TZ)"

@@ -13,12 +13,19 @@
  *	may have outstanding go out in one write (pipelining).  With -r the
  *	load is an open loop instead: RATE requests/s in total, request i
  *	going to connection i % CONNS, latency counted from when the request
- *	was due (a connection still waiting queues it).  Keys come from KEYFILE, one per line,
- *	either "map key" or just "key" (then MAP is used, default
+ *	was due (a connection still waiting queues it; one whose queue of 63
+ *	is full drops the request, and dropped requests count as unanswered,
+ *	i.e. slower than any answer, in the percentiles).  The open loop also
+ *	reports how late the load generator itself sent requests against the
+ *	schedule ("send lag"): a large send lag means the client, not the
+ *	server, could not keep the rate.  Keys come from KEYFILE, one per
+ *	line, either "map key" or just "key" (then MAP is used, default
  *	"recipients"); a mix of known and unknown keys gives hits and
  *	misses.  Every reply is checked to be a netstring starting with OK,
  *	NOTFOUND, TEMP or PERM.  Prints requests/s, latency percentiles
- *	(p50, p90, p99, p99.9, max) and the count of each reply kind.
+ *	(p50, p90, p99, p99.9, max), the count of each reply kind, and the
+ *	CPU time the load generator used (user + system) per request, so
+ *	that a run shows what the client itself costs.
  *
  *	With -H IDLE, it instead opens IDLE connections, proves each one is
  *	served with one lookup, holds them all open for -D SECS seconds,
@@ -38,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -72,6 +80,8 @@ struct lg_thread {
     uint64_t sent, done;
     uint32_t *lat;			/* ns per request */
     uint64_t nlat;
+    uint32_t *lag;			/* -r: ns a send was late against its due time */
+    uint64_t nlag;
     uint64_t ok, notfound, temp, perm, bad;
     uint64_t overflow;			/* -r: schedule fell too far behind */
     int     failed;
@@ -182,9 +192,13 @@ lg_send(struct lg_thread *t, struct lg_conn *c, uint64_t at)
 {
     struct lg_key *k = &lg_keys[c->next_key];
     ssize_t n;
+    uint64_t now = now_ns();
 
     c->next_key = (c->next_key + 1) % (unsigned) lg_nkeys;
-    c->sent_at[c->head] = at ? at : now_ns();
+    c->sent_at[c->head] = at ? at : now;
+    if (at && t->nlag < t->target)
+	t->lag[t->nlag++] = (uint32_t) (now > at ? (now - at > UINT32_MAX ?
+						   UINT32_MAX : now - at) : 0);
     c->head = (c->head + 1) % 64;
     n = send(c->fd, k->req, k->len, MSG_NOSIGNAL);
     if (n != (ssize_t) k->len) {
@@ -522,6 +536,16 @@ lg_syscall_cost(void)
     return (0);
 }
 
+/* A latency in ns as microseconds; a dropped request shows as such. */
+static const char *
+lg_us(uint32_t ns, char *buf)
+{
+    if (ns == UINT32_MAX)
+	return ("dropped");
+    snprintf(buf, 32, "%.1f", ns / 1000.0);
+    return (buf);
+}
+
 static void
 usage(void)
 {
@@ -537,7 +561,11 @@ main(int argc, char **argv)
     uint64_t nreq = 100000, total = 0, i;
     const char *keyfile = NULL, *map = "recipients";
     struct lg_thread *th;
-    uint32_t *all;
+    uint32_t *all, *lags;
+    uint64_t nlags = 0;
+    struct rusage ru0, ru;
+    char    b1[32], b2[32], b3[32], b4[32], b5[32];
+    double  cpu, ucpu, scpu;
     uint64_t t0, t1, ok = 0, nf = 0, tmp = 0, perm = 0, bad = 0, over = 0;
     int     failed = 0, j;
     double  secs;
@@ -596,7 +624,9 @@ main(int argc, char **argv)
 	    + ((uint64_t) j < nreq % (uint64_t) nthreads);
 	th[j].conns = calloc((size_t) per, sizeof(struct lg_conn));
 	th[j].lat = calloc(th[j].target ? th[j].target : 1, sizeof(uint32_t));
-	if (!th[j].conns || !th[j].lat)
+	th[j].lag = calloc(lg_rate > 0 && th[j].target ? th[j].target : 1,
+			   sizeof(uint32_t));
+	if (!th[j].conns || !th[j].lat || !th[j].lag)
 	    return (1);
 	for (k = 0; k < per; k++) {
 	    struct lg_conn *c = &th[j].conns[k];
@@ -609,6 +639,7 @@ main(int argc, char **argv)
 	    c->next_key = (unsigned) (((uint64_t) (j * 7919 + k) * 104729u) % lg_nkeys);
 	}
     }
+    getrusage(RUSAGE_SELF, &ru0);
     t0 = now_ns();
     for (j = 0; j < nthreads; j++)
 	if (pthread_create(&th[j].tid, NULL, lg_run, &th[j]) != 0)
@@ -626,29 +657,58 @@ main(int argc, char **argv)
 	over += th[j].overflow;
 	failed |= th[j].failed;
     }
-    if ((all = malloc((total ? total : 1) * sizeof(uint32_t))) == NULL)
+    /* Dropped requests (-r) count as unanswered: slower than any answer. */
+    if ((all = malloc((total + over ? total + over : 1) * sizeof(uint32_t))) == NULL)
 	return (1);
     for (i = 0, j = 0; j < nthreads; j++) {
 	memcpy(all + i, th[j].lat, th[j].nlat * sizeof(uint32_t));
 	i += th[j].nlat;
+	nlags += th[j].nlag;
     }
-    qsort(all, total, sizeof(uint32_t), cmp_u32);
+    for (; i < total + over; i++)
+	all[i] = UINT32_MAX;
+    if ((lags = malloc((nlags ? nlags : 1) * sizeof(uint32_t))) == NULL)
+	return (1);
+    for (i = 0, j = 0; j < nthreads; j++) {
+	memcpy(lags + i, th[j].lag, th[j].nlag * sizeof(uint32_t));
+	i += th[j].nlag;
+    }
+    qsort(all, total + over, sizeof(uint32_t), cmp_u32);
+    qsort(lags, nlags, sizeof(uint32_t), cmp_u32);
     secs = (double) (t1 - t0) / 1e9;
-#define PCT(p) (total ? all[(uint64_t) ((double) (total - 1) * (p))] / 1000.0 : 0.0)
+    getrusage(RUSAGE_SELF, &ru);
+#define TV(tv) ((double) (tv).tv_sec + (double) (tv).tv_usec / 1e6)
+    ucpu = TV(ru.ru_utime) - TV(ru0.ru_utime);
+    scpu = TV(ru.ru_stime) - TV(ru0.ru_stime);
+    cpu = ucpu + scpu;
+#define PCT(p) (total + over ? all[(uint64_t) ((double) (total + over - 1) * (p))] : 0)
+#define LAG(p) (nlags ? lags[(uint64_t) ((double) (nlags - 1) * (p))] / 1000.0 : 0.0)
     if (lg_rate > 0)
 	printf("%soffered %.0f req/s (open loop); dropped (a connection's queue"
-	       " was full) %llu\n", quiet ? "" : "loadgen: ", lg_rate,
-	       (unsigned long long) over);
+	       " was full) %llu; send lag us p50 %.1f p99 %.1f max %.1f\n",
+	       quiet ? "" : "loadgen: ", lg_rate, (unsigned long long) over,
+	       LAG(0.50), LAG(0.99), nlags ? lags[nlags - 1] / 1000.0 : 0.0);
     printf("%s%llu requests over %d connections (%d thread%s, depth %d) in %.3f s:"
-	   " %.0f req/s; latency us p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f;"
+	   " %.0f req/s; latency us p50 %s p90 %s p99 %s p99.9 %s max %s;"
 	   " OK %llu NOTFOUND %llu TEMP %llu PERM %llu bad %llu\n",
 	   quiet ? "" : "loadgen: ", (unsigned long long) total, nconns, nthreads,
 	   nthreads == 1 ? "" : "s", lg_depth, secs,
 	   secs > 0 ? (double) total / secs : 0.0,
-	   PCT(0.50), PCT(0.90), PCT(0.99), PCT(0.999),
-	   total ? all[total - 1] / 1000.0 : 0.0,
+	   lg_us(PCT(0.50), b1), lg_us(PCT(0.90), b2), lg_us(PCT(0.99), b3),
+	   lg_us(PCT(0.999), b4), lg_us(total + over ? all[total + over - 1] : 0, b5),
 	   (unsigned long long) ok, (unsigned long long) nf,
 	   (unsigned long long) tmp, (unsigned long long) perm,
 	   (unsigned long long) bad);
+    printf("%sclient CPU %.2f s (user %.2f, sys %.2f): %.1f us per request\n",
+	   quiet ? "" : "loadgen: ", cpu, ucpu, scpu,
+	   total ? cpu * 1e6 / (double) total : 0.0);
+    for (j = 0; j < nthreads; j++) {
+	free(th[j].lat);
+	free(th[j].lag);
+	free(th[j].conns);
+    }
+    free(th);
+    free(all);
+    free(lags);
     return (failed || bad || total + over != nreq ? 1 : 0);
 }
