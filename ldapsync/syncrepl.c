@@ -328,7 +328,7 @@ sync_message(struct sy_sess *ss, LDAPMessage *m)
 		break;
 	    if (ber_scanf(ber, "[W]}", &uuids) == LBER_ERROR)
 		break;
-	    log_debug("sync info: syncIdSet refreshDeletes=%d cookie=%.*s", (int) flag,
+	    log_debug("sync info: syncIdSet refreshDeletes=%s cookie=%.*s", flag ? "TRUE" : "FALSE",
 		      (int) cookie.bv_len, cookie.bv_val ? cookie.bv_val : "");
 	    on_idset(ss, uuids, flag != 0);
 	    ber_bvarray_free(uuids);
