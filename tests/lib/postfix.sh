@@ -158,7 +158,7 @@ pf_start() {
         t_fail "postfix start: $(cat "$PF_DIR/start.log")"
     t_wait 10 _pf_master_pid || t_fail "postfix master did not write its PID"
     PF_MASTER_PID=$(_pf_master_pid)
-    t_track "$PF_MASTER_PID"
+    t_track "$PF_MASTER_PID" "postfix master"
     t_wait 15 _pf_smtp_up || t_fail "postfix does not answer on 127.0.0.1:$PF_PORT"
 }
 
@@ -364,7 +364,7 @@ fw_ldapmodify() {
 fw_ldapsync_start() {
     "$(t_bin ldapsync)" -c "$FW_CONF" "$@" >>"$TEST_TMP/logs/ldapsync.log" 2>&1 &
     FW_LDAPSYNC_PID=$!
-    t_track "$FW_LDAPSYNC_PID"
+    t_track "$FW_LDAPSYNC_PID" ldapsync
 }
 fw_ldapsync_stop() { [ -n "$FW_LDAPSYNC_PID" ] && t_stop_pid "$FW_LDAPSYNC_PID"; FW_LDAPSYNC_PID=; }
 
@@ -373,7 +373,7 @@ _fw_sock_ok() { [ -S "$FW_SOCK" ] && fw_query domains tum.de >/dev/null; }
 fw_fwdmapd_start() {
     "$(t_bin fwdmapd)" -f -c "$FW_CONF" >>"$TEST_TMP/logs/fwdmapd.log" 2>&1 &
     FW_FWDMAPD_PID=$!
-    t_track "$FW_FWDMAPD_PID"
+    t_track "$FW_FWDMAPD_PID" fwdmapd
     t_wait 10 _fw_sock_ok || t_fail "fwdmapd does not answer on $FW_SOCK (see logs/fwdmapd.log: $(tail -n 3 "$TEST_TMP/logs/fwdmapd.log"))"
 }
 fw_fwdmapd_stop() { [ -n "$FW_FWDMAPD_PID" ] && t_stop_pid "$FW_FWDMAPD_PID"; FW_FWDMAPD_PID=; }
