@@ -234,6 +234,13 @@ python3 -c 'import json, sys; json.loads(sys.argv[1])' "$out" || t_fail "[$h_sta
 out=$(bash -c "$h_modify" 2>&1) || t_fail "[$h_modify] failed: $out"
 _explains_new() { bash -c "$h_explain" 2>/dev/null | grep -q olga.neu@example.org; }
 t_wait 15 _explains_new || t_fail "after [$h_modify], explain still says: $(bash -c "$h_explain" 2>&1)"
+# explain reads the published files; fwdmapd switches to them within its
+# reload_check_ms: wait until Postfix's own client gets the new answer.
+_served_new() {
+    postmap -c "$DDIR/postfix/etc" -q olga.ehemalig@alumni.tum.de \
+        "socketmap:unix:$DDIR/run/fwdmapd.sock:virtual" | grep -q olga.neu@example.org
+}
+t_wait 15 _served_new || t_fail "fwdmapd does not serve the new forward"
 n=$(_outside_count olga.neu@example.org)
 out=$(bash -c "$h_swaks" 2>&1) || t_fail "[$h_swaks] failed: $(tail -n 5 <<<"$out")"
 t_wait 15 _outside_more olga.neu@example.org "$n" || t_fail "after the change, nothing reached olga.neu@example.org"
