@@ -122,8 +122,9 @@ bench: deps all
 soak: deps all
 	bench/soak.sh
 
+# make demo DEMO_ARGS=--keep-running: keep it all running after the verdict.
 demo: deps all
-	scripts/demo.sh
+	scripts/demo.sh $(DEMO_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \

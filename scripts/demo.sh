@@ -2,8 +2,10 @@
 # scripts/demo.sh - the fwdmap demo (run by `make demo`, after `make deps all`).
 #
 #   scripts/demo.sh [--keep-running]
+#   DEMO_DIR=/tmp/mydemo scripts/demo.sh	(a new or empty directory)
 #
-# Starts, all on 127.0.0.1 and all in one directory under /tmp:
+# Starts, all on 127.0.0.1 and all in one directory (DEMO_DIR, else a new
+# /tmp/fwdmap-demo.XXXXXX, printed first as "demo directory: DIR"):
 #   - a private slapd holding the sample meta-directory scripts/demo/directory.ldif
 #     (tenants TUM, LMU, LRZ, BAdW: staff on Exchange, students on myTUM,
 #     alumni with forwards only, chemistry on its own server, physics in the
@@ -17,10 +19,24 @@
 # went (or why it was rejected), makes one change in the directory and shows
 # that the next message follows it without touching Postfix.
 #
-# Everything it started is stopped when it ends or on Ctrl-C (by PID).  The
-# logs stay in the demo directory, which is printed at the end.  With
-# --keep-running it waits for Ctrl-C before stopping, so that you can try
-# swaks, `fwdmap explain` or ldapmodify yourself.
+# Verdict: CASES below says, once, where the sample directory means each
+# recipient's mail to go (or that it must be rejected at RCPT time).  The
+# demo compares that with what the stores actually received and exits 0
+# only when every message reached exactly the expected stores and every
+# expected rejection happened; otherwise it prints "PROBLEM: ..." lines and
+# exits 1.
+#
+# Every process it starts is written to DIR/pids ("PID NAME") and stopped
+# by PID when the demo ends, on Ctrl-C or on kill (INT, TERM, HUP).  The
+# logs stay in DIR.  With --keep-running it waits after the verdict, so
+# that you can try swaks, `fwdmap explain` or ldapmodify yourself (the
+# commands it prints work as printed; the rootdn password is in
+# DIR/rootdn.pw, mode 0600); Ctrl-C or kill then stops everything at once
+# and the exit status is still the verdict's.
+#
+# FWDMAP_DEMO_DATA=DIR replaces scripts/demo (directory.ldif and
+# fwdmap.json.in); tests/cases/65-demo.sh uses it to check that the demo
+# notices when the directory does not route as CASES says.
 
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,31 +44,52 @@ KEEP_RUNNING=0
 case "${1:-}" in
 --keep-running) KEEP_RUNNING=1 ;;
 "") ;;
-*) echo "usage: $0 [--keep-running]" >&2; exit 2 ;;
+*) echo "usage: [DEMO_DIR=DIR] $0 [--keep-running]" >&2; exit 2 ;;
 esac
 
 if [ "$(id -u)" != 0 ]; then
-    echo "demo: run me as root (the private Postfix instance needs it): sudo make demo" >&2
+    echo "PROBLEM: run me as root (the private Postfix instance needs it): sudo make demo" >&2
     exit 1
 fi
 for p in fwdmapd ldapsync fwdmap; do
-    [ -x "${FWDMAP_BUILD:-$TOP/build}/$p" ] || { echo "demo: build/$p is missing; run: make" >&2; exit 1; }
+    [ -x "${FWDMAP_BUILD:-$TOP/build}/$p" ] ||
+        { echo "PROBLEM: ${FWDMAP_BUILD:-$TOP/build}/$p is missing; run: make" >&2; exit 1; }
 done
-for p in slapd slapadd ldapmodify postfix postmap smtp-sink swaks; do
-    command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] ||
-        { echo "demo: $p is missing; run: make deps" >&2; exit 1; }
+for p in slapd slapadd ldapmodify postfix postmap smtp-sink swaks runuser; do
+    command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] || [ -x "/sbin/$p" ] ||
+        { echo "PROBLEM: $p is missing; run: make deps" >&2; exit 1; }
 done
 export PATH="$PATH:/usr/sbin:/sbin"
 
-DEMO_DIR=$(mktemp -d /tmp/fwdmap-demo.XXXXXX)
+if [ -n "${DEMO_DIR:-}" ]; then
+    case $DEMO_DIR in /*) ;; *) DEMO_DIR=$PWD/$DEMO_DIR ;; esac
+    mkdir -p "$DEMO_DIR" || { echo "PROBLEM: cannot create DEMO_DIR $DEMO_DIR" >&2; exit 1; }
+    if [ -n "$(ls -A "$DEMO_DIR")" ]; then
+        echo "PROBLEM: DEMO_DIR $DEMO_DIR is not empty; give a new or an empty directory" >&2
+        exit 1
+    fi
+else
+    DEMO_DIR=$(mktemp -d /tmp/fwdmap-demo.XXXXXX) ||
+        { echo "PROBLEM: mktemp failed" >&2; exit 1; }
+fi
 chmod 755 "$DEMO_DIR"
+echo "demo directory: $DEMO_DIR"
+
+# The test helpers give us: processes tracked by PID (and listed in
+# T_PIDFILE) and stopped on exit or Ctrl-C, loopback ports,
+# slapd/Postfix/smtp-sink fixtures.
 export TEST_TMP=$DEMO_DIR FWDMAP_BUILD=${FWDMAP_BUILD:-$TOP/build} TOP
-# The test helpers give us: processes tracked by PID and stopped on exit or
-# Ctrl-C, loopback ports, slapd/Postfix/smtp-sink fixtures.
+export T_PIDFILE=$DEMO_DIR/pids
+: >"$T_PIDFILE"
 # shellcheck source=../tests/lib/common.sh
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/lib/sink.sh"
 source "$TOP/tests/lib/postfix.sh"	# also loads tests/lib/slapd.sh
+[ -n "${FWDMAP_DEMO_DATA:-}" ] && FW_DEMO=$FWDMAP_DEMO_DATA
+
+# A fixture that cannot start is a problem of the demo's run, not a test
+# failure: say so in the demo's words and stop everything.
+t_fail() { printf 'PROBLEM: %s\n' "$*"; exit 1; }
 
 # Ctrl-C and kill are handled by common.sh (everything is stopped by PID);
 # also stop cleanly when the terminal goes away, and keep going (to clean
@@ -62,18 +99,43 @@ trap '' PIPE
 
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 step() { printf '\n'; bold "== $*"; }
+# cmd WORD...: the words as one command line to copy and paste, quoting
+# only the words that need it.
+cmd() {
+    local w out=""
+    for w in "$@"; do
+        if [[ $w =~ ^[A-Za-z0-9_./:=,@+%-]+$ ]]; then
+            out="$out${out:+ }$w"
+        else
+            out="$out${out:+ }'${w//\'/\'\\\'\'}'"
+        fi
+    done
+    printf '%s\n' "$out"
+}
 
-_demo_done() {
-    printf '\n'
-    bold "== Stopping everything the demo started (by PID). Logs are kept in $DEMO_DIR:"
+FWDMAP=$FWDMAP_BUILD/fwdmap
+ROOTPW_FILE=$DEMO_DIR/rootdn.pw
+_logs() {
     cat <<EOF
    ldapsync     $DEMO_DIR/logs/ldapsync.log   (sync report: $FW_STATE/)
    fwdmapd      $DEMO_DIR/logs/fwdmapd.log
-   Postfix      $DEMO_DIR/postfix/maillog
+   Postfix      $DEMO_DIR/postfix/maillog   (swaks transcripts: $DEMO_DIR/postfix/smtp-*.log)
    slapd        $DEMO_DIR/slapd-ldap/slapd.log
    stores       $DEMO_DIR/sinks/<store>/   (one file per message received)
+   PIDs         $DEMO_DIR/pids   (everything the demo started; all stopped at the end)
+EOF
+}
+echo "   logs (kept after the demo):"
+_logs
+
+_demo_done() {
+    printf '\n'
+    bold "== Stopping everything the demo started (by PID, see $DEMO_DIR/pids). Logs are kept:"
+    _logs
+    cat <<EOF
    config       $FW_CONF
-   tables       $FW_MAPS/   (try: build/fwdmap -d $FW_MAPS explain jane.doe@tum.de)
+   tables       $FW_MAPS/   (try the next line)
+   \$ $(cmd "$FWDMAP" -d "$FW_MAPS" explain jane.doe@tum.de)
    Remove with: rm -rf $DEMO_DIR
 EOF
 }
@@ -83,6 +145,7 @@ exec 9>&1
 t_on_exit "_demo_done >&9"
 
 # Friendly names of the sinks.
+STORES=(exchange mytum dept physics outside stray)
 declare -A STORE_NAME=(
     [exchange]="Exchange"
     [mytum]="myTUM (LMTP)"
@@ -92,25 +155,96 @@ declare -A STORE_NAME=(
     [stray]="NO ROUTE (bug!)"
 )
 
+# ------------------------------------------------------- what should happen
+# recipient | where the sample directory means its mail to go: the stores
+# ("store:envelope recipient", lower case, space separated; each exactly
+# once, nothing anywhere else) or "reject" (5xx at RCPT, nothing delivered) |
+# what the sample directory says about it
+CASES=(
+    "jane.doe@tum.de|exchange:jane.doe@tum.de|TUM staff, mailbox on Exchange"
+    "j.doe@tum.de|exchange:jane.doe@tum.de|alias of jane.doe"
+    "Jane.Doe+Lists@TUM.de|exchange:jane.doe+lists@tum.de|extension and mixed case"
+    "jane.doe@ei.tum.de|exchange:jane.doe@tum.de|alias in a department domain"
+    "erika.mustermann@tum.de|exchange:erika.mustermann@tum.de outside:erika.m@example.com|Exchange plus an extra forward"
+    "max.muster@mytum.de|mytum:max.muster@mytum.de|TUM student, mailbox on myTUM"
+    "ga12abc@mytum.de|mytum:max.muster@mytum.de|student's alias"
+    "hans.alt@alumni.tum.de|outside:familie.alt@example.net|alumnus, forward only"
+    "grete.alt@alumni.tum.de|outside:familie.alt@example.net|alumna, same target as hans"
+    "olga.ehemalig@alumni.tum.de|outside:olga@example.com outside:o.ehemalig@example.net|alumna with two forwards"
+    "clara.chemie@ch.tum.de|dept:clara.chemie@ch.tum.de|chemistry: own mail server"
+    "paul.physik@ph.tum.de|exchange:paul.physik@ph.tum.de|physics, already migrated"
+    "einstein@ph.tum.de|physics:einstein@ph.tum.de|physics, not yet migrated"
+    "anna.schmidt@lmu.de|exchange:anna.schmidt@lmu.de|LMU staff, Exchange"
+    "praesident@lmu.de|exchange:praesident@lmu.de|LMU; also claimed by a TUM entry"
+    "postmaster@lrz.de|exchange:lena.berger@lrz.de|LRZ alias"
+    "tom.huber@lrz.de|mytum:tom.huber@lrz.de|LRZ, mailbox on myTUM"
+    "k.weber@badw.de|exchange:karl.weber@badw.de outside:karl.weber@example.org|BAdW alias with a forward"
+    "nobody@tum.de|reject|unknown, strict domain"
+    "info@lrz.de|reject|claimed only by a TUM entry"
+    "bad.store@tum.de|reject|entry names an unknown store"
+    "bad.external@ch.tum.de|reject|external without fwdMailHost"
+    "bad.forward@alumni.tum.de|reject|forward smuggles a 2nd address"
+)
+# One message with several recipients in different stores: it must reach
+# the union of their expectations above.
+MULTI=(jane.doe@tum.de max.muster@mytum.de clara.chemie@ch.tum.de hans.alt@alumni.tum.de einstein@ph.tum.de)
+# After the change in the directory (max.muster moves to Exchange):
+CHANGE_RCPT=max.muster@mytum.de
+CHANGE_EXPECT="exchange:max.muster@mytum.de"
+
+declare -A EXPECT WHAT TOKEN CODE TEXT
+RCPTS=()
+for c in "${CASES[@]}"; do
+    IFS='|' read -r r e w <<<"$c"
+    RCPTS+=("$r"); EXPECT[$r]=$e; WHAT[$r]=$w
+done
+PROBLEMS=()
+problem() { PROBLEMS+=("$*"); }
+
+# got TOKEN: what the stores received with TOKEN, "store:rcpt" per line,
+# store by store; gots TOKEN: the same, sorted, to compare.
+got() {
+    local n
+    for n in "${STORES[@]}"; do sink_rcpts "$n" "$1" | sort | sed "s/^/$n:/"; done
+}
+gots() { got "$1" | sort; }
+# sorted EXPECTATION: the same form from an expectation string.
+sorted() { printf '%s\n' $1 | sed '/^$/d' | sort; }
+# pretty: "store:rcpt" lines on stdin -> "Exchange <rcpt>, Internet <rcpt>".
+pretty() {
+    local s r out=""
+    while IFS=: read -r s r; do
+        [ -n "$s" ] || continue
+        out="$out${out:+, }${STORE_NAME[$s]:-$s} <$r>"
+    done
+    echo "${out:-(nothing arrived)}"
+}
+
+# -------------------------------------------------------------- the set-up
 step "Starting the stores (smtp-sink on loopback)"
 fw_sinks
 for n in exchange mytum dept physics outside; do
     printf '   %-24s 127.0.0.1:%s\n' "${STORE_NAME[$n]}" "$(sink_port "$n")"
 done
 
-step "Starting slapd with the sample meta-directory (scripts/demo/directory.ldif)"
+step "Starting slapd with the sample meta-directory ($FW_DEMO/directory.ldif)"
 fw_slapd_start
+( umask 077; printf '%s' "$SLAPD_ROOTPW" >"$ROOTPW_FILE" )
 printf '   %s, %s entries with fwdMailRecipient\n' "$SLAPD_URI" \
     "$(slapd_search ldap '(objectClass=fwdMailRecipient)' dn | grep -c '^dn:')"
 
 step "ldapsync: one full sync, then following the directory (refreshAndPersist)"
 fw_config "$SLAPD_URI"
+if ! runuser -u postfix -- test -x "$(dirname "$FW_SOCK")" 2>/dev/null; then
+    t_fail "Postfix (user postfix) cannot reach $(dirname "$FW_SOCK"): give a DEMO_DIR whose parents others may search (chmod o+x), e.g. below /tmp"
+fi
 if ! "$(t_bin ldapsync)" -c "$FW_CONF" --once >>"$DEMO_DIR/logs/ldapsync.log" 2>&1; then
-    echo "ldapsync --once failed:" >&2; tail -n 20 "$DEMO_DIR/logs/ldapsync.log" >&2; exit 1
+    tail -n 20 "$DEMO_DIR/logs/ldapsync.log" | sed 's/^/   /'
+    t_fail "ldapsync --once failed (see $DEMO_DIR/logs/ldapsync.log)"
 fi
 tail -n 3 "$DEMO_DIR/logs/ldapsync.log" | sed 's/^/   /'
 fw_ldapsync_start
-"$(t_bin fwdmap)" -c "$FW_CONF" info 2>/dev/null | python3 -c '
+"$FWDMAP" -c "$FW_CONF" info 2>/dev/null | python3 -c '
 import json, sys
 b = json.load(sys.stdin)["base"]
 c = b["counts"]
@@ -126,88 +260,95 @@ printf '   fwdmapd on %s, Postfix on 127.0.0.1:%s (config %s)\n' "$FW_SOCK" "$PF
 postconf -c "$PF_DIR/etc" -n relay_domains relay_recipient_maps virtual_alias_maps \
     virtual_alias_domains transport_maps | sed 's/^/   /'
 
-# --------------------------------------------------------------- the mail
-# recipient | what the sample directory says about it
-CASES=(
-    "jane.doe@tum.de|TUM staff, mailbox on Exchange"
-    "j.doe@tum.de|alias of jane.doe"
-    "Jane.Doe+Lists@TUM.de|extension and mixed case"
-    "jane.doe@ei.tum.de|alias in a department domain"
-    "erika.mustermann@tum.de|Exchange plus an extra forward"
-    "max.muster@mytum.de|TUM student, mailbox on myTUM"
-    "ga12abc@mytum.de|student's alias"
-    "hans.alt@alumni.tum.de|alumnus, forward only"
-    "grete.alt@alumni.tum.de|alumna, same target as hans"
-    "olga.ehemalig@alumni.tum.de|alumna with two forwards"
-    "clara.chemie@ch.tum.de|chemistry: own mail server"
-    "paul.physik@ph.tum.de|physics, already migrated"
-    "einstein@ph.tum.de|physics, not yet migrated"
-    "anna.schmidt@lmu.de|LMU staff, Exchange"
-    "praesident@lmu.de|LMU; also claimed by a TUM entry"
-    "postmaster@lrz.de|LRZ alias"
-    "tom.huber@lrz.de|LRZ, mailbox on myTUM"
-    "k.weber@badw.de|BAdW alias with a forward"
-    "nobody@tum.de|unknown, strict domain"
-    "info@lrz.de|claimed only by a TUM entry"
-    "bad.store@tum.de|entry names an unknown store"
-    "bad.external@ch.tum.de|external without fwdMailHost"
-    "bad.forward@alumni.tum.de|forward smuggles a 2nd address"
-)
-declare -A TOKEN CODE TEXT
-
+# ---------------------------------------------------------------- the mail
 step "Sending one message per recipient with swaks"
-for c in "${CASES[@]}"; do
-    r=${c%%|*}
+for r in "${RCPTS[@]}"; do
     pf_smtp "$(fw_sender)" "$r" >/dev/null
     TOKEN[$r]=$PF_TOKEN
     CODE[$r]=$(pf_rcpt_code "$r")
     TEXT[$r]=$(pf_rcpt_text "$r")
     printf '.'
 done
-printf ' %d messages\n' "${#CASES[@]}"
+printf ' %d messages\n' "${#RCPTS[@]}"
 
-# One message with several recipients in different stores.
-MULTI=(jane.doe@tum.de max.muster@mytum.de clara.chemie@ch.tum.de hans.alt@alumni.tum.de einstein@ph.tum.de)
 pf_smtp "$(fw_sender)" "${MULTI[@]}" >/dev/null
 MULTI_TOKEN=$PF_TOKEN
+MULTI_EXPECT=""
+for r in "${MULTI[@]}"; do
+    MULTI_EXPECT="$MULTI_EXPECT ${EXPECT[$r]}"
+    c=$(pf_rcpt_code "$r")
+    [ "$c" = 250 ] || problem "one message to ${#MULTI[@]} recipients: RCPT $r got [$(pf_rcpt_text "$r")], expected 250"
+done
 echo "   and one message to ${#MULTI[@]} recipients: ${MULTI[*]}"
 
-pf_wait_queue_empty 60 || echo "   (some mail is still queued: $(pf_queue_count) message(s); see the maillog)"
+if ! pf_wait_queue_empty 60; then
+    problem "$(pf_queue_count) message(s) still in Postfix's queue after 60 s (see $PF_LOG)"
+fi
 
-# where TOKEN went: "Store <rcpt>, Store <rcpt>"
-reached() {
-    local tok=$1 n r out=""
-    for n in exchange mytum dept physics outside stray; do
-        for r in $(sink_rcpts "$n" "$tok" | sort -u); do
-            out="$out${out:+, }${STORE_NAME[$n]} <$r>"
-        done
+# check_deliveries: compare every message with its expectation; fills
+# DELIVERY_PROBLEMS and MISMATCH[rcpt] (what to print next to the row).
+declare -A MISMATCH
+check_deliveries() {
+    local r e w have want
+    DELIVERY_PROBLEMS=()
+    MISMATCH=()
+    for r in "${RCPTS[@]}"; do
+        e=${EXPECT[$r]}
+        have=$(gots "${TOKEN[$r]}")
+        if [ "$e" = reject ]; then
+            [[ ${CODE[$r]} == 5?? ]] ||
+                DELIVERY_PROBLEMS+=("$r: expected a 5xx rejection at RCPT, got [${TEXT[$r]:-no reply}]")
+            [ -z "$have" ] ||
+                DELIVERY_PROBLEMS+=("$r: should have been rejected, but reached $(pretty <<<"$have")")
+            [ "${CODE[$r]}" != 250 ] || MISMATCH[$r]="expected a 5xx rejection at RCPT"
+            continue
+        fi
+        if [ "${CODE[$r]}" != 250 ]; then
+            DELIVERY_PROBLEMS+=("$r: expected 250 at RCPT, got [${TEXT[$r]:-no reply}]")
+            MISMATCH[$r]="expected 250, got ${CODE[$r]:-no reply}"
+            continue
+        fi
+        want=$(sorted "$e")
+        if [ "$have" != "$want" ]; then
+            DELIVERY_PROBLEMS+=("$r: expected $(pretty <<<"$want"); reached $(pretty <<<"$have")")
+            MISMATCH[$r]="expected $(pretty <<<"$want")"
+        fi
     done
-    echo "${out:-(nothing arrived)}"
+    want=$(sorted "$MULTI_EXPECT")
+    have=$(gots "$MULTI_TOKEN")
+    [ "$have" = "$want" ] ||
+        DELIVERY_PROBLEMS+=("one message to ${#MULTI[@]} recipients: expected $(pretty <<<"$want"); reached $(pretty <<<"$have")")
+    [ "${#DELIVERY_PROBLEMS[@]}" -eq 0 ]
 }
+# A store may still be writing the last message when the queue empties:
+# look again for a few seconds before calling a difference a problem.
+for i in 1 2 3 4 5; do
+    check_deliveries && break
+    sleep 1
+done
 
 step "Result: where each recipient's mail went"
 printf '%-28s %-33s %s\n' "RECIPIENT" "CASE" "REACHED (store <envelope recipient>)"
 printf '%-28s %-33s %s\n' "---------" "----" "-------"
-for c in "${CASES[@]}"; do
-    r=${c%%|*}; what=${c#*|}
-    [ "${CODE[$r]}" = 250 ] || continue
-    printf '%-28s %-33s %s\n' "$r" "$what" "$(reached "${TOKEN[$r]}")"
+for r in "${RCPTS[@]}"; do
+    [ "${EXPECT[$r]}" = reject ] && [ "${CODE[$r]}" != 250 ] && continue
+    printf '%-28s %-33s %s%s\n' "$r" "${WHAT[$r]}" "$(got "${TOKEN[$r]}" | pretty)" \
+        "${MISMATCH[$r]:+   <-- PROBLEM: ${MISMATCH[$r]}}"
 done
 printf '\nOne message to several recipients:\n'
-reached "$MULTI_TOKEN" | tr ',' '\n' | sed 's/^ */   /'
+got "$MULTI_TOKEN" | pretty | tr ',' '\n' | sed 's/^ */   /'
 
 step "Rejected at RCPT time (5xx: the sender's server keeps the message, no bounce from us)"
 printf '%-28s %-33s %s\n' "RECIPIENT" "CASE" "SMTP REPLY"
-for c in "${CASES[@]}"; do
-    r=${c%%|*}; what=${c#*|}
+for r in "${RCPTS[@]}"; do
     [ "${CODE[$r]}" = 250 ] && continue
-    printf '%-28s %-33s %s\n' "$r" "$what" "${TEXT[$r]}"
+    printf '%-28s %-33s %s\n' "$r" "${WHAT[$r]}" "${TEXT[$r]}"
 done
 
 step "Why? fwdmap explain (what the published tables say, and where it came from)"
 for r in j.doe@tum.de einstein@ph.tum.de info@lrz.de praesident@lmu.de; do
     bold "\$ fwdmap explain $r"
-    "$(t_bin fwdmap)" -c "$FW_CONF" explain "$r" 2>&1 | sed 's/^/   /'
+    "$FWDMAP" -c "$FW_CONF" explain "$r" 2>&1 | sed 's/^/   /'
 done
 
 report=$(ls "$FW_STATE"/*report*.json 2>/dev/null | head -n 1)
@@ -238,38 +379,104 @@ if not seen:
 PY
 fi
 
+# ------------------------------------------------------------ the change
 step "A change in the directory: max.muster moves from myTUM to Exchange"
-serial_before=$(fw_serial)
-fw_ldapmodify <<LDIF
+CHANGE_LDIF=$DEMO_DIR/change-max.muster.ldif
+cat >"$CHANGE_LDIF" <<LDIF
 dn: uid=max.muster,ou=tum,dc=example,dc=org
 changetype: modify
 replace: fwdMailboxLocation
 fwdMailboxLocation: exchange
 LDIF
+LDAPMODIFY=(ldapmodify -x -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$ROOTPW_FILE")
+echo "   \$ $(cmd "${LDAPMODIFY[@]}" -f "$CHANGE_LDIF")"
+serial_before=$(fw_serial)
 start=$(date +%s%N)
-if fw_wait_query 20 transport max.muster@mytum.de "127\\.0\\.0\\.1\\]:$(sink_port exchange)\$"; then
+if ! out=$("${LDAPMODIFY[@]}" -f "$CHANGE_LDIF" 2>&1); then
+    problem "ldapmodify failed: $out"
+elif fw_wait_query 20 transport "$CHANGE_RCPT" "127\\.0\\.0\\.1\\]:$(sink_port exchange)\$"; then
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     echo "   the tables answered the new route after ${ms} ms (generation ${serial_before:-?} -> $(fw_serial)), no Postfix reload"
-    pf_smtp "$(fw_sender)" max.muster@mytum.de >/dev/null
+    pf_smtp "$(fw_sender)" "$CHANGE_RCPT" >/dev/null
     tok=$PF_TOKEN
+    c=$(pf_rcpt_code "$CHANGE_RCPT")
     pf_wait_queue_empty 30 >/dev/null
-    printf '   %-28s %s\n' "max.muster@mytum.de" "$(reached "$tok")"
+    want=$(sorted "$CHANGE_EXPECT")
+    for i in 1 2 3 4 5; do
+        have=$(gots "$tok")
+        [ "$have" = "$want" ] && break
+        sleep 1
+    done
+    printf '   %-28s %s\n' "$CHANGE_RCPT" "$(pretty <<<"$have")"
+    [ "$c" = 250 ] && [ "$have" = "$want" ] ||
+        problem "after the change, $CHANGE_RCPT: RCPT got [$(pf_rcpt_text "$CHANGE_RCPT")]; expected $(pretty <<<"$want"); reached $(pretty <<<"$have")"
 else
-    echo "   the change did not reach the tables within 20 s (see $DEMO_DIR/logs/ldapsync.log)"
+    problem "the change did not reach the tables within 20 s (see $DEMO_DIR/logs/ldapsync.log)"
 fi
 
-if [ "$(sink_total stray)" -gt 0 ]; then
-    echo; echo "WARNING: $(sink_total stray) message(s) for our domains had no route (see the maillog)"
+# ------------------------------------------------------------ the verdict
+PROBLEMS+=("${DELIVERY_PROBLEMS[@]+"${DELIVERY_PROBLEMS[@]}"}")
+# Every message in every store must be one the demo sent (a bounce to the
+# sender, or mail for a route nobody expected, shows up here).
+sent=$DEMO_DIR/sent-tokens
+{
+    for r in "${RCPTS[@]}"; do echo "X-Fwdmap-Test: ${TOKEN[$r]}"; done
+    echo "X-Fwdmap-Test: $MULTI_TOKEN"
+    [ -n "${tok:-}" ] && echo "X-Fwdmap-Test: $tok"
+} >"$sent"
+for n in "${STORES[@]}"; do
+    for f in $(_sink_files "$n"); do
+        grep -q -x -F -f "$sent" "$f" ||
+            problem "${STORE_NAME[$n]} received a message the demo did not send: $f"
+        grep -q '^Content-Type: multipart/report' "$f" &&
+            problem "${STORE_NAME[$n]} received a bounce or delay notice: $f"
+    done
+done
+b=$(pf_log_grep 'status=bounced' | head -n 3)
+[ -z "$b" ] || problem "Postfix bounced mail: $b"
+[ "$(pf_queue_count)" -eq 0 ] || problem "$(pf_queue_count) message(s) left in Postfix's queue (see $PF_LOG)"
+
+step "Verdict"
+nacc=0; nrej=0
+for r in "${RCPTS[@]}"; do
+    if [ "${EXPECT[$r]}" = reject ]; then nrej=$((nrej + 1)); else nacc=$((nacc + 1)); fi
+done
+if [ "${#PROBLEMS[@]}" -eq 0 ]; then
+    VERDICT=0
+    echo "   OK: all $((nacc + 2)) messages reached exactly the expected stores ($nacc recipients, one message to ${#MULTI[@]}, one after the change);"
+    echo "   all $nrej expected rejections happened; nothing else arrived anywhere."
+else
+    VERDICT=1
+    printf 'PROBLEM: %s\n' "${PROBLEMS[@]}"
+    echo "   ${#PROBLEMS[@]} problem(s); the logs are listed below."
 fi
 
 if [ "$KEEP_RUNNING" = 1 ]; then
-    step "Everything keeps running; press Ctrl-C to stop. Try:"
+    TRY_LDIF=$DEMO_DIR/try-olga.ldif
+    cat >"$TRY_LDIF" <<LDIF
+dn: uid=olga.ehemalig,ou=tum,dc=example,dc=org
+changetype: modify
+replace: fwdForwardAddress
+fwdForwardAddress: olga.neu@example.org
+LDIF
+    step "Everything keeps running; press Ctrl-C (or kill $$) to stop it all. Try:"
     cat <<EOF
-   swaks --server 127.0.0.1:$PF_PORT --to olga.ehemalig@alumni.tum.de
-   $TOP/build/fwdmap -c $FW_CONF explain olga.ehemalig@alumni.tum.de
-   $TOP/build/fwdmapd -c $FW_CONF -S
-   ldapmodify -x -H $SLAPD_URI -D '$SLAPD_ROOTDN' -w $SLAPD_ROOTPW
+   # a message to an alumna; it goes to her two forwards ("Internet" store: $SINK_ROOT/outside/)
+   \$ $(cmd swaks --server "127.0.0.1:$PF_PORT" --to olga.ehemalig@alumni.tum.de)
+   # what the tables say about her, and why
+   \$ $(cmd "$FWDMAP" -c "$FW_CONF" explain olga.ehemalig@alumni.tum.de)
+   # fwdmapd's statistics
+   \$ $(cmd "$FWDMAP_BUILD/fwdmapd" -c "$FW_CONF" -S)
+   # change her forwards in the directory (rootdn password in $ROOTPW_FILE, mode 0600),
+   # then explain and swaks again: the new forward applies within a second, no Postfix reload
+   \$ $(cmd "${LDAPMODIFY[@]}" -f "$TRY_LDIF")
 EOF
-    while :; do sleep 3600; done
+    # Stopping is the way a kept-running demo ends: exit with the verdict.
+    trap 'exit $VERDICT' INT TERM
+    while :; do
+        sleep 86400 &
+        t_track $! "sleep (--keep-running)"
+        wait $!
+    done
 fi
-exit 0
+exit "$VERDICT"

@@ -5,7 +5,9 @@
 #   FWDMAP_BUILD  the build directory holding fwdmapd, ldapsync, fwdmap
 #   TOP           the source tree
 # Every daemon a case starts is recorded with t_track PID and stopped by
-# PID (TERM, then KILL) when the case exits, whatever the outcome.
+# PID (TERM, then KILL) when the case exits, whatever the outcome.  With
+# T_PIDFILE set, t_track also appends "PID NAME" to that file (the demo's
+# DIR/pids), so that someone else can check that they are all gone.
 
 set -u
 : "${TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -18,19 +20,31 @@ mkdir -p "$T/logs"
 _t_pids=()
 _t_cleanups=()
 
-# Remember a PID to stop at exit.
-t_track() { _t_pids+=("$1"); }
+# t_track PID [NAME]: remember a PID to stop at exit.
+t_track() {
+    _t_pids+=("$1")
+    [ -z "${T_PIDFILE:-}" ] || printf '%s %s\n' "$1" "${2:-}" >>"$T_PIDFILE"
+}
 
 # Register a shell command to run at exit (before PIDs are stopped).
 t_on_exit() { _t_cleanups+=("$1"); }
 
+# t_alive PID: the process exists and is not a zombie (a daemon that
+# detached, like Postfix's master, is reaped by init, at init's pace).
+t_alive() {
+    local st
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+    st=${st##*) }
+    [ "${st%% *}" != Z ]
+}
+
 # Stop one PID: TERM, wait up to 5 s, then KILL.
 t_stop_pid() {
     local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
+    t_alive "$pid" || return 0
     kill -TERM "$pid" 2>/dev/null
     for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        t_alive "$pid" || return 0
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null
@@ -38,10 +52,34 @@ t_stop_pid() {
     return 0
 }
 
+# Stop every tracked PID at once: TERM to all, up to 5 s for all of them
+# to exit, then KILL what is left.
+t_stop_all() {
+    local p i alive
+    for p in "${_t_pids[@]+"${_t_pids[@]}"}"; do
+        t_alive "$p" && kill -TERM "$p" 2>/dev/null
+    done
+    for i in $(seq 50); do
+        alive=
+        for p in "${_t_pids[@]+"${_t_pids[@]}"}"; do
+            t_alive "$p" && { alive=$p; break; }
+        done
+        [ -z "$alive" ] && return 0
+        sleep 0.1
+    done
+    for p in "${_t_pids[@]+"${_t_pids[@]}"}"; do
+        t_alive "$p" && kill -KILL "$p" 2>/dev/null
+    done
+    sleep 0.1
+    return 0
+}
+
 _t_exit() {
-    local rc=$? c p
+    local rc=$? c
+    # A second Ctrl-C (or TERM) must not cut the clean-up short.
+    trap '' INT TERM HUP
     for c in "${_t_cleanups[@]+"${_t_cleanups[@]}"}"; do eval "$c" >/dev/null 2>&1 || true; done
-    for p in "${_t_pids[@]+"${_t_pids[@]}"}"; do t_stop_pid "$p"; done
+    t_stop_all
     exit $rc
 }
 trap _t_exit EXIT

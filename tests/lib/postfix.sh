@@ -16,7 +16,7 @@
 #	Extra main.cf lines can be appended with pf_conf "name = value".
 #   pf_conf LINE...	append/override main.cf settings (postconf -e)
 #   pf_start		start the instance, wait until it accepts SMTP
-#   pf_stop		stop it (postfix stop, then the master's PID)
+#   pf_stop		stop it (TERM to the master) and wait until all its processes are gone
 #   pf_reload		postfix reload (tests never need it; kept for demos)
 #   pf_flush		postqueue -f (deliver deferred mail now)
 #   pf_queue_count	print the number of queued messages
@@ -132,6 +132,7 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+    _pf_settled "$PF_DIR/etc/main.cf" "$PF_DIR/etc/master.cf"
     t_on_exit "pf_stop"
 }
 
@@ -140,7 +141,13 @@ pf_conf() {
     for l in "$@"; do
         postconf -c "$PF_DIR/etc" -e "$l" || t_fail "postconf -e $l"
     done
+    _pf_settled "$PF_DIR/etc/main.cf"
 }
+
+# Postfix reads a configuration file only once it is 2 s old (it naps
+# 300 ms at a time until then, so as not to read a file half written):
+# date back the files we have finished writing.
+_pf_settled() { touch -d '-10 seconds' "$@"; }
 
 _pf_master_pid() {
     local f=$PF_DIR/queue/pid/master.pid
@@ -152,25 +159,36 @@ _pf_smtp_up() {
 }
 
 pf_start() {
+    _pf_settled "$PF_DIR/etc/main.cf" "$PF_DIR/etc/master.cf"
     postfix -c "$PF_DIR/etc" check >"$PF_DIR/check.log" 2>&1 ||
         t_fail "postfix check: $(cat "$PF_DIR/check.log")"
     postfix -c "$PF_DIR/etc" start >"$PF_DIR/start.log" 2>&1 ||
         t_fail "postfix start: $(cat "$PF_DIR/start.log")"
     t_wait 10 _pf_master_pid || t_fail "postfix master did not write its PID"
     PF_MASTER_PID=$(_pf_master_pid)
-    t_track "$PF_MASTER_PID"
+    t_track "$PF_MASTER_PID" "postfix master"
     t_wait 15 _pf_smtp_up || t_fail "postfix does not answer on 127.0.0.1:$PF_PORT"
 }
 
+# The processes of the instance: the master is a session leader and its
+# children stay in its session.  Zombies do not count: the master's
+# parent is init, which reaps it (and so its children) when it gets to it.
+_pf_session() { ps -e -o pid= -o sid= -o stat= | awk -v s="$1" '$2 == s && $3 !~ /^Z/ { print $1 }'; }
+_pf_session_gone() { [ -z "$(_pf_session "$1")" ]; }
+
+# pf_stop: what "postfix stop" does (TERM to the master, which passes it to
+# its children), without its 1 s naps; returns once every process of the
+# instance has exited (KILL after 5 s).
 pf_stop() {
-    local pid kids i
+    local pid
     pid=$(_pf_master_pid) || return 0
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kids=$(pgrep -P "$pid" 2>/dev/null)
-    postfix -c "$PF_DIR/etc" stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-    for i in $kids; do kill -TERM "$i" 2>/dev/null; done
+    [ -n "$pid" ] && t_alive "$pid" || return 0
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = master ] || return 0	# a stale PID file
+    kill -TERM "$pid" 2>/dev/null
+    t_wait 5 _pf_session_gone "$pid" && return 0
+    # shellcheck disable=SC2046
+    kill -KILL $(_pf_session "$pid") 2>/dev/null
+    t_wait 2 _pf_session_gone "$pid"
     return 0
 }
 
@@ -364,7 +382,7 @@ fw_ldapmodify() {
 fw_ldapsync_start() {
     "$(t_bin ldapsync)" -c "$FW_CONF" "$@" >>"$TEST_TMP/logs/ldapsync.log" 2>&1 &
     FW_LDAPSYNC_PID=$!
-    t_track "$FW_LDAPSYNC_PID"
+    t_track "$FW_LDAPSYNC_PID" ldapsync
 }
 fw_ldapsync_stop() { [ -n "$FW_LDAPSYNC_PID" ] && t_stop_pid "$FW_LDAPSYNC_PID"; FW_LDAPSYNC_PID=; }
 
@@ -373,7 +391,7 @@ _fw_sock_ok() { [ -S "$FW_SOCK" ] && fw_query domains tum.de >/dev/null; }
 fw_fwdmapd_start() {
     "$(t_bin fwdmapd)" -f -c "$FW_CONF" >>"$TEST_TMP/logs/fwdmapd.log" 2>&1 &
     FW_FWDMAPD_PID=$!
-    t_track "$FW_FWDMAPD_PID"
+    t_track "$FW_FWDMAPD_PID" fwdmapd
     t_wait 10 _fw_sock_ok || t_fail "fwdmapd does not answer on $FW_SOCK (see logs/fwdmapd.log: $(tail -n 3 "$TEST_TMP/logs/fwdmapd.log"))"
 }
 fw_fwdmapd_stop() { [ -n "$FW_FWDMAPD_PID" ] && t_stop_pid "$FW_FWDMAPD_PID"; FW_FWDMAPD_PID=; }
@@ -386,7 +404,7 @@ fw_query() {
     local cf=$PF_DIR/etc out rc
     if [ ! -f "$cf/main.cf" ]; then
         cf=$TEST_TMP/postmap-etc
-        [ -f "$cf/main.cf" ] || { mkdir -p "$cf" && : >"$cf/main.cf"; }
+        [ -f "$cf/main.cf" ] || { mkdir -p "$cf" && : >"$cf/main.cf" && _pf_settled "$cf/main.cf"; }
     fi
     out=$(postmap -c "$cf" -q "$2" "socketmap:unix:$FW_SOCK:$1" 2>"$TEST_TMP/postmap.err")
     rc=$?

@@ -42,7 +42,7 @@ sink_start() {
         -d "$dir/%Y%m%d%H%M%S." "127.0.0.1:$port" 64 \
         >"$dir.log" 2>&1 &
     pid=$!
-    t_track "$pid"
+    t_track "$pid" "smtp-sink $name"
     SINK_PORT[$name]=$port
     SINK_PID[$name]=$pid
     SINK_PROTO[$name]=$proto

@@ -281,7 +281,7 @@ slapd_start() {
     "$SLAPD_BIN" -d 0 -h "$urls" $(_slapd_cfgarg "$name") \
         >>"$d/slapd.log" 2>&1 &
     pid=$!
-    t_track "$pid"
+    t_track "$pid" "slapd $name"
     SLAPD_PID[$name]=$pid
     if ! t_wait 20 _slapd_up "$name"; then
         t_fail "slapd $name did not start: $(tail -5 "$d/slapd.log")"
