@@ -219,24 +219,38 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
     char  **vals[V_NUM] = {0};
     size_t  nvals[V_NUM] = {0}, k, i;
     unsigned char u[16];
-    char   *dn = NULL, *a;
+    char   *dn = NULL;
+    struct berval bdn = {0, NULL}, attr, *bv = NULL;
     BerElement *ber = NULL;
     struct ent *e = NULL;
     int     have_uuid = uuid != NULL;
 
     if (uuid)
 	memcpy(u, uuid, 16);
-    if ((dn = ldap_get_dn(ld, m)) == NULL) {
+    if (ldap_get_dn_ber(ld, m, &ber, &bdn) != LDAP_SUCCESS || bdn.bv_val == NULL
+	|| (dn = strndup(bdn.bv_val, bdn.bv_len)) == NULL) {
 	snprintf(err, errlen, "entry without DN");
+	if (ber)
+	    ber_free(ber, 0);
 	return NULL;
     }
-    for (a = ldap_first_attribute(ld, m, &ber); a; a = ldap_next_attribute(ld, m, ber)) {
-	struct berval **bv = ldap_get_values_len(ld, m, a);
-	size_t  n = bv ? (size_t) ldap_count_values_len(bv) : 0;
+    /*
+     * Walk the attributes in the order the server sent them, reading each
+     * one's own values.  An entry may carry the same attribute twice (slapd
+     * keeps what slapadd was given, e.g. an LDIF with its fwdMailAlias
+     * lines apart): the values of every occurrence count.  (Looking the
+     * values up by name, as ldap_get_values_len() does, finds only the
+     * first occurrence.)
+     */
+    while (ldap_get_attribute_ber(ld, m, ber, &attr, &bv) == LDAP_SUCCESS
+	   && attr.bv_val != NULL) {
+	size_t  n = 0;
 
-	if (strcasecmp(a, "entryUUID") == 0) {
+	while (bv && bv[n].bv_val != NULL)
+	    n++;
+	if (attr.bv_len == 9 && strncasecmp(attr.bv_val, "entryUUID", 9) == 0) {
 	    if (!uuid && n == 1) {
-		char   *s = bv_str(bv[0]);
+		char   *s = bv_str(&bv[0]);
 
 		if (s && uuid_parse(s, u) == 0)
 		    have_uuid = 1;
@@ -244,18 +258,23 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
 	    }
 	} else {
 	    for (k = 0; k < V_NUM; k++) {
-		if (strcasecmp(a, names[k]) != 0 || vals[k] != NULL)
+		char  **nv;
+
+		if (strlen(names[k]) != attr.bv_len
+		    || strncasecmp(attr.bv_val, names[k], attr.bv_len) != 0)
 		    continue;
-		if ((vals[k] = calloc(n + 1, sizeof(char *))) == NULL)
+		if ((nv = realloc(vals[k], (nvals[k] + n + 1) * sizeof(char *))) == NULL)
 		    break;
+		vals[k] = nv;
 		for (i = 0; i < n; i++)
-		    if ((vals[k][i] = bv_str(bv[i])) != NULL)
+		    if ((vals[k][nvals[k]] = bv_str(&bv[i])) != NULL)
 			nvals[k]++;
+		vals[k][nvals[k]] = NULL;
 		break;
 	    }
 	}
-	ldap_value_free_len(bv);
-	ldap_memfree(a);
+	ber_memfree(bv);
+	bv = NULL;
     }
     if (ber)
 	ber_free(ber, 0);
@@ -268,7 +287,7 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
 	    free(vals[k][i]);
 	free(vals[k]);
     }
-    ldap_memfree(dn);
+    free(dn);
     return e;
 }
 
