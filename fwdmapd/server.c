@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
+#include <setjmp.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -140,6 +141,55 @@ server_rbuf(struct server *s)
 }
 
 /*
+ * SIGBUS.  The tables are mapped files; a file truncated or overwritten in
+ * place while mapped (cp over it, a full disk, an editor) makes the next
+ * access to a page beyond its new end raise SIGBUS.  Accesses to the maps
+ * are bracketed: the handler jumps back to the bracket, which drops the
+ * generation (answering TEMP until a good one is published) instead of
+ * letting the daemon die.  A SIGBUS outside a bracket is a bug: default
+ * action.  Nothing in a bracket holds a lock or allocates.
+ */
+static sigjmp_buf bus_env;
+static volatile sig_atomic_t bus_armed;
+
+static void
+on_sigbus(int sig)
+{
+    if (bus_armed) {
+	bus_armed = 0;
+	siglongjmp(bus_env, 1);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Run fn(arg) with SIGBUS caught: 0, or -1 when fn was cut short. */
+static int
+bus_guard(void (*fn) (void *), void *arg)
+{
+    void    (*volatile vfn) (void *) = fn;
+    void   *volatile varg = arg;
+
+    if (sigsetjmp(bus_env, 1) != 0)
+	return (-1);
+    bus_armed = 1;
+    vfn(varg);
+    bus_armed = 0;
+    return (0);
+}
+
+static int
+bus_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    return (sigaction(SIGBUS, &sa, NULL));
+}
+
+/*
  * Generations.
  */
 
@@ -188,6 +238,64 @@ gen_serial(const struct map_gen *g)
     return (dm ? dm->serial : map_gen_meta(g)->serial);
 }
 
+struct refresh_job {
+    const char *dir;
+    struct map_gen *prev, **out;
+    char   *err;
+    size_t  errlen;
+    int     ret;
+};
+
+static void
+refresh_job(void *arg)
+{
+    struct refresh_job *j = arg;
+
+    j->ret = map_gen_refresh(j->dir, j->prev, j->out, j->err, j->errlen);
+}
+
+struct answer_job {
+    struct proto_ctx *ctx;
+    const char *data;
+    size_t  len;
+    struct pbuf *out;
+    int     status;
+    const char *why;
+    size_t  used;
+};
+
+static void
+answer_job(void *arg)
+{
+    struct answer_job *j = arg;
+
+    j->out->len = 0;
+    j->used = proto_run(j->ctx, j->data, j->len, j->out, SERVER_OUT_HIGH,
+			&j->status, &j->why);
+}
+
+/* A mapped table file shrank under us: stop using the generation. */
+static void
+server_gen_lost(struct server *s)
+{
+    s->st.reload_failures++;
+    snprintf(s->last_error, sizeof(s->last_error), "%s",
+	     "a table file was truncated or overwritten in place while in use");
+    log_error("SIGBUS reading the tables in %s: %s (publish by rename, never"
+	      " copy over a live file); answering TEMP until a good generation"
+	      " is published", s->conf->maps_dir, s->last_error);
+    if (s->pending) {
+	map_gen_close(s->pending);
+	s->pending = NULL;
+    }
+    if (s->gen) {
+	map_gen_close(s->gen);
+	s->gen = NULL;
+    }
+    memset(&s->bad, 0, sizeof(s->bad));
+    s->next_reload = 0;			/* look again at once */
+}
+
 /* Look for a new generation; switch to it when it verifies and is not
  * older than the one being served. */
 static void
@@ -197,6 +305,7 @@ server_reload_gen(struct server *s, int force)
     struct gen_sig sig;
     int     same_dir;
     char   *ndir;
+    struct refresh_job rj;
     const struct map_meta *m, *dm;
     char    err[512];
     const char *dir = s->conf->maps_dir;
@@ -224,7 +333,24 @@ server_reload_gen(struct server *s, int force)
 	return;
     }
     err[0] = 0;
-    if (map_gen_refresh(dir, same_dir ? ref : NULL, &ng, err, sizeof(err)) < 0) {
+    rj.dir = dir;
+    rj.prev = same_dir ? ref : NULL;
+    rj.out = &ng;
+    rj.err = err;
+    rj.errlen = sizeof(err);
+    if (bus_guard(refresh_job, &rj) < 0) {
+	/* A file shrank while being verified (what map_gen_refresh had
+	 * mapped so far is lost with it; rare, and only memory).  The
+	 * generation being served is not touched here; if its own files
+	 * shrank, its next lookup finds out. */
+	s->st.reload_failures++;
+	s->bad = sig;
+	snprintf(s->last_error, sizeof(s->last_error), "%s",
+		 "a table file shrank while being read (SIGBUS)");
+	log_warn("new generation in %s rejected: %s", dir, s->last_error);
+	return;
+    }
+    if (rj.ret < 0) {
 	s->st.reload_failures++;
 	s->bad = sig;
 	snprintf(s->last_error, sizeof(s->last_error), "%s",
@@ -477,9 +603,18 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
     ctx.max_request = (size_t) s->conf->fwdmapd.max_request;
     ctx.st = &s->st;
     for (;;) {
-	s->obuf.len = 0;
-	used = proto_run(&ctx, data, len, &s->obuf, SERVER_OUT_HIGH,
-			 &status, &why);
+	struct answer_job j = {&ctx, data, len, &s->obuf, 0, NULL, 0};
+
+	if (bus_guard(answer_job, &j) < 0) {
+	    /* SIGBUS in a lookup: answer these requests again without the
+	     * generation (TEMP), from the same input. */
+	    server_gen_lost(s);
+	    ctx.gen = NULL;
+	    answer_job(&j);
+	}
+	used = j.used;
+	status = j.status;
+	why = j.why;
 	if (status == PROTO_NOMEM) {
 	    log_warn("%s: out of memory; closing", conn_name(c));
 	    s->obuf.len = 0;
@@ -865,6 +1000,11 @@ server_create(struct conf *conf, int sigfd, char *err, size_t errlen)
 
     if ((s = calloc(1, sizeof(*s))) == NULL) {
 	snprintf(err, errlen, "out of memory");
+	return (NULL);
+    }
+    if (bus_install() < 0) {
+	snprintf(err, errlen, "sigaction SIGBUS: %s", strerror(errno));
+	free(s);
 	return (NULL);
     }
     s->conf = conf;

@@ -134,4 +134,23 @@ t_eq "corrupt at start: not loaded" false "$(fw_stat generation.loaded)"
 t_eq "corrupt at start: temp counted" 1 "$(fw_stat maps.recipients.temp)"
 fw_gen 12
 t_wait 10 answer_is domains tum.de 'OK tum' || t_fail "recovery from corrupt start"
+
+# The live file truncated in place (cp over it, a full disk): the mapped
+# pages beyond the new end raise SIGBUS in the next lookup.  fwdmapd must
+# not die: it answers TEMP, drops the generation, and serves again once a
+# good one is published.
+{ fw_gen_records 13; awk 'BEGIN { for (i = 0; i < 20000; i++) print "R p" i "@tum.de tum" }'; } |
+    fw_compile 13
+t_wait 10 answer_is recipients p19999@tum.de 'OK tum' || t_fail "big generation not served"
+size=$(stat -c %s "$T/maps/fwdmap.cdb")
+[ "$size" -gt 200000 ] || t_fail "generation too small to test truncation: $size"
+truncate -s 4096 "$T/maps/fwdmap.cdb"
+t_match "truncated under fwdmapd: TEMP" '^TEMP ' "$(fw_q recipients p12345@tum.de)"
+kill -0 "$FWPID" 2>/dev/null || t_fail "fwdmapd died on the truncated file (SIGBUS)"
+t_match "logged" 'SIGBUS reading the tables' "$(cat "$FWLOG")"
+t_eq "truncated: not loaded" false "$(fw_stat generation.loaded)"
+t_match "TEMP for every map" '^TEMP ' "$(fw_q transport jane.doe@tum.de)"
+fw_gen 14
+t_wait 10 answer_is domains tum.de 'OK tum' || t_fail "no recovery after the truncation"
+t_eq "serial after recovery" 14 "$(fw_stat generation.serial)"
 exit 0

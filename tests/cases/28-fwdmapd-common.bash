@@ -42,8 +42,9 @@ JSON
 fw_compile() { "$FWDMAP" -d "$T/maps" compile -s "$1" || t_fail "fwdmap compile -s $1"; }
 
 # The standard test generation, serial $1, transport of jane as $2.
-fw_gen() {
-    fw_compile "$1" <<REC
+fw_gen() { fw_gen_records "$@" | fw_compile "$1"; }
+fw_gen_records() {
+    cat <<REC
 D tum.de tum reject
 D ph.tum.de tum route smtp:[mail.ph.tum.de]:25
 R jane.doe@tum.de tum
