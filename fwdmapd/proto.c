@@ -106,8 +106,8 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	    goto bad;
 	}
 	nlen = (size_t) (sp - req);
-	q = map_query(ctx->gen, req, nlen, sp + 1, rlen - nlen - 1,
-		      ctx->delims, &val, &vlen);
+	q = map_query_ext(ctx->gen, req, nlen, sp + 1, rlen - nlen - 1,
+			  ctx->delims, ctx->propagate, &val, &vlen);
 	if (val == NULL)
 	    vlen = 0;
 	idx = map_query_name(req, nlen);

@@ -48,6 +48,7 @@ void	pbuf_free(struct pbuf *b);
 struct proto_ctx {
     struct map_gen *gen;		/* NULL: no generation, answer TEMP */
     const char *delims;			/* recipient_delimiter */
+    int     propagate;			/* propagate_extensions */
     size_t  max_request;		/* payload limit, bytes */
     struct stats *st;			/* counters, or NULL */
 };

@@ -600,6 +600,7 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
 
     ctx.gen = s->gen;
     ctx.delims = s->conf->recipient_delimiter;
+    ctx.propagate = s->conf->propagate_extensions;
     ctx.max_request = (size_t) s->conf->fwdmapd.max_request;
     ctx.st = &s->st;
     for (;;) {

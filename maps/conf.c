@@ -453,8 +453,8 @@ valid_filter(const char *s)
 }
 
 static const char *const top_keys[] = {
-    "maps_dir", "recipient_delimiter", "ldap", "stores", "tenants",
-    "domains", "safety", "ldapsync", "fwdmapd", "comment", NULL
+    "maps_dir", "recipient_delimiter", "propagate_extensions", "ldap", "stores",
+    "tenants", "domains", "safety", "ldapsync", "fwdmapd", "comment", NULL
 };
 static const char *const ldap_keys[] = {
     "uris", "bind_dn", "bind_password_file", "starttls", "ca_file",
@@ -908,6 +908,7 @@ conf_load(const char *path, char *err, size_t errlen)
     get_str(&x, root, "", "recipient_delimiter", 0, "+", &c->recipient_delimiter);
     if (!x.failed && strpbrk(c->recipient_delimiter, "@,: \t\"<>()[]\\;"))
 	conf_err(&x, "recipient_delimiter", "must not contain address punctuation");
+    get_bool(&x, root, "", "propagate_extensions", 1, &c->propagate_extensions);
     load_ldap(&x, c, root);
     load_stores(&x, c, root);
     load_tenants(&x, c, root);

@@ -104,6 +104,7 @@ struct conf {
     char   *path;
     char   *maps_dir;
     char   *recipient_delimiter;	/* "" disables */
+    int     propagate_extensions;	/* +ext of a stripped match onto virtual results */
     struct conf_store  *stores;   size_t nstores;
     struct conf_tenant *tenants;  size_t ntenants;
     struct conf_domain *domains;  size_t ndomains;	/* every owned domain */

@@ -54,6 +54,7 @@
 static const char *opt_conf;
 static const char *opt_dir;
 static const char *opt_delims;
+static int opt_propagate = 1;	/* propagate_extensions */
 
 static _Noreturn void
 usage(void)
@@ -95,6 +96,7 @@ load_settings(void)
 	opt_dir = strdup(c->maps_dir);
     if (!opt_delims)
 	opt_delims = strdup(c->recipient_delimiter);
+    opt_propagate = c->propagate_extensions;
     conf_free(c);
 }
 
@@ -253,8 +255,9 @@ cmd_query(int argc, char **argv)
     for (i = 2; i < argc; i++) {
 	const char *v;
 	size_t  vl;
-	enum map_q q = map_query(g, argv[1], strlen(argv[1]), argv[i],
-				 strlen(argv[i]), opt_delims, &v, &vl);
+	enum map_q q = map_query_ext(g, argv[1], strlen(argv[1]), argv[i],
+				     strlen(argv[i]), opt_delims, opt_propagate,
+				     &v, &vl);
 
 	switch (q) {
 	case MAP_Q_OK:
@@ -362,8 +365,8 @@ explain_q(struct map_gen *g, const char *map, const char *key, enum map_q *qp)
 {
     const char *v;
     size_t  vl;
-    enum map_q q = map_query(g, map, strlen(map), key, strlen(key),
-			     opt_delims, &v, &vl);
+    enum map_q q = map_query_ext(g, map, strlen(map), key, strlen(key),
+				 opt_delims, opt_propagate, &v, &vl);
 
     if (qp)
 	*qp = q;

@@ -65,27 +65,94 @@ dom_get(struct map_gen *g, const char *dom, size_t dlen, struct dom_rec *d)
     return (dom_parse(v, vl, d) < 0 ? -1 : 1);
 }
 
-/* Exact address, then without extension: 1, 0 or -1 like map_gen_get. */
+/*
+ * Exact address, then without extension: 1, 0 or -1 like map_gen_get.
+ * With ext non-NULL, a match without extension sets *ext and *extlen to
+ * the extension (delimiter included) within key; else *ext is NULL.
+ */
 static int
 addr_get(struct map_gen *g, int tag, const char *key, size_t klen,
-	 const char *delims, const char **val, size_t *vlen)
+	 const char *delims, const char **val, size_t *vlen,
+	 const char **ext, size_t *extlen)
 {
     char    stripped[MAP_KEY_MAX];
     size_t  slen;
     int     r = map_gen_get(g, tag, key, klen, val, vlen);
 
+    if (ext)
+	*ext = NULL;
     if (r != 0)
 	return (r);
     if (addr_strip_ext(key, klen, delims, stripped, sizeof(stripped),
 		       &slen) != 1)
 	return (0);
-    return (map_gen_get(g, tag, stripped, slen, val, vlen));
+    r = map_gen_get(g, tag, stripped, slen, val, vlen);
+    if (r > 0 && ext) {
+	/* stripped = key[0..i) + key[i+extlen..klen): the common prefix
+	 * is the local part before the delimiter. */
+	size_t  i = 0;
+
+	while (i < slen && stripped[i] == key[i])
+	    i++;
+	*ext = key + i;
+	*extlen = klen - slen;
+    }
+    return (r);
+}
+
+/* "a@x,b@y" with ext inserted before each '@'; 0 ok, -1 no room. */
+static int
+add_ext(const char *v, size_t vlen, const char *ext, size_t extlen,
+	char *out, size_t outsz, size_t *outlen)
+{
+    size_t  n = 0, i, start = 0;
+
+    for (i = 0; i <= vlen; i++) {
+	const char *at;
+	size_t  alen;
+
+	if (i < vlen && v[i] != ',')
+	    continue;
+	alen = i - start;
+	at = memrchr(v + start, '@', alen);
+	if (at == NULL) {			/* not an address: as it is */
+	    if (n + alen + 1 > outsz)
+		return (-1);
+	    memcpy(out + n, v + start, alen);
+	    n += alen;
+	} else {
+	    size_t  lp = (size_t) (at - (v + start));
+
+	    if (n + alen + extlen + 1 > outsz)
+		return (-1);
+	    memcpy(out + n, v + start, lp);
+	    memcpy(out + n + lp, ext, extlen);
+	    memcpy(out + n + lp + extlen, at, alen - lp);
+	    n += alen + extlen;
+	}
+	if (i < vlen)
+	    out[n++] = ',';
+	start = i + 1;
+    }
+    *outlen = n;
+    return (0);
 }
 
 enum map_q
 map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
 	  size_t klen, const char *delims, const char **val, size_t *vlen)
 {
+    return (map_query_ext(g, name, nlen, key, klen, delims, 0, val, vlen));
+}
+
+enum map_q
+map_query_ext(struct map_gen *g, const char *name, size_t nlen,
+	      const char *key, size_t klen, const char *delims, int propagate,
+	      const char **val, size_t *vlen)
+{
+    static char qbuf[MAP_Q_REPLY_MAX];
+    const char *ext = NULL;
+    size_t  extlen = 0, qlen;
     char    k[MAP_KEY_MAX];
     const char *dom;
     size_t  domlen;
@@ -133,7 +200,7 @@ map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
 
     case 1:				/* recipients */
 	if (dom != k && dom - k > 1 && !too_long) {
-	    r = addr_get(g, MAP_T_RECIPIENT, k, klen, delims, val, vlen);
+	    r = addr_get(g, MAP_T_RECIPIENT, k, klen, delims, val, vlen, NULL, NULL);
 	    if (r < 0)
 		Q_TEMP("routing table lookup error");
 	    if (r > 0)
@@ -153,16 +220,24 @@ map_query(struct map_gen *g, const char *name, size_t nlen, const char *key,
     case 2:				/* virtual */
 	if (dom == k || too_long)
 	    return (MAP_Q_NOTFOUND);
-	r = addr_get(g, MAP_T_VIRTUAL, k, klen, delims, val, vlen);
+	r = addr_get(g, MAP_T_VIRTUAL, k, klen, delims, val, vlen,
+		     propagate ? &ext : NULL, &extlen);
 	if (r < 0)
 	    Q_TEMP("routing table lookup error");
-	return (r > 0 ? MAP_Q_OK : MAP_Q_NOTFOUND);
+	if (r == 0)
+	    return (MAP_Q_NOTFOUND);
+	if (ext != NULL && add_ext(*val, *vlen, ext, extlen, qbuf,
+				   sizeof(qbuf), &qlen) == 0) {
+	    *val = qbuf;
+	    *vlen = qlen;
+	}
+	return (MAP_Q_OK);
 
     default:				/* transport */
 	if (klen == 1 && k[0] == '*')
 	    return (MAP_Q_NOTFOUND);
 	if (dom != k && !too_long) {
-	    r = addr_get(g, MAP_T_TRANSPORT, k, klen, delims, val, vlen);
+	    r = addr_get(g, MAP_T_TRANSPORT, k, klen, delims, val, vlen, NULL, NULL);
 	    if (r < 0)
 		Q_TEMP("routing table lookup error");
 	    if (r > 0)

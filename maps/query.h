@@ -20,6 +20,17 @@
  *	transport   the address's transport, else its domain's default route;
  *		    "*" and unknown: NOTFOUND.
  *
+ *	map_query_ext() is map_query() with propagate: when a "virtual"
+ *	answer was found for the address without its extension, the
+ *	extension (delimiter included) is inserted before the '@' of every
+ *	address of the answer, as Postfix's own tables do with
+ *	propagate_unmatched_extensions = virtual (its default): Postfix
+ *	cannot do it for a socketmap table, which sees the full address and
+ *	answers it "exactly".  Such an answer is built in a static buffer,
+ *	valid until the next call; one that would not fit in MAP_Q_REPLY_MAX
+ *	bytes (Postfix's socketmap_max_reply_size) is answered without the
+ *	extension.
+ *
  *	A key longer than any stored key (MAP_KEY_MAX) cannot be an address
  *	in the tables: only its domain's policy and default route apply.
  *
@@ -39,6 +50,12 @@ enum map_q { MAP_Q_OK, MAP_Q_NOTFOUND, MAP_Q_TEMP, MAP_Q_PERM };
 enum map_q map_query(struct map_gen *g, const char *name, size_t nlen,
 		     const char *key, size_t klen, const char *delims,
 		     const char **val, size_t *vlen);
+
+#define MAP_Q_REPLY_MAX	100000
+
+enum map_q map_query_ext(struct map_gen *g, const char *name, size_t nlen,
+			 const char *key, size_t klen, const char *delims,
+			 int propagate, const char **val, size_t *vlen);
 
 /* Index of a map name ("domains"=0 .. "transport"=3), -1 if unknown. */
 int	map_query_name(const char *name, size_t nlen);

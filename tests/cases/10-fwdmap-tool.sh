@@ -46,7 +46,7 @@ out=$(fm explain Jane.Doe+x@tum.de)
 t_match "explain owner" 'owner dn +uid=jane,ou=people' "$out"
 t_match "explain role" 'role +primary' "$out"
 out=$(fm explain j.doe+x@tum.de)
-t_match "explain dest" 'jane.doe@tum.de -> smtp:\[exchange.example.org\]:25' "$out"
+t_match "explain dest" 'jane.doe\+x@tum.de -> smtp:\[exchange.example.org\]:25' "$out"
 out=$(fm explain boss@tum.de); rc=$?
 t_eq "explain rejected rc" 1 "$rc"
 t_match "explain rejected" 'rejected at RCPT' "$out"

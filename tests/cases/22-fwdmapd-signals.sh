@@ -24,6 +24,16 @@ t_wait 5 grep -q 'request not finished within 2 s' "$FWLOG" || t_fail "request t
 # ... but one finished in time is answered.
 t_eq "slow but in time" "OK tum" "$(SM "unix:$SOCK" pending domains tum.de 0.5)"
 
+# An unmatched extension goes onto the virtual answer (default), and
+# propagate_extensions false (re-read on SIGHUP) keeps it off.
+t_eq "extension propagated" "OK jane.doe+x@tum.de" "$(fw_q virtual J.Doe+X@tum.de)"
+t_eq "exact match: nothing to propagate" "OK jane.doe@tum.de" "$(fw_q virtual j.doe@tum.de)"
+sed -i 's|"recipient_delimiter"|"propagate_extensions": false, "recipient_delimiter"|' "$CONF"
+kill -HUP "$FWPID"
+answer_is0() { [ "$(fw_q "$1" "$2")" = "$3" ]; }
+t_wait 5 answer_is0 virtual j.doe+x@tum.de "OK jane.doe@tum.de" ||
+    t_fail "propagate_extensions false not applied: $(fw_q virtual j.doe+x@tum.de)"
+
 # SIGHUP: a new recipient_delimiter applies; a new listen address does not.
 t_eq "before HUP" "NOTFOUND " "$(fw_q recipients jane.doe-x@tum.de)"
 FW_DELIM=- fw_conf '"idle_timeout": 1, "request_timeout": 2, "max_connections": 3, "max_request": 2000'

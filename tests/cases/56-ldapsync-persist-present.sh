@@ -27,7 +27,7 @@ t_wait 10 q_is recipients new@tum.de "OK tum" || t_fail "restart missed an add: 
 t_match "resumed" "resuming from saved cookie" "$(cat "$LSLOG")"
 grep -q "refresh done (full)" "$LSLOG" && t_fail "restart did a full reload"
 t_match "present phase used" "sync phase end: present" "$(cat "$LSLOG")"
-t_match "present phase as a syncIdSet" "sync info: syncIdSet refreshDeletes=0 " "$(cat "$LSLOG")"
+t_match "present phase as a syncIdSet" "sync info: syncIdSet refreshDeletes=FALSE " "$(cat "$LSLOG")"
 t_eq "deleted while down" NOTFOUND "$(q recipients p1@tum.de)"
 t_eq "deleted while down" NOTFOUND "$(q recipients p2@tum.de)"
 t_eq "modified while down" "OK lmtp:[mytum.example.org]:24" "$(q transport p3@tum.de)"

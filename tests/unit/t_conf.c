@@ -119,6 +119,7 @@ main(void)
 	CHECK(strcmp(c->recipient_delimiter, "+") == 0);
 	CHECK(c->ldap.nuris == 1);
 	CHECK(strcmp(c->ldap.bind_dn, "cn=fwdmap,dc=example,dc=org") == 0);
+	CHECK(c->propagate_extensions == 1);	/* default, like Postfix */
 	CHECK(c->ldap.starttls == 0);
 	CHECK(c->ldap.page_size == 1000);
 	CHECK(strcmp(c->ldap.sync, "auto") == 0);
@@ -243,6 +244,13 @@ main(void)
     BAD(edit("\"maps_dir\": \"/var/lib/fwdmap\",", "\"maps_dir\": \"rel\","), "maps_dir: must be an absolute path");
     BAD(edit("\"recipient_delimiter\": \"+\"", "\"recipient_delimiter\": \"@\""), "recipient_delimiter");
     BAD(edit("\"maps_dir\"", "\"maps_dir\": \"/x\", \"maps_dir\""), "duplicate");
+
+    BAD(edit("\"recipient_delimiter\": \"+\",", "\"recipient_delimiter\": \"+\", \"propagate_extensions\": \"yes\","),
+	"propagate_extensions: must be true or false");
+    c = GOOD(edit("\"recipient_delimiter\": \"+\",", "\"recipient_delimiter\": \"+\", \"propagate_extensions\": false,"));
+    if (c)
+	CHECK(c->propagate_extensions == 0);
+    conf_free(c);
 
     /* ldap */
     BAD(edit("\"uris\": [\"ldap://127.0.0.1:389/\"]", "\"uris\": []"), "ldap.uris: must not be empty");

@@ -33,6 +33,7 @@ publish_base(uint64_t serial, int variant)
     PUT(w, MAP_T_RECIPIENT, "jane@tum.de", "tum");
     PUT(w, MAP_T_RECIPIENT, "j.doe@tum.de", "tum");
     PUT(w, MAP_T_VIRTUAL, "j.doe@tum.de", "jane@tum.de");
+    PUT(w, MAP_T_VIRTUAL, "max@ph.tum.de", "max@ph.tum.de,max@web.de,list");
     PUT(w, MAP_T_TRANSPORT, "jane@tum.de", variant ? "lmtp:[mytum]:24"
 	: "smtp:[exchange]:25");
     PUT(w, MAP_T_TRANSPORT, "j.doe@tum.de", "smtp:[exchange]:25");
@@ -60,6 +61,23 @@ q(struct map_gen *g, const char *map, const char *key, char *out)
 	else
 	    snprintf(out, 256, "%.*s", (int) vl, v);
     }
+    return (r);
+}
+
+/* map_query_ext with propagation on. */
+static enum map_q
+qp(struct map_gen *g, const char *map, const char *key, const char *delims,
+   char *out)
+{
+    const char *v;
+    size_t  vl;
+    enum map_q r = map_query_ext(g, map, strlen(map), key, strlen(key),
+				 delims, 1, &v, &vl);
+
+    if (r == MAP_Q_NOTFOUND)
+	strcpy(out, "-");
+    else
+	snprintf(out, 256, "%.*s", (int) vl, v);
     return (r);
 }
 
@@ -106,6 +124,25 @@ test_semantics(void)
 	  && strcmp(v, "jane@tum.de") == 0);
     CHECK(q(g, "virtual", "jane@tum.de", v) == MAP_Q_NOTFOUND);
     CHECK(q(g, "virtual", "tum.de", v) == MAP_Q_NOTFOUND);
+
+    /* Propagation of an unmatched extension (Postfix's
+     * propagate_unmatched_extensions = virtual): only for a match
+     * without the extension, onto every address of the answer, in the
+     * folded case, with the delimiter that was used. */
+    CHECK(qp(g, "virtual", "J.Doe+News@Tum.DE", "+", v) == MAP_Q_OK
+	  && strcmp(v, "jane+news@tum.de") == 0);
+    CHECK(qp(g, "virtual", "j.doe@tum.de", "+", v) == MAP_Q_OK
+	  && strcmp(v, "jane@tum.de") == 0);
+    CHECK(qp(g, "virtual", "max+a+b@ph.tum.de", "+", v) == MAP_Q_OK
+	  && strcmp(v, "max+a+b@ph.tum.de,max+a+b@web.de,list") == 0);
+    CHECK(qp(g, "virtual", "max-x@ph.tum.de", "+-", v) == MAP_Q_OK
+	  && strcmp(v, "max-x@ph.tum.de,max-x@web.de,list") == 0);
+    CHECK(qp(g, "virtual", "max-x@ph.tum.de", "+", v) == MAP_Q_NOTFOUND);
+    CHECK(qp(g, "virtual", "jane+x@tum.de", "+", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "virtual", "max+a@ph.tum.de", v) == MAP_Q_OK	/* off */
+	  && strcmp(v, "max@ph.tum.de,max@web.de,list") == 0);
+    CHECK(qp(g, "transport", "j.doe+x@tum.de", "+", v) == MAP_Q_OK
+	  && strcmp(v, "smtp:[exchange]:25") == 0);
 
     CHECK(q(g, "transport", "jane@tum.de", v) == MAP_Q_OK
 	  && strcmp(v, "smtp:[exchange]:25") == 0);
