@@ -48,8 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *v;
 		size_t  vl;
 
-		(void) map_query(g, maps[i], strlen(maps[i]), keys[j],
-				 strlen(keys[j]), "+", &v, &vl);
+		(void) map_query_ext(g, maps[i], strlen(maps[i]), keys[j],
+				     strlen(keys[j]), "+", 1, &v, &vl);
 	    }
 	map_gen_close(g);
     }

@@ -119,6 +119,7 @@ fz_run(const uint8_t *data, size_t size, struct map_gen *g, size_t high)
     memset(&st, 0, sizeof(st));
     ctx.gen = g;
     ctx.delims = "+-";
+    ctx.propagate = 1;
     ctx.max_request = 1024;
     ctx.st = &st;
     while (off < size) {

@@ -106,6 +106,7 @@ main(void)
     memset(&st, 0, sizeof(st));
     ctx.gen = g;
     ctx.delims = "+";
+    ctx.propagate = 1;
     ctx.max_request = 100;
     ctx.st = &st;
 
