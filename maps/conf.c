@@ -797,7 +797,13 @@ load_ldapsync(struct cctx *x, struct conf *c, json_t *root)
 	get_str(x, s, "ldapsync", "report_file", 0, buf, &L->report_file);
     }
     get_iint(x, s, "ldapsync", "batch_delay_ms", 0, 600000, 200, &L->batch_delay_ms);
-    get_iint(x, s, "ldapsync", "max_forwards", 1, 1000, 10, &L->max_forwards);
+    /*
+     * 300: the primary and 300 forwards of 254 octets with their commas
+     * (76,754 bytes) stay under Postfix's socketmap_max_reply_size
+     * (100,000); a longer virtual reply fails every delivery.
+     */
+    get_iint(x, s, "ldapsync", "max_forwards", 1, CONF_MAX_FORWARDS, 10,
+	     &L->max_forwards);
     get_iint(x, s, "ldapsync", "compact_records", 1, 100000000, 50000,
 	     &L->compact_records);
     get_str(x, s, "ldapsync", "user", 0, NULL, &L->user);

@@ -320,6 +320,16 @@ main(void)
     BAD(edit("\"safety\"", "\"ldapsync\": {\"state_dir\": \"x\"}, \"safety\""), "ldapsync.state_dir: must be an absolute path");
     BAD(edit("\"safety\"", "\"ldapsync\": {\"batch_ms\": 1}, \"safety\""), "ldapsync.batch_ms: unknown key");
     BAD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 0}, \"safety\""), "ldapsync.max_forwards");
+    /* A virtual reply of max_forwards + 1 addresses must fit Postfix's
+     * socketmap_max_reply_size (100000): 300 is the largest allowed. */
+    BAD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 301}, \"safety\""),
+	"ldapsync.max_forwards: must be between 1 and 300");
+    BAD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 1000}, \"safety\""),
+	"ldapsync.max_forwards: must be between 1 and 300");
+    c = GOOD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 300}, \"safety\""));
+    if (c)
+	CHECK(c->ldapsync.max_forwards == 300);
+    conf_free(c);
 
     /* fwdmapd */
     BAD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": 660"), "fwdmapd.socket_mode: must be a string");

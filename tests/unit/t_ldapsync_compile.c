@@ -65,7 +65,7 @@ mk(int id, const char *dn, ...)
 }
 
 /* The value of table tag for addr, or "-" when absent. */
-static char out[4096];
+static char out[110000];
 static const char *
 rec(struct state *st, const char *addr, int tag)
 {
@@ -195,6 +195,68 @@ test_dirty_forwarders(void)
     state_free(&st);
 }
 
+/* An entry with n forwards of 254 octets each. */
+static struct ent *
+mk_long(int id, const char *dn, const char *mail, size_t n)
+{
+    static char fwd[400][256];
+    char   *fp[400], *mp[1], *lp[1];
+    char  **vp[V_NUM] = {mp, NULL, lp, NULL, fp};
+    size_t  nv[V_NUM] = {1, 0, 1, 0, 0}, i;
+    unsigned char u[16] = {0};
+    struct ent *e;
+
+    mp[0] = (char *) (uintptr_t) mail;
+    lp[0] = (char *) (uintptr_t) "exchange";
+    for (i = 0; i < n && i < 400; i++) {
+	/* 64 + 1 + 189 = 254 octets */
+	snprintf(fwd[i], sizeof(fwd[i]), "f%03zu%.60s@%.63s.%.63s.%.58s.de", i,
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		 "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+	fp[i] = fwd[i];
+    }
+    nv[V_FWD] = i;
+    u[15] = (unsigned char) id;
+    e = ent_new(u, dn, (char **const *) vp, nv);
+    comp_validate(conf, e);
+    return e;
+}
+
+/* The largest max_forwards gives a reply Postfix accepts; a longer
+ * expansion (max_forwards raised behind the configuration's back) is
+ * refused, not published. */
+static void
+test_expansion(void)
+{
+    struct state st;
+    int     saved = conf->ldapsync.max_forwards;
+    struct recs r;
+    struct ent *one = mk_long(0, "uid=t,ou=tum,dc=ex", "t@tum.de", 1);
+
+    CHECK(strlen(one->v[V_FWD].s[0]) == 254);
+    ent_free(one);
+    state_init(&st);
+    conf->ldapsync.max_forwards = CONF_MAX_FORWARDS;
+    state_put(&st, mk_long(1, "uid=max,ou=tum,dc=ex", "max@tum.de", CONF_MAX_FORWARDS));
+    CHECK(comp_addr(conf, &st, "max@tum.de", &r, NULL) == 0);
+    CHECK(r.v[REC_IDX('V')] != NULL && strlen(r.v[REC_IDX('V')])
+	  == strlen("max@tum.de") + CONF_MAX_FORWARDS * 255);
+    CHECK(r.v[REC_IDX('V')] && strlen(r.v[REC_IDX('V')]) + 3 <= 100000);
+    recs_free(&r);
+    conf->ldapsync.max_forwards = 1000;
+    /* 10 + 392 * 255 = 99970 bytes: still published; one more is not. */
+    state_put(&st, mk_long(3, "uid=edge,ou=tum,dc=ex", "edge@tum.de", 392));
+    CHECK(strlen(rec(&st, "edge@tum.de", 'V')) == 11 + 392 * 255);
+    state_put(&st, mk_long(2, "uid=big,ou=tum,dc=ex", "big@tum.de", 393));
+    REC_EQ(&st, "big@tum.de", 'V', "-");
+    REC_EQ(&st, "big@tum.de", 'R', "-");
+    CHECK(strstr(rec(&st, "big@tum.de", 'X'), "forward addresses too long together") != NULL);
+    conf->ldapsync.max_forwards = saved;
+    state_free(&st);
+}
+
 static int
 validate_cb(struct ent *e, void *ctx)
 {
@@ -276,6 +338,7 @@ main(void)
     test_rules();
     test_conflicts();
     test_dirty_forwarders();
+    test_expansion();
     test_snapshot();
     test_htab();
     conf_free(conf);
