@@ -9,30 +9,23 @@
 
 #include "addr.h"
 #include "compile.h"
+#include "dn.h"
 
 #define MAX_LOOP_DEPTH	16
 
-/* Tenant whose base is the longest suffix of dn (case-insensitive,
- * at an RDN boundary). */
+/* Tenant whose base is the deepest one dn lies within (compared RDN by
+ * RDN, see dn.h). */
 static int
 dn_tenant(const struct conf *c, const char *dn)
 {
-    size_t  dl = strlen(dn), i, best_len = 0;
-    int     best = -1;
+    size_t  i;
+    int     best = -1, best_depth = 0, depth;
 
-    for (i = 0; i < c->ntenants; i++) {
-	const char *b = c->tenants[i].base;
-	size_t  bl = strlen(b);
-
-	if (bl > dl || strcasecmp(dn + dl - bl, b) != 0)
-	    continue;
-	if (bl < dl && dn[dl - bl - 1] != ',')
-	    continue;
-	if (bl > best_len) {
+    for (i = 0; i < c->ntenants; i++)
+	if ((depth = dn_within(dn, c->tenants[i].base)) > best_depth) {
 	    best = (int) i;
-	    best_len = bl;
+	    best_depth = depth;
 	}
-    }
     return best;
 }
 

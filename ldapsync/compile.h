@@ -3,8 +3,9 @@
  *
  * RULES (see ldapsync(8), "ROUTING RULES" and "CONFLICTS")
  *	comp_validate() checks one entry on its own: it belongs to the
- *	tenant whose base DN is the longest suffix of its DN; exactly one
- *	valid "mail" in a domain of that tenant; a known location (a store,
+ *	tenant with the deepest base its DN lies within (dn_within(), RDN
+ *	by RDN); exactly one valid "mail" in a domain of that tenant; a
+ *	known location (a store,
  *	"external" with a valid, allowed host, or "none" with forwards;
  *	absent: the tenant's default_location); at most max_forwards
  *	forwards, together with the mail address at most

@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "dn.h"
 
 struct cctx {
     const char *path;
@@ -645,8 +646,17 @@ load_tenants(struct cctx *x, struct conf *c, json_t *root)
 	tn->name = xstrdup(x, key);
 	c->ntenants++;
 	get_str(x, v, kp, "base", 1, NULL, &tn->base);
-	if (!x->failed && (tn->base[0] == 0 || !strchr(tn->base, '=')))
-	    conf_err(x, kp, "base: \"%s\" is not a DN", tn->base);
+	if (!x->failed) {
+	    /* One spelling, so that entries compare against it and the
+	     * configuration fingerprint does not depend on spaces. */
+	    char   *n = dn_normalize(tn->base);
+
+	    if (n == NULL)
+		conf_err(x, kp, "base: \"%s\" is not a DN (RFC 4514, e.g."
+			 " \"ou=people,dc=example,dc=org\")", tn->base);
+	    free(tn->base);
+	    tn->base = n;
+	}
 	get_str(x, v, kp, "filter", 0, NULL, &tn->filter);
 	if (!x->failed && tn->filter && !valid_filter(tn->filter))
 	    conf_err(x, kp, "filter: \"%s\" is not a parenthesised LDAP filter",

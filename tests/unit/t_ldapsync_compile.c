@@ -13,6 +13,7 @@
 
 #include "compile.h"
 #include "conf.h"
+#include "dn.h"
 #include "htab.h"
 #include "state.h"
 
@@ -31,7 +32,8 @@ static const char *conf_text =
 "  \"stores\": { \"exchange\": \"smtp:[ex.example.org]:25\", \"mytum\": \"lmtp:[my.example.org]:24\" },\n"
 "  \"tenants\": { \"tum\": { \"base\": \"ou=tum,dc=ex\", \"domains\": [\"tum.de\", \"ph.tum.de\"] },\n"
 "               \"lmu\": { \"base\": \"ou=lmu,dc=ex\", \"domains\": [\"lmu.de\"],\n"
-"                        \"allowed_hosts\": [\"mx.lmu.de\"], \"default_location\": \"exchange\" } },\n"
+"                        \"allowed_hosts\": [\"mx.lmu.de\"], \"default_location\": \"exchange\" },\n"
+"               \"ph\": { \"base\": \"OU=Ph, OU=TUM , dc=ex\", \"domains\": [\"phys.de\"] } },\n"
 "  \"domains\": { \"ph.tum.de\": { \"default_route\": \"smtp:[ph]:25\", \"unknown_recipients\": \"route\" } },\n"
 "  \"ldapsync\": { \"max_forwards\": 3 } }\n";
 
@@ -257,6 +259,59 @@ test_expansion(void)
     state_free(&st);
 }
 
+/* Entries against bases RDN by RDN: spaces, case and escapes do not
+ * matter, a string suffix that is not an ancestor does not count. */
+static void
+test_dn(void)
+{
+    struct state st;
+    const struct conf_tenant *ph = conf_tenant(conf, "ph");
+
+    CHECK(ph && strcmp(ph->base, "OU=Ph,OU=TUM,dc=ex") == 0);	/* normalised */
+    /* plain strings (no parsing) */
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("uid=a,OU=Tum,DC=EX", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("ou=tum,dc=ex", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("dc=ex", "ou=tum,dc=ex") == 0);
+    CHECK(dn_within("uid=a,ou=tum2,dc=ex", "ou=tum,dc=ex") == 0);
+    CHECK(dn_within("uid=a,xou=tum,dc=ex", "ou=tum,dc=ex") == 0);
+    CHECK(dn_within("uid=a,ou=xtum,dc=ex", "ou=tum,dc=ex") == 0);
+    CHECK(dn_within("a=b,c=d", "ou=longer,dc=example") == 0);
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", "dc=ex") == 1);
+    /* spaces around separators, in the base or in the entry */
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", "ou=tum, dc=ex") == 2);
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", " OU = TUM ,DC=Ex ") == 2);
+    CHECK(dn_within("uid=a, ou=tum, dc=ex", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("uid=a,ou=tum2, dc=ex", "ou=tum,dc=ex") == 0);
+    /* escapes: an escaped comma is part of a value, not a separator */
+    CHECK(dn_within("cn=x\\,ou=ph,ou=tum,dc=ex", "ou=ph,ou=tum,dc=ex") == 0);
+    CHECK(dn_within("cn=x\\,ou=ph,ou=tum,dc=ex", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("cn=x\\2Cou=ph,ou=tum,dc=ex", "ou=ph,ou=tum,dc=ex") == 0);
+    CHECK(dn_within("cn=x\\\\,ou=ph,ou=tum,dc=ex", "ou=ph,ou=tum,dc=ex") == 3);	/* x\\ */
+    CHECK(dn_within("uid=a,ou=t\\75m,dc=ex", "ou=tum,dc=ex") == 2);		/* \75 = u */
+    CHECK(dn_within("uid=a,o=A\\2C B,dc=ex", "o=a\\, b,dc=ex") == 2);
+    CHECK(dn_within("uid=a,o=A\\2C B,dc=ex", "o=a,dc=ex") == 0);
+    CHECK(dn_within("cn=a+uid=b,ou=tum,dc=ex", "ou=tum,dc=ex") == 2);
+    /* unparsable: never within */
+    CHECK(dn_within("uid=a,,ou=tum,dc=ex", "ou=tum, dc=ex") == 0);
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", "ou=tum,,dc=ex") == 0);
+    CHECK(dn_normalize("ou=tum,dc") == NULL && dn_normalize("") == NULL);
+
+    /* The deepest base wins, whatever its spelling. */
+    state_init(&st);
+    state_put(&st, mk(1, "uid=p,ou=ph,ou=tum,dc=ex", "m:p@phys.de", "l:exchange", NULL));
+    state_put(&st, mk(2, "uid=q, OU=PH ,ou=Tum,DC=ex", "m:q@phys.de", "l:exchange", NULL));
+    state_put(&st, mk(3, "cn=r\\,ou=ph,ou=tum,dc=ex", "m:r@phys.de", "l:exchange", NULL));
+    state_put(&st, mk(4, "cn=s\\,ou=ph,ou=tum,dc=ex", "m:s@tum.de", "l:exchange", NULL));
+    state_put(&st, mk(5, "uid=t,ou=ph2,ou=tum,dc=ex", "m:t@tum.de", "l:exchange", NULL));
+    REC_EQ(&st, "p@phys.de", 'R', "ph");
+    REC_EQ(&st, "q@phys.de", 'R', "ph");
+    CHECK(strstr(rec(&st, "r@phys.de", 'X'), "\"tenant\":\"tum\"") != NULL);
+    REC_EQ(&st, "s@tum.de", 'R', "tum");
+    REC_EQ(&st, "t@tum.de", 'R', "tum");
+    state_free(&st);
+}
+
 static int
 validate_cb(struct ent *e, void *ctx)
 {
@@ -339,6 +394,7 @@ main(void)
     test_conflicts();
     test_dirty_forwarders();
     test_expansion();
+    test_dn();
     test_snapshot();
     test_htab();
     conf_free(conf);
