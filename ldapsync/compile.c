@@ -9,30 +9,23 @@
 
 #include "addr.h"
 #include "compile.h"
+#include "dn.h"
 
 #define MAX_LOOP_DEPTH	16
 
-/* Tenant whose base is the longest suffix of dn (case-insensitive,
- * at an RDN boundary). */
+/* Tenant whose base is the deepest one dn lies within (compared RDN by
+ * RDN, see dn.h). */
 static int
 dn_tenant(const struct conf *c, const char *dn)
 {
-    size_t  dl = strlen(dn), i, best_len = 0;
-    int     best = -1;
+    size_t  i;
+    int     best = -1, best_depth = 0, depth;
 
-    for (i = 0; i < c->ntenants; i++) {
-	const char *b = c->tenants[i].base;
-	size_t  bl = strlen(b);
-
-	if (bl > dl || strcasecmp(dn + dl - bl, b) != 0)
-	    continue;
-	if (bl < dl && dn[dl - bl - 1] != ',')
-	    continue;
-	if (bl > best_len) {
+    for (i = 0; i < c->ntenants; i++)
+	if ((depth = dn_within(dn, c->tenants[i].base)) > best_depth) {
 	    best = (int) i;
-	    best_len = bl;
+	    best_depth = depth;
 	}
-    }
     return best;
 }
 
@@ -81,7 +74,7 @@ int
 comp_validate(const struct conf *c, struct ent *e)
 {
     const char *why, *loc, *mail;
-    size_t  i, nf = 0;
+    size_t  i, nf = 0, fwd_len = 0;
 
     e->invalid = NULL;
     e->invalid_arg = NULL;
@@ -101,8 +94,10 @@ comp_validate(const struct conf *c, struct ent *e)
 	e->fwd_bad[i] = NULL;
 	if (addr_valid(f, strlen(f), &why) < 0)
 	    e->fwd_bad[i] = "invalid forward address (exactly one plain address per value)";
-	else
+	else {
 	    nf++;
+	    fwd_len += 1 + strlen(f);
+	}
     }
     if (e->tenant < 0)
 	BAD("entry is outside every tenant's base", NULL);
@@ -123,6 +118,11 @@ comp_validate(const struct conf *c, struct ent *e)
 	BAD("no fwdMailboxLocation and no default_location for the tenant", NULL);
     if (e->v[V_FWD].n > (size_t) c->ldapsync.max_forwards)
 	BAD("too many forward addresses", NULL);
+    /* Safety net: max_forwards (at most CONF_MAX_FORWARDS) keeps the
+     * expansion short enough, but never publish a reply Postfix refuses. */
+    if (strlen(mail) + fwd_len > COMP_MAX_EXPANSION)
+	BAD("forward addresses too long together (virtual reply over "
+	    COMP_MAX_EXPANSION_STR " bytes)", NULL);
     if (strcmp(loc, "external") == 0) {
 	size_t  hs, hl;
 	unsigned port;

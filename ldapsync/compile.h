@@ -3,12 +3,14 @@
  *
  * RULES (see ldapsync(8), "ROUTING RULES" and "CONFLICTS")
  *	comp_validate() checks one entry on its own: it belongs to the
- *	tenant whose base DN is the longest suffix of its DN; exactly one
- *	valid "mail" in a domain of that tenant; a known location (a store,
+ *	tenant with the deepest base its DN lies within (dn_within(), RDN
+ *	by RDN); exactly one valid "mail" in a domain of that tenant; a
+ *	known location (a store,
  *	"external" with a valid, allowed host, or "none" with forwards;
  *	absent: the tenant's default_location); at most max_forwards
- *	forwards.  A bad alias (syntax, foreign domain) rejects only that
- *	claim; a bad forward value only that forward.
+ *	forwards, together with the mail address at most
+ *	COMP_MAX_EXPANSION bytes.  A bad alias (syntax, foreign domain)
+ *	rejects only that claim; a bad forward value only that forward.
  *
  *	comp_addr() compiles the records of one address from all claims
  *	on it.  The winner: a primary claim beats an alias claim; among
@@ -27,6 +29,15 @@
 #include "map.h"
 #include "report.h"
 #include "state.h"
+
+/*
+ * The longest expansion (V record) published: fwdmapd answers "OK " and
+ * the value, and Postfix's socketmap_max_reply_size defaults to 100000.
+ * comp_validate() rejects an entry whose mail and valid forwards with
+ * their commas are longer.
+ */
+#define COMP_MAX_EXPANSION	99997
+#define COMP_MAX_EXPANSION_STR	"99997"
 
 /* Record values of one address, indexed by the position in MAP_TAGS. */
 struct recs {

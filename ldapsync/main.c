@@ -103,6 +103,21 @@ nap(long long ms)
     }
 }
 
+/* The closing line after the REPORT_MAX_LOGGED rejections logged. */
+static void
+log_unlogged(const struct conf *c, const struct report *rep, const char *why_no_file)
+{
+    unsigned long more = report_unlogged(rep);
+
+    if (more == 0)
+	return;
+    if (why_no_file)
+	log_warn("... and %lu more rejected entries (%s)", more, why_no_file);
+    else
+	log_warn("... and %lu more rejected entries, see the report %s", more,
+		 c->ldapsync.report_file);
+}
+
 static void
 finish_report(const struct conf *c, struct report *rep, const char *result,
 	      int write)
@@ -112,6 +127,7 @@ finish_report(const struct conf *c, struct report *rep, const char *result,
     report_set_str(rep, "result", result);
     if (write && report_write(rep, c->ldapsync.report_file, err, sizeof(err)) < 0)
 	log_warn("%s", err);
+    log_unlogged(c, rep, write ? NULL : "dry run: no report written");
     report_summary(rep, line, sizeof(line));
     log_info("%s", line);
 }
@@ -530,6 +546,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	report_set_str(rep, "error", err);
 	finish_report(c, rep, "failed", 1);
     } else if (r == 0) {
+	log_unlogged(c, rep, "nothing published: no report written");
 	report_free(rep);
 	/*
 	 * Nothing to publish, but the state did change (an attribute that

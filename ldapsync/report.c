@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "htab.h"
+#include "log.h"
 #include "report.h"
 
 struct report {
@@ -19,6 +20,7 @@ struct report {
     json_t *counts;
     json_t *rejected, *conflicts, *loops, *added, *removed, *changed;
     unsigned long n_rejected, n_conflicts, n_loops, n_added, n_removed, n_changed;
+    unsigned long n_logged;	/* rejections logged (REPORT_MAX_LOGGED) */
     struct htab seen;		/* dedupe keys (owned) */
     struct timeval start;
 };
@@ -87,6 +89,38 @@ seen(struct report *r, const char *a, const char *b, const char *c, const char *
     return 0;
 }
 
+/*
+ * A directory value for a log line: control characters (a newline would
+ * forge a log line) become '?', and a long value is cut at 256 bytes.
+ */
+static const char *
+log_safe(char *buf, size_t len, const char *s)
+{
+    size_t  i;
+
+    for (i = 0; s[i] && i + 4 < len && i < 256; i++)
+	buf[i] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    if (s[i]) {
+	memcpy(buf + i, "...", 3);
+	i += 3;
+    }
+    buf[i] = 0;
+    return buf;
+}
+
+/* One warning per rejection (no secret: DN, reason, the directory value). */
+static void
+log_reject(const char *dn, const char *addr, const char *reason, const char *arg)
+{
+    char    d[264], a[264], v[264];
+
+    log_warn("rejected %s: %s%s%s%s%s%s", log_safe(d, sizeof(d), dn), reason,
+	     arg ? ": \"" : "", arg ? log_safe(v, sizeof(v), arg) : "", arg ? "\"" : "",
+	     addr && (arg == NULL || strcmp(addr, arg) != 0) ? " for address " : "",
+	     addr && (arg == NULL || strcmp(addr, arg) != 0)
+	     ? log_safe(a, sizeof(a), addr) : "");
+}
+
 void
 report_reject(struct report *r, const char *dn, const char *addr,
 	      const char *reason, const char *arg)
@@ -96,6 +130,10 @@ report_reject(struct report *r, const char *dn, const char *addr,
     if (r == NULL || seen(r, "R", dn, reason, arg))
 	return;
     r->n_rejected++;
+    if (r->n_logged < REPORT_MAX_LOGGED) {
+	r->n_logged++;
+	log_reject(dn, addr, reason, arg);
+    }
     if (json_array_size(r->rejected) >= REPORT_MAX_ITEMS)
 	return;
     o = json_object();
@@ -195,6 +233,12 @@ report_get(const struct report *r, const char *key)
     json_t *v = json_object_get(r->counts, key);
 
     return v ? json_integer_value(v) : 0;
+}
+
+unsigned long
+report_unlogged(const struct report *r)
+{
+    return r->n_rejected - r->n_logged;
 }
 
 unsigned long

@@ -6,6 +6,9 @@
  *	entries and claims with their DN and reason, address conflicts,
  *	forwarding loops and the changed addresses.  Lists are capped at
  *	REPORT_MAX_ITEMS entries each (counts stay exact) and deduplicated.
+ *	report_reject() also logs a warning per (deduplicated) rejection,
+ *	the first REPORT_MAX_LOGGED of a sync; report_unlogged() counts the
+ *	rest, for one closing line.
  *	report_write() writes it atomically as JSON; report_summary()
  *	formats the one-line log summary.
  */
@@ -16,6 +19,8 @@
 #include <stdint.h>
 
 #define REPORT_MAX_ITEMS	10000
+/* Rejections logged per sync, one warning each; the rest only counted. */
+#define REPORT_MAX_LOGGED	100
 
 enum rep_change { REP_ADDED, REP_REMOVED, REP_CHANGED };
 
@@ -33,6 +38,8 @@ void	report_set(struct report *r, const char *key, long long value);
 void	report_set_str(struct report *r, const char *key, const char *value);
 long long report_get(const struct report *r, const char *key);
 unsigned long report_count(const struct report *r, const char *list);
+/* Rejections beyond the REPORT_MAX_LOGGED that were logged. */
+unsigned long report_unlogged(const struct report *r);
 int	report_write(struct report *r, const char *path, char *err, size_t errlen);
 void	report_summary(const struct report *r, char *buf, size_t len);
 

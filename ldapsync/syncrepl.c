@@ -11,6 +11,7 @@
 #include <ldap.h>
 
 #include "compile.h"
+#include "dn.h"
 #include "log.h"
 #include "ldap_conn.h"
 #include "syncrepl.h"
@@ -34,11 +35,7 @@ note_changed(struct syncer *s, const unsigned char *uuid)
 static int
 in_scope(const char *dn, const char *base)
 {
-    size_t  dl = strlen(dn), bl = strlen(base);
-
-    if (bl > dl || strcasecmp(dn + dl - bl, base) != 0)
-	return 0;
-    return bl == dl || dn[dl - bl - 1] == ',';
+    return dn_within(dn, base) > 0;
 }
 
 /* Delete every entry of the session's subtree not marked present. */

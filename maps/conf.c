@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "dn.h"
 
 struct cctx {
     const char *path;
@@ -645,8 +646,17 @@ load_tenants(struct cctx *x, struct conf *c, json_t *root)
 	tn->name = xstrdup(x, key);
 	c->ntenants++;
 	get_str(x, v, kp, "base", 1, NULL, &tn->base);
-	if (!x->failed && (tn->base[0] == 0 || !strchr(tn->base, '=')))
-	    conf_err(x, kp, "base: \"%s\" is not a DN", tn->base);
+	if (!x->failed) {
+	    /* One spelling, so that entries compare against it and the
+	     * configuration fingerprint does not depend on spaces. */
+	    char   *n = dn_normalize(tn->base);
+
+	    if (n == NULL)
+		conf_err(x, kp, "base: \"%s\" is not a DN (RFC 4514, e.g."
+			 " \"ou=people,dc=example,dc=org\")", tn->base);
+	    free(tn->base);
+	    tn->base = n;
+	}
 	get_str(x, v, kp, "filter", 0, NULL, &tn->filter);
 	if (!x->failed && tn->filter && !valid_filter(tn->filter))
 	    conf_err(x, kp, "filter: \"%s\" is not a parenthesised LDAP filter",
@@ -797,7 +807,13 @@ load_ldapsync(struct cctx *x, struct conf *c, json_t *root)
 	get_str(x, s, "ldapsync", "report_file", 0, buf, &L->report_file);
     }
     get_iint(x, s, "ldapsync", "batch_delay_ms", 0, 600000, 200, &L->batch_delay_ms);
-    get_iint(x, s, "ldapsync", "max_forwards", 1, 1000, 10, &L->max_forwards);
+    /*
+     * 300: the primary and 300 forwards of 254 octets with their commas
+     * (76,754 bytes) stay under Postfix's socketmap_max_reply_size
+     * (100,000); a longer virtual reply fails every delivery.
+     */
+    get_iint(x, s, "ldapsync", "max_forwards", 1, CONF_MAX_FORWARDS, 10,
+	     &L->max_forwards);
     get_iint(x, s, "ldapsync", "compact_records", 1, 100000000, 50000,
 	     &L->compact_records);
     get_str(x, s, "ldapsync", "user", 0, NULL, &L->user);

@@ -77,10 +77,14 @@ struct conf_ldapsync {
     char   *state_dir;		/* cookie and reports; default maps_dir */
     char   *report_file;	/* default state_dir/ldapsync-report.json */
     int     batch_delay_ms;	/* upper bound on delay of a change, default 200 */
-    int     max_forwards;	/* per person, default 10 */
+    int     max_forwards;	/* per person, default 10, at most
+				 * CONF_MAX_FORWARDS */
     int     compact_records;	/* delta size that triggers a new base */
     char   *user;		/* run as, NULL: do not change */
 };
+
+/* 301 addresses of 254 octets and their commas fit a socketmap reply. */
+#define CONF_MAX_FORWARDS	300
 
 #define CONF_CONTROL_NAME	"fwdmapd.ctl"
 #define CONF_CONTROL_DEFAULT	"/run/fwdmap/" CONF_CONTROL_NAME

@@ -113,4 +113,35 @@ ls_conf ".ldap.uris = [\"$(slapd_uri ldap2)\"]"
 ls_once
 t_eq "cn=config sync exit" 0 "$LS_RC"
 t_eq "cn=config transport" "OK smtp:[mail.ph.tum.de]:2525" "$(q transport bob@ph.tum.de)"
+routes=$(rep .counts.routes)
+
+# Bases are compared RDN by RDN: written with spaces and in upper case
+# they still hold every entry; a nested tenant (ou=ph under ou=tum) takes
+# its entries, but not an entry whose RDN value only contains ",ou=ph".
+{
+    printf 'dn: ou=ph,ou=tum,%s\nobjectClass: organizationalUnit\nou: ph\n\n' "$SLAPD_SUFFIX"
+    person_in "ph,ou=tum" pia pia@phys.example "fwdMailboxLocation: exchange"
+    printf 'dn: uid=x\\,ou=ph,ou=tum,%s\nobjectClass: inetOrgPerson\nobjectClass: fwdMailRecipient\n' "$SLAPD_SUFFIX"
+    printf 'uid: x,ou=ph\ncn: x\nsn: x\nmail: xcomma@tum.de\nfwdMailboxLocation: mytum\n\n'
+} > "$T/ph.ldif"
+slapd_add ldap2 "$T/ph.ldif" || t_fail "ldapadd ou=ph"
+ls_conf ".ldap.uris = [\"$(slapd_uri ldap2)\"]
+    | .tenants.tum.base = \"OU=TUM, DC=Example , dc=ORG\"
+    | .tenants.lmu.base = \" ou=lmu,  dc=example,dc=org\"
+    | .tenants.ph = {base: \"ou=PH, ou=tum, dc=example, dc=org\", domains: [\"phys.example\"]}"
+"$LDAPSYNC" -c "$CONF" --check >>"$LSLOG" 2>&1
+t_eq "--check accepts bases with spaces" 0 "$?"
+ls_once
+t_eq "spaced bases: exit" 0 "$LS_RC"
+t_eq "spaced bases: every entry routed" "$((routes + 2)) 1" "$(rep '"\(.counts.routes) \(.counts.rejected)"')"
+t_eq "spaced base, tum" "OK tum" "$(q recipients jane.doe@tum.de)"
+t_eq "spaced base, lmu" "OK lmu" "$(q recipients ute@lmu.de)"
+t_eq "nested tenant" "OK ph" "$(q recipients pia@phys.example)"
+t_eq "escaped comma is not a separator" "OK tum" "$(q recipients xcomma@tum.de)"
+t_eq "escaped comma: route" "OK lmtp:[mytum.example.org]:24" "$(q transport xcomma@tum.de)"
+# An unparsable base is refused by --check with the reason.
+ls_conf ".tenants.tum.base = \"ou=tum,,dc=example,dc=org\""
+out=$("$LDAPSYNC" -c "$CONF" --check 2>&1); rc=$?
+t_eq "--check: bad base exit" 1 "$rc"
+t_match "--check: bad base reason" 'tenants.tum: base: "ou=tum,,dc=example,dc=org" is not a DN' "$out"
 exit 0

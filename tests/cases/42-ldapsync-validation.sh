@@ -1,6 +1,7 @@
 #!/bin/bash
 # 42-ldapsync-validation.sh - every validation rule of issue 3: bad entries
-# are skipped and reported with DN and reason, the rest still syncs;
+# are skipped, reported with DN and reason and logged (capped per sync),
+# the rest still syncs;
 # conflicts follow the documented rule (primary beats alias, then the
 # smallest entryUUID), stable from sync to sync; loops are reported.
 # asan: yes
@@ -36,6 +37,8 @@ u() { printf 'entryUUID: 00000000-0000-4000-8000-%012d' "$1"; }
     person s1 "not an address" "fwdMailboxLocation: exchange"
     person d1 d1@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: ghost2@tum.de"
     person b1 b1@tum.de "fwdMailboxLocation: none" "fwdForwardAddress: bad@example.com, spam@evil.example"
+    # "evil@x.org<LF>warning: forged line": must not forge a log line
+    person x9 x9@tum.de "fwdMailboxLocation: exchange" "fwdForwardAddress:: ZXZpbEB4Lm9yZwp3YXJuaW5nOiBmb3JnZWQgbGluZQ=="
 } | sed 's/^fwdForwardAddress:_/fwdForwardAddress: /' > "$T/people.ldif"
 # c2 claims dup@tum.de too, with the smaller entryUUID: it wins.
 sed -i '/^uid: c2$/a mail: dup@tum.de' "$T/people.ldif"
@@ -88,6 +91,21 @@ has "uid=b1,ou=tum,dc=example,dc=org|location none without a valid forward addre
 has "uid=b1,ou=tum,dc=example,dc=org|invalid forward address (exactly one plain address per value)|bad@example.com, spam@evil.example"
 has "uid=m1,ou=tum,dc=example,dc=org|more than one mail value"
 has "uid=s1,ou=tum,dc=example,dc=org|invalid mail address|not an address"
+
+# Every rejection is logged as well: one warning with DN, reason and value,
+# deduplicated like the report, control characters masked, no secret.
+logged() { grep -qF -- ": warning: rejected $1" "$LSLOG" || t_fail "log lacks [rejected $1]; has:
+$(grep 'rejected' "$LSLOG")"; }
+logged 'uid=x1,ou=tum,dc=example,dc=org: mail in a domain the tenant does not own: "x1@lmu.de"'
+logged 'uid=x2,ou=tum,dc=example,dc=org: alias in a domain the tenant does not own: "x2@lmu.de"'
+logged 'uid=x4,ou=tum,dc=example,dc=org: location external without fwdMailHost'
+logged "uid=y1,ou=lmu,dc=example,dc=org: fwdMailHost not in the tenant's allowed_hosts: \"evil.example.com\""
+logged 'uid=c1,ou=tum,dc=example,dc=org: entry lost its primary address to another entry: "dup@tum.de"'
+logged 'uid=x9,ou=tum,dc=example,dc=org: invalid forward address (exactly one plain address per value): "evil@x.org?warning: forged line"'
+grep -q '^warning: forged' "$LSLOG" && t_fail "a directory value forged a log line"
+t_eq "one warning per rejection in the report" "$(rep '.counts.rejected')" \
+    "$(grep -c ': warning: rejected ' "$LSLOG")"
+grep -qF -- "$(cat "$(slapd_pwfile ldap)")" "$LSLOG" && t_fail "the bind password is in the log"
 # conflicts: smallest entryUUID wins between two primaries ...
 t_eq "primary conflict winner" "OK lmtp:[mytum.example.org]:24" "$(q transport dup@tum.de)"
 t_match "conflict reported" "dup@tum.de uid=c2,ou=tum,dc=example,dc=org uid=c1,ou=tum,dc=example,dc=org smallest entryUUID wins" \
@@ -129,4 +147,28 @@ ls_once
 t_eq "second exit" 0 "$LS_RC"
 after=$("$FWDMAP" -d "$T/maps" dump | grep -v '^#' | sort)
 [ "$before" = "$after" ] || t_fail "records changed between identical syncs: $(diff <(echo "$before") <(echo "$after") | head)"
+
+# At most 100 rejections are logged per sync, then one line points to the
+# report (a directory full of bad entries must not flood syslog).
+for i in $(seq 150); do person "bad$i" "bad$i@lmu.de" "fwdMailboxLocation: exchange"; done > "$T/bad.ldif"
+slapd_add ldap "$T/bad.ldif" || t_fail "ldapadd of 150 bad entries"
+for mode in publish dry-run; do
+    n0=$(wc -l < "$LSLOG")
+    if [ $mode = publish ]; then ls_once; else ls_once --dry-run; fi
+    t_eq "$mode: exit" 0 "$LS_RC"
+    new=$(tail -n +$((n0 + 1)) "$LSLOG")
+    total=$(rep '.counts.rejected')
+    [ "$total" -gt 150 ] || t_fail "$mode: only $total rejections in the report"
+    t_eq "$mode: rejections logged" 100 "$(grep -c ': warning: rejected ' <<<"$new")"
+    if [ $mode = publish ]; then
+        closing=", see the report $T/maps/ldapsync-report.json"
+    else
+        closing=" (dry run: no report written)"
+    fi
+    closing="]: warning: ... and $((total - 100)) more rejected entries$closing"
+    # (fixed strings: $T may hold regex characters, e.g. "(asan)")
+    grep -qF -- "$closing" <<<"$new" || t_fail "$mode: no closing line [$closing]:
+$(grep -v 'warning: rejected' <<<"$new")"
+    t_match "$mode: summary" "rejected=$total " "$new"
+done
 exit 0

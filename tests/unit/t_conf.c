@@ -280,6 +280,20 @@ main(void)
     BAD("{\"ldap\":{\"uris\":[\"ldap://h/\"]},\"tenants\":{}}", "tenants: at least one tenant");
     BAD(edit("\"base\": \"ou=tum,dc=example,dc=org\", ", ""), "tenants.tum.base: required key is missing");
     BAD(edit("\"ou=tum,dc=example,dc=org\"", "\"tum\""), "is not a DN");
+    /* The base is parsed (RFC 4514) and kept in one spelling. */
+    BAD(edit("\"ou=tum,dc=example,dc=org\"", "\"ou=tum,,dc=example\""),
+	"tenants.tum: base: \"ou=tum,,dc=example\" is not a DN");
+    BAD(edit("\"ou=tum,dc=example,dc=org\"", "\"ou=tum,dc\""), "is not a DN");
+    BAD(edit("\"ou=tum,dc=example,dc=org\"", "\"ou=tum,dc=example,\""), "is not a DN");
+    BAD(edit("\"ou=tum,dc=example,dc=org\"", "\"ou=tum;dc=example\""), "is not a DN");
+    c = GOOD(edit("\"ou=tum,dc=example,dc=org\"", "\" OU=TUM , dc=example,  dc=org\""));
+    if (c)
+	CHECK(strcmp(c->tenants[0].base, "OU=TUM,dc=example,dc=org") == 0);
+    conf_free(c);
+    c = GOOD(edit("\"ou=tum,dc=example,dc=org\"", "\"o=A\\\\, B,dc=example\""));
+    if (c)
+	CHECK(strcmp(c->tenants[0].base, "o=A\\2C B,dc=example") == 0);
+    conf_free(c);
     BAD(edit("\"domains\": [\"tum.de\", \"mytum.de\", \"ph.tum.de\"]", "\"domains\": []"), "tenants.tum.domains: must not be empty");
     BAD(edit("\"mytum.de\"", "\"my tum.de\""), "is not a domain name");
     BAD(edit("\"mytum.de\"", "\"localhost\""), "is not a domain name");
@@ -320,6 +334,16 @@ main(void)
     BAD(edit("\"safety\"", "\"ldapsync\": {\"state_dir\": \"x\"}, \"safety\""), "ldapsync.state_dir: must be an absolute path");
     BAD(edit("\"safety\"", "\"ldapsync\": {\"batch_ms\": 1}, \"safety\""), "ldapsync.batch_ms: unknown key");
     BAD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 0}, \"safety\""), "ldapsync.max_forwards");
+    /* A virtual reply of max_forwards + 1 addresses must fit Postfix's
+     * socketmap_max_reply_size (100000): 300 is the largest allowed. */
+    BAD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 301}, \"safety\""),
+	"ldapsync.max_forwards: must be between 1 and 300");
+    BAD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 1000}, \"safety\""),
+	"ldapsync.max_forwards: must be between 1 and 300");
+    c = GOOD(edit("\"safety\"", "\"ldapsync\": {\"max_forwards\": 300}, \"safety\""));
+    if (c)
+	CHECK(c->ldapsync.max_forwards == 300);
+    conf_free(c);
 
     /* fwdmapd */
     BAD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": 660"), "fwdmapd.socket_mode: must be a string");

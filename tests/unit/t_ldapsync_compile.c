@@ -13,6 +13,7 @@
 
 #include "compile.h"
 #include "conf.h"
+#include "dn.h"
 #include "htab.h"
 #include "state.h"
 
@@ -31,7 +32,8 @@ static const char *conf_text =
 "  \"stores\": { \"exchange\": \"smtp:[ex.example.org]:25\", \"mytum\": \"lmtp:[my.example.org]:24\" },\n"
 "  \"tenants\": { \"tum\": { \"base\": \"ou=tum,dc=ex\", \"domains\": [\"tum.de\", \"ph.tum.de\"] },\n"
 "               \"lmu\": { \"base\": \"ou=lmu,dc=ex\", \"domains\": [\"lmu.de\"],\n"
-"                        \"allowed_hosts\": [\"mx.lmu.de\"], \"default_location\": \"exchange\" } },\n"
+"                        \"allowed_hosts\": [\"mx.lmu.de\"], \"default_location\": \"exchange\" },\n"
+"               \"ph\": { \"base\": \"OU=Ph, OU=TUM , dc=ex\", \"domains\": [\"phys.de\"] } },\n"
 "  \"domains\": { \"ph.tum.de\": { \"default_route\": \"smtp:[ph]:25\", \"unknown_recipients\": \"route\" } },\n"
 "  \"ldapsync\": { \"max_forwards\": 3 } }\n";
 
@@ -65,7 +67,7 @@ mk(int id, const char *dn, ...)
 }
 
 /* The value of table tag for addr, or "-" when absent. */
-static char out[4096];
+static char out[110000];
 static const char *
 rec(struct state *st, const char *addr, int tag)
 {
@@ -195,6 +197,121 @@ test_dirty_forwarders(void)
     state_free(&st);
 }
 
+/* An entry with n forwards of 254 octets each. */
+static struct ent *
+mk_long(int id, const char *dn, const char *mail, size_t n)
+{
+    static char fwd[400][256];
+    char   *fp[400], *mp[1], *lp[1];
+    char  **vp[V_NUM] = {mp, NULL, lp, NULL, fp};
+    size_t  nv[V_NUM] = {1, 0, 1, 0, 0}, i;
+    unsigned char u[16] = {0};
+    struct ent *e;
+
+    mp[0] = (char *) (uintptr_t) mail;
+    lp[0] = (char *) (uintptr_t) "exchange";
+    for (i = 0; i < n && i < 400; i++) {
+	/* 64 + 1 + 189 = 254 octets */
+	snprintf(fwd[i], sizeof(fwd[i]), "f%03zu%.60s@%.63s.%.63s.%.58s.de", i,
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		 "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+	fp[i] = fwd[i];
+    }
+    nv[V_FWD] = i;
+    u[15] = (unsigned char) id;
+    e = ent_new(u, dn, (char **const *) vp, nv);
+    comp_validate(conf, e);
+    return e;
+}
+
+/* The largest max_forwards gives a reply Postfix accepts; a longer
+ * expansion (max_forwards raised behind the configuration's back) is
+ * refused, not published. */
+static void
+test_expansion(void)
+{
+    struct state st;
+    int     saved = conf->ldapsync.max_forwards;
+    struct recs r;
+    struct ent *one = mk_long(0, "uid=t,ou=tum,dc=ex", "t@tum.de", 1);
+
+    CHECK(strlen(one->v[V_FWD].s[0]) == 254);
+    ent_free(one);
+    state_init(&st);
+    conf->ldapsync.max_forwards = CONF_MAX_FORWARDS;
+    state_put(&st, mk_long(1, "uid=max,ou=tum,dc=ex", "max@tum.de", CONF_MAX_FORWARDS));
+    CHECK(comp_addr(conf, &st, "max@tum.de", &r, NULL) == 0);
+    CHECK(r.v[REC_IDX('V')] != NULL && strlen(r.v[REC_IDX('V')])
+	  == strlen("max@tum.de") + CONF_MAX_FORWARDS * 255);
+    CHECK(r.v[REC_IDX('V')] && strlen(r.v[REC_IDX('V')]) + 3 <= 100000);
+    recs_free(&r);
+    conf->ldapsync.max_forwards = 1000;
+    /* 10 + 392 * 255 = 99970 bytes: still published; one more is not. */
+    state_put(&st, mk_long(3, "uid=edge,ou=tum,dc=ex", "edge@tum.de", 392));
+    CHECK(strlen(rec(&st, "edge@tum.de", 'V')) == 11 + 392 * 255);
+    state_put(&st, mk_long(2, "uid=big,ou=tum,dc=ex", "big@tum.de", 393));
+    REC_EQ(&st, "big@tum.de", 'V', "-");
+    REC_EQ(&st, "big@tum.de", 'R', "-");
+    CHECK(strstr(rec(&st, "big@tum.de", 'X'), "forward addresses too long together") != NULL);
+    conf->ldapsync.max_forwards = saved;
+    state_free(&st);
+}
+
+/* Entries against bases RDN by RDN: spaces, case and escapes do not
+ * matter, a string suffix that is not an ancestor does not count. */
+static void
+test_dn(void)
+{
+    struct state st;
+    const struct conf_tenant *ph = conf_tenant(conf, "ph");
+
+    CHECK(ph && strcmp(ph->base, "OU=Ph,OU=TUM,dc=ex") == 0);	/* normalised */
+    /* plain strings (no parsing) */
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("uid=a,OU=Tum,DC=EX", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("ou=tum,dc=ex", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("dc=ex", "ou=tum,dc=ex") == 0);
+    CHECK(dn_within("uid=a,ou=tum2,dc=ex", "ou=tum,dc=ex") == 0);
+    CHECK(dn_within("uid=a,xou=tum,dc=ex", "ou=tum,dc=ex") == 0);
+    CHECK(dn_within("uid=a,ou=xtum,dc=ex", "ou=tum,dc=ex") == 0);
+    CHECK(dn_within("a=b,c=d", "ou=longer,dc=example") == 0);
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", "dc=ex") == 1);
+    /* spaces around separators, in the base or in the entry */
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", "ou=tum, dc=ex") == 2);
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", " OU = TUM ,DC=Ex ") == 2);
+    CHECK(dn_within("uid=a, ou=tum, dc=ex", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("uid=a,ou=tum2, dc=ex", "ou=tum,dc=ex") == 0);
+    /* escapes: an escaped comma is part of a value, not a separator */
+    CHECK(dn_within("cn=x\\,ou=ph,ou=tum,dc=ex", "ou=ph,ou=tum,dc=ex") == 0);
+    CHECK(dn_within("cn=x\\,ou=ph,ou=tum,dc=ex", "ou=tum,dc=ex") == 2);
+    CHECK(dn_within("cn=x\\2Cou=ph,ou=tum,dc=ex", "ou=ph,ou=tum,dc=ex") == 0);
+    CHECK(dn_within("cn=x\\\\,ou=ph,ou=tum,dc=ex", "ou=ph,ou=tum,dc=ex") == 3);	/* x\\ */
+    CHECK(dn_within("uid=a,ou=t\\75m,dc=ex", "ou=tum,dc=ex") == 2);		/* \75 = u */
+    CHECK(dn_within("uid=a,o=A\\2C B,dc=ex", "o=a\\, b,dc=ex") == 2);
+    CHECK(dn_within("uid=a,o=A\\2C B,dc=ex", "o=a,dc=ex") == 0);
+    CHECK(dn_within("cn=a+uid=b,ou=tum,dc=ex", "ou=tum,dc=ex") == 2);
+    /* unparsable: never within */
+    CHECK(dn_within("uid=a,,ou=tum,dc=ex", "ou=tum, dc=ex") == 0);
+    CHECK(dn_within("uid=a,ou=tum,dc=ex", "ou=tum,,dc=ex") == 0);
+    CHECK(dn_normalize("ou=tum,dc") == NULL && dn_normalize("") == NULL);
+
+    /* The deepest base wins, whatever its spelling. */
+    state_init(&st);
+    state_put(&st, mk(1, "uid=p,ou=ph,ou=tum,dc=ex", "m:p@phys.de", "l:exchange", NULL));
+    state_put(&st, mk(2, "uid=q, OU=PH ,ou=Tum,DC=ex", "m:q@phys.de", "l:exchange", NULL));
+    state_put(&st, mk(3, "cn=r\\,ou=ph,ou=tum,dc=ex", "m:r@phys.de", "l:exchange", NULL));
+    state_put(&st, mk(4, "cn=s\\,ou=ph,ou=tum,dc=ex", "m:s@tum.de", "l:exchange", NULL));
+    state_put(&st, mk(5, "uid=t,ou=ph2,ou=tum,dc=ex", "m:t@tum.de", "l:exchange", NULL));
+    REC_EQ(&st, "p@phys.de", 'R', "ph");
+    REC_EQ(&st, "q@phys.de", 'R', "ph");
+    CHECK(strstr(rec(&st, "r@phys.de", 'X'), "\"tenant\":\"tum\"") != NULL);
+    REC_EQ(&st, "s@tum.de", 'R', "tum");
+    REC_EQ(&st, "t@tum.de", 'R', "tum");
+    state_free(&st);
+}
+
 static int
 validate_cb(struct ent *e, void *ctx)
 {
@@ -276,6 +393,8 @@ main(void)
     test_rules();
     test_conflicts();
     test_dirty_forwarders();
+    test_expansion();
+    test_dn();
     test_snapshot();
     test_htab();
     conf_free(conf);
