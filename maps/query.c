@@ -150,7 +150,7 @@ map_query_ext(struct map_gen *g, const char *name, size_t nlen,
 	      const char *key, size_t klen, const char *delims, int propagate,
 	      const char **val, size_t *vlen)
 {
-    static char qbuf[MAP_Q_REPLY_MAX];
+    static char qbuf[MAP_Q_REPLY_MAX - 3];	/* "OK " + value: Postfix's limit */
     const char *ext = NULL;
     size_t  extlen = 0, qlen;
     char    k[MAP_KEY_MAX];
