@@ -108,10 +108,10 @@ check-fast: all
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC)
+build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC) $(wildcard maps/*.h fwdmapd/*.h)
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		-o $@ $^ $(LDLIBS)
+		-o $@ $(filter %.c,$^) $(LDLIBS)
 fuzz-build: $(FUZZERS)
 fuzz: fuzz-build
 	tests/fuzz/run.sh 300
