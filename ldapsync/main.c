@@ -193,7 +193,8 @@ full_once(const struct conf *c, int dry_run, int force, int exiting)
 	}
     }
     if (ld == NULL) {
-	log_error("full sync failed: no LDAP server reachable; nothing published");
+	log_error("full sync failed: no LDAP server accepted the connection and"
+		  " bind (last: %s); nothing published", err);
 	finish_report(c, rep, "failed", !dry_run);
 	goto out;
     }

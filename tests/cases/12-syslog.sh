@@ -9,10 +9,16 @@ source "$TOP/tests/cases/28-fwdmapd-common.bash"
 command -v unshare >/dev/null && unshare -m true 2>/dev/null || t_skip "no mount namespaces here"
 command -v python3 >/dev/null || t_skip "python3 missing"
 
+source "$TOP/tests/lib/slapd.sh"
 fw_conf
 fw_gen 4
+# A real slapd that refuses the (wrong) password: the bind happens, fails,
+# and is logged - without the password.
+slapd_init ldap conf
+slapd_start ldap
 echo "s3cr3t-bind-password" > "$T/pw"; chmod 600 "$T/pw"
-sed -i "s|\"uris\": \[\"ldap://127.0.0.1:9\"\]|\"uris\": [\"ldap://127.0.0.1:9/\"], \"bind_dn\": \"cn=x,dc=example,dc=org\", \"bind_password_file\": \"$T/pw\", \"network_timeout\": 1|" "$CONF"
+sed -i "s|\"uris\": \[\"ldap://127.0.0.1:9\"\]|\"uris\": [\"$(slapd_uri ldap)\"], \"bind_dn\": \"$SLAPD_SYNCDN\", \"bind_password_file\": \"$T/pw\", \"network_timeout\": 1|" "$CONF"
+grep -q "$(slapd_uri ldap)" "$CONF" || t_fail "configuration not pointed at slapd"
 
 cat > "$T/inner.sh" <<INNER
 set -u
@@ -50,7 +56,8 @@ log=$(cat "$T/syslog.txt")
 # <22> = mail.info, <20> = mail.warning, <19> = mail.err, <18> = mail.crit
 t_match "fwdmapd start (mail.info)" "<22>[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} fwdmapd\[$fwdmapd_pid\]: .*listening on" "$log"
 t_match "fwdmapd stop" "fwdmapd\[$fwdmapd_pid\]: .*(stopp|exit|terminat)" "$log"
-[ "$ldapsync_rc" != 0 ] || t_fail "ldapsync --once against a dead server succeeded"
+[ "$ldapsync_rc" != 0 ] || t_fail "ldapsync --once with a wrong password succeeded"
+t_match "the bind was refused by slapd (so the password was sent)" "ldapsync\[[0-9]+\]: .*Invalid credentials" "$log"
 t_match "ldapsync error (mail facility)" "<(1[6-9]|2[0-3])>[^<]*ldapsync\[[0-9]+\]: (warning|error|fatal): " "$log"
 grep -q "s3cr3t-bind-password" "$T/syslog.txt" && t_fail "the bind password reached syslog"
 grep -q "s3cr3t-bind-password" "$T/logs/inner.log" && t_fail "the bind password reached stderr"
