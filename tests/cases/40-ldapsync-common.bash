@@ -12,6 +12,9 @@
 #   q MAP KEY                 `fwdmap query` on $T/maps, prints the answer
 #   rep JQ                    jq -r on the last sync report
 #   serial                    the published base serial (or "none")
+#   mod UID ATTR VALUE        replace one attribute of uid=UID,ou=tum
+#   csn / saved_csn           slapd's contextCSN / the one in ldapsync's cookie
+#   cookie_current            (t_wait helper) the saved cookie has caught up
 
 source "$TOP/tests/lib/slapd.sh"
 LDAPSYNC=$(t_bin ldapsync)
@@ -87,3 +90,11 @@ serial() {
 }
 # t_wait helper: q MAP KEY answers exactly EXPECTED
 q_is() { [ "$(q "$1" "$2")" = "$3" ]; }
+
+mod() {	# mod UID ATTR VALUE
+    printf 'dn: uid=%s,ou=tum,%s\nchangetype: modify\nreplace: %s\n%s: %s\n' \
+        "$1" "$SLAPD_SUFFIX" "$2" "$2" "$3" | slapd_modify ldap
+}
+csn() { slapd_search ldap -s base contextCSN | sed -n 's/^contextCSN: //p'; }
+saved_csn() { jq -r '.cookies.tum // ""' "$T/maps/ldapsync.cookie" 2>/dev/null | sed -n 's/.*csn=\([^,;]*\).*/\1/p'; }
+cookie_current() { [ "$(saved_csn)" = "$(csn)" ]; }

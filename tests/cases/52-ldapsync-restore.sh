@@ -20,13 +20,6 @@ slapd_start ldap
 ls_conf
 ls_start
 t_wait 10 q_is transport p1@tum.de "OK smtp:[exchange.example.org]:25" || t_fail "no base: $(cat "$LSLOG")"
-mod() {	# mod UID ATTR VALUE
-    printf 'dn: uid=%s,ou=tum,%s\nchangetype: modify\nreplace: %s\n%s: %s\n' \
-        "$1" "$SLAPD_SUFFIX" "$2" "$2" "$3" | slapd_modify ldap
-}
-csn() { slapd_search ldap -s base contextCSN | sed -n 's/^contextCSN: //p'; }
-saved_csn() { jq -r '.cookies.tum // ""' "$T/maps/ldapsync.cookie" 2>/dev/null | sed -n 's/.*csn=\([^,;]*\).*/\1/p'; }
-cookie_current() { [ "$(saved_csn)" = "$(csn)" ]; }
 
 # The backup (with its entryCSNs and contextCSN), then a change.
 d=$(_slapd_dir ldap)
