@@ -241,6 +241,7 @@ gen_serial(const struct map_gen *g)
 struct refresh_job {
     const char *dir;
     struct map_gen *prev, **out;
+    struct map_gen *volatile building;	/* half-built, if cut short */
     char   *err;
     size_t  errlen;
     int     ret;
@@ -251,7 +252,8 @@ refresh_job(void *arg)
 {
     struct refresh_job *j = arg;
 
-    j->ret = map_gen_refresh(j->dir, j->prev, j->out, j->err, j->errlen);
+    j->ret = map_gen_refresh_track(j->dir, j->prev, j->out, &j->building,
+				   j->err, j->errlen);
 }
 
 struct answer_job {
@@ -283,7 +285,8 @@ server_gen_lost(struct server *s)
 	     "a table file was truncated or overwritten in place while in use");
     log_error("SIGBUS reading the tables in %s: %s (publish by rename, never"
 	      " copy over a live file); answering TEMP until a good generation"
-	      " is published", s->conf->maps_dir, s->last_error);
+	      " is published", s->gen_dir ? s->gen_dir : s->conf->maps_dir,
+	      s->last_error);
     if (s->pending) {
 	map_gen_close(s->pending);
 	s->pending = NULL;
@@ -338,11 +341,13 @@ server_reload_gen(struct server *s, int force)
     rj.out = &ng;
     rj.err = err;
     rj.errlen = sizeof(err);
+    rj.building = NULL;
     if (bus_guard(refresh_job, &rj) < 0) {
-	/* A file shrank while being verified (what map_gen_refresh had
-	 * mapped so far is lost with it; rare, and only memory).  The
-	 * generation being served is not touched here; if its own files
-	 * shrank, its next lookup finds out. */
+	/* A file shrank while being verified: close what was built so
+	 * far (its files, mappings and its reference on a shared base).
+	 * The generation being served is not touched here; if its own
+	 * files shrank, its next lookup finds out. */
+	map_gen_close(rj.building);
 	s->st.reload_failures++;
 	s->bad = sig;
 	snprintf(s->last_error, sizeof(s->last_error), "%s",
@@ -605,10 +610,15 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
     ctx.st = &s->st;
     for (;;) {
 	struct answer_job j = {&ctx, data, len, &s->obuf, 0, NULL, 0};
+	struct stats_map saved[STATS_NMAPS];
+	uint64_t saved_perr = s->st.proto_errors;
 
+	memcpy(saved, s->st.map, sizeof(saved));
 	if (bus_guard(answer_job, &j) < 0) {
 	    /* SIGBUS in a lookup: answer these requests again without the
-	     * generation (TEMP), from the same input. */
+	     * generation (TEMP), from the same input, counting them once. */
+	    memcpy(s->st.map, saved, sizeof(saved));
+	    s->st.proto_errors = saved_perr;
 	    server_gen_lost(s);
 	    ctx.gen = NULL;
 	    answer_job(&j);

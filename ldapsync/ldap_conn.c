@@ -223,7 +223,7 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
     struct berval bdn = {0, NULL}, attr, *bv = NULL;
     BerElement *ber = NULL;
     struct ent *e = NULL;
-    int     have_uuid = uuid != NULL;
+    int     have_uuid = uuid != NULL, rc = LDAP_SUCCESS;
 
     if (uuid)
 	memcpy(u, uuid, 16);
@@ -242,7 +242,7 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
      * values up by name, as ldap_get_values_len() does, finds only the
      * first occurrence.)
      */
-    while (ldap_get_attribute_ber(ld, m, ber, &attr, &bv) == LDAP_SUCCESS
+    while ((rc = ldap_get_attribute_ber(ld, m, ber, &attr, &bv)) == LDAP_SUCCESS
 	   && attr.bv_val != NULL) {
 	size_t  n = 0;
 
@@ -278,7 +278,10 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
     }
     if (ber)
 	ber_free(ber, 0);
-    if (!have_uuid)
+    if (rc != LDAP_SUCCESS)	/* never half an entry */
+	snprintf(err, errlen, "%s: undecodable attribute list: %s", dn,
+		 ldap_err2string(rc));
+    else if (!have_uuid)
 	snprintf(err, errlen, "%s: no entryUUID", dn);
     else if ((e = ent_new(u, dn, (char **const *) vals, nvals)) == NULL)
 	snprintf(err, errlen, "out of memory");

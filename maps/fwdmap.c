@@ -585,6 +585,11 @@ main(int argc, char **argv)
     argv += optind;
     if (argc < 1)
 	usage();
+    if (opt_delims && strpbrk(opt_delims, "@,: \t\"<>()[]\\;")) {
+	fprintf(stderr, "fwdmap: -D: a recipient delimiter must not be address"
+		" punctuation\n");
+	return (2);
+    }
     cmd = argv[0];
     if (strcmp(cmd, "compile") == 0)
 	return (cmd_compile(argc, argv));

@@ -526,12 +526,25 @@ int
 map_gen_refresh(const char *dir, struct map_gen *prev, struct map_gen **out,
 		char *err, size_t errlen)
 {
+    return (map_gen_refresh_track(dir, prev, out, NULL, err, errlen));
+}
+
+int
+map_gen_refresh_track(const char *dir, struct map_gen *prev,
+		      struct map_gen **out, struct map_gen *volatile *building,
+		      char *err, size_t errlen)
+{
     struct map_gen *g;
     struct stat st;
     int     tries;
 
     *out = NULL;
-    if ((g = calloc(1, sizeof(*g))) == NULL
+    if (building)
+	*building = NULL;
+    g = calloc(1, sizeof(*g));
+    if (building)
+	*building = g;
+    if (g == NULL
 	|| asprintf(&g->base_path, "%s/%s", dir, MAP_BASE_NAME) < 0
 	|| asprintf(&g->delta_path, "%s/%s", dir, MAP_DELTA_NAME) < 0) {
 	map_err(err, errlen, "out of memory");
@@ -577,6 +590,8 @@ map_gen_refresh(const char *dir, struct map_gen *prev, struct map_gen **out,
 	/* Consistent only if the base was not replaced while we looked. */
 	if (stat(g->base_path, &st) == 0 && map_same_file(&st, &g->base->st)) {
 	    *out = g;
+	    if (building)
+		*building = NULL;
 	    return (0);
 	}
 retry:
@@ -587,6 +602,8 @@ retry:
     map_err(err, errlen, "%s: tables kept changing while being opened", dir);
 
 fail:
+    if (building)
+	*building = NULL;
     if (g)
 	map_gen_close(g);
     return (-1);

@@ -120,6 +120,13 @@ int	map_gen_open(const char *dir, struct map_gen **out,
  * prev stays valid and must still be closed by the caller. */
 int	map_gen_refresh(const char *dir, struct map_gen *prev,
 			struct map_gen **out, char *err, size_t errlen);
+/* The same; while it runs, *building is the generation being built (NULL
+ * before and after), so that a caller that jumps out of it (SIGBUS on a
+ * file that shrank while being verified) can map_gen_close() it. */
+int	map_gen_refresh_track(const char *dir, struct map_gen *prev,
+			      struct map_gen **out,
+			      struct map_gen *volatile *building,
+			      char *err, size_t errlen);
 int	map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
 		    const char **val, size_t *vlen);
 int	map_gen_stale(const struct map_gen *g);

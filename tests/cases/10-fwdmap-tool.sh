@@ -77,4 +77,9 @@ head -c $(( $(stat -c %s "$T/maps/fwdmap.cdb") - 100 )) "$T/maps/fwdmap.cdb" > "
 out=$(fm query recipients jane.doe@tum.de 2>/dev/null); rc=$?
 t_eq "corrupt rc" 2 "$rc"
 t_eq "corrupt answer" "TEMP no routing table loaded" "$out"
+# A delimiter that is address punctuation is refused (it would split keys
+# at the wrong place).
+"$(t_bin fwdmap)" -d "$T/maps" -D '@+' query virtual a@b@tum.de >/dev/null 2>"$T/delim.err"
+t_eq "-D @ refused" 2 $?
+t_match "-D @ message" 'must not be address punctuation' "$(cat "$T/delim.err")"
 exit 0
