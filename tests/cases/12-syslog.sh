@@ -5,7 +5,7 @@
 # a private mount namespace whose /dev/log is a datagram socket read by a
 # small collector.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/28-fwdmapd-common.bash"
+source "$TOP/tests/lib/fwdmapd.bash"
 command -v unshare >/dev/null && unshare -m true 2>/dev/null || t_skip "no mount namespaces here"
 command -v python3 >/dev/null || t_skip "python3 missing"
 
@@ -41,7 +41,7 @@ for i in \$(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
 fw=\$!
 for i in \$(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 "$FWDMAP" -d "$T/maps" query recipients jane.doe@tum.de >/dev/null
-perl "$TOP/tests/cases/29-sockmap-client.pl" "unix:$SOCK" raw "bogus" > /dev/null 2>&1
+perl "$TOP/tests/lib/sockmap-client.pl" "unix:$SOCK" raw "bogus" > /dev/null 2>&1
 kill -TERM \$fw; wait \$fw
 echo "fwdmapd_pid=\$fw" > "$T/pids"
 "$(t_bin ldapsync)" -c "$CONF" --once -s

@@ -3,7 +3,7 @@
 # fwdmapd speaks the socketmap protocol exactly: answers, pipelining, partial
 # requests, and PERM plus close for every kind of malformed request.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/28-fwdmapd-common.bash"
+source "$TOP/tests/lib/fwdmapd.bash"
 
 fw_conf '"max_request": 100'
 fw_gen 7

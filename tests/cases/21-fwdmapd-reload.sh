@@ -4,7 +4,7 @@
 # generations by itself while clients keep asking, keeps serving the old
 # generation when a corrupt one is published, and follows deltas.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/28-fwdmapd-common.bash"
+source "$TOP/tests/lib/fwdmapd.bash"
 
 fw_conf
 fw_start

@@ -4,7 +4,7 @@
 # connection limit, SIGHUP (what may change, what may not, a broken file),
 # and SIGTERM finishing a request in flight before exiting 0.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/28-fwdmapd-common.bash"
+source "$TOP/tests/lib/fwdmapd.bash"
 
 fw_conf '"idle_timeout": 1, "request_timeout": 2, "max_connections": 3'
 fw_gen 1

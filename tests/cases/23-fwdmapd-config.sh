@@ -4,7 +4,7 @@
 # sets socket mode and group, drops to its user for good, and refuses to
 # start when that user cannot read maps_dir.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/28-fwdmapd-common.bash"
+source "$TOP/tests/lib/fwdmapd.bash"
 
 # check_t WHAT REGEX: -t must fail with a message matching REGEX.
 check_t() {

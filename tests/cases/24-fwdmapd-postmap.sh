@@ -3,7 +3,7 @@
 # Postfix's own socketmap client (postmap -q) against fwdmapd, over a UNIX
 # socket and over TCP: answers, misses, TEMP without a table, PERM.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/28-fwdmapd-common.bash"
+source "$TOP/tests/lib/fwdmapd.bash"
 command -v postmap >/dev/null || t_skip "postmap not installed"
 
 # postmap needs a readable main.cf; give it an empty private config dir.

@@ -3,7 +3,7 @@
 # slapd: every routing rule of issue 3 answered by `fwdmap query`.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 {
     # a person with a store, aliases and an extra forward

@@ -6,7 +6,7 @@
 # smallest entryUUID), stable from sync to sync; loops are reported.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 u() { printf 'entryUUID: 00000000-0000-4000-8000-%012d' "$1"; }
 {

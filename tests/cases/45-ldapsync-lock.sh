@@ -6,7 +6,7 @@
 # ends (a SIGKILL leaves the file, not the lock).
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 person jane jane@tum.de "fwdMailboxLocation: exchange" > "$T/people.ldif"
 slapd_load ldap "$T/people.ldif"

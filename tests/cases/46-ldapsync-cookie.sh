@@ -10,7 +10,7 @@
 # entry that has it.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 {
     person p1 p1@tum.de "fwdMailboxLocation: exchange" "fwdMailHost: mx.old.example"

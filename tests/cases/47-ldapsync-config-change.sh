@@ -7,7 +7,7 @@
 # ldapsync) means a full refresh.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 {
     person jane jane@tum.de "fwdMailboxLocation: exchange"

@@ -10,7 +10,7 @@
 # name), so the kill lands mid-compaction every time.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 command -v ps >/dev/null || t_skip "ps not installed"
 cat > "$T/stop.c" <<'C'
 #define _GNU_SOURCE

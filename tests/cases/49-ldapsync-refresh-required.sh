@@ -8,7 +8,7 @@
 # unchanged ones kept.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 export SLAPD_RELOADHINT=1
 people() {
     person jane jane.doe@tum.de "fwdMailboxLocation: exchange" "fwdMailAlias: jd@tum.de"

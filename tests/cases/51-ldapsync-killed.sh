@@ -8,7 +8,7 @@
 # read(2) (about page 90 of 3000); for the daemon, slapd is stopped at its
 # 1000th write(2) (see below).  slapd is killed while stopped.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 command -v strace >/dev/null || t_skip "strace not installed (scripts/install-deps.sh installs it)"
 
 # stopped_start N LOG ARGS...: ldapsync -c $CONF ARGS under strace, stopped

@@ -3,7 +3,7 @@
 # is skipped; the daemon fails over from a killed provider to a syncrepl
 # replica and keeps following changes there.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 person jane jane.doe@tum.de "fwdMailboxLocation: exchange" > "$T/people.ldif"
 slapd_load ldap "$T/people.ldif"

@@ -3,7 +3,7 @@
 # falls back to periodic full syncs (paged search) and still follows
 # changes; ldap.sync "poll" forces that mode.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 SLAPD_NO_SYNCPROV=1 slapd_init ldap conf
 person jane jane.doe@tum.de "fwdMailboxLocation: exchange" > "$T/people.ldif"
 slapd_load ldap "$T/people.ldif"

@@ -3,7 +3,7 @@
 # answered by a real fwdmapd over the socketmap protocol.  No fwdmapd.control
 # in the configuration: `fwdmapd -S` uses the default next to the listen socket.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 FWDMAPD=$(t_bin fwdmapd)
 [ -x "$FWDMAPD" ] || t_skip "fwdmapd not built"
 SOCK=$T/fwdmapd.sock
@@ -21,7 +21,7 @@ t_wait 10 test -s "$T/maps/fwdmap.cdb" || t_fail "no tables: $(cat "$LSLOG")"
 "$FWDMAPD" -c "$CONF" -f >>"$T/logs/fwdmapd.log" 2>&1 &
 t_track $!
 t_wait 10 test -S "$SOCK" || t_fail "fwdmapd did not start: $(cat "$T/logs/fwdmapd.log")"
-fq() { printf '%s %s\n' "$1" "$2" | perl "$TOP/tests/cases/29-sockmap-client.pl" "unix:$SOCK" query; }
+fq() { printf '%s %s\n' "$1" "$2" | perl "$TOP/tests/lib/sockmap-client.pl" "unix:$SOCK" query; }
 fq_is() { [ "$(fq "$1" "$2")" = "$3" ]; }
 
 t_wait 5 fq_is transport jane.doe@tum.de "OK smtp:[exchange.example.org]:25" ||

@@ -3,7 +3,7 @@
 # against a throwaway CA; a server the configured CA does not vouch for is
 # refused (nothing published).
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 command -v openssl >/dev/null || t_skip "no openssl"
 slapd_tls_ca "$T/tls"
 slapd_tls_ca "$T/other"

@@ -5,7 +5,7 @@
 # also holds back a batch of deletions arriving in persist mode.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 SLAPD_NO_SESSIONLOG=1 slapd_init ldap conf
 for i in $(seq 1 30); do person "p$i" "p$i@tum.de" "fwdMailboxLocation: exchange"; done > "$T/people.ldif"
 person_in lmu ute ute@lmu.de >> "$T/people.ldif"

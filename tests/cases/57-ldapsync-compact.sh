@@ -4,7 +4,7 @@
 # right, and a restart resumes from the new base's snapshot.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 for i in $(seq 1 10); do person "p$i" "p$i@tum.de" "fwdMailboxLocation: exchange"; done > "$T/people.ldif"
 slapd_load ldap "$T/people.ldif"

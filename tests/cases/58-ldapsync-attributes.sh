@@ -3,13 +3,13 @@
 # the same people written with LASER's inetLocalMailRecipient (misc.schema:
 # mailLocalAddress = aliases, mailHost = host, mailRoutingAddress = forward)
 # and with qmail-ldap's mailForwardingAddress (test-only subset schema,
-# 58-qmail-subset.schema) compile to exactly the tables their fwd* twins do.
+# tests/lib/qmail-subset.schema) compile to exactly the tables their fwd* twins do.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 MISC=$SLAPD_SCHEMA_DIR/misc.schema
 [ -r "$MISC" ] || t_skip "no $MISC"
-SLAPD_EXTRA_SCHEMAS="$MISC $TOP/tests/cases/58-qmail-subset.schema" slapd_init ldap conf
+SLAPD_EXTRA_SCHEMAS="$MISC $TOP/tests/lib/qmail-subset.schema" slapd_init ldap conf
 
 ou() { printf 'dn: ou=%s,%s\nobjectClass: organizationalUnit\nou: %s\n\n' "$1" "$SLAPD_SUFFIX" "$1"; }
 # entry OU UID MAIL EXTRA-OBJECTCLASS [ATTR: VALUE]...

@@ -5,7 +5,7 @@
 # a maps_dir owned by the user, the bind password from a root-only file read
 # before the drop, also on a reconnect after slapd restarted.
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 [ "$(id -u)" = 0 ] || t_skip "needs root"
 RUNAS=nobody
 uid=$(id -u "$RUNAS" 2>/dev/null) || t_skip "no user $RUNAS"

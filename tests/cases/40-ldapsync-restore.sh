@@ -1,5 +1,5 @@
 #!/bin/bash
-# 52-ldapsync-restore.sh - the directory is restored from a backup taken
+# 40-ldapsync-restore.sh - the directory is restored from a backup taken
 # before a change that ldapsync has already received, published and saved
 # the cookie of (or a provider comes back from a crash behind what it had
 # sent).  slapd's syncprov then refuses the cookie: "consumer state is newer
@@ -9,7 +9,7 @@
 # on periodic full syncs (every poll_interval, 300 s by default) for good.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 {
     person p1 p1@tum.de "fwdMailboxLocation: exchange"

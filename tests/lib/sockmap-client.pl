@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# 29-sockmap-client.pl - a small socketmap client for the fwdmapd black-box
+# tests/lib/sockmap-client.pl - a small socketmap client for the fwdmapd black-box
 # tests (tests/cases/2*.sh).  Not a test itself (run.sh runs only *.sh).
 #
 #   sockmap ENDPOINT query [-p]     stdin lines "name key"; prints one reply

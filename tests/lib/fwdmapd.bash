@@ -1,4 +1,4 @@
-# 28-fwdmapd-common.bash - helpers for the fwdmapd cases (tests/cases/2*.sh).
+# tests/lib/fwdmapd.bash - helpers for the fwdmapd cases (tests/cases/2*.sh).
 # Sourced after tests/lib/common.sh; not a test itself (run.sh runs *.sh).
 #
 #   fw_conf [JSON-MEMBERS]   write $T/fwdmap.json; the members are added to
@@ -7,7 +7,7 @@
 #   fw_start [ARGS]          start fwdmapd -f in the background, wait for it
 #   fw_q MAP KEY             one lookup; prints the reply payload
 #   fw_stat PATH             one value of `fwdmapd -S` (e.g. maps.virtual.hits)
-#   SM ENDPOINT MODE ...     the protocol client (29-sockmap-client.pl)
+#   SM ENDPOINT MODE ...     the protocol client (tests/lib/sockmap-client.pl)
 
 FWDMAPD=$(t_bin fwdmapd)
 FWDMAP=$(t_bin fwdmap)
@@ -18,7 +18,7 @@ FWLOG="$T/logs/fwdmapd.log"
 FWPID=
 mkdir -p "$T/maps"
 
-SM() { perl "$TOP/tests/cases/29-sockmap-client.pl" "$@"; }
+SM() { perl "$TOP/tests/lib/sockmap-client.pl" "$@"; }
 
 fw_conf() {
     local extra=${1:-}

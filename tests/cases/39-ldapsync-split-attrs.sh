@@ -1,12 +1,12 @@
 #!/bin/bash
-# 41-ldapsync-split-attrs.sh - an entry that carries the same attribute
+# 39-ldapsync-split-attrs.sh - an entry that carries the same attribute
 # twice: slapd keeps an LDIF's attribute lines as slapadd got them, so
 # fwdMailAlias / fwdForwardAddress lines that are not next to each other
 # come back as two occurrences of the attribute.  Every value of every
 # occurrence counts, in the full sync and in persist mode.
 # asan: yes
 source "$TOP/tests/lib/common.sh"
-source "$TOP/tests/cases/40-ldapsync-common.bash"
+source "$TOP/tests/lib/ldapsync.bash"
 slapd_init ldap conf
 person split split@tum.de "fwdMailAlias: s1@tum.de" "fwdMailboxLocation: exchange" \
     "fwdForwardAddress: f1@web.de" "fwdMailAlias: s2@tum.de" "description: between" \

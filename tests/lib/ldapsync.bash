@@ -1,4 +1,4 @@
-# 40-ldapsync-common.bash - helpers for the ldapsync cases (tests/cases/4*.sh,
+# tests/lib/ldapsync.bash - helpers for the ldapsync cases (tests/cases/4*.sh,
 # 5*.sh).  Sourced after tests/lib/common.sh; not a test itself.
 #
 #   ls_setup [conf|cnconfig]  start slapd "ldap" (tests/lib/slapd.sh), write
