@@ -8,9 +8,9 @@
 #   make fuzz       longer libFuzzer runs
 #   make install    honours PREFIX and DESTDIR
 #
-# Sources are found by wildcard: maps/*.c (but maps/fwdmap.c) form
-# libfwdmap.a; fwdmapd/*.c and ldapsync/*.c each form a library of their
-# modules plus one program whose main() is in <dir>/main.c.
+# Sources are found by wildcard: maps/*.c form libfwdmap.a; fwdmapd/*.c and
+# ldapsync/*.c each form a library of their modules plus one program whose
+# main() is in <dir>/main.c; fwdmap/*.c is the admin tool fwdmap.
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -26,17 +26,19 @@ OPT	?= -O2 -g
 WARN	= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 \
 	  -Wno-format-nonliteral -Werror
-CPPFLAGS += -D_GNU_SOURCE -Imaps -Ifwdmapd -Ildapsync
+CPPFLAGS += -D_GNU_SOURCE -Imaps -Ifwdmapd -Ildapsync -Ifwdmap
 CFLAGS	+= -std=c11 $(OPT) $(WARN) -fno-strict-aliasing
 LDLIBS	+= -lcdb -ljansson -lldap -llber
 
-MAPS_SRC	:= $(filter-out maps/fwdmap.c,$(wildcard maps/*.c))
+MAPS_SRC	:= $(wildcard maps/*.c)
+FWDMAP_SRC	:= $(wildcard fwdmap/*.c)
 FWDMAPD_SRC	:= $(filter-out fwdmapd/main.c,$(wildcard fwdmapd/*.c))
 LDAPSYNC_SRC	:= $(filter-out ldapsync/main.c,$(wildcard ldapsync/*.c))
 UNIT_SRC	:= $(wildcard tests/unit/t_*.c)
 BENCH_SRC	:= $(wildcard bench/*.c)
 
 MAPS_OBJ	:= $(MAPS_SRC:%.c=$(B)/obj/%.o)
+FWDMAP_OBJ	:= $(FWDMAP_SRC:%.c=$(B)/obj/%.o)
 FWDMAPD_OBJ	:= $(FWDMAPD_SRC:%.c=$(B)/obj/%.o)
 LDAPSYNC_OBJ	:= $(LDAPSYNC_SRC:%.c=$(B)/obj/%.o)
 
@@ -48,7 +50,7 @@ PROGS	:= $(B)/fwdmapd $(B)/ldapsync $(B)/fwdmap
 UNITS	:= $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCHES	:= $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-.PHONY: all check check-fast unit asan fuzz fuzz-build bench demo soak \
+.PHONY: all fwdmapd ldapsync maps fwdmap check check-fast unit asan fuzz fuzz-build bench demo soak \
 	install clean deps
 all: $(PROGS) $(UNITS) $(BENCHES)
 
@@ -68,13 +70,14 @@ $(LIBLDAPSYNC): $(LDAPSYNC_OBJ)
 
 fwdmapd: $(B)/fwdmapd
 ldapsync: $(B)/ldapsync
-maps: $(B)/fwdmap $(LIBMAPS)
+maps: $(LIBMAPS)
+fwdmap: $(B)/fwdmap
 
 $(B)/fwdmapd: $(B)/obj/fwdmapd/main.o $(LIBFWDMAPD) $(LIBMAPS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/ldapsync: $(B)/obj/ldapsync/main.o $(LIBLDAPSYNC) $(LIBMAPS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/fwdmap: $(B)/obj/maps/fwdmap.o $(LIBMAPS)
+$(B)/fwdmap: $(FWDMAP_OBJ) $(LIBMAPS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests and benchmark programs link every library.

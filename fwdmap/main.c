@@ -1,5 +1,5 @@
 /*
- * fwdmap.c - the administrator's tool for compiled routing tables.
+ * fwdmap/main.c - fwdmap, the administrator's tool for compiled routing tables.
  *
  * SYNOPSIS
  *	fwdmap [-c FILE] [-d DIR] compile [-s SERIAL] [-b BASE_SERIAL] [INPUT]
