@@ -328,6 +328,10 @@ map_meta_parse(const char *s, size_t len, struct map_meta *m, char *err,
 	char    k[2] = {MAP_TAGS[i], 0};
 
 	v = json_object_get(c, k);
+	if (v == NULL && strchr(MAP_TAGS_FORMAT1, k[0]) == NULL) {
+	    m->counts[i] = 0;		/* a table newer than the file */
+	    continue;
+	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0) {
 	    map_err(err, errlen, "metadata: bad count for table %s", k);
 	    goto out;

@@ -32,6 +32,14 @@
  *			"forwards":[...] }
  *	X:address	a rejected claim, JSON: {"dn","tenant","reason"};
  *			for explanations only, never used for routing
+ *	G:address	an address of a group (primary or alias):
+ *			"policy\tprimary\ttenant"; policy is "anyone",
+ *			"tenant", "members" or "listed"
+ *	S:primary\tsender
+ *			a sender the group (by its primary address) lets
+ *			send beyond its policy's rule: an address (case-
+ *			folded, without extension) or "@domain"; the value
+ *			says why ("member" or "allowed")
  *	#meta		JSON: {"format":1,"kind":"base"|"delta","serial":N,
  *			"base_serial":N (delta only),"created":unix time,
  *			"source":"...","counts":{"D":n,"R":n,...}}
@@ -82,7 +90,12 @@
 #define MAP_T_TRANSPORT		'T'
 #define MAP_T_PROVENANCE	'P'
 #define MAP_T_REJECTED		'X'
-#define MAP_TAGS		"DRVTPX"
+#define MAP_T_GROUP		'G'
+#define MAP_T_SENDER		'S'
+#define MAP_TAGS		"DRVTPXGS"
+/* Tables a file written before they existed may lack in its #meta counts
+ * (read as 0 there): the first six were there from format 1 on. */
+#define MAP_TAGS_FORMAT1	"DRVTPX"
 
 /* Writer. */
 struct map_writer;
