@@ -13,7 +13,10 @@
 
 #define STATE_FILE	"ldapsync.state"
 #define JOURNAL_FILE	"ldapsync.journal"
-#define STATE_MAGIC	"fwdmap-ldapsync-state 1"
+/* 2: forwards as written (1 held them folded: resuming from it would
+ * publish them folded until each entry changed, so it is refused and a
+ * full refresh rebuilds the state). */
+#define STATE_MAGIC	"fwdmap-ldapsync-state 2"
 
 static void
 fold(char *s)
@@ -21,6 +24,18 @@ fold(char *s)
     for (; *s; s++)
 	if (*s >= 'A' && *s <= 'Z')
 	    *s = (char) (*s - 'A' + 'a');
+}
+
+/* Upper-case letters before the last '@' (or anywhere without one)? */
+static int
+local_has_upper(const char *s)
+{
+    const char *at = strrchr(s, '@'), *p;
+
+    for (p = s; *p && p != at; p++)
+	if (*p >= 'A' && *p <= 'Z')
+	    return 1;
+    return 0;
 }
 
 struct ent *
@@ -37,7 +52,10 @@ ent_new(const unsigned char uuid[16], const char *dn,
 	for (i = 0; i < nvals[k]; i++)
 	    need += strlen(vals[k][i]) + 1;
     }
-    ptrs += nvals[V_ALIAS] + nvals[V_FWD];	/* the *_bad arrays */
+    for (i = 0; i < nvals[V_FWD]; i++)	/* the forwards as written */
+	if (local_has_upper(vals[V_FWD][i]))
+	    need += strlen(vals[V_FWD][i]) + 1;
+    ptrs += nvals[V_ALIAS] + 2 * nvals[V_FWD];	/* *_bad, fwd_pub */
     need += ptrs * sizeof(char *);
     if ((e = calloc(1, need)) == NULL)
 	return NULL;
@@ -60,6 +78,21 @@ ent_new(const unsigned char uuid[16], const char *dn,
     e->alias_bad = (const char **) (void *) pp;
     pp += nvals[V_ALIAS];
     e->fwd_bad = (const char **) (void *) pp;
+    pp += nvals[V_FWD];
+    e->fwd_pub = (const char **) (void *) pp;
+    for (i = 0; i < nvals[V_FWD]; i++) {
+	if (local_has_upper(vals[V_FWD][i])) {
+	    size_t  l = strlen(vals[V_FWD][i]) + 1;
+	    char   *at;
+
+	    memcpy(sp, vals[V_FWD][i], l);
+	    if ((at = strrchr(sp, '@')) != NULL)
+		fold(at + 1);
+	    pp[i] = sp;
+	    sp += l;
+	} else
+	    pp[i] = e->v[V_FWD].s[i];
+    }
     pp += nvals[V_FWD];
     memcpy(sp, dn, strlen(dn) + 1);
     e->dn = sp;
@@ -475,7 +508,7 @@ put_ent(FILE *f, const struct ent *e)
 	for (i = 0; i < e->v[k].n; i++) {
 	    if (i)
 		putc(0x1f, f);
-	    put_esc(f, e->v[k].s[i]);
+	    put_esc(f, k == V_FWD ? e->fwd_pub[i] : e->v[k].s[i]);
 	}
     }
     putc('\n', f);

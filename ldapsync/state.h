@@ -6,7 +6,10 @@
  * DESCRIPTION
  *	An entry (struct ent) holds the attribute values that matter for
  *	routing, folded to lower case (addresses, location, host), in one
- *	allocation.  The address index maps every address that any entry
+ *	allocation.  A forward target is also kept as written (fwd_pub: its
+ *	local part in the directory's case, its domain folded), which is
+ *	what the tables publish; the folded form is the key every
+ *	comparison (duplicates, loops, the address index) uses.  The address index maps every address that any entry
  *	claims (mail or alias) to its claims, and every forward target to
  *	the entries forwarding to it.  Every change (state_put, state_del)
  *	marks the addresses it touches dirty; state_dirty_expand() adds the
@@ -43,6 +46,9 @@ struct ent {
     const char *invalid_arg;	/* offending value, or NULL */
     const char **alias_bad;	/* per alias: reason or NULL */
     const char **fwd_bad;	/* per forward: reason or NULL */
+    const char **fwd_pub;	/* per forward: as published (local part as
+				 * written, domain folded); the same pointer
+				 * as v[V_FWD].s[i] when that is equal */
     char   *dn;
     struct vals v[V_NUM];
 };
@@ -76,7 +82,8 @@ struct state {
     int	    no_dirty;		/* full load: do not track dirty addresses */
 };
 
-/* Build an entry from attribute values (copied, folded). */
+/* Build an entry from attribute values (copied, folded; forwards also as
+ * written, see fwd_pub). */
 struct ent *ent_new(const unsigned char uuid[16], const char *dn,
 		    char **const vals[V_NUM], const size_t nvals[V_NUM]);
 void	ent_free(struct ent *e);

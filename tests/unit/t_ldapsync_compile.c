@@ -348,6 +348,53 @@ test_snapshot(void)
     state_free(&st2);
 }
 
+/*
+ * A forward target keeps the case of its local part as written in the
+ * directory (Postfix keeps the case of a table's result); its domain is
+ * folded.  Duplicates, the own-address test and loops compare folded.
+ */
+static void
+test_forward_case(void)
+{
+    struct state st, st2;
+    char    err[256];
+    uint64_t bs = 0, ls = 0;
+
+    state_init(&st);
+    state_put(&st, mk(1, "uid=c,ou=tum,dc=ex", "m:Carl@tum.de", "l:exchange",
+		      "f:Carl.Family@Example.NET", "f:carl.family@example.net",
+		      "f:Lena@TUM.de", NULL));
+    state_put(&st, mk(2, "uid=l,ou=tum,dc=ex", "m:lena@tum.de", "l:none",
+		      "f:CARL@tum.de", "f:LENA@Tum.de", "f:Out@x.org", NULL));
+    REC_EQ(&st, "carl@tum.de", 'V', "carl@tum.de,Carl.Family@example.net,Lena@tum.de");
+    REC_EQ(&st, "lena@tum.de", 'V', "CARL@tum.de,Out@x.org");
+    CHECK(strstr(rec(&st, "carl@tum.de", 'P'),
+		 "\"forwards\":[\"Carl.Family@example.net\",\"Lena@tum.de\"]") != NULL);
+    /* The loop carl -> lena -> carl is found through the folded keys. */
+    {
+	struct report *rep = report_new("full");
+	struct recs r;
+
+	CHECK(comp_addr(conf, &st, "carl@tum.de", &r, rep) == 0);
+	CHECK(report_count(rep, "loops") == 1);
+	recs_free(&r);
+	report_free(rep);
+    }
+    /* The index is folded: a change of the target marks its forwarders. */
+    state_dirty_clear(&st);
+    state_put(&st, mk(3, "uid=o,ou=tum,dc=ex", "m:other@tum.de", "a:lena@tum.de",
+		      "l:exchange", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "carl@tum.de"));
+    /* The case survives the snapshot. */
+    CHECK(state_save(&st, dir, 9, err, sizeof(err)) == 0);
+    state_init(&st2);
+    CHECK(state_load(&st2, dir, &bs, &ls, validate_cb, NULL, err, sizeof(err)) == 0);
+    REC_EQ(&st2, "carl@tum.de", 'V', "carl@tum.de,Carl.Family@example.net,Lena@tum.de");
+    state_free(&st);
+    state_free(&st2);
+}
+
 static void
 test_htab(void)
 {
@@ -396,6 +443,7 @@ main(void)
     test_expansion();
     test_dn();
     test_snapshot();
+    test_forward_case();
     test_htab();
     conf_free(conf);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
