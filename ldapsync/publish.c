@@ -297,7 +297,7 @@ static const struct stale_pat {
     {1, 0, 1, ".ldapsync.state."},		/* state.c STATE_FILE */
     {1, 0, 0, "ldapsync.state.next"},
     {1, 0, 0, "ldapsync.journal.next"},
-    {1, 1, 0, "ldapsync.cookie.tmp"},		/* main.c COOKIE_FILE */
+    {1, 1, 0, "ldapsync.cookie.tmp"},		/* daemon.c COOKIE_FILE */
 };
 
 static int
