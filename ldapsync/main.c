@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +38,7 @@
 #include "daemon.h"
 #include "ldap_conn.h"
 #include "log.h"
+#include "priv.h"
 #include "publish.h"
 
 static void
@@ -130,25 +130,19 @@ take_lock(const struct conf *c)
     return 0;			/* fd stays open: the lock */
 }
 
-/* Run as ldapsync.user when started as root; every step checked. */
+/* Run as ldapsync.user when started as root (priv.c: every step checked);
+ * started as another user, stay that user. */
 static int
 drop_privileges(const char *user)
 {
-    struct passwd *pw;
+    struct priv p;
+    char    err[512];
 
     if (geteuid() != 0)
 	return 0;
-    if ((pw = getpwnam(user)) == NULL) {
-	log_error("ldapsync.user %s: no such user", user);
-	return -1;
-    }
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0
-	|| setuid(pw->pw_uid) < 0) {
-	log_error("cannot become user %s: %s", user, strerror(errno));
-	return -1;
-    }
-    if (setuid(0) == 0 || geteuid() != pw->pw_uid) {
-	log_error("privileges not dropped to %s", user);
+    if (priv_lookup(user, NULL, &p, err, sizeof(err)) < 0
+	|| priv_drop(&p, err, sizeof(err)) < 0) {
+	log_error("ldapsync.user %s: %s", user, err);
 	return -1;
     }
     return 0;
