@@ -28,7 +28,7 @@ WARN	= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wno-format-nonliteral -Werror
 CPPFLAGS += -D_GNU_SOURCE -Imaps -Ifwdmapd -Ildapsync -Ifwdmap
 CFLAGS	+= -std=c11 $(OPT) $(WARN) -fno-strict-aliasing
-LDLIBS	+= -lcdb -ljansson -lldap -llber
+LDLIBS	+= -lcdb -ljansson -lldap -llber -lnettle
 
 MAPS_SRC	:= $(wildcard maps/*.c)
 FWDMAP_SRC	:= $(wildcard fwdmap/*.c)

@@ -380,7 +380,7 @@ valid_filter(const char *s)
 
 static const char *const top_keys[] = {
     "maps_dir", "recipient_delimiter", "propagate_extensions", "ldap", "stores",
-    "tenants", "domains", "safety", "ldapsync", "fwdmapd", "comment", NULL
+    "tenants", "domains", "safety", "ldapsync", "fwdmapd", "srs", "comment", NULL
 };
 static const char *const ldap_keys[] = {
     "uris", "bind_dn", "bind_password_file", "starttls", "ca_file",
@@ -407,6 +407,11 @@ static const char *const fwdmapd_keys[] = {
     "listen", "user", "socket_group", "socket_mode", "control",
     "max_connections", "idle_timeout", "request_timeout", "max_request",
     "reload_check_ms", NULL
+};
+
+static const char *const srs_keys[] = {
+    "domain", "secrets_file", "max_age_days", "hash_length", "pass_address",
+    NULL
 };
 
 static void
@@ -817,6 +822,68 @@ load_fwdmapd(struct cctx *x, struct conf *c, json_t *root)
     get_iint(x, s, "fwdmapd", "reload_check_ms", 10, 600000, 100, &F->reload_check_ms);
 }
 
+/* "127.0.0.1:PORT" (any 127/8 address) or "[::1]:PORT". */
+static int
+valid_loopback_port(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    char   *e;
+    long    port;
+    unsigned a, b, c, d;
+    char    tail;
+
+    if (colon == NULL)
+	return 0;
+    if (strncmp(s, "[::1]:", 6) == 0) {
+	if (colon != s + 5)
+	    return 0;
+    } else if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 5
+	       || tail != ':' || a != 127 || b > 255 || c > 255 || d > 255
+	       || strspn(s, "0123456789.") != (size_t) (colon - s))
+	return 0;
+    errno = 0;
+    port = strtol(colon + 1, &e, 10);
+    return (colon[1] != 0 && *e == 0 && errno == 0 && port >= 1 && port <= 65535);
+}
+
+/*
+ * srs: off without "domain".  The secrets file is only named here: the
+ * daemon reads it (srs_secrets_load), conf_load never opens it.
+ */
+static void
+load_srs(struct cctx *x, struct conf *c, json_t *root)
+{
+    json_t *s = get_obj(x, root, "", "srs");
+    struct conf_srs *S = &c->srs;
+
+    if (s)
+	check_keys(x, s, "srs", srs_keys);
+    get_str(x, s, "srs", "domain", 0, NULL, &S->domain);
+    get_str(x, s, "srs", "secrets_file", 0, NULL, &S->secrets_file);
+    get_iint(x, s, "srs", "max_age_days", 1, 1000, 21, &S->max_age_days);
+    get_iint(x, s, "srs", "hash_length", 4, 26, 4, &S->hash_length);
+    get_str(x, s, "srs", "pass_address", 0, CONF_SRS_PASS_DEFAULT, &S->pass_address);
+    if (x->failed)
+	return;
+    if (S->domain == NULL) {
+	if (S->secrets_file)
+	    conf_err(x, "srs.secrets_file", "set, but srs.domain is not (SRS "
+		     "is on only with a domain)");
+	return;
+    }
+    fold(S->domain);
+    if (!valid_domain(S->domain))
+	conf_err(x, "srs.domain", "\"%s\" is not a domain name", S->domain);
+    else if (S->secrets_file == NULL)
+	conf_err(x, "srs.secrets_file", "required when srs.domain is set");
+    else if (S->secrets_file[0] != '/')
+	conf_err(x, "srs.secrets_file", "must be an absolute path");
+    else if (!valid_loopback_port(S->pass_address))
+	conf_err(x, "srs.pass_address", "\"%s\" must be a loopback address "
+		 "and port, such as \"127.0.0.1:10027\" or \"[::1]:10027\"",
+		 S->pass_address);
+}
+
 struct conf *
 conf_load(const char *path, char *err, size_t errlen)
 {
@@ -859,6 +926,7 @@ conf_load(const char *path, char *err, size_t errlen)
     load_safety(&x, c, root);
     load_ldapsync(&x, c, root);
     load_fwdmapd(&x, c, root);
+    load_srs(&x, c, root);
 out:
     json_decref(root);
     if (x.failed) {
@@ -924,6 +992,9 @@ conf_free(struct conf *c)
     free(c->ldapsync.state_dir);
     free(c->ldapsync.report_file);
     free(c->ldapsync.user);
+    free(c->srs.domain);
+    free(c->srs.secrets_file);
+    free(c->srs.pass_address);
     free(c->fwdmapd.listen);
     free(c->fwdmapd.user);
     free(c->fwdmapd.socket_group);
