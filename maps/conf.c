@@ -822,28 +822,21 @@ load_fwdmapd(struct cctx *x, struct conf *c, json_t *root)
     get_iint(x, s, "fwdmapd", "reload_check_ms", 10, 600000, 100, &F->reload_check_ms);
 }
 
-/* "127.0.0.1:PORT" (any 127/8 address) or "[::1]:PORT". */
+/* "127.0.0.1:PORT" (any 127/8 address) or "[::1]:PORT": addr.c's host
+ * rules, then loopback only and a port required. */
 static int
 valid_loopback_port(const char *s)
 {
-    const char *colon = strrchr(s, ':');
-    char   *e;
-    long    port;
-    unsigned a, b, c, d;
-    char    tail;
+    size_t  len = strlen(s), hs, hl;
+    unsigned port;
+    const char *why;
 
-    if (colon == NULL)
-	return 0;
-    if (strncmp(s, "[::1]:", 6) == 0) {
-	if (colon != s + 5)
-	    return 0;
-    } else if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 5
-	       || tail != ':' || a != 127 || b > 255 || c > 255 || d > 255
-	       || strspn(s, "0123456789.") != (size_t) (colon - s))
-	return 0;
-    errno = 0;
-    port = strtol(colon + 1, &e, 10);
-    return (colon[1] != 0 && *e == 0 && errno == 0 && port >= 1 && port <= 65535);
+    if (addr_valid_host(s, len, &hs, &hl, &port, &why) < 0 || port == 0)
+	return (0);
+    if (hl == 3 && memcmp(s + hs, "::1", 3) == 0)
+	return (s[0] == '[');
+    return (hl >= 7 && strncmp(s + hs, "127.", 4) == 0
+	    && strspn(s + hs, "0123456789.") >= hl);
 }
 
 /*
@@ -855,6 +848,7 @@ load_srs(struct cctx *x, struct conf *c, json_t *root)
 {
     json_t *s = get_obj(x, root, "", "srs");
     struct conf_srs *S = &c->srs;
+    const char *why = NULL;
 
     if (s)
 	check_keys(x, s, "srs", srs_keys);
@@ -872,8 +866,9 @@ load_srs(struct cctx *x, struct conf *c, json_t *root)
 	return;
     }
     fold(S->domain);
-    if (!valid_domain(S->domain))
-	conf_err(x, "srs.domain", "\"%s\" is not a domain name", S->domain);
+    if (addr_valid_domain(S->domain, strlen(S->domain), &why) < 0)
+	conf_err(x, "srs.domain", "\"%s\" is not a domain name: %s",
+		 S->domain, why);
     else if (S->secrets_file == NULL)
 	conf_err(x, "srs.secrets_file", "required when srs.domain is set");
     else if (S->secrets_file[0] != '/')
