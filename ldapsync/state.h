@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "htab.h"
 
@@ -92,6 +93,9 @@ void	uuid_str(const unsigned char u[16], char out[37]);
 int	uuid_parse(const char *s, unsigned char u[16]);
 
 int	state_init(struct state *st);
+/* Sized for about that many entries (the tables grow as needed): a
+ * fuzz target's tiny states need not clear a large table each time. */
+int	state_init_hint(struct state *st, size_t entries);
 void	state_free(struct state *st);
 struct ent *state_get(struct state *st, const unsigned char uuid[16]);
 
@@ -125,5 +129,11 @@ typedef int (*state_validate_fn)(struct ent *e, void *ctx);
 int	state_load(struct state *st, const char *dir, uint64_t *base_serial,
 		   uint64_t *last_serial, state_validate_fn fn, void *ctx,
 		   char *err, size_t errlen);
+/* state_load() on open streams (journal NULL: none); path and jpath
+ * only name them in messages.  For tests and the fuzz target. */
+int	state_load_files(struct state *st, FILE *snap, const char *path,
+			 FILE *journal, const char *jpath, uint64_t *base_serial,
+			 uint64_t *last_serial, state_validate_fn fn, void *ctx,
+			 char *err, size_t errlen);
 
 #endif
