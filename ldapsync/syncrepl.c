@@ -22,7 +22,7 @@ note_changed(struct syncer *s, const unsigned char *uuid)
     unsigned char *k;
 
     s->events++;
-    if (htab_get(&s->changed, (const char *) uuid, 16))
+    if (s->no_changed || htab_get(&s->changed, (const char *) uuid, 16))
 	return;
     if ((k = malloc(16)) == NULL)
 	return;
@@ -461,14 +461,15 @@ sync_request(struct sy_sess *ss)
     BerElement *ber = ber_alloc_t(LBER_USE_DER);
     LDAPControl ctrl, *ctrls[2] = {&ctrl, NULL};
     int     rc;
+    ber_int_t mode = ss->owner->refresh_only ? LDAP_SYNC_REFRESH_ONLY
+	: LDAP_SYNC_REFRESH_AND_PERSIST;
 
     if (ber == NULL)
 	return LDAP_NO_MEMORY;
     if (ls->ls_cookie.bv_val)
-	rc = ber_printf(ber, "{eOb}", (ber_int_t) LDAP_SYNC_REFRESH_AND_PERSIST,
-			&ls->ls_cookie, (ber_int_t) 0);
+	rc = ber_printf(ber, "{eOb}", mode, &ls->ls_cookie, (ber_int_t) 0);
     else
-	rc = ber_printf(ber, "{eb}", (ber_int_t) LDAP_SYNC_REFRESH_AND_PERSIST, (ber_int_t) 0);
+	rc = ber_printf(ber, "{eb}", mode, (ber_int_t) 0);
     memset(&ctrl, 0, sizeof(ctrl));
     if (rc < 0 || ber_flatten2(ber, &ctrl.ldctl_value, 0) < 0) {
 	ber_free(ber, 1);
@@ -598,8 +599,12 @@ sy_start(struct syncer *s)
 	    }
 	    r = sync_message(ss, m);
 	    ldap_msgfree(m);
-	    if (r == MSG_REFRESHED)
+	    if (r == MSG_REFRESHED && !s->refresh_only)
 		break;
+	    if (r == MSG_REFRESHED)
+		continue;	/* refreshOnly ends with searchResultDone */
+	    if (r == MSG_ENDED && s->refresh_only && !ss->refresh_required)
+		break;		/* syncDone: the content and its cookie */
 	    /* A refused cookie is not a missing syncprov: slapd's syncprov
 	     * answers unwillingToPerform ("consumer state is newer than
 	     * provider") when it restarts after a crash with an older
