@@ -1,5 +1,5 @@
 /*
- * listen.h - create the fwdmapd listening sockets.
+ * listen.h - create listening sockets (fwdmapd endpoints, metrics listeners).
  *
  * NAME
  *	listen - bind "unix:PATH" or "inet:HOST:PORT" endpoints

@@ -1,5 +1,6 @@
 /*
- * listen.c - bind the fwdmapd endpoints (see listen.h).
+ * listen.c - bind listening sockets: fwdmapd endpoints and the metrics
+ *	      listeners of both daemons (see listen.h).
  */
 #include <errno.h>
 #include <netdb.h>
