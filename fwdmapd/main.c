@@ -62,7 +62,7 @@ check_conf(const struct conf *c, struct priv *p, char *err, size_t errlen)
 	return (-1);
     }
     if (c->fwdmapd.metrics_listen
-	&& listen_check(c->fwdmapd.metrics_listen, e, sizeof(e)) < 0) {
+	&& listen_resolve(c->fwdmapd.metrics_listen, e, sizeof(e)) < 0) {
 	snprintf(err, errlen, "%s: fwdmapd.metrics_listen: %s", c->path, e);
 	return (-1);
     }

@@ -88,6 +88,33 @@ listen_check(const char *spec, char *err, size_t errlen)
     return (-1);
 }
 
+int
+listen_resolve(const char *spec, char *err, size_t errlen)
+{
+    char    buf[1024];
+    const char *host, *port;
+    struct addrinfo hints, *res;
+    int     r;
+
+    if (listen_check(spec, err, errlen) < 0)
+	return (-1);
+    if (strncmp(spec, "inet:", 5) != 0)
+	return (0);
+    if (listen_split_inet(spec, buf, sizeof(buf), &host, &port, err,
+			  errlen) < 0)
+	return (-1);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+	snprintf(err, errlen, "\"%s\": %s", spec, gai_strerror(r));
+	return (-1);
+    }
+    freeaddrinfo(res);
+    return (0);
+}
+
 static int
 listen_unix(const char *path, mode_t mode, uid_t uid, gid_t gid, int *fdp,
 	    char *err, size_t errlen)
