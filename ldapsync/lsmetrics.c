@@ -29,7 +29,7 @@ struct lsm_vals {
     int     directory_up;
     int     have_full;			/* a full sync's rejections are known */
     unsigned long entries;
-    unsigned long rejected[REPORT_NREASONS];
+    uint64_t rejected[REPORT_NREASONS];
     uint64_t delta_rejections[REPORT_NREASONS];
     uint64_t changes[3];
     uint64_t syncs[LSM_NMODES][LSM_NRESULTS];
@@ -192,6 +192,21 @@ one(struct mbuf *b, const char *name, const char *type, const char *help,
     metrics_sample(b, name, NULL, 0, v);
 }
 
+/* One family with a sample per rejection reason code. */
+static void
+by_reason(struct mbuf *b, const char *name, const char *type,
+	  const char *help, const uint64_t *v)
+{
+    struct metrics_label l = {"reason", NULL};
+    int     i;
+
+    metrics_family(b, name, type, help);
+    for (i = 0; i < REPORT_NREASONS; i++) {
+	l.value = report_reason_name(i);
+	metrics_sample(b, name, &l, 1, (double) v[i]);
+    }
+}
+
 static int
 lsm_render_cb(void *snap, struct mbuf *b)
 {
@@ -239,26 +254,14 @@ lsm_render_cb(void *snap, struct mbuf *b)
     one(b, "fwdmap_ldapsync_entries", "gauge",
 	"Directory entries ldapsync holds (after the last sync).",
 	(double) v.entries);
-    if (v.have_full) {
-	metrics_family(b, "fwdmap_ldapsync_rejected_entries", "gauge",
-		       "Rejections (entry or value, by DN) found by the last"
-		       " full sync, by reason; see the sync report for which.");
-	for (i = 0; i < REPORT_NREASONS; i++) {
-	    l[0].name = "reason";
-	    l[0].value = report_reason_name(i);
-	    metrics_sample(b, "fwdmap_ldapsync_rejected_entries", l, 1,
-			   (double) v.rejected[i]);
-	}
-    }
-    metrics_family(b, "fwdmap_ldapsync_delta_rejections_total", "counter",
-		   "Rejections found while compiling changed entries (deltas),"
-		   " by reason.");
-    for (i = 0; i < REPORT_NREASONS; i++) {
-	l[0].name = "reason";
-	l[0].value = report_reason_name(i);
-	metrics_sample(b, "fwdmap_ldapsync_delta_rejections_total", l, 1,
-		       (double) v.delta_rejections[i]);
-    }
+    if (v.have_full)
+	by_reason(b, "fwdmap_ldapsync_rejected_entries", "gauge",
+		  "Rejections (entry or value, by DN) found by the last full"
+		  " sync, by reason; see the sync report for which.",
+		  v.rejected);
+    by_reason(b, "fwdmap_ldapsync_delta_rejections_total", "counter",
+	      "Rejections found while compiling changed entries (deltas), by"
+	      " reason.", v.delta_rejections);
     metrics_family(b, "fwdmap_ldapsync_changes_applied_total", "counter",
 		   "Address routes added, removed or changed by published"
 		   " generations.");

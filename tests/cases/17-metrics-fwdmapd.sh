@@ -9,30 +9,11 @@
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/lib/fwdmapd.bash"
 
-PY=/usr/bin/python3
-"$PY" -c 'import prometheus_client.parser' 2>/dev/null ||
-    t_skip "python3-prometheus-client not installed (scripts/install-deps.sh)"
-command -v promtool >/dev/null || t_skip "promtool not installed (package prometheus)"
+source "$TOP/tests/lib/prom.bash"
+prom_need
 
 PORT=$(t_port)
 URL="http://127.0.0.1:$PORT/metrics"
-n=0
-# scrape: validate, keep the canonical samples in $T/m.N, print that path.
-scrape() {
-    n=$((n+1))
-    "$PY" "$TOP/tests/lib/prom.py" scrape "$URL" "$T/raw.$n" > "$T/m.$n" ||
-        t_fail "scrape $n did not validate (raw text in $T/raw.$n)"
-    promtool check metrics < "$T/raw.$n" > "$T/promtool.$n" 2>&1 ||
-        t_fail "promtool check metrics: $(cat "$T/promtool.$n")"
-    [ -s "$T/raw.$n" ] || t_fail "scrape $n: empty"
-    M="$T/m.$n"
-}
-# val SAMPLE: its value in the last scrape ("absent" when not there).
-val() {
-    local v
-    v=$(grep -F -- "$1 " "$M" | awk '{print $NF}')
-    echo "${v:-absent}"
-}
 
 # -t validates the key.
 fw_conf '"metrics_listen": "unix:/tmp/x.sock"'
@@ -58,8 +39,7 @@ t_eq "TEMP answers counted" 2 "$(val 'fwdmap_lookups_total{map="recipients",resu
 
 # Tables: serial 7.
 fw_gen 7
-gen_is() { scrape; [ "$(val fwdmap_generation_serial)" = "$1" ]; }
-t_wait 10 gen_is 7 || t_fail "serial 7 not shown: $(val fwdmap_generation_serial)"
+t_wait 10 is fwdmap_generation_serial 7 || t_fail "serial 7 not shown: $(val fwdmap_generation_serial)"
 t_eq "generation loaded" 1 "$(val fwdmap_generation_loaded)"
 t_match "generation age" '^[0-3]$' "$(val fwdmap_generation_age_seconds)"
 t_eq "one reload" 1 "$(val fwdmap_reloads_total)"
@@ -93,8 +73,7 @@ t_eq "protocol error" 1 "$(val fwdmap_protocol_errors_total)"
 # Open connections and refusals at max_connections (2).
 SM "unix:$SOCK" hold 2 3 > "$T/hold.out" &
 hold=$!
-open_is() { scrape; [ "$(val fwdmap_connections)" = "$1" ]; }
-t_wait 5 open_is 2 || t_fail "2 open connections not shown: $(val fwdmap_connections)"
+t_wait 5 is fwdmap_connections 2 || t_fail "2 open connections not shown: $(val fwdmap_connections)"
 wait "$hold"
 t_eq "held" 2 "$(cat "$T/hold.out")"
 t_eq "limit shown" 2 "$(val fwdmap_connections_max)"
@@ -104,20 +83,18 @@ t_match "refusals counted" '^[2-9]$' "$(val fwdmap_connections_refused_total)"
 
 # A new generation, then a corrupt one.
 fw_gen 8
-t_wait 10 gen_is 8 || t_fail "serial 8 not shown"
+t_wait 10 is fwdmap_generation_serial 8 || t_fail "serial 8 not shown"
 t_eq "two reloads" 2 "$(val fwdmap_reloads_total)"
 head -c 600 "$T/maps/fwdmap.cdb" > "$T/maps/.cut" && mv "$T/maps/.cut" "$T/maps/fwdmap.cdb"
-failed() { scrape; [ "$(val fwdmap_reload_failures_total)" = 1 ]; }
-t_wait 10 failed || t_fail "reload failure not counted"
+t_wait 10 is fwdmap_reload_failures_total 1 || t_fail "reload failure not counted"
 t_eq "old generation kept" 8 "$(val fwdmap_generation_serial)"
 
 # Anything but /metrics answers 404; other methods 405.
-st() { "$PY" "$TOP/tests/lib/prom.py" status "$@"; }
-t_eq "/" 404 "$(st "http://127.0.0.1:$PORT/")"
-t_eq "/metrics/x" 404 "$(st "http://127.0.0.1:$PORT/metrics/x")"
-t_eq "/metricsx" 404 "$(st "http://127.0.0.1:$PORT/metricsx")"
-t_eq "POST" 405 "$(st "$URL" POST)"
-t_eq "HEAD" 200 "$(st "$URL" HEAD)"
+t_eq "/" 404 "$(http_status "http://127.0.0.1:$PORT/")"
+t_eq "/metrics/x" 404 "$(http_status "http://127.0.0.1:$PORT/metrics/x")"
+t_eq "/metricsx" 404 "$(http_status "http://127.0.0.1:$PORT/metricsx")"
+t_eq "POST" 405 "$(http_status "$URL" POST)"
+t_eq "HEAD" 200 "$(http_status "$URL" HEAD)"
 
 # SIGHUP keeps the endpoint (a new one needs a restart).
 sed -i "s|\"inet:127.0.0.1:$PORT\"|\"inet:127.0.0.1:$(t_port)\"|" "$CONF"
