@@ -11,6 +11,7 @@
  *				     char *err, size_t errlen);
  *	int	server_add_listener(struct server *s, int fd, int control);
  *	void	server_set_metrics(struct server *s, struct metrics_snap *snap);
+ *	void	server_set_srs(struct server *s, struct srs *srs);
  *	int	server_run(struct server *s);
  *	void	server_free(struct server *s);
  *
@@ -19,6 +20,11 @@
  *	and of sigfd, a signalfd(2) for SIGHUP, SIGTERM and SIGINT.  It loads
  *	the newest valid generation from maps_dir if there is one; without
  *	one every lookup answers TEMP.
+ *
+ *	server_set_srs() hands over the SRS object (secrets already read
+ *	while privileged), or NULL for SRS off.  On SIGHUP the srs section
+ *	and the secrets file are read again; when that fails the running
+ *	SRS settings and secrets are kept and an error is logged.
  *
  *	server_add_listener() adds a listening, non-blocking socket: a
  *	socketmap endpoint, or (control non-zero) the admin socket that
@@ -58,6 +64,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "srs.h"
 
 struct server;
 
@@ -66,6 +73,7 @@ struct server *server_create(struct conf *conf, int sigfd, char *err,
 int	server_add_listener(struct server *s, int fd, int control);
 struct metrics_snap;
 void	server_set_metrics(struct server *s, struct metrics_snap *snap);
+void	server_set_srs(struct server *s, struct srs *srs);
 int	server_run(struct server *s);
 void	server_free(struct server *s);
 

@@ -12,9 +12,10 @@
  *	the loaded generation, as one JSON object (a malloc'ed string the
  *	caller frees, or NULL when out of memory).
  *
- *	Map names come from the map table (map_query_name_str()): a map
- *	added there gets its counters, JSON member and metrics label here
- *	without further code.  With timing set, proto_run() also records
+ *	stats_map_name() gives each counted map's name from one table (the
+ *	map_query_name() maps, "other", the SRS maps): the JSON members and
+ *	the Prometheus "map" label come from it, so a map given a slot there
+ *	is exported without further code.  With timing set, proto_run() also records
  *	each answer's latency in the map's histogram (metrics only).
  *
  *	Prometheus (fwdmapd.metrics_listen): the event loop calls
@@ -34,7 +35,9 @@
 #include "query.h"
 
 #define STATS_OTHER	MAP_Q_NAMES		/* unknown map names */
-#define STATS_NMAPS	(MAP_Q_NAMES + 1)
+#define STATS_SRS_FORWARD (MAP_Q_NAMES + 1)	/* srs_forward (srs_query.h) */
+#define STATS_SRS_REVERSE (MAP_Q_NAMES + 2)	/* srs_reverse */
+#define STATS_NMAPS	(MAP_Q_NAMES + 3)
 
 struct stats_map {
     uint64_t lookups;

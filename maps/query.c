@@ -1,8 +1,7 @@
 /*
  * query.c - the Postfix-facing map semantics over one generation.
  *
- * Exports map_query(), map_query_name() and map_query_name_str(); see
- * query.h.  Postfix sends
+ * Exports map_query() and map_query_name(); see query.h.  Postfix sends
  * socketmap tables the full key in the case the sender used, so case
  * folding, extension stripping and the domain fallbacks happen here.
  */
@@ -18,14 +17,6 @@
 static const char *const map_q_names[MAP_Q_NAMES] = {
     "domains", "recipients", "virtual", "transport",
 };
-
-const char *
-map_query_name_str(int idx)
-{
-    if (idx < 0 || idx >= MAP_Q_NAMES)
-	return (NULL);
-    return (map_q_names[idx]);
-}
 
 int
 map_query_name(const char *name, size_t nlen)

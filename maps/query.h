@@ -59,10 +59,6 @@ enum map_q map_query_ext(struct map_gen *g, const char *name, size_t nlen,
 
 /* Index of a map name ("domains"=0 .. "transport"=3), -1 if unknown. */
 int	map_query_name(const char *name, size_t nlen);
-/* The name of map idx, NULL outside 0 .. MAP_Q_NAMES - 1.  Statistics and
- * metrics label their counters from this table: a map added to it is
- * counted and exported without further code. */
-const char *map_query_name_str(int idx);
 
 #define MAP_Q_NAMES	4
 

@@ -15,7 +15,12 @@ PKGS="build-essential clang libclang-rt-14-dev pkg-config
       python3-prometheus-client
       prometheus
       slapd ldap-utils postfix postfix-cdb postfix-ldap swaks
-      procps iproute2 time python3 bsdextrautils jq man-db strace"
+      procps iproute2 time python3 bsdextrautils jq man-db strace
+      nettle-dev
+      postsrsd
+      faketime
+      python3-dkim
+"
 
 missing=""
 for p in $PKGS; do
