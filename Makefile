@@ -126,9 +126,13 @@ check-fast: all
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC) $(wildcard maps/*.h fwdmapd/*.h)
+# Each target links every library's sources (the maps, fwdmapd's and
+# ldapsync's modules), built with the project's warning flags.
+build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC) $(LDAPSYNC_SRC) \
+		$(wildcard maps/*.h fwdmapd/*.h ldapsync/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang $(CPPFLAGS) -std=c11 -g -O1 $(WARN) -fno-strict-aliasing \
+		-fsanitize=fuzzer,address,undefined \
 		-o $@ $(filter %.c,$^) $(LDLIBS)
 fuzz-build: $(FUZZERS)
 fuzz: fuzz-build
