@@ -268,6 +268,28 @@ sy_scan_state(BerElement *ber, int *state, struct berval *uuid,
     return 0;
 }
 
+/*
+ * "{ cookie OPTIONAL, flag BOOLEAN DEFAULT dflt" of refreshDelete,
+ * refreshPresent, syncIdSet and syncDone: *flag is dflt when absent;
+ * -1 when the sequence or the flag does not decode.
+ */
+static int
+scan_cookie_flag(BerElement *ber, ber_tag_t flag_tag, struct berval *cookie,
+		 ber_int_t dflt, ber_int_t *flag)
+{
+    ber_len_t len;
+
+    *flag = dflt;
+    if (ber_scanf(ber, "{") == LBER_ERROR)
+	return -1;
+    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+	&& ber_scanf(ber, "m", cookie) == LBER_ERROR)
+	cookie->bv_val = NULL, cookie->bv_len = 0;
+    if (ber_peek_tag(ber, &len) == flag_tag && ber_scanf(ber, "b", flag) == LBER_ERROR)
+	return -1;
+    return 0;
+}
+
 int
 sy_scan_info(BerElement *ber, struct sy_info *in)
 {
@@ -287,28 +309,16 @@ sy_scan_info(BerElement *ber, struct sy_info *in)
     if (tag == LDAP_TAG_SYNC_REFRESH_DELETE || tag == LDAP_TAG_SYNC_REFRESH_PRESENT) {
 	in->kind = tag == LDAP_TAG_SYNC_REFRESH_PRESENT ? SY_INFO_REFRESH_PRESENT
 	    : SY_INFO_REFRESH_DELETE;
-	flag = 1;		/* refreshDone defaults to TRUE */
-	if (ber_scanf(ber, "{") == LBER_ERROR)
-	    return -1;
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-	    && ber_scanf(ber, "m", &in->cookie) == LBER_ERROR)
-	    in->cookie.bv_val = NULL, in->cookie.bv_len = 0;
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDONE
-	    && ber_scanf(ber, "b", &flag) == LBER_ERROR)
+	/* refreshDone defaults to TRUE */
+	if (scan_cookie_flag(ber, LDAP_TAG_REFRESHDONE, &in->cookie, 1, &flag) < 0)
 	    return -1;
 	in->refresh_done = flag != 0;
 	return 0;
     }
     if (tag == LDAP_TAG_SYNC_ID_SET) {
 	in->kind = SY_INFO_ID_SET;
-	flag = 0;		/* refreshDeletes defaults to FALSE */
-	if (ber_scanf(ber, "{") == LBER_ERROR)
-	    return -1;
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-	    && ber_scanf(ber, "m", &in->cookie) == LBER_ERROR)
-	    in->cookie.bv_val = NULL, in->cookie.bv_len = 0;
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES
-	    && ber_scanf(ber, "b", &flag) == LBER_ERROR)
+	/* refreshDeletes defaults to FALSE */
+	if (scan_cookie_flag(ber, LDAP_TAG_REFRESHDELETES, &in->cookie, 0, &flag) < 0)
 	    return -1;
 	if (ber_scanf(ber, "[W]}", &in->uuids) == LBER_ERROR) {
 	    in->uuids = NULL;
@@ -323,22 +333,16 @@ sy_scan_info(BerElement *ber, struct sy_info *in)
 int
 sy_scan_done(BerElement *ber, struct berval *cookie, int *refresh_deletes)
 {
-    ber_len_t len;
     ber_int_t flag = 0;
+    int     r;
 
     cookie->bv_val = NULL;
     cookie->bv_len = 0;
-    *refresh_deletes = 0;
-    if (ber_scanf(ber, "{") == LBER_ERROR)
-	return -1;
-    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-	&& ber_scanf(ber, "m", cookie) == LBER_ERROR)
-	cookie->bv_val = NULL, cookie->bv_len = 0;
-    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES
-	&& ber_scanf(ber, "b", &flag) == LBER_ERROR)
-	flag = 0;
-    *refresh_deletes = flag != 0;
-    return 0;
+    /* A refreshDeletes that does not decode reads as FALSE; the cookie
+     * before it still counts. */
+    r = scan_cookie_flag(ber, LDAP_TAG_REFRESHDELETES, cookie, 0, &flag);
+    *refresh_deletes = r == 0 && flag != 0;
+    return r < 0 && cookie->bv_val == NULL ? -1 : 0;
 }
 
 #define MSG_GO_ON	0
