@@ -291,7 +291,7 @@ for round in 1 2 3 4; do
         { ms[$1] = $2; f[$1] = $3; cpu[$1] = $4
           printf "%s%s %5d ms (%3.0f us/key, %d found%s)",
               NR == 1 ? "round " r ": " : "   ", $1, $2, $2 * 1000 / K, $3,
-              $4 > 0 ? sprintf(", server CPU %.1f us/key", $4 / 1e3 / K) : "" }
+              ($4 > 0) ? sprintf(", server CPU %.1f us/key", $4 / 1e3 / K) : "" }
         END { printf "\n         fwdmapd/nullmap: wall %.2fx, server CPU %.2fx   fwdmapd/cdb %.1fx" \
                      "   ldap/fwdmapd %.1fx   ldap/nullmap %.1fx   load %s\n",
                      ms["fwdmapd"] / (ms["nullmap"] ? ms["nullmap"] : 1),
