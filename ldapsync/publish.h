@@ -80,7 +80,5 @@ long long pub_child_ms(const struct pub *p);	/* since the compaction started */
 /* Remove (and log) leftovers of ldapsync's own temporary names in
  * maps_dir and state_dir; startup: also those a publish can leave. */
 unsigned pub_remove_stale(const struct conf *c, int startup);
-/* Serial, kind, base serial from a file's #meta record alone. */
-int	pub_quick_meta(const char *path, struct map_meta *m);
 
 #endif

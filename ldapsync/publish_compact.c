@@ -18,6 +18,7 @@
 #include <cdb.h>
 
 #include "log.h"
+#include "mono.h"
 #include "publish.h"
 #include "publish_int.h"
 
@@ -105,7 +106,7 @@ child_merge(struct pub *p, uint64_t serial)
 	return -1;
     m.fd = open_writer_tmp(p->conf->maps_dir, PUB_NEXT_BASE);
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
-    if (pub_scan_file(path, merge_rec, &m, err, sizeof(err)) < 0)
+    if (map_scan(path, merge_rec, &m, err, sizeof(err)) < 0)
 	goto fail;
     while (htab_next(&p->delta, &pos, &k, &klen, &v))
 	if (v != pub_tomb && map_writer_put(m.mw, k[0], k + 2, klen - 2, v, strlen(v)) < 0)
@@ -124,15 +125,6 @@ fail:
 	close(m.fd);
     map_writer_abort(m.mw);
     return -1;
-}
-
-static long long
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 long long
