@@ -114,6 +114,32 @@ finish_report(const struct conf *c, struct report *rep, const char *result,
     lsm_report(rep, result);
 }
 
+/*
+ * Empty the state for a full refresh.  A state_init() that finds memory
+ * short leaves empty tables that allocate as entries arrive (and report
+ * failure then), so this only says so.
+ */
+static void
+state_reset(struct state *st)
+{
+    state_free(st);
+    if (state_init(st) < 0)
+	log_warn("out of memory emptying the in-memory state; it grows as"
+		 " entries arrive");
+}
+
+/* pub_init() for the daemon; the same on a short memory. */
+static void
+daemon_pub_init(struct pub *pub, const struct conf *c, int force)
+{
+    if (pub_init(pub, c) < 0)
+	log_warn("out of memory setting up the delta table; it grows as"
+		 " changes arrive");
+    pub->force = force;
+    pub->keep_base = 1;
+    pub->bg_compact = 1;
+}
+
 /* ---- one full sync ---- */
 
 int
@@ -128,9 +154,12 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     int     r, tries, ret = 1;
     long long t0;
 
-    state_init(&st);
+    memset(&pub, 0, sizeof(pub));
+    if (state_init(&st) < 0 || pub_init(&pub, c) < 0) {
+	log_error("full sync failed: out of memory; nothing published");
+	goto out;
+    }
     st.no_dirty = 1;
-    pub_init(&pub, c);
     pub.dry_run = dry_run;
     pub.force = force;
     pub.skip_unchanged = !exiting;	/* periodic syncs: no identical bases */
@@ -358,8 +387,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 		   err, sizeof(err)) < 0 || bs != cs) {
 	log_info("state snapshot unusable (%s); full refresh", err);
 	json_decref(o);
-	state_free(st);
-	state_init(st);
+	state_reset(st);
 	return 0;
     }
     for (t = 0; t < sy->nsess; t++) {
@@ -368,8 +396,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	if (!json_is_string(v)) {
 	    log_info("no saved cookie for tenant %s; full refresh", c->tenants[t].name);
 	    json_decref(o);
-	    state_free(st);
-	    state_init(st);
+	    state_reset(st);
 	    sy_clear_cookies(sy);
 	    return 0;
 	}
@@ -379,8 +406,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     /* Adopt the published base (and delta serial) as our own. */
     if (pub_open_base(pub, err, sizeof(err)) < 0) {
 	log_info("cannot open published tables (%s); full refresh", err);
-	state_free(st);
-	state_init(st);
+	state_reset(st);
 	sy_clear_cookies(sy);
 	return 0;
     }
@@ -578,12 +604,18 @@ daemon_run(const struct conf *c, int force)
     if (strcmp(c->ldap.sync, "poll") == 0)
 	return poll_mode(c, force);
     config_hash(c, cfg_hash);
-    state_init(&st);
-    pub_init(&pub, c);
+    memset(&pub, 0, sizeof(pub));
+    memset(&sy, 0, sizeof(sy));
+    if (state_init(&st) < 0 || pub_init(&pub, c) < 0 || sy_init(&sy, c, &st) < 0) {
+	log_error("out of memory starting the sync");
+	sy_free(&sy);
+	pub_free(&pub);
+	state_free(&st);
+	return 1;
+    }
     pub.force = force;
     pub.keep_base = 1;
     pub.bg_compact = 1;
-    sy_init(&sy, c, &st);
     resumed = try_resume(c, &st, &sy, &pub);
     while (!stop_flag) {
 	int     full = !resumed;
@@ -600,8 +632,7 @@ daemon_run(const struct conf *c, int force)
 	}
 	if (r == SY_REFRESH_REQUIRED) {
 	    log_warn("%s: reloading everything", sy.err);
-	    state_free(&st);
-	    state_init(&st);
+	    state_reset(&st);
 	    sy_changed_clear(&sy);
 	    resumed = 0;
 	    continue;
@@ -611,15 +642,11 @@ daemon_run(const struct conf *c, int force)
 	     * last saved state. */
 	    lsm_directory(0);
 	    log_warn("sync: %s; retrying in %lld s", sy.err, backoff / 1000);
-	    state_free(&st);
-	    state_init(&st);
+	    state_reset(&st);
 	    sy_changed_clear(&sy);
 	    sy_clear_cookies(&sy);
 	    pub_free(&pub);
-	    pub_init(&pub, c);
-	    pub.force = force;
-	    pub.keep_base = 1;
-	    pub.bg_compact = 1;
+	    daemon_pub_init(&pub, c, force);
 	    resumed = try_resume(c, &st, &sy, &pub);
 	    nap(backoff);
 	    if (backoff < 60000)
@@ -688,8 +715,7 @@ daemon_run(const struct conf *c, int force)
 	    if (n == SY_REFRESH_REQUIRED) {
 		log_warn("server requires a full refresh");
 		sy_stop(&sy);
-		state_free(&st);
-		state_init(&st);
+		state_reset(&st);
 		sy_changed_clear(&sy);
 		resumed = 0;
 		break;

@@ -49,8 +49,7 @@ pub_delta_clear(struct pub *p)
 	if (v != pub_tomb)
 	    free(v);
     }
-    htab_free(&p->delta);
-    htab_init(&p->delta, 1024);
+    htab_free(&p->delta);		/* an empty table, allocated on use */
 }
 
 void

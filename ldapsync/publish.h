@@ -59,7 +59,8 @@ struct pub {
     struct htab since_fork;	/* delta keys changed since the fork */
 };
 
-int	pub_init(struct pub *p, const struct conf *c);
+int	pub_init(struct pub *p, const struct conf *c)
+	__attribute__((warn_unused_result));
 void	pub_free(struct pub *p);
 int	pub_full(struct pub *p, struct state *st, struct report *rep,
 		 char *err, size_t errlen);

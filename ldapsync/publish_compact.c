@@ -141,9 +141,14 @@ pub_start_compaction(struct pub *p, struct state *st)
 
     /* A compaction killed with an earlier ldapsync left these. */
     pub_remove_stale(p->conf, 0);
-    fflush(NULL);
-    if ((pid = fork()) < 0)
+    /* The keys changed while the child runs; ready before it exists. */
+    if (htab_init(&p->since_fork, 1024) < 0)
 	return -1;
+    fflush(NULL);
+    if ((pid = fork()) < 0) {
+	htab_free(&p->since_fork);
+	return -1;
+    }
     if (pid == 0) {
 	char    err[512];
 	int     ok;
@@ -171,7 +176,6 @@ pub_start_compaction(struct pub *p, struct state *st)
 	     " serial %llu, new base serial %llu", (long) pid, p->delta.n,
 	     (unsigned long long) p->base_serial, (unsigned long long) serial);
     p->child_serial = serial;
-    htab_init(&p->since_fork, 1024);
     return 0;
 }
 
@@ -232,7 +236,10 @@ pub_poll_child(struct pub *p, char *err, size_t errlen)
 	goto fail;
     }
     /* The new delta: what changed since the fork, against the new base. */
-    htab_init(&nd, 1024);
+    if (htab_init(&nd, 1024) < 0) {
+	snprintf(err, errlen, "out of memory installing the compacted base");
+	goto fail;
+    }
     while (htab_next(&p->since_fork, &pos, &k, &klen, NULL)) {
 	const char *cv = NULL, *bv = NULL;
 	size_t  cl = 0, bl = 0;
@@ -293,6 +300,7 @@ pub_poll_child(struct pub *p, char *err, size_t errlen)
     return 1;
 fail:
     if (nb) {
+	cdb_free(&nb->cdb);		/* nothing mapped: a no-op */
 	if (nb->fd >= 0)
 	    close(nb->fd);
 	free(nb);

@@ -129,7 +129,10 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
     snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
     if (map_read_meta(bpath, &bm, NULL, 0) < 0 || bm.is_delta)
 	return 0;		/* nothing (valid) published yet */
-    htab_init(&skip, 1024);
+    if (htab_init(&skip, 1024) < 0) {
+	snprintf(err, errlen, "out of memory");
+	return -1;
+    }
     x->skip = &skip;
     if (bm.serial > *serial)
 	*serial = bm.serial;
