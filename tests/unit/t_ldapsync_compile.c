@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "compile.h"
 #include "conf.h"
 #include "dn.h"
@@ -19,11 +20,6 @@
 #include "syncrepl.h"
 #include "state.h"
 
-static int failures;
-
-#define CHECK(c) do { if (!(c)) { \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-    failures++; } } while (0)
 
 static char dir[] = "/tmp/t_ldapsync.XXXXXX";
 static struct conf *conf;
@@ -85,8 +81,9 @@ rec(struct state *st, const char *addr, int tag)
 }
 
 #define REC_EQ(st, addr, tag, want) do { const char *got_ = rec(st, addr, tag); \
+    check_count++; \
     if (strcmp(got_, want) != 0) { fprintf(stderr, "%s:%d: %c:%s = [%s], want [%s]\n", \
-	__FILE__, __LINE__, tag, addr, got_, want); failures++; } } while (0)
+	__FILE__, __LINE__, tag, addr, got_, want); check_failures++; } } while (0)
 
 static int
 dirty_has(struct state *st, const char *a)
@@ -570,11 +567,6 @@ main(void)
     conf_free(conf);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
     if (system(path) != 0)
-	failures++;
-    if (failures) {
-	fprintf(stderr, "t_ldapsync_compile: %d failures\n", failures);
-	return 1;
-    }
-    printf("t_ldapsync_compile: ok\n");
-    return 0;
+	check_failures++;
+    return (DONE());
 }
