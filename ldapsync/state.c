@@ -173,7 +173,6 @@ state_free(struct state *st)
 {
     size_t  pos = 0;
     void   *v;
-    const char *k;
 
     while (htab_next(&st->ents, &pos, NULL, NULL, &v))
 	ent_free(v);
@@ -186,12 +185,9 @@ state_free(struct state *st)
 	free(a->f);
 	free(a);
     }
-    pos = 0;
-    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
     htab_free(&st->ents);
     htab_free(&st->addrs);
-    htab_free(&st->dirty);
+    htab_free_keys(&st->dirty);
 }
 
 struct ent *
@@ -472,12 +468,7 @@ fail:
 void
 state_dirty_clear(struct state *st)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&st->dirty);		/* an empty table, allocated on use */
+    htab_free_keys(&st->dirty);		/* an empty table, allocated on use */
     st->changes = 0;
 }
 
