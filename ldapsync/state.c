@@ -415,6 +415,23 @@ mark_ent(struct state *st, struct ent *e)
     return 0;
 }
 
+/* The keys of the dirty set now (a copy of the pointers: marking adds to
+ * the set while the caller walks the list); NULL when out of memory. */
+static char **
+dirty_keys(struct state *st, size_t *n)
+{
+    size_t  pos = 0;
+    const char *k;
+    char  **list;
+
+    *n = 0;
+    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+	return NULL;
+    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
+	list[(*n)++] = (char *) (uintptr_t) k;
+    return list;
+}
+
 /*
  * Addresses whose records can depend on the dirty ones: every address
  * of an entry claiming a dirty address (its primary may have been won
@@ -425,16 +442,12 @@ mark_ent(struct state *st, struct ent *e)
 int
 state_dirty_expand(struct state *st)
 {
-    size_t  pos = 0, n = 0, i;
-    const char *k;
-    size_t  klen;
+    size_t  n, i;
     char  **list;
     uint32_t j;
 
-    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+    if ((list = dirty_keys(st, &n)) == NULL)
 	return -1;
-    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = (char *) (uintptr_t) k;
     /* Pass 1: claimants' entries. */
     for (i = 0; i < n; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
@@ -444,12 +457,8 @@ state_dirty_expand(struct state *st)
 		goto fail;
     }
     free(list);
-    n = 0;
-    pos = 0;
-    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+    if ((list = dirty_keys(st, &n)) == NULL)
 	return -1;
-    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = (char *) (uintptr_t) k;
     /* Pass 2: forwarders. */
     for (i = 0; i < n; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
