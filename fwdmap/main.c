@@ -58,7 +58,6 @@
 #include "srs_query.h"
 #include "query.h"
 
-#define DEFAULT_CONF	"/etc/fwdmap/fwdmap.json"
 
 static const char *opt_conf;
 static const char *opt_dir;
@@ -91,7 +90,7 @@ load_settings(void)
 {
     struct conf *c;
     char    err[1024];
-    const char *path = opt_conf ? opt_conf : DEFAULT_CONF;
+    const char *path = opt_conf ? opt_conf : CONF_DEFAULT_PATH;
 
     if (opt_dir && opt_delims)
 	return;
@@ -658,7 +657,7 @@ cmd_postconf(int argc, char **argv)
     }
     if (optind != argc)
 	usage();
-    path = opt_conf ? opt_conf : DEFAULT_CONF;
+    path = opt_conf ? opt_conf : CONF_DEFAULT_PATH;
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
 	fprintf(stderr, "fwdmap: %s\n", err);
 	return (2);
