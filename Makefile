@@ -7,6 +7,7 @@
 #   make bench      benchmarks (results go to docs/benchmarks.md by hand)
 #   make fuzz       longer libFuzzer runs
 #   make install    honours PREFIX and DESTDIR
+#   make deb        the Debian package, into build-deb/ (then lintian)
 #
 # Sources are found by wildcard: maps/*.c form libfwdmap.a; fwdmapd/*.c and
 # ldapsync/*.c each form a library of their modules plus one program whose
@@ -51,7 +52,7 @@ UNITS	:= $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCHES	:= $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .PHONY: all fwdmapd ldapsync maps fwdmap check check-fast unit asan fuzz fuzz-build bench demo soak \
-	install clean deps
+	install clean deps deb
 all: $(PROGS) $(UNITS) $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -144,5 +145,21 @@ install: all
 			> $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); \
 		chmod 0644 $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); done
 
+# The Debian package (debian/), built unsigned and binary-only from a copy
+# of the tree, so that neither the tree nor its parent directory gets the
+# build's files: build-deb/fwdmap_VERSION_ARCH.deb, then lintian on it
+# (an error fails the target; the warnings kept are listed in
+# debian/source/lintian-overrides and docs/install.md).
+DEB_DIR	?= build-deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/fwdmap
+	tar -cf - --exclude=./build --exclude='./build-*' --exclude=./.git . | tar -xf - -C $(DEB_DIR)/src/fwdmap
+	cd $(DEB_DIR)/src/fwdmap && dpkg-buildpackage -us -uc -b > ../../dpkg-buildpackage.log 2>&1 || \
+		{ tail -n 30 ../../dpkg-buildpackage.log; exit 1; }
+	mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.changes $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/
+	rm -rf $(DEB_DIR)/src
+	lintian --fail-on error -I $(DEB_DIR)/*.changes | tee $(DEB_DIR)/lintian.log
+	@ls $(DEB_DIR)/*.deb
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb
