@@ -52,7 +52,7 @@ UNITS	:= $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCHES	:= $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .PHONY: all fwdmapd ldapsync maps fwdmap check check-fast unit asan fuzz fuzz-build bench demo soak \
-	install clean deps deb
+	install clean deps deps-runtime deb
 all: $(PROGS) $(UNITS) $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -95,6 +95,11 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
 
 deps:
 	@scripts/install-deps.sh
+
+# A production forwarder built from source: build and run-time packages
+# only, no test tools (no slapd, clang, strace).
+deps-runtime:
+	@scripts/install-deps.sh --runtime
 
 # The full test suite: packages, normal build, sanitizer build, tests on
 # both, a short fuzz run.  tests/run.sh prints "N passed, N failed, N
