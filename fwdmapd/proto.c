@@ -6,12 +6,15 @@
  * module allocate without bound: a request is at most max_request bytes
  * and the output stops growing at the caller's high-water mark.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "netstr.h"
 #include "proto.h"
 #include "query.h"
+#include "srs_query.h"
 
 int
 pbuf_reserve(struct pbuf *b, size_t n)
@@ -75,19 +78,30 @@ proto_reply(struct pbuf *out, const char *word, const char *data, size_t dlen)
     return (0);
 }
 
+static uint64_t
+proto_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec);
+}
+
 size_t
 proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	  struct pbuf *out, size_t high, int *status, const char **why)
 {
     size_t  done = 0;
+    int     timing = ctx->st != NULL && ctx->st->timing;
+    uint64_t t0 = timing ? proto_ns() : 0, t1;
 
     *status = PROTO_GO_ON;
     *why = NULL;
     while (done < len && out->len < high) {
 	const char *req, *sp, *val = NULL;
 	size_t  rlen, used, vlen = 0, nlen;
-	int     r, idx;
-	enum map_q q;
+	int     r, idx, handled = 0;
+	enum map_q q = MAP_Q_TEMP;
 	struct stats_map *sm;
 
 	r = netstr_parse(in + done, len - done, ctx->max_request,
@@ -106,12 +120,20 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	    goto bad;
 	}
 	nlen = (size_t) (sp - req);
-	q = map_query_ext(ctx->gen, req, nlen, sp + 1, rlen - nlen - 1,
-			  ctx->delims, ctx->propagate, &val, &vlen);
+	if (ctx->conf)
+	    q = srs_query(ctx->srs, ctx->conf, req, nlen, sp + 1,
+			  rlen - nlen - 1, time(NULL), &handled, &val, &vlen);
+	if (!handled)
+	    q = map_query_ext(ctx->gen, req, nlen, sp + 1, rlen - nlen - 1,
+			      ctx->delims, ctx->propagate, &val, &vlen);
 	if (val == NULL)
 	    vlen = 0;
-	idx = map_query_name(req, nlen);
-	sm = ctx->st ? &ctx->st->map[idx < 0 ? STATS_OTHER : idx] : NULL;
+	if ((idx = map_query_name(req, nlen)) < 0) {
+	    r = srs_query_name(req, nlen);
+	    idx = r == 1 ? STATS_SRS_FORWARD : r == 2 ? STATS_SRS_REVERSE :
+		STATS_OTHER;
+	}
+	sm = ctx->st ? &ctx->st->map[idx] : NULL;
 	if (sm)
 	    sm->lookups++;
 	switch (q) {
@@ -144,6 +166,13 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	if (r < 0) {
 	    *status = PROTO_NOMEM;
 	    return (done);
+	}
+	/* One clock read per answer: each answer's time runs from the
+	 * end of the previous one (or the start of the batch). */
+	if (timing && sm) {
+	    t1 = proto_ns();
+	    metrics_hist_observe(&sm->lat, t1 - t0);
+	    t0 = t1;
 	}
     }
     return (done);

@@ -34,6 +34,9 @@
 #include "netstr.h"
 #include "proto.h"
 #include "server.h"
+#include "metrics.h"
+#include "srs.h"
+#include "srs_query.h"
 #include "stats.h"
 
 #define EV_LISTEN	1
@@ -46,6 +49,7 @@
 #define SERVER_OUT_HIGH		65536	/* stop answering above this */
 #define SERVER_MAX_CONTROL	16
 #define SERVER_SCAN_MS		1000	/* timeout scan interval */
+#define SERVER_SNAP_RETRY_MS	10	/* metrics snapshot busy: retry after */
 #define SERVER_WARN_EVERY	10	/* seconds between repeated warnings */
 
 struct evsrc {
@@ -76,6 +80,7 @@ struct conn {
 
 struct server {
     struct conf *conf;
+    struct srs *srs;		/* NULL: SRS off (srs.domain unset) */
     int     ep;
     struct evsrc sigev;
     int     sigfd;
@@ -89,6 +94,8 @@ struct server {
     size_t  rbufsz;
     struct pbuf obuf;		/* replies being built */
     struct gen_watch gw;	/* the generation served (gen.c) */
+    struct metrics_snap *snap;	/* metrics for the HTTP thread, or NULL */
+    int     snap_retry;		/* the last put was skipped: retry soon */
     struct stats st;
     uint64_t now;
     uint64_t next_scan;
@@ -297,7 +304,10 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
     int     status;
     const char *why;
 
+    memset(&ctx, 0, sizeof(ctx));
     ctx.gen = NULL;			/* set by gen_watch_answer() */
+    ctx.conf = s->conf;
+    ctx.srs = s->srs;
     ctx.delims = s->conf->recipient_delimiter;
     ctx.propagate = s->conf->propagate_extensions;
     ctx.max_request = (size_t) s->conf->fwdmapd.max_request;
@@ -427,35 +437,63 @@ conn_new(struct server *s, int fd, int control)
 }
 
 /* The admin socket: statistics as JSON, then close. */
+/* What the server knows now; busy: count connections in a request
+ * (a walk over all of them, for the admin socket only). */
+static void
+server_view(struct server *s, struct stats_view *v, int busy)
+{
+    const struct map_meta *m, *dm;
+    struct conn *o;
+
+    memset(v, 0, sizeof(*v));
+    v->conn_current = s->nconns;
+    for (o = busy ? s->conns : NULL; o; o = o->next)
+	if (!o->control && o->busy)
+	    v->conn_busy++;
+    v->conn_max = (unsigned) s->conf->fwdmapd.max_connections;
+    v->maps_dir = s->conf->maps_dir;
+    v->last_error = s->gw.last_error[0] ? s->gw.last_error : NULL;
+    if (s->gw.gen) {
+	m = map_gen_meta(s->gw.gen);
+	v->gen_loaded = 1;
+	v->serial = m->serial;
+	v->created = m->created;
+	v->loaded = s->gw.gen_loaded;
+	if ((dm = map_gen_delta_meta(s->gw.gen)) != NULL) {
+	    v->has_delta = 1;
+	    v->delta_serial = dm->serial;
+	    v->delta_created = dm->created;
+	}
+    }
+}
+
+/* Copy the counters for the metrics thread; never waits. */
+static void
+server_metrics_publish(struct server *s)
+{
+    struct stats_view v;
+
+    if (s->snap == NULL)
+	return;
+    server_view(s, &v, 0);
+    s->snap_retry = !stats_publish(s->snap, &s->st, &v);
+}
+
+void
+server_set_metrics(struct server *s, struct metrics_snap *snap)
+{
+    s->snap = snap;
+    s->st.timing = snap != NULL;
+    server_metrics_publish(s);
+}
+
 static void
 control_answer(struct server *s, struct conn *c)
 {
     struct stats_view v;
-    const struct map_meta *m, *dm;
     char   *js;
 
-    struct conn *o;
-
-    memset(&v, 0, sizeof(v));
-    v.conn_current = s->nconns;
-    for (o = s->conns; o; o = o->next)
-	if (!o->control && o->busy)
-	    v.conn_busy++;
-    v.conn_max = (unsigned) s->conf->fwdmapd.max_connections;
-    v.maps_dir = s->conf->maps_dir;
-    v.last_error = s->gw.last_error[0] ? s->gw.last_error : NULL;
-    if (s->gw.gen) {
-	m = map_gen_meta(s->gw.gen);
-	v.gen_loaded = 1;
-	v.serial = m->serial;
-	v.created = m->created;
-	v.loaded = s->gw.gen_loaded;
-	if ((dm = map_gen_delta_meta(s->gw.gen)) != NULL) {
-	    v.has_delta = 1;
-	    v.delta_serial = dm->serial;
-	    v.delta_created = dm->created;
-	}
-    }
+    server_view(s, &v, 1);
     s->obuf.len = 0;
     if ((js = stats_json(&s->st, &v, time(NULL))) == NULL
 	|| pbuf_reserve(&s->obuf, strlen(js) + 1) < 0) {
@@ -589,6 +627,39 @@ str_differs(const char *a, const char *b)
     return (strcmp(a, b) != 0);
 }
 
+/*
+ * SIGHUP, SRS: the srs section and the secrets file again (rotation: a new
+ * first line signs, the old ones still verify).  On failure the running
+ * SRS object stays.  Secrets never reach the log.
+ */
+static void
+server_reload_srs(struct server *s)
+{
+    struct srs *ns;
+    char    err[1024];
+
+    ns = srs_query_open(s->conf, geteuid(), err, sizeof(err));
+    if (ns == NULL && err[0]) {
+	log_error("SIGHUP: %s; keeping the running SRS settings and secrets%s",
+		  err, s->srs ? "" : " (none: SRS stays off)");
+	return;
+    }
+    if (ns == NULL && s->srs)
+	log_info("SIGHUP: srs.domain unset: SRS off");
+    else if (ns)
+	log_info("SIGHUP: SRS domain %s, %zu secret(s) read from %s",
+		 srs_domain(ns), srs_nsecrets(ns), s->conf->srs.secrets_file);
+    srs_free(s->srs);
+    s->srs = ns;
+}
+
+void
+server_set_srs(struct server *s, struct srs *srs)
+{
+    srs_free(s->srs);
+    s->srs = srs;
+}
+
 /* SIGHUP: take what can change without a new socket or new privileges. */
 static void
 server_reconfigure(struct server *s)
@@ -613,6 +684,7 @@ server_reconfigure(struct server *s)
     KEEP_STR(control);
     KEEP_STR(user);
     KEEP_STR(socket_group);
+    KEEP_STR(metrics_listen);
     if (oc->fwdmapd.socket_mode != nc->fwdmapd.socket_mode) {
 	log_warn("SIGHUP: fwdmapd.socket_mode changed; that needs a restart,"
 		 " keeping the old value");
@@ -627,6 +699,7 @@ server_reconfigure(struct server *s)
     }
     conf_free(oc);
     log_info("SIGHUP: configuration %s re-read", nc->path);
+    server_reload_srs(s);
     if (dir_changed) {
 	gen_watch_forget(&s->gw);
 	gen_watch_reload(&s->gw, s->conf->maps_dir, s->now, 1);
@@ -765,6 +838,8 @@ server_timeout(struct server *s)
 	next = s->resume_accept;
     if (s->stopping && s->stop_deadline < next)
 	next = s->stop_deadline;
+    if (s->snap_retry && s->now + SERVER_SNAP_RETRY_MS < next)
+	next = s->now + SERVER_SNAP_RETRY_MS;
     return (next <= s->now ? 0 : (int) (next - s->now));
 }
 
@@ -817,6 +892,7 @@ server_run(struct server *s)
 	if (s->resume_accept && s->now >= s->resume_accept && !s->stopping)
 	    listener_pause(s, 0);
 	conn_reap(s);
+	server_metrics_publish(s);
     }
     if (s->conns)
 	log_warn("stopping with %u unfinished connection(s)",
@@ -847,5 +923,6 @@ server_free(struct server *s)
     pbuf_free(&s->obuf);
     if (s->conf)
 	conf_free(s->conf);
+    srs_free(s->srs);
     free(s);
 }

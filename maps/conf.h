@@ -81,6 +81,7 @@ struct conf_ldapsync {
 				 * CONF_MAX_FORWARDS */
     int     compact_records;	/* delta size that triggers a new base */
     char   *user;		/* run as, NULL: do not change */
+    char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
 };
 
 /* 301 addresses of 254 octets and their commas fit a socketmap reply. */
@@ -102,6 +103,19 @@ struct conf_fwdmapd {
     int     request_timeout;	/* seconds to finish a started request, default 10 */
     int     max_request;	/* bytes, default 1024 */
     int     reload_check_ms;	/* how often to look for a new generation */
+    char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
+};
+
+/* SRS (the srs section); off when domain is NULL. */
+#define CONF_SRS_PASS_DEFAULT	"127.0.0.1:10027"
+
+struct conf_srs {
+    char   *domain;		/* the SRS domain, folded; NULL: SRS off */
+    char   *secrets_file;	/* one secret per line, the first signs */
+    int     max_age_days;	/* default 21 */
+    int     hash_length;	/* default 4 */
+    char   *pass_address;	/* loopback host:port of the second smtpd
+				 * pass (fwdmap postconf) */
 };
 
 struct conf {
@@ -116,6 +130,7 @@ struct conf {
     struct conf_safety  safety;
     struct conf_ldapsync ldapsync;
     struct conf_fwdmapd fwdmapd;
+    struct conf_srs     srs;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errlen);

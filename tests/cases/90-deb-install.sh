@@ -108,6 +108,9 @@ printf '%s\n' "$SLAPD_SYNCPW" | guide_run secret >"$T/logs/secret.log" 2>&1 ||
 t_eq "ldap.secret" "root fwdmap 640" "$(stat -c '%U %G %a' /etc/fwdmap/ldap.secret)"
 t_eq "ldap.secret content" "$SLAPD_SYNCPW" "$(cat /etc/fwdmap/ldap.secret)"
 out=$(guide_run check 2>&1) || t_fail "guide: check rejects the installed example: $out"
+# What the guide says fwdmap postconf prints for this file is what it prints.
+t_eq "guide's fwdmap postconf output" "$(guide_block postconf-output)" \
+    "$(fwdmap postconf -c /etc/fwdmap/fwdmap.json | sed 1d)"
 t_match "fwdmapd -t" "configuration /etc/fwdmap/fwdmap.json OK" "$out"
 t_match "ldapsync --check" "/etc/fwdmap/fwdmap.json: configuration OK" "$out"
 
