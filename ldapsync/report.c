@@ -117,7 +117,10 @@ report_new(const char *mode)
     r->added = json_array();
     r->removed = json_array();
     r->changed = json_array();
-    htab_init(&r->seen, 64);
+    if (htab_init(&r->seen, 64) < 0) {
+	report_free(r);
+	return NULL;
+    }
     json_object_set_new(r->root, "mode", json_string(mode));
     json_object_set_new(r->root, "started", json_integer((json_int_t) r->start.tv_sec));
     return r;

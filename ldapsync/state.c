@@ -477,8 +477,7 @@ state_dirty_clear(struct state *st)
 
     while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
 	free((char *) (uintptr_t) k);
-    htab_free(&st->dirty);
-    htab_init(&st->dirty, 256);
+    htab_free(&st->dirty);		/* an empty table, allocated on use */
     st->changes = 0;
 }
 
