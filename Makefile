@@ -8,6 +8,7 @@
 #   make fuzz       longer libFuzzer runs
 #   make install    the programs, man pages, schema, units; honours PREFIX
 #                   and DESTDIR (make uninstall: the same, removed)
+#   make deb        the Debian package, into build-deb/ (then lintian)
 #
 # Sources are found by wildcard: maps/*.c form libfwdmap.a; fwdmapd/*.c and
 # ldapsync/*.c each form a library of their modules plus one program whose
@@ -54,7 +55,7 @@ UNITS	:= $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCHES	:= $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .PHONY: all fwdmapd ldapsync maps fwdmap check check-fast unit asan fuzz fuzz-build bench demo soak \
-	install uninstall clean deps
+	install uninstall clean deps deps-runtime deb
 all: $(PROGS) $(UNITS) $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -110,6 +111,11 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
 
 deps:
 	@scripts/install-deps.sh
+
+# A production forwarder built from source: build and run-time packages
+# only, no test tools (no slapd, clang, strace).
+deps-runtime:
+	@scripts/install-deps.sh --runtime
 
 # The full test suite: packages, normal build, sanitizer build, tests on
 # both, a short fuzz run.  tests/run.sh prints "N passed, N failed, N
@@ -193,5 +199,21 @@ uninstall:
 		[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; \
 	done
 
+# The Debian package (debian/), built unsigned and binary-only from a copy
+# of the tree, so that neither the tree nor its parent directory gets the
+# build's files: build-deb/fwdmap_VERSION_ARCH.deb, then lintian on it
+# (an error fails the target; the tags kept, info level only, are listed
+# with the reason at the top of debian/rules).
+DEB_DIR	?= build-deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/fwdmap
+	tar -cf - --exclude=./build --exclude='./build-*' --exclude=./.git . | tar -xf - -C $(DEB_DIR)/src/fwdmap
+	cd $(DEB_DIR)/src/fwdmap && dpkg-buildpackage -us -uc -b > ../../dpkg-buildpackage.log 2>&1 || \
+		{ tail -n 30 ../../dpkg-buildpackage.log; exit 1; }
+	mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.changes $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/
+	rm -rf $(DEB_DIR)/src
+	lintian --fail-on error -I $(DEB_DIR)/*.changes | tee $(DEB_DIR)/lintian.log
+	@ls $(DEB_DIR)/*.deb
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb

@@ -37,6 +37,8 @@ uint64_t htab_hash(const char *key, size_t klen);
 int	htab_init(struct htab *h, size_t hint)
 	__attribute__((warn_unused_result));
 void	htab_free(struct htab *h);
+/* htab_free() for a table that owns its keys (malloc'd): frees them too. */
+void	htab_free_keys(struct htab *h);
 void   *htab_get(const struct htab *h, const char *key, size_t klen);
 int	htab_put(struct htab *h, const char *key, size_t klen, void *val);
 int	htab_del(struct htab *h, const char *key, size_t klen);

@@ -40,16 +40,7 @@ pub_init(struct pub *p, const struct conf *c)
 void
 pub_delta_clear(struct pub *p)
 {
-    size_t  pos = 0;
-    const char *k;
-    void   *v;
-
-    while (htab_next(&p->delta, &pos, &k, NULL, &v)) {
-	free((char *) (uintptr_t) k);
-	if (v != pub_tomb)
-	    free(v);
-    }
-    htab_free(&p->delta);		/* an empty table, allocated on use */
+    pub_delta_free_table(&p->delta);	/* an empty table, allocated on use */
 }
 
 void

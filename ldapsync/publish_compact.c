@@ -182,12 +182,7 @@ pub_start_compaction(struct pub *p, struct state *st)
 static void
 since_fork_clear(struct pub *p)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&p->since_fork, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&p->since_fork);
+    htab_free_keys(&p->since_fork);
 }
 
 void

@@ -121,8 +121,6 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
     char    bpath[4096], dpath[4096];
     struct map_meta bm, dm;
     struct htab skip;
-    size_t  pos = 0;
-    const char *k;
     int     ret = 0;
 
     snprintf(bpath, sizeof(bpath), "%s/%s", c->maps_dir, MAP_BASE_NAME);
@@ -148,9 +146,7 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
     if (ret == 0 && map_scan(bpath, scan_each, x, err, errlen) < 0
 	&& errno != ENOENT)
 	ret = -1;
-    while (htab_next(&skip, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&skip);
+    htab_free_keys(&skip);
     return ret < 0 ? -1 : 1;
 }
 

@@ -129,14 +129,9 @@ report_new(const char *mode)
 void
 report_free(struct report *r)
 {
-    size_t  pos = 0;
-    const char *k;
-
     if (r == NULL)
 	return;
-    while (htab_next(&r->seen, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&r->seen);
+    htab_free_keys(&r->seen);
     json_decref(r->root);
     json_decref(r->counts);
     json_decref(r->rejected);

@@ -173,7 +173,6 @@ state_free(struct state *st)
 {
     size_t  pos = 0;
     void   *v;
-    const char *k;
 
     while (htab_next(&st->ents, &pos, NULL, NULL, &v))
 	ent_free(v);
@@ -186,12 +185,9 @@ state_free(struct state *st)
 	free(a->f);
 	free(a);
     }
-    pos = 0;
-    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
     htab_free(&st->ents);
     htab_free(&st->addrs);
-    htab_free(&st->dirty);
+    htab_free_keys(&st->dirty);
 }
 
 struct ent *
@@ -419,6 +415,23 @@ mark_ent(struct state *st, struct ent *e)
     return 0;
 }
 
+/* The keys of the dirty set now (a copy of the pointers: marking adds to
+ * the set while the caller walks the list); NULL when out of memory. */
+static char **
+dirty_keys(struct state *st, size_t *n)
+{
+    size_t  pos = 0;
+    const char *k;
+    char  **list;
+
+    *n = 0;
+    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+	return NULL;
+    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
+	list[(*n)++] = (char *) (uintptr_t) k;
+    return list;
+}
+
 /*
  * Addresses whose records can depend on the dirty ones: every address
  * of an entry claiming a dirty address (its primary may have been won
@@ -429,16 +442,12 @@ mark_ent(struct state *st, struct ent *e)
 int
 state_dirty_expand(struct state *st)
 {
-    size_t  pos = 0, n = 0, i;
-    const char *k;
-    size_t  klen;
+    size_t  n, i;
     char  **list;
     uint32_t j;
 
-    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+    if ((list = dirty_keys(st, &n)) == NULL)
 	return -1;
-    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = (char *) (uintptr_t) k;
     /* Pass 1: claimants' entries. */
     for (i = 0; i < n; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
@@ -448,12 +457,8 @@ state_dirty_expand(struct state *st)
 		goto fail;
     }
     free(list);
-    n = 0;
-    pos = 0;
-    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+    if ((list = dirty_keys(st, &n)) == NULL)
 	return -1;
-    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = (char *) (uintptr_t) k;
     /* Pass 2: forwarders. */
     for (i = 0; i < n; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
@@ -472,12 +477,7 @@ fail:
 void
 state_dirty_clear(struct state *st)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&st->dirty);		/* an empty table, allocated on use */
+    htab_free_keys(&st->dirty);		/* an empty table, allocated on use */
     st->changes = 0;
 }
 

@@ -728,12 +728,7 @@ sy_stop(struct syncer *s)
 void
 sy_changed_clear(struct syncer *s)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&s->changed, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&s->changed);		/* an empty table, allocated on use */
+    htab_free_keys(&s->changed);	/* an empty table, allocated on use */
 }
 
 void
