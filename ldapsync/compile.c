@@ -224,6 +224,167 @@ winner(struct state *st, const char *addr)
     return w;
 }
 
+/*
+ * The expansion graph: an address leads to the entry that wins it (an
+ * alias to its entry), an entry without a mailbox to its forwards.  The
+ * ends ("sinks") are entries with a mailbox (written as their primary
+ * address: Postfix expands that on to the entry's own forwards and
+ * store), addresses outside our domains, and unknown addresses of a
+ * domain whose unknown recipients are routed on.  An entry without a
+ * mailbox is passed through.  A walk visits every entry once: a cycle
+ * through entries without a mailbox is met (w->cycle) and broken, never
+ * followed twice.  Postfix itself follows such a cycle until
+ * virtual_alias_recursion_limit and then defers the mail, so an address
+ * whose expansion runs through one is published flattened: the sinks
+ * themselves.  After WALK_BUDGET entries a walk gives up and counts as
+ * reaching a sink: never refuse what was not checked to the end.
+ */
+#define WALK_BUDGET	100000
+
+struct walk {
+    struct htab seen;		/* uuid -> WALK_ON_STACK / WALK_DONE */
+    struct htab out;		/* sinks collected (keys owned by the state) */
+    const char **sinks;		/* in the order met */
+    size_t  nsinks, csinks;
+    size_t  visited;
+    int	    init;
+    int	    collect;		/* gather the sinks, else stop at the first */
+    int	    found;		/* a sink was met */
+    int	    cycle;		/* an entry on the current path was met again */
+    int	    over;		/* budget exhausted or out of memory */
+    const struct ent *self;	/* not a sink of its own (its primary) */
+};
+
+#define WALK_ON_STACK	((void *) 1)
+#define WALK_DONE	((void *) 2)
+
+static void walk_ent(const struct conf *, struct state *, const struct ent *,
+		     struct walk *);
+
+static void
+walk_sink(struct walk *w, const char *addr)
+{
+    size_t  l = strlen(addr);
+
+    if (w->self && strcmp(addr, w->self->v[V_MAIL].s[0]) == 0)
+	return;
+    w->found = 1;
+    if (!w->collect || htab_get(&w->out, addr, l))
+	return;
+    if (w->nsinks == w->csinks) {
+	size_t  n = w->csinks ? w->csinks * 2 : 16;
+	const char **x = realloc(w->sinks, n * sizeof(*x));
+
+	if (x == NULL) {
+	    w->over = 1;
+	    return;
+	}
+	w->sinks = x;
+	w->csinks = n;
+    }
+    if (htab_put(&w->out, addr, l, w) < 0) {
+	w->over = 1;
+	return;
+    }
+    w->sinks[w->nsinks++] = addr;
+}
+
+static void
+walk_addr(const struct conf *c, struct state *st, const char *addr,
+	  struct walk *w)
+{
+    const char *at = strrchr(addr, '@');
+    const struct conf_domain *d = at ? conf_domain(c, at + 1) : NULL;
+    const struct claim *cl;
+
+    if (d == NULL)
+	walk_sink(w, addr);		/* outside */
+    else if ((cl = winner(st, addr)) != NULL)
+	walk_ent(c, st, cl->e, w);
+    else if (d->unknown == CONF_UNKNOWN_ROUTE)
+	walk_sink(w, addr);		/* passed on by the domain's route */
+}
+
+static int
+walk_init(struct walk *w)
+{
+    if (w->init)
+	return 0;
+    if (htab_init(&w->seen, 16) < 0 || htab_init(&w->out, 16) < 0) {
+	w->over = 1;
+	return -1;
+    }
+    w->init = 1;
+    return 0;
+}
+
+static void
+walk_ent(const struct conf *c, struct state *st, const struct ent *e,
+	 struct walk *w)
+{
+    const char *k = (const char *) e->uuid;
+    void   *mark;
+    size_t  i;
+
+    if ((w->found && !w->collect) || w->over)
+	return;
+    if (strcmp(loc_of(c, e), "none") != 0) {
+	walk_sink(w, e->v[V_MAIL].s[0]);	/* a mailbox */
+	return;
+    }
+    if (walk_init(w) < 0)
+	return;
+    if ((mark = htab_get(&w->seen, k, 16)) != NULL) {
+	if (mark == WALK_ON_STACK)
+	    w->cycle = 1;
+	return;
+    }
+    if (++w->visited > WALK_BUDGET || htab_put(&w->seen, k, 16, WALK_ON_STACK) < 0) {
+	w->over = 1;
+	return;
+    }
+    for (i = 0; i < e->v[V_FWD].n; i++) {
+	const char *f = e->v[V_FWD].s[i];
+	const struct claim *cl;
+
+	if (e->fwd_bad[i] || strcmp(f, e->v[V_MAIL].s[0]) == 0)
+	    continue;
+	if ((cl = winner(st, f)) != NULL && cl->e == e)
+	    continue;
+	walk_addr(c, st, f, w);
+    }
+    htab_put(&w->seen, k, 16, WALK_DONE);
+}
+
+static void
+walk_done(struct walk *w)
+{
+    if (w->init) {
+	htab_free(&w->seen);
+	htab_free(&w->out);
+    }
+    free(w->sinks);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Does mail to entry e end somewhere? */
+static int
+ent_delivers(const struct conf *c, struct state *st, const struct ent *e)
+{
+    struct walk w = {0};
+    int     ok;
+
+    walk_ent(c, st, e, &w);
+    ok = w.found || w.over;
+    walk_done(&w);
+    return ok;
+}
+
+#define NO_SINK_REASON	"forwards reach no mailbox and no outside address" \
+			" (a forwarding cycle within our domains)"
+#define NO_SINK_FWD	"forward to an address that reaches no mailbox and no" \
+			" outside address (a forwarding cycle)"
+
 /* Is f one of our own domains' addresses, and is it deliverable? */
 static const char *
 fwd_check(const struct conf *c, struct state *st, const struct ent *e,
@@ -241,7 +402,7 @@ fwd_check(const struct conf *c, struct state *st, const struct ent *e,
     if (w && w->e == e)
 	return "forward to the entry's own address";
     if (w)
-	return NULL;
+	return ent_delivers(c, st, w->e) ? NULL : NO_SINK_FWD;
     if (d->unknown == CONF_UNKNOWN_ROUTE)
 	return NULL;
     return "forward to an unknown address in our own domains";
@@ -408,7 +569,11 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
     for (j = 0; j < depth; j++)
 	if (strcmp(path[j], cur) == 0)
 	    return 0;		/* a loop not through start */
-    n = kept_fwds(c, st, e, kept, 64, NULL);
+    /* Every valid forward: one dropped for leading into a cycle without
+     * a mailbox is part of the loop. */
+    for (i = n = 0; i < e->v[V_FWD].n && n < 64; i++)
+	if (!e->fwd_bad[i])
+	    kept[n++] = e->v[V_FWD].s[i];
     for (i = 0; i < n; i++) {
 	const char *at = strrchr(kept[i], '@');
 
@@ -497,8 +662,21 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 		   is_primary ? rep : NULL);
     if (strcmp(loc, "none") == 0 && nk == 0) {
 	report_reject(rep, e->dn, NULL, "no valid destination left (all forwards dropped)", NULL);
+	if (rep && is_primary) {
+	    const char *path[MAX_LOOP_DEPTH + 1];
+	    size_t  plen = 0;
+
+	    if (loop_dfs(c, st, primary, primary, path, 0, &plen))
+		report_loop(rep, (char *const *) (uintptr_t) path, plen);
+	}
 	out->v[REC_IDX('X')] = xjson(e->dn, ent_tenant(c, e),
 				     "no valid destination left (all forwards dropped)");
+	return out->v[REC_IDX('X')] ? 0 : -1;
+    }
+    if (strcmp(loc, "none") == 0 && !ent_delivers(c, st, e)) {
+	if (is_primary)
+	    report_reject(rep, e->dn, NULL, NO_SINK_REASON, primary);
+	out->v[REC_IDX('X')] = xjson(e->dn, ent_tenant(c, e), NO_SINK_REASON);
 	return out->v[REC_IDX('X')] ? 0 : -1;
     }
     if (loser) {
@@ -517,8 +695,30 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	out->v[REC_IDX('V')] = strdup(primary);
     } else if (nk) {
 	struct sbuf v = {0};
+	struct walk fw = {0};
 
-	if (strcmp(loc, "none") != 0) {
+	/* Through a cycle of entries without a mailbox: the sinks. */
+	fw.collect = 1;
+	fw.self = e;
+	for (i = 0; i < nk && !fw.over; i++)
+	    walk_addr(c, st, kept[i], &fw);
+	if (fw.cycle && !fw.over) {
+	    if (strcmp(loc, "none") != 0)
+		sb_str(&v, primary);
+	    for (i = 0; i < fw.nsinks; i++) {
+		if (v.n)
+		    sb_str(&v, ",");
+		sb_str(&v, fw.sinks[i]);
+	    }
+	    if (v.n > COMP_MAX_EXPANSION) {
+		free(v.p);
+		memset(&v, 0, sizeof(v));
+	    }
+	}
+	walk_done(&fw);
+	if (v.p != NULL)
+	    ;
+	else if (strcmp(loc, "none") != 0) {
 	    sb_str(&v, primary);
 	    for (i = 0; i < nk; i++) {
 		sb_str(&v, ",");

@@ -366,16 +366,48 @@ state_del(struct state *st, const unsigned char uuid[16])
     return 1;
 }
 
+/* Mark addr dirty; a newly marked address is appended to the work list
+ * (its key as the dirty table owns it). */
 static int
-mark_ent(struct state *st, struct ent *e)
+mark_new(struct state *st, const char *addr, const char ***wl, size_t *n,
+	 size_t *cap)
+{
+    size_t  len = strlen(addr);
+    char   *k;
+
+    if (st->no_dirty || htab_get(&st->dirty, addr, len) != NULL)
+	return 0;
+    if ((k = strndup(addr, len)) == NULL)
+	return -1;
+    if (htab_put(&st->dirty, k, len, st) < 0) {
+	free(k);
+	return -1;
+    }
+    if (wl == NULL)
+	return 0;
+    if (*n == *cap) {
+	size_t  nc = *cap ? *cap * 2 : 64;
+	const char **x = realloc(*wl, nc * sizeof(*x));
+
+	if (x == NULL)
+	    return -1;
+	*wl = x;
+	*cap = nc;
+    }
+    (*wl)[(*n)++] = k;
+    return 0;
+}
+
+static int
+mark_ent(struct state *st, struct ent *e, const char ***wl, size_t *n, size_t *cap)
 {
     size_t  i;
 
     for (i = 0; i < e->v[V_MAIL].n; i++)
-	if (state_mark_dirty(st, e->v[V_MAIL].s[i], strlen(e->v[V_MAIL].s[i])) < 0)
+	if (mark_new(st, e->v[V_MAIL].s[i], wl, n, cap) < 0)
 	    return -1;
     for (i = 0; i < e->v[V_ALIAS].n; i++)
-	if (state_mark_dirty(st, e->v[V_ALIAS].s[i], strlen(e->v[V_ALIAS].s[i])) < 0)
+	if (mark_new(st, e->v[V_ALIAS].s[i], wl, n, cap) < 0)
 	    return -1;
     return 0;
 }
@@ -383,44 +415,42 @@ mark_ent(struct state *st, struct ent *e)
 /*
  * Addresses whose records can depend on the dirty ones: every address
  * of an entry claiming a dirty address (its primary may have been won
- * or lost, and its aliases with it), then every address of an entry
- * forwarding to any of those (a forward into our domains is kept only
- * when its target is a known recipient).
+ * or lost, and its aliases with it), then, transitively, every address
+ * of an entry forwarding to any dirty address: a forward into our
+ * domains is kept only when its target is a known recipient that
+ * reaches a mailbox or the outside, and an entry whose forwards all run
+ * in a circle within our domains is no recipient, so a change anywhere
+ * along a chain of forwards can change every address before it.
  */
 int
 state_dirty_expand(struct state *st)
 {
-    size_t  pos = 0, n = 0, i;
+    size_t  pos = 0, n = 0, cap, i;
     const char *k;
     size_t  klen;
-    char  **list;
+    const char **list;
     uint32_t j;
 
-    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+    cap = st->dirty.n + 64;
+    if ((list = calloc(cap, sizeof(char *))) == NULL)
 	return -1;
     while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = (char *) (uintptr_t) k;
+	list[n++] = k;
     /* Pass 1: claimants' entries. */
-    for (i = 0; i < n; i++) {
+    for (i = 0, pos = n; i < pos; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
 
 	for (j = 0; a && j < a->nc; j++)
-	    if (mark_ent(st, a->c[j].e) < 0)
+	    if (mark_ent(st, a->c[j].e, &list, &n, &cap) < 0)
 		goto fail;
     }
-    free(list);
-    n = 0;
-    pos = 0;
-    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
-	return -1;
-    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = (char *) (uintptr_t) k;
-    /* Pass 2: forwarders. */
+    /* Pass 2: forwarders, to the end of every chain (the work list
+     * grows while it is walked). */
     for (i = 0; i < n; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
 
 	for (j = 0; a && j < a->nf; j++)
-	    if (mark_ent(st, a->f[j]) < 0)
+	    if (mark_ent(st, a->f[j], &list, &n, &cap) < 0)
 		goto fail;
     }
     free(list);

@@ -182,8 +182,8 @@ test_dirty_forwarders(void)
     CHECK(state_dirty_expand(&st) == 0);
     CHECK(dirty_has(&st, "f@tum.de"));		/* forwarder recompiled */
     REC_EQ(&st, "f@tum.de", 'V', "f@tum.de,t@tum.de");
-    /* Loops are found (reported) but do not break compilation. */
-    state_put(&st, mk(3, "uid=l1,ou=tum,dc=ex", "m:l1@tum.de", "l:none", "f:l2@tum.de", NULL));
+    /* A loop through a mailbox is found (reported) but keeps delivering. */
+    state_put(&st, mk(3, "uid=l1,ou=tum,dc=ex", "m:l1@tum.de", "l:exchange", "f:l2@tum.de", NULL));
     state_put(&st, mk(4, "uid=l2,ou=tum,dc=ex", "m:l2@tum.de", "l:none", "f:l1@tum.de", NULL));
     {
 	struct report *rep = report_new("full");
@@ -194,6 +194,68 @@ test_dirty_forwarders(void)
 	recs_free(&r);
 	report_free(rep);
     }
+    REC_EQ(&st, "l1@tum.de", 'V', "l1@tum.de,l2@tum.de");
+    REC_EQ(&st, "l2@tum.de", 'V', "l1@tum.de");
+    REC_EQ(&st, "l2@tum.de", 'R', "tum");
+    state_free(&st);
+}
+
+/*
+ * Forward-only entries forwarding to each other (issue 10 item 2): no
+ * mailbox and no outside address anywhere along the way, so no
+ * recipient; through aliases and over three hops too.  A change at the
+ * end of the chain reaches every address before it in the dirty set.
+ */
+static void
+test_dead_cycles(void)
+{
+    struct state st;
+    struct report *rep = report_new("full");
+    struct recs r;
+
+    state_init(&st);
+    state_put(&st, mk(1, "uid=c1,ou=tum,dc=ex", "m:c1@tum.de", "l:none", "f:c2@tum.de", NULL));
+    state_put(&st, mk(2, "uid=c2,ou=tum,dc=ex", "m:c2@tum.de", "l:none", "f:c1@tum.de", NULL));
+    REC_EQ(&st, "c1@tum.de", 'R', "-");
+    REC_EQ(&st, "c1@tum.de", 'V', "-");
+    REC_EQ(&st, "c2@tum.de", 'R', "-");
+    CHECK(comp_addr(conf, &st, "c1@tum.de", &r, rep) == 0);
+    CHECK(r.v[REC_IDX('X')] && strstr(r.v[REC_IDX('X')], "no valid destination"));
+    CHECK(report_count(rep, "rejected") >= 2);	/* the entry and its forward */
+    CHECK(report_count(rep, "loops") == 1);
+    recs_free(&r);
+    /* Three hops, the last one through an alias of the first. */
+    state_put(&st, mk(3, "uid=d1,ou=tum,dc=ex", "m:d1@tum.de", "a:dd1@tum.de", "l:none",
+		      "f:d2@tum.de", NULL));
+    state_put(&st, mk(4, "uid=d2,ou=tum,dc=ex", "m:d2@tum.de", "l:none", "f:d3@tum.de", NULL));
+    state_put(&st, mk(5, "uid=d3,ou=tum,dc=ex", "m:d3@tum.de", "l:none", "f:dd1@tum.de", NULL));
+    REC_EQ(&st, "d1@tum.de", 'R', "-");
+    REC_EQ(&st, "dd1@tum.de", 'R', "-");
+    REC_EQ(&st, "d2@tum.de", 'R', "-");
+    REC_EQ(&st, "d3@tum.de", 'R', "-");
+    /* A forward into the dead cycle is dropped from a mailbox owner. */
+    state_put(&st, mk(6, "uid=m,ou=tum,dc=ex", "m:m@tum.de", "l:exchange", "f:d2@tum.de", NULL));
+    REC_EQ(&st, "m@tum.de", 'V', "-");
+    REC_EQ(&st, "m@tum.de", 'R', "tum");
+    /* d3 gets an outside forward: the whole chain delivers again, and
+     * every address of it is recompiled by a delta. */
+    state_dirty_clear(&st);
+    state_put(&st, mk(5, "uid=d3,ou=tum,dc=ex", "m:d3@tum.de", "l:none", "f:dd1@tum.de",
+		      "f:x@example.com", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "d1@tum.de"));
+    CHECK(dirty_has(&st, "dd1@tum.de"));
+    CHECK(dirty_has(&st, "d2@tum.de"));
+    CHECK(dirty_has(&st, "m@tum.de"));
+    /* Postfix would follow the cycle until its recursion limit and defer
+     * the mail: what runs through one is published as its ends. */
+    REC_EQ(&st, "d1@tum.de", 'V', "x@example.com");
+    REC_EQ(&st, "dd1@tum.de", 'V', "d1@tum.de");
+    REC_EQ(&st, "dd1@tum.de", 'R', "tum");
+    REC_EQ(&st, "d2@tum.de", 'R', "tum");
+    REC_EQ(&st, "d3@tum.de", 'V', "x@example.com");
+    REC_EQ(&st, "m@tum.de", 'V', "m@tum.de,x@example.com");
+    report_free(rep);
     state_free(&st);
 }
 
@@ -393,6 +455,7 @@ main(void)
     test_rules();
     test_conflicts();
     test_dirty_forwarders();
+    test_dead_cycles();
     test_expansion();
     test_dn();
     test_snapshot();
