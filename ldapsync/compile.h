@@ -21,6 +21,20 @@
  *	name a known recipient (or a domain with unknown_recipients
  *	"route"); forwards to the entry's own addresses are dropped.
  *	Forwarding loops through our own domains are reported.
+ *
+ * GROUPS
+ *	An entry with a group object class (groupOfNames, groupOfUniqueNames,
+ *	groupOfURLs) and fwdMailRecipient is a distribution list: no mailbox
+ *	(fwdMailboxLocation absent or "none"), members by DN (member,
+ *	uniqueMember, evaluated memberURLs) and external members
+ *	(fwdForwardAddress).  comp_addr() answers for a group address: V the
+ *	final member addresses (people by their primary address, nested
+ *	groups flattened, every address once; cycles broken and listed in
+ *	P; unknown, rejected or undeliverable members skipped and listed in
+ *	P), split into internal sub-lists over MAP_SUBLIST_BYTES; R only
+ *	when at least one member delivers; G the sender policy; S (extra
+ *	records, with the primary) the senders it lets send; P the group's
+ *	provenance (map.h).
  */
 #ifndef LDAPSYNC_COMPILE_H
 #define LDAPSYNC_COMPILE_H
@@ -39,9 +53,21 @@
 #define COMP_MAX_EXPANSION	99997
 #define COMP_MAX_EXPANSION_STR	"99997"
 
-/* Record values of one address, indexed by the position in MAP_TAGS. */
+/* A record under a key of its own that belongs to one address: a
+ * group's S records and the V records of its internal sub-lists (map.h),
+ * compiled with the group's primary address. */
+struct rec_extra {
+    int	    tag;
+    char   *key;
+    char   *val;
+};
+
+/* Record values of one address, indexed by the position in MAP_TAGS,
+ * and the extra records that go with it. */
 struct recs {
     char   *v[sizeof(MAP_TAGS) - 1];
+    struct rec_extra *x;
+    size_t  nx, cx;
 };
 
 #define REC_IDX(tag)	((int) (strchr(MAP_TAGS, (tag)) - MAP_TAGS))

@@ -210,6 +210,20 @@ full_once(const struct conf *c, int dry_run, int force, int exiting)
     }
     (exiting ? log_info : log_debug)("full search: %zu entries in %lld ms", st.nents,
 				     now_ms() - t0);
+    {
+	size_t  ng = 0;
+
+	t0 = now_ms();
+	if (lc_eval_urls(c, ld, &st, 0, &ng, err, sizeof(err)) < 0) {
+	    log_error("full sync failed: %s; nothing published", err);
+	    report_set_str(rep, "error", err);
+	    finish_report(c, rep, "failed", !dry_run);
+	    goto out;
+	}
+	if (ng)
+	    (exiting ? log_info : log_debug)("memberURLs of %zu groups evaluated in %lld ms",
+					     ng, now_ms() - t0);
+    }
     t0 = now_ms();
     r = pub_full(&pub, &st, rep, err, sizeof(err));
     (exiting ? log_info : log_debug)("compile and publish: %lld ms", now_ms() - t0);
@@ -305,6 +319,9 @@ config_hash(const struct conf *c, char out[17])
     json_object_set_new(o, "domains", dm);
     json_object_set_new(o, "attributes", at);
     json_object_set_new(o, "max_forwards", json_integer(c->ldapsync.max_forwards));
+    /* Since issue 10 groups are read and compiled: a state from before
+     * has no group attributes, so a restart must refresh in full. */
+    json_object_set_new(o, "groups", json_integer(1));
     if ((dump = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT)) != NULL) {
 	const unsigned char *p;
 
@@ -461,6 +478,14 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	}
 	pub->routes = routes;
     }
+    if (pub->base && pub_load_extras(pub, st, err, sizeof(err)) < 0) {
+	log_info("%s; full refresh", err);
+	pub_close_base(pub);
+	state_free(st);
+	state_init(st);
+	sy_clear_cookies(sy);
+	return 0;
+    }
     state_dirty_clear(st);
     st->no_dirty = 0;
     log_info("resuming from saved cookie: %zu entries, base serial %llu",
@@ -612,6 +637,48 @@ poll_mode(const struct conf *c, int force)
     return 0;
 }
 
+/*
+ * memberURL groups: every ldapsync.group_url_interval seconds all of
+ * them, and soon after a change the groups whose URLs are new or
+ * changed, on a connection of their own.  Returns the number of groups
+ * whose members changed.
+ */
+static long long last_url_eval;
+
+static int
+eval_urls(const struct conf *c, struct state *st, int pending_only)
+{
+    char    err[1024];
+    size_t  idx = 0, ng = 0;
+    LDAP   *ld;
+    int     r;
+    long long t0 = now_ms();
+
+    if (!pending_only)
+	last_url_eval = t0;
+    if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
+	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	return 0;
+    }
+    r = lc_eval_urls(c, ld, st, pending_only, &ng, err, sizeof(err));
+    ldap_unbind_ext_s(ld, NULL, NULL);
+    if (r < 0) {
+	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	return 0;
+    }
+    if (r > 0 || (ng && !pending_only && now_ms() - t0 > 1000))
+	log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed", ng,
+		 now_ms() - t0, r);
+    return r;
+}
+
+static int
+url_groups_due(const struct conf *c, const struct state *st)
+{
+    return st->url_pending.n > 0
+	|| now_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000;
+}
+
 static int
 run_daemon(const struct conf *c, int force)
 {
@@ -674,6 +741,7 @@ run_daemon(const struct conf *c, int force)
 	    log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
 	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
 		 st.nents, c->ldap.uris[sy.uri_index]);
+	eval_urls(c, &st, 0);
 	if (publish_now(c, &st, &pub, &sy, full) >= 0)
 	    resumed = 1;
 	st.no_dirty = 0;
@@ -706,6 +774,12 @@ run_daemon(const struct conf *c, int force)
 		    log_warn("%s", err);
 	    }
 	    if (n > 0 && first_pending == 0)
+		first_pending = now_ms();
+	    if (n >= 0 && url_groups_due(c, &st)
+		&& eval_urls(c, &st, st.url_pending.n > 0
+			     && now_ms() - last_url_eval
+			     < (long long) c->ldapsync.group_url_interval * 1000) > 0
+		&& first_pending == 0)
 		first_pending = now_ms();
 	    if (first_pending && (now_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
 		long long t0 = now_ms(), waited = t0 - first_pending;

@@ -24,7 +24,9 @@
 
 static char pub_tomb[1];
 
-#define RECTAGS	"RVTPX"		/* per-address tables */
+static void extras_clear(struct pub *p);
+
+#define RECTAGS	"RVTPXG"	/* per-address tables */
 
 int
 pub_init(struct pub *p, const struct conf *c)
@@ -33,6 +35,8 @@ pub_init(struct pub *p, const struct conf *c)
     p->conf = c;
     snprintf(p->source, sizeof(p->source), "ldapsync %s",
 	     c->ldap.nuris ? c->ldap.uris[0] : "");
+    if (htab_init(&p->gext, 64) < 0)
+	return -1;
     return htab_init(&p->delta, 1024);
 }
 
@@ -131,6 +135,8 @@ pub_free(struct pub *p)
     pub_abort_child(p);
     delta_clear(p);
     htab_free(&p->delta);
+    extras_clear(p);
+    htab_free(&p->gext);
     pub_close_base(p);
 }
 
@@ -407,12 +413,95 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
     return ret < 0 ? -1 : 1;
 }
 
+/* ---- the extra records of groups (S, sub-list V) ---- */
+
+/*
+ * For every group primary address: the keys ("T:key") of the extra
+ * records published with it, newline-separated, so that a delta can
+ * remove those a recompiled group no longer has.  Built by pub_full()
+ * from what it writes, by pub_load_extras() from the published files
+ * after a resume, and kept up to date by pub_delta().
+ */
+static char *
+extras_blob(const struct recs *r)
+{
+    size_t  need = 1, i;
+    char   *b, *o;
+
+    for (i = 0; i < r->nx; i++)
+	need += strlen(r->x[i].key) + 3;
+    if ((b = malloc(need)) == NULL)
+	return NULL;
+    o = b;
+    for (i = 0; i < r->nx; i++) {
+	size_t  l = strlen(r->x[i].key);
+
+	*o++ = (char) r->x[i].tag;
+	*o++ = ':';
+	memcpy(o, r->x[i].key, l);
+	o += l;
+	*o++ = '\n';
+    }
+    *o = 0;
+    return b;
+}
+
+/* Replace the extras of addr (blob owned by the table; NULL removes). */
+static int
+extras_set(struct pub *p, const char *addr, char *blob)
+{
+    const char *ok;
+    void   *ov;
+    char   *k;
+
+    if (htab_take(&p->gext, addr, strlen(addr), &ok, &ov)) {
+	free((char *) (uintptr_t) ok);
+	free(ov);
+    }
+    if (blob == NULL || blob[0] == 0) {
+	free(blob);
+	return 0;
+    }
+    if ((k = strdup(addr)) == NULL || htab_put(&p->gext, k, strlen(k), blob) < 0) {
+	free(k);
+	free(blob);
+	return -1;
+    }
+    return 0;
+}
+
+static void
+extras_clear(struct pub *p)
+{
+    size_t  pos = 0;
+    const char *k;
+    void   *v;
+
+    while (htab_next(&p->gext, &pos, &k, NULL, &v)) {
+	free((char *) (uintptr_t) k);
+	free(v);
+    }
+    htab_free(&p->gext);
+    htab_init(&p->gext, 64);
+}
+
 static int
 put_recs(struct map_writer *mw, const char *addr, struct recs *r,
 	 uint64_t *hash, unsigned long *nrec)
 {
     const char *t;
-    size_t  alen = strlen(addr);
+    size_t  alen = strlen(addr), i;
+
+    for (i = 0; i < r->nx; i++) {
+	const struct rec_extra *x = &r->x[i];
+	size_t  kl = strlen(x->key), vl = strlen(x->val);
+
+	if (hash)
+	    *hash ^= whole_hash(x->tag, x->key, kl, x->val, vl);
+	(*nrec)++;
+	if (mw && map_writer_put(mw, x->tag, x->key, kl, x->val, vl) < 0)
+	    return -1;
+    }
 
     for (t = RECTAGS; *t; t++) {
 	const char *v = r->v[REC_IDX(*t)];
@@ -443,7 +532,9 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     uint64_t newhash = 0;
     uint64_t old_serial = p->serial;
     int     ret = -1;
+    struct htab gext;		/* the extras of this generation */
 
+    htab_init(&gext, 64);
     pub_abort_child(p);
     memset(&w, 0, sizeof(w));
     w.want_hash = p->skip_unchanged;
@@ -530,6 +621,17 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	    snprintf(err, errlen, "writing the base failed: %s", strerror(errno));
 	    goto out;
 	}
+	if (r.nx) {
+	    char   *blob = extras_blob(&r), *k = strdup(a->addr);
+
+	    if (blob == NULL || k == NULL || htab_put(&gext, k, strlen(k), blob) < 0) {
+		free(blob);
+		free(k);
+		recs_free(&r);
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	    }
+	}
 	recs_free(&r);
     }
     report_set(rep, "entries", (long long) st->nents);
@@ -583,12 +685,27 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     p->routes = routes;
     p->force = 0;
     delta_clear(p);
+    extras_clear(p);
+    htab_free(&p->gext);
+    p->gext = gext;
+    htab_init(&gext, 16);
     pub_close_base(p);
     if (p->keep_base && pub_open_base(p, err, errlen) < 0)
 	goto out;
     report_set(rep, "serial", (long long) meta.serial);
     ret = 1;
 out:
+    {
+	size_t  gp = 0;
+	const char *gk;
+	void   *gv;
+
+	while (htab_next(&gext, &gp, &gk, NULL, &gv)) {
+	    free((char *) (uintptr_t) gk);
+	    free(gv);
+	}
+	htab_free(&gext);
+    }
     (void) added;
     (void) changed;
     if (mw)
@@ -1039,6 +1156,229 @@ struct dchange {
     char   *val;		/* new delta value, pub_tomb, or NULL = drop from delta */
 };
 
+struct dchanges {
+    struct dchange *ch;
+    size_t  n, cap;
+};
+
+/*
+ * One key's new value nv (NULL: absent) against the published view: 0
+ * already right, 1 a change was added, -1 out of memory.
+ */
+static int
+add_change(struct pub *p, struct dchanges *d, int tag, const char *key,
+	   size_t klen, const char *nv)
+{
+    const char *ov, *bv = NULL;
+    size_t  ol, bl = 0;
+    int     pf = pub_get(p, tag, key, klen, &ov, &ol), bf;
+    char   *dv;
+
+    if (pf ? same(ov, ol, nv) : nv == NULL)
+	return 0;		/* published view already right */
+    bf = base_get(p, tag, key, klen, &bv, &bl);
+    if (bf ? same(bv, bl, nv) : nv == NULL)
+	dv = NULL;		/* back to the base's value */
+    else if (nv == NULL)
+	dv = pub_tomb;
+    else if ((dv = strdup(nv)) == NULL)
+	return -1;
+    if (d->n == d->cap) {
+	size_t  n = d->cap ? d->cap * 2 : 64;
+	struct dchange *x = realloc(d->ch, n * sizeof(*x));
+
+	if (x == NULL)
+	    goto oom;
+	d->ch = x;
+	d->cap = n;
+    }
+    if (asprintf(&d->ch[d->n].key, "%c:%.*s", tag, (int) klen, key) < 0)
+	goto oom;
+    d->ch[d->n++].val = dv;
+    return 1;
+oom:
+    if (dv && dv != pub_tomb)
+	free(dv);
+    return -1;
+}
+
+/* The extra records of a recompiled address against those published
+ * with it: changes for the new ones, removals for the ones gone. */
+static int
+extras_changes(struct pub *p, struct dchanges *d, const char *addr,
+	       const struct recs *r)
+{
+    const char *old = htab_get(&p->gext, addr, strlen(addr));
+    struct htab now;
+    size_t  i;
+    int     ret = -1;
+
+    if (r->nx == 0 && old == NULL)
+	return 0;
+    if (htab_init(&now, r->nx + 16) < 0)
+	return -1;
+    for (i = 0; i < r->nx; i++) {
+	const struct rec_extra *x = &r->x[i];
+
+	if (add_change(p, d, x->tag, x->key, strlen(x->key), x->val) < 0)
+	    goto out;
+	if (htab_put(&now, x->key, strlen(x->key), (void *) (uintptr_t) x) < 0)
+	    goto out;
+    }
+    while (old && *old) {
+	const char *nl = strchr(old, '\n');
+	size_t  l = nl ? (size_t) (nl - old) : strlen(old);
+
+	if (l > 2) {
+	    const struct rec_extra *x = htab_get(&now, old + 2, l - 2);
+
+	    if ((x == NULL || x->tag != old[0])
+		&& add_change(p, d, old[0], old + 2, l - 2, NULL) < 0)
+		goto out;
+	}
+	old += l + (nl != NULL);
+    }
+    ret = 0;
+out:
+    htab_free(&now);
+    return ret;
+}
+
+/* A scan callback of pub_load_extras(). */
+struct loadx {
+    struct pub *p;
+    struct htab stems;		/* sub-list stem -> group primary */
+    struct htab acc;		/* group primary (owned) -> struct sbuf-like growing blob */
+    int	    oom;
+};
+
+struct xblob {
+    char   *b;
+    size_t  n, cap;
+};
+
+static int
+loadx_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    struct loadx *lx = vctx;
+    const char *owner = NULL, *tab;
+    size_t  olen = 0;
+    struct xblob *xb;
+
+    (void) v;
+    if (vlen == MAP_TOMBSTONE_LEN && v[0] == 0)
+	return 0;
+    if (klen < 3 || k[1] != ':')
+	return 0;
+    if (k[0] == 'S' && (tab = memchr(k + 2, '\t', klen - 2)) != NULL) {
+	owner = k + 2;
+	olen = (size_t) (tab - owner);
+    } else if (k[0] == 'V' && klen > 2 + sizeof(MAP_SUBLIST_PREFIX) - 1 + 16
+	       && memcmp(k + 2, MAP_SUBLIST_PREFIX, sizeof(MAP_SUBLIST_PREFIX) - 1) == 0) {
+	owner = htab_get(&lx->stems, k + 2 + sizeof(MAP_SUBLIST_PREFIX) - 1, 16);
+	if (owner == NULL)
+	    return 0;		/* no such group any more: left as it is */
+	olen = strlen(owner);
+    } else
+	return 0;
+    if ((xb = htab_get(&lx->acc, owner, olen)) == NULL) {
+	char   *ok = strndup(owner, olen);
+
+	if (ok == NULL || (xb = calloc(1, sizeof(*xb))) == NULL
+	    || htab_put(&lx->acc, ok, olen, xb) < 0) {
+	    free(ok);
+	    free(xb);
+	    lx->oom = 1;
+	    return -1;
+	}
+    }
+    if (xb->n + klen + 2 > xb->cap) {
+	size_t  nc = xb->cap ? xb->cap * 2 : 256;
+	char   *nb;
+
+	while (nc < xb->n + klen + 2)
+	    nc *= 2;
+	if ((nb = realloc(xb->b, nc)) == NULL) {
+	    lx->oom = 1;
+	    return -1;
+	}
+	xb->b = nb;
+	xb->cap = nc;
+    }
+    memcpy(xb->b + xb->n, k, klen);
+    xb->n += klen;
+    xb->b[xb->n++] = '\n';
+    xb->b[xb->n] = 0;
+    return 0;
+}
+
+int
+pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen)
+{
+    struct loadx lx;
+    struct scanctx x;
+    char    path[4096];
+    size_t  pos = 0;
+    const char *k;
+    void   *v;
+    int     ret = -1;
+
+    memset(&lx, 0, sizeof(lx));
+    lx.p = p;
+    htab_init(&lx.stems, 64);
+    htab_init(&lx.acc, 64);
+    while (htab_next(&st->ents, &pos, NULL, NULL, &v)) {
+	struct ent *e = v;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const unsigned char *c;
+	char   *stem;
+
+	if (!ENT_IS_GROUP(e) || e->v[V_MAIL].n == 0)
+	    continue;
+	for (c = (const unsigned char *) e->v[V_MAIL].s[0]; *c; c++) {
+	    h ^= *c;
+	    h *= 0x100000001b3ULL;
+	}
+	if (asprintf(&stem, "%016llx", (unsigned long long) h) < 0
+	    || htab_put(&lx.stems, stem, 16, e->v[V_MAIL].s[0]) < 0)
+	    goto out;
+    }
+    memset(&x, 0, sizeof(x));
+    x.each = loadx_rec;
+    x.each_ctx = &lx;
+    snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
+    if (scan_file(path, &x, 1, err, errlen) < 0)
+	goto out;
+    snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
+    if (scan_file(path, &x, 0, err, errlen) < 0)
+	goto out;
+    extras_clear(p);
+    pos = 0;
+    while (htab_next(&lx.acc, &pos, &k, NULL, &v)) {
+	struct xblob *xb = v;
+
+	if (extras_set(p, k, xb->b) < 0)
+	    goto out;
+	xb->b = NULL;
+    }
+    ret = 0;
+out:
+    if (lx.oom || ret < 0)
+	snprintf(err, errlen, "reading the published group records failed");
+    pos = 0;
+    while (htab_next(&lx.stems, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
+    htab_free(&lx.stems);
+    pos = 0;
+    while (htab_next(&lx.acc, &pos, &k, NULL, &v)) {
+	free((char *) (uintptr_t) k);
+	free(((struct xblob *) v)->b);
+	free(v);
+    }
+    htab_free(&lx.acc);
+    return ret;
+}
+
 static int
 write_delta(struct pub *p, char *err, size_t errlen)
 {
@@ -1080,12 +1420,18 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	  char *err, size_t errlen)
 {
     const struct conf *c = p->conf;
-    struct dchange *ch = NULL;
-    size_t  nch = 0, cch = 0, pos = 0, i;
+    struct dchanges dc = {NULL, 0, 0};
+    struct dchange *ch;
+    size_t  nch, pos = 0, i;
     const char *addr;
     size_t  alen;
     unsigned long removed = 0, added = 0, lim;
     int     ret = -1;
+    struct xupd {
+	const char *addr;	/* a dirty key */
+	char   *blob;
+    } *xu = NULL;
+    size_t  nxu = 0, cxu = 0;
 
     if (p->base == NULL) {
 	snprintf(err, errlen, "no base generation to apply a delta to");
@@ -1098,7 +1444,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
     while (htab_next(&st->dirty, &pos, &addr, &alen, NULL)) {
 	struct recs r;
 	const char *t;
-	int     had_r, has_r, diff = 0;
+	int     had_r, has_r, diff = 0, cr;
 	const char *ov;
 	size_t  ol;
 
@@ -1110,41 +1456,31 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	had_r = pub_get(p, 'R', addr, alen, &ov, &ol);
 	has_r = r.v[REC_IDX('R')] != NULL;
 	for (t = RECTAGS; *t; t++) {
-	    const char *nv = r.v[REC_IDX(*t)];
-	    int     pf = pub_get(p, *t, addr, alen, &ov, &ol);
-	    const char *bv = NULL;
-	    size_t  bl = 0;
-	    int     bf;
-	    char   *dv;
-
-	    if (pf ? same(ov, ol, nv) : nv == NULL)
-		continue;	/* published view already right */
-	    if (*t == 'V' || *t == 'T')
+	    if ((cr = add_change(p, &dc, *t, addr, alen, r.v[REC_IDX(*t)])) < 0)
+		goto oom;
+	    if (cr && (*t == 'V' || *t == 'T'))
 		diff = 1;
-	    bf = base_get(p, *t, addr, alen, &bv, &bl);
-	    if (bf ? same(bv, bl, nv) : nv == NULL)
-		dv = NULL;	/* back to the base's value */
-	    else if (nv == NULL)
-		dv = pub_tomb;
-	    else if ((dv = strdup(nv)) == NULL)
-		goto oom;
-	    if (nch == cch) {
-		size_t  n = cch ? cch * 2 : 64;
-		struct dchange *x = realloc(ch, n * sizeof(*x));
+	}
+	if (extras_changes(p, &dc, addr, &r) < 0)
+	    goto oom;
+	if (r.nx || htab_get(&p->gext, addr, alen)) {
+	    char   *blob = r.nx ? extras_blob(&r) : NULL;
 
-		if (x == NULL)
-		    goto oom;
-		ch = x;
-		cch = n;
-	    }
-	    if (asprintf(&ch[nch].key, "%c:%s", *t, addr) < 0)
+	    if (r.nx && blob == NULL)
 		goto oom;
-	    ch[nch++].val = dv;
-	    continue;
-    oom:
-	    recs_free(&r);
-	    snprintf(err, errlen, "out of memory");
-	    goto out;
+	    if (nxu == cxu) {
+		size_t  n = cxu ? cxu * 2 : 16;
+		struct xupd *xx = realloc(xu, n * sizeof(*xx));
+
+		if (xx == NULL) {
+		    free(blob);
+		    goto oom;
+		}
+		xu = xx;
+		cxu = n;
+	    }
+	    xu[nxu].addr = addr;
+	    xu[nxu++].blob = blob;
 	}
 	recs_free(&r);
 	if (had_r && !has_r) {
@@ -1155,11 +1491,26 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	    report_change(rep, REP_ADDED, addr);
 	} else if (has_r && diff)
 	    report_change(rep, REP_CHANGED, addr);
+	continue;
+oom:
+	recs_free(&r);
+	snprintf(err, errlen, "out of memory");
+	goto out;
     }
     report_set(rep, "entries", (long long) st->nents);
     report_set(rep, "routes", (long long) (p->routes + added - removed));
     report_set(rep, "previous_routes", (long long) p->routes);
+    ch = dc.ch;
+    nch = dc.n;
+    /* The extras now published with each recompiled address (kept also
+     * when the publish below is refused: it is retried with the same
+     * published view, and the comparison is against that view). */
     if (nch == 0) {
+	for (i = 0; i < nxu; i++) {
+	    extras_set(p, xu[i].addr, xu[i].blob);
+	    xu[i].blob = NULL;
+	}
+
 	state_dirty_clear(st);
 	ret = 0;
 	goto out;
@@ -1178,6 +1529,10 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	goto out;
     }
     /* Apply to the in-memory delta. */
+    for (i = 0; i < nxu; i++) {
+	extras_set(p, xu[i].addr, xu[i].blob);
+	xu[i].blob = NULL;
+    }
     for (i = 0; i < nch; i++) {
 	size_t  kl = strlen(ch[i].key);
 	const char *ok;
@@ -1224,11 +1579,14 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	&& start_compaction(p, st) == 0)
 	report_set(rep, "compaction_started", 1);
 out:
-    for (i = 0; i < nch; i++) {
-	free(ch[i].key);
-	if (ch[i].val && ch[i].val != pub_tomb)
-	    free(ch[i].val);
+    for (i = 0; i < dc.n; i++) {
+	free(dc.ch[i].key);
+	if (dc.ch[i].val && dc.ch[i].val != pub_tomb)
+	    free(dc.ch[i].val);
     }
-    free(ch);
+    free(dc.ch);
+    for (i = 0; i < nxu; i++)
+	free(xu[i].blob);
+    free(xu);
     return ret;
 }

@@ -13,7 +13,7 @@
 
 #define STATE_FILE	"ldapsync.state"
 #define JOURNAL_FILE	"ldapsync.journal"
-#define STATE_MAGIC	"fwdmap-ldapsync-state 1"
+#define STATE_MAGIC	"fwdmap-ldapsync-state 2"	/* 2: group attributes */
 
 static void
 fold(char *s)
@@ -21,6 +21,37 @@ fold(char *s)
     for (; *s; s++)
 	if (*s >= 'A' && *s <= 'Z')
 	    *s = (char) (*s - 'A' + 'a');
+}
+
+void
+state_dn_canon(const char *in, char *out)
+{
+    char   *o = out;
+
+    while (*in == ' ')
+	in++;
+    for (; *in; in++) {
+	char    ch = *in;
+
+	if (ch == '\\' && in[1]) {
+	    *o++ = ch;
+	    ch = *++in;
+	    *o++ = (ch >= 'A' && ch <= 'Z') ? (char) (ch - 'A' + 'a') : ch;
+	    continue;
+	}
+	if (ch == ',' || ch == '=' || ch == '+') {
+	    while (o > out && o[-1] == ' ')
+		o--;
+	    *o++ = ch;
+	    while (in[1] == ' ')
+		in++;
+	    continue;
+	}
+	*o++ = (ch >= 'A' && ch <= 'Z') ? (char) (ch - 'A' + 'a') : ch;
+    }
+    while (o > out && o[-1] == ' ' && (o - 1 == out || o[-2] != '\\'))
+	o--;
+    *o = 0;
 }
 
 struct ent *
@@ -31,7 +62,7 @@ ent_new(const unsigned char uuid[16], const char *dn,
     struct ent *e;
     char  **pp, *sp;
 
-    need += strlen(dn) + 1;
+    need += 2 * (strlen(dn) + 1);
     for (k = 0; k < V_NUM; k++) {
 	ptrs += nvals[k];
 	for (i = 0; i < nvals[k]; i++)
@@ -53,7 +84,10 @@ ent_new(const unsigned char uuid[16], const char *dn,
 
 	    memcpy(sp, vals[k][i], l);
 	    *pp++ = sp;
-	    fold(sp);
+	    if (k == V_MEMBER || (k == V_ALLOWED && strchr(sp, '=') != NULL))
+		state_dn_canon(vals[k][i], sp);
+	    else if (k != V_URL)
+		fold(sp);
 	    sp += l;
 	}
     }
@@ -63,6 +97,9 @@ ent_new(const unsigned char uuid[16], const char *dn,
     pp += nvals[V_FWD];
     memcpy(sp, dn, strlen(dn) + 1);
     e->dn = sp;
+    sp += strlen(dn) + 1;
+    state_dn_canon(dn, sp);
+    e->dnkey = sp;
     return e;
 }
 
@@ -119,12 +156,29 @@ uuid_parse(const char *s, unsigned char u[16])
     return (n == 16 && *s == 0) ? 0 : -1;
 }
 
+static void
+urlres_free(struct urlres *u)
+{
+    size_t  i;
+
+    if (u == NULL)
+	return;
+    for (i = 0; i < u->n; i++)
+	free(u->dns[i]);
+    free(u->dns);
+    free(u->why);
+    free(u->bad_url);
+    free(u);
+}
+
 int
 state_init(struct state *st)
 {
     memset(st, 0, sizeof(*st));
     if (htab_init(&st->ents, 1024) < 0 || htab_init(&st->addrs, 1024) < 0
-	|| htab_init(&st->dirty, 256) < 0)
+	|| htab_init(&st->dirty, 256) < 0 || htab_init(&st->dns, 1024) < 0
+	|| htab_init(&st->refs, 256) < 0 || htab_init(&st->urls, 16) < 0
+	|| htab_init(&st->url_pending, 16) < 0)
 	return -1;
     return 0;
 }
@@ -150,9 +204,122 @@ state_free(struct state *st)
     pos = 0;
     while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
 	free((char *) (uintptr_t) k);
+    pos = 0;
+    while (htab_next(&st->refs, &pos, NULL, NULL, &v)) {
+	free(((struct rnode *) v)->g);
+	free(v);
+    }
+    pos = 0;
+    while (htab_next(&st->urls, &pos, &k, NULL, &v)) {
+	urlres_free(v);
+	free((char *) (uintptr_t) k);
+    }
+    pos = 0;
+    while (htab_next(&st->url_pending, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
     htab_free(&st->ents);
     htab_free(&st->addrs);
     htab_free(&st->dirty);
+    htab_free(&st->dns);
+    htab_free(&st->refs);
+    htab_free(&st->urls);
+    htab_free(&st->url_pending);
+}
+
+struct ent *
+state_dn(struct state *st, const char *dn)
+{
+    char    buf[1024];
+    char   *k = strlen(dn) < sizeof(buf) ? buf : malloc(strlen(dn) + 1);
+    struct ent *e;
+
+    if (k == NULL)
+	return NULL;
+    state_dn_canon(dn, k);
+    e = htab_get(&st->dns, k, strlen(k));
+    if (k != buf)
+	free(k);
+    return e;
+}
+
+/* ---- reverse index: DN -> groups naming it ---- */
+
+static int
+ref_add(struct state *st, const char *dn, struct ent *g)
+{
+    size_t  len = strlen(dn);
+    struct rnode *r = htab_get(&st->refs, dn, len);
+    uint32_t i;
+
+    if (r == NULL) {
+	if ((r = calloc(1, sizeof(*r) + len + 1)) == NULL)
+	    return -1;
+	memcpy(r->key, dn, len + 1);
+	if (htab_put(&st->refs, r->key, len, r) < 0) {
+	    free(r);
+	    return -1;
+	}
+    }
+    for (i = 0; i < r->n; i++)
+	if (r->g[i] == g)
+	    return 0;
+    if (r->n == r->cap) {
+	uint32_t nc = r->cap ? r->cap * 2 : 2;
+	struct ent **x = realloc(r->g, nc * sizeof(*x));
+
+	if (x == NULL)
+	    return -1;
+	r->g = x;
+	r->cap = nc;
+    }
+    r->g[r->n++] = g;
+    return 0;
+}
+
+static void
+ref_del(struct state *st, const char *dn, const struct ent *g)
+{
+    size_t  len = strlen(dn);
+    struct rnode *r = htab_get(&st->refs, dn, len);
+    uint32_t i;
+
+    if (r == NULL)
+	return;
+    for (i = 0; i < r->n; i++)
+	if (r->g[i] == g) {
+	    r->g[i] = r->g[--r->n];
+	    break;
+	}
+    if (r->n == 0) {
+	htab_del(&st->refs, r->key, len);
+	free(r->g);
+	free(r);
+    }
+}
+
+/* The DN-valued references of group g (members, allowed DNs, URL results). */
+static int
+refs_of(struct state *st, struct ent *g, int add)
+{
+    struct urlres *u = htab_get(&st->urls, (const char *) g->uuid, 16);
+    size_t  i;
+    int     r = 0;
+
+    for (i = 0; i < g->v[V_MEMBER].n; i++)
+	r |= add ? ref_add(st, g->v[V_MEMBER].s[i], g) : (ref_del(st, g->v[V_MEMBER].s[i], g), 0);
+    for (i = 0; i < g->v[V_ALLOWED].n; i++)
+	if (strchr(g->v[V_ALLOWED].s[i], '='))
+	    r |= add ? ref_add(st, g->v[V_ALLOWED].s[i], g)
+		: (ref_del(st, g->v[V_ALLOWED].s[i], g), 0);
+    for (i = 0; u && i < u->n; i++)
+	r |= add ? ref_add(st, u->dns[i], g) : (ref_del(st, u->dns[i], g), 0);
+    return r ? -1 : 0;
+}
+
+struct urlres *
+state_urls(struct state *st, const struct ent *g)
+{
+    return htab_get(&st->urls, (const char *) g->uuid, 16);
 }
 
 struct ent *
@@ -265,11 +432,45 @@ index_fwd(struct state *st, struct ent *e, const char *addr)
     return 0;
 }
 
+/* Mark every address of e dirty. */
+static int
+mark_addrs(struct state *st, const struct ent *e)
+{
+    size_t  i;
+
+    for (i = 0; i < e->v[V_MAIL].n; i++)
+	if (state_mark_dirty(st, e->v[V_MAIL].s[i], strlen(e->v[V_MAIL].s[i])) < 0)
+	    return -1;
+    for (i = 0; i < e->v[V_ALIAS].n; i++)
+	if (state_mark_dirty(st, e->v[V_ALIAS].s[i], strlen(e->v[V_ALIAS].s[i])) < 0)
+	    return -1;
+    return 0;
+}
+
+/* Groups that name dnkey: their addresses are dirty (a member that
+ * appears, goes, or is renamed away). */
+static int
+mark_refs(struct state *st, const char *dnkey)
+{
+    struct rnode *r = htab_get(&st->refs, dnkey, strlen(dnkey));
+    uint32_t i;
+
+    for (i = 0; r && i < r->n; i++)
+	if (mark_addrs(st, r->g[i]) < 0)
+	    return -1;
+    return 0;
+}
+
 static void
 unindex(struct state *st, struct ent *e)
 {
     size_t  k, i;
     uint32_t j;
+
+    if (htab_get(&st->dns, e->dnkey, strlen(e->dnkey)) == e)
+	htab_del(&st->dns, e->dnkey, strlen(e->dnkey));
+    if (ENT_IS_GROUP(e))
+	refs_of(st, e, 0);
 
     for (k = 0; k < V_NUM; k++) {
 	if (k != V_MAIL && k != V_ALIAS && k != V_FWD)
@@ -304,6 +505,11 @@ reindex(struct state *st, struct ent *e)
 {
     size_t  i, j;
 
+    if (htab_put(&st->dns, e->dnkey, strlen(e->dnkey), e) < 0)
+	return -1;
+    if (ENT_IS_GROUP(e) && refs_of(st, e, 1) < 0)
+	return -1;
+
     for (i = 0; i < e->v[V_MAIL].n; i++)
 	if (index_claim(st, e, e->v[V_MAIL].s[i], ROLE_PRIMARY, NULL) < 0)
 	    return -1;
@@ -332,14 +538,53 @@ reindex(struct state *st, struct ent *e)
     return 0;
 }
 
+static int
+same_vals(const struct vals *a, const struct vals *b)
+{
+    uint32_t i;
+
+    if (a->n != b->n)
+	return 0;
+    for (i = 0; i < a->n; i++)
+	if (strcmp(a->s[i], b->s[i]) != 0)
+	    return 0;
+    return 1;
+}
+
+static void
+url_pending_del(struct state *st, const unsigned char uuid[16])
+{
+    const char *k;
+    void   *v;
+
+    if (htab_take(&st->url_pending, (const char *) uuid, 16, &k, &v))
+	free((char *) (uintptr_t) k);
+}
+
 int
 state_put(struct state *st, struct ent *e)
 {
     struct ent *old = htab_get(&st->ents, (const char *) e->uuid, 16);
 
     if (old) {
+	if (!st->no_dirty && mark_refs(st, old->dnkey) < 0)
+	    return -1;
 	unindex(st, old);
 	e->mark = old->mark;
+    }
+    /* A group whose memberURLs are new or changed: evaluate them soon. */
+    if (ENT_IS_GROUP(e) && e->v[V_URL].n
+	&& (old == NULL || !same_vals(&old->v[V_URL], &e->v[V_URL]))
+	&& htab_get(&st->url_pending, (const char *) e->uuid, 16) == NULL) {
+	char   *k = malloc(16);
+
+	if (k == NULL)
+	    return -1;
+	memcpy(k, e->uuid, 16);
+	if (htab_put(&st->url_pending, k, 16, st) < 0) {
+	    free(k);
+	    return -1;
+	}
     }
     if (htab_put(&st->ents, (const char *) e->uuid, 16, e) < 0)
 	return -1;
@@ -348,21 +593,87 @@ state_put(struct state *st, struct ent *e)
     else
 	st->nents++;
     st->changes++;
-    return reindex(st, e);
+    if (reindex(st, e) < 0)
+	return -1;
+    return st->no_dirty ? 0 : mark_refs(st, e->dnkey);
 }
 
 int
 state_del(struct state *st, const unsigned char uuid[16])
 {
     struct ent *old = htab_get(&st->ents, (const char *) uuid, 16);
+    const char *k;
+    void   *v;
 
     if (old == NULL)
 	return 0;
+    if (!st->no_dirty)
+	mark_refs(st, old->dnkey);
     unindex(st, old);
+    if (htab_take(&st->urls, (const char *) uuid, 16, &k, &v)) {
+	urlres_free(v);
+	free((char *) (uintptr_t) k);
+    }
+    url_pending_del(st, uuid);
     htab_del(&st->ents, (const char *) uuid, 16);
     ent_free(old);
     st->nents--;
     st->changes++;
+    return 1;
+}
+
+int
+state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
+	       char *why, char *bad_url)
+{
+    struct urlres *u = htab_get(&st->urls, (const char *) g->uuid, 16), *nu;
+    size_t  i;
+    char   *k;
+
+    url_pending_del(st, g->uuid);
+    if (u && u->n == n && ((u->why == NULL) == (why == NULL))
+	&& (why == NULL || strcmp(u->why, why) == 0)) {
+	for (i = 0; i < n && strcmp(u->dns[i], dns[i]) == 0; i++)
+	    ;
+	if (i == n) {
+	    for (i = 0; i < n; i++)
+		free(dns[i]);
+	    free(dns);
+	    free(why);
+	    free(bad_url);
+	    return 0;
+	}
+    }
+    if ((nu = calloc(1, sizeof(*nu))) == NULL)
+	return -1;
+    nu->dns = dns;
+    nu->n = n;
+    nu->why = why;
+    nu->bad_url = bad_url;
+    refs_of(st, g, 0);
+    if (u) {
+	const char *ok;
+	void   *ov;
+
+	if (htab_take(&st->urls, (const char *) g->uuid, 16, &ok, &ov))
+	    free((char *) (uintptr_t) ok);
+	urlres_free(u);
+    }
+    if ((k = malloc(16)) == NULL) {
+	urlres_free(nu);
+	return -1;
+    }
+    memcpy(k, g->uuid, 16);
+    if (htab_put(&st->urls, k, 16, nu) < 0) {
+	free(k);
+	urlres_free(nu);
+	return -1;
+    }
+    if (refs_of(st, g, 1) < 0)
+	return -1;
+    st->changes++;
+    if (mark_addrs(st, g) < 0)
+	return -1;
     return 1;
 }
 
@@ -416,7 +727,8 @@ mark_ent(struct state *st, struct ent *e, const char ***wl, size_t *n, size_t *c
  * Addresses whose records can depend on the dirty ones: every address
  * of an entry claiming a dirty address (its primary may have been won
  * or lost, and its aliases with it), then, transitively, every address
- * of an entry forwarding to any dirty address: a forward into our
+ * of an entry forwarding to any dirty address, and of every group that
+ * names (as a member or allowed sender) an entry claiming one: a forward into our
  * domains is kept only when its target is a known recipient that
  * reaches a mailbox or the outside, and an entry whose forwards all run
  * in a circle within our domains is no recipient, so a change anywhere
@@ -452,6 +764,17 @@ state_dirty_expand(struct state *st)
 	for (j = 0; a && j < a->nf; j++)
 	    if (mark_ent(st, a->f[j], &list, &n, &cap) < 0)
 		goto fail;
+	/* Groups naming an entry that claims it (nested groups too: a
+	 * group's own addresses come through here in turn). */
+	for (j = 0; a && j < a->nc; j++) {
+	    struct rnode *r = htab_get(&st->refs, a->c[j].e->dnkey,
+				       strlen(a->c[j].e->dnkey));
+	    uint32_t g;
+
+	    for (g = 0; r && g < r->n; g++)
+		if (mark_ent(st, r->g[g], &list, &n, &cap) < 0)
+		    goto fail;
+	}
     }
     free(list);
     return 0;

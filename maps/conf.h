@@ -81,6 +81,8 @@ struct conf_ldapsync {
 				 * CONF_MAX_FORWARDS */
     int     compact_records;	/* delta size that triggers a new base */
     char   *user;		/* run as, NULL: do not change */
+    int     group_url_interval;	/* seconds between memberURL evaluations,
+				 * default 60 */
 };
 
 /* 301 addresses of 254 octets and their commas fit a socketmap reply. */

@@ -37,7 +37,8 @@ static const char *conf_text =
 "  \"domains\": { \"ph.tum.de\": { \"default_route\": \"smtp:[ph]:25\", \"unknown_recipients\": \"route\" } },\n"
 "  \"ldapsync\": { \"max_forwards\": 3 } }\n";
 
-/* Build an entry: vals as "m:addr", "a:alias", "l:loc", "h:host", "f:fwd". */
+/* Build an entry: vals as "m:addr", "a:alias", "l:loc", "h:host", "f:fwd";
+ * groups: "G:groupofnames", "M:member dn", "P:policy", "A:allowed". */
 static struct ent *
 mk(int id, const char *dn, ...)
 {
@@ -55,7 +56,8 @@ mk(int id, const char *dn, ...)
     va_start(ap, dn);
     while ((s = va_arg(ap, const char *)) != NULL) {
 	k = s[0] == 'm' ? V_MAIL : s[0] == 'a' ? V_ALIAS : s[0] == 'l' ? V_LOC
-	    : s[0] == 'h' ? V_HOST : V_FWD;
+	    : s[0] == 'h' ? V_HOST : s[0] == 'M' ? V_MEMBER : s[0] == 'P' ? V_POLICY
+	    : s[0] == 'A' ? V_ALLOWED : s[0] == 'G' ? V_GROUP : V_FWD;
 	vals[k][n[k]++] = (char *) (uintptr_t) (s + 2);
     }
     va_end(ap);
@@ -437,6 +439,120 @@ test_htab(void)
     htab_free(&h);
 }
 
+/*
+ * Groups (issue 10): nesting, a cycle of groups, a forward-only member
+ * forwarding back to its group, a group reaching nobody, and a large
+ * expansion split into sub-lists that each fit, together holding every
+ * member once; the reverse index marks the groups of a changed member.
+ */
+static void
+test_groups(void)
+{
+    struct state st;
+    struct recs r;
+    char    dn[64], mail[64];
+    size_t  i, nsub = 0, nseen = 0;
+    int     id;
+
+    state_init(&st);
+    state_put(&st, mk(1, "uid=p1,ou=tum,dc=ex", "m:p1@tum.de", "l:exchange", NULL));
+    state_put(&st, mk(2, "uid=p2,ou=tum,dc=ex", "m:p2@tum.de", "l:exchange", "a:pp2@tum.de", NULL));
+    state_put(&st, mk(3, "uid=fo,ou=tum,dc=ex", "m:fo@tum.de", "l:none", "f:g1@tum.de", NULL));
+    state_put(&st, mk(10, "cn=g1,ou=tum,dc=ex", "G:groupofnames", "m:g1@tum.de",
+		      "M:uid=p1,ou=tum,dc=ex", "M:cn=g2,ou=tum,dc=ex", "M:uid=fo,ou=tum,dc=ex",
+		      "M:uid=nobody,ou=tum,dc=ex", "P:members", NULL));
+    state_put(&st, mk(11, "cn=g2,ou=tum,dc=ex", "G:groupofnames", "m:g2@tum.de",
+		      "M:UID=p2, OU=tum,dc=ex", "M:cn=g1,ou=tum,dc=ex", NULL));
+    state_put(&st, mk(12, "cn=lonely,ou=tum,dc=ex", "G:groupofnames", "m:lonely@tum.de",
+		      "M:uid=nobody,ou=tum,dc=ex", NULL));
+    REC_EQ(&st, "g1@tum.de", 'V', "p1@tum.de,p2@tum.de,fo@tum.de");
+    REC_EQ(&st, "g2@tum.de", 'V', "p2@tum.de,p1@tum.de,fo@tum.de");
+    REC_EQ(&st, "g1@tum.de", 'R', "tum");
+    REC_EQ(&st, "g1@tum.de", 'G', "members\tg1@tum.de\ttum");
+    REC_EQ(&st, "g1@tum.de", 'T', "-");
+    /* fo forwards to g1, which contains fo: Postfix would loop, so fo's
+     * own answer is the group's other members. */
+    REC_EQ(&st, "fo@tum.de", 'V', "p1@tum.de,p2@tum.de");
+    REC_EQ(&st, "lonely@tum.de", 'R', "-");
+    CHECK(comp_addr(conf, &st, "g1@tum.de", &r, NULL) == 0);
+    CHECK(strstr(r.v[REC_IDX('P')], "\"cycle\":[\"g1@tum.de\"]") != NULL);
+    CHECK(strstr(r.v[REC_IDX('P')], "uid=nobody,ou=tum,dc=ex") != NULL);
+    for (i = 0; i < r.nx; i++)		/* S: every address of every member */
+	nseen += r.x[i].tag == 'S' && (strcmp(r.x[i].key, "g1@tum.de\tpp2@tum.de") == 0
+				     || strcmp(r.x[i].key, "g1@tum.de\tfo@tum.de") == 0);
+    CHECK(nseen == 2);
+    recs_free(&r);
+    /* A member changes: the groups naming it (and their parents) are dirty. */
+    state_dirty_clear(&st);
+    state_put(&st, mk(2, "uid=p2,ou=tum,dc=ex", "m:p2new@tum.de", "l:exchange", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "g2@tum.de"));
+    CHECK(dirty_has(&st, "g1@tum.de"));
+    CHECK(!dirty_has(&st, "lonely@tum.de"));
+    /* 4000 members of 30 bytes: over MAP_SUBLIST_BYTES, so sub-lists. */
+    {
+	for (id = 0; id < 4000; id++) {
+	    snprintf(dn, sizeof(dn), "uid=big%05d,ou=tum,dc=ex", id);
+	    snprintf(mail, sizeof(mail), "a.rather.long.name.%05d@tum.de", id);
+	    {
+		char    mm[80];
+
+		snprintf(mm, sizeof(mm), "m:%s", mail);
+		state_put(&st, mk(1000 + id, dn, mm, "l:exchange", NULL));
+	    }
+	}
+	{
+	    char  **mv = calloc(4001, sizeof(char *)), *gv[1] = {(char *) (uintptr_t) "groupofnames"},
+		   *ml[1] = {(char *) (uintptr_t) "big@tum.de"};
+	    char  **vp[V_NUM] = {0};
+	    size_t  nv[V_NUM] = {0};
+	    unsigned char u[16] = {0};
+	    struct ent *g;
+
+	    for (id = 0; id < 4000; id++) {
+		mv[id] = malloc(40);
+		snprintf(mv[id], 40, "uid=big%05d,ou=tum,dc=ex", id);
+	    }
+	    vp[V_MAIL] = ml;
+	    nv[V_MAIL] = 1;
+	    vp[V_GROUP] = gv;
+	    nv[V_GROUP] = 1;
+	    vp[V_MEMBER] = mv;
+	    nv[V_MEMBER] = 4000;
+	    u[0] = 0x77;
+	    g = ent_new(u, "cn=big,ou=tum,dc=ex", (char **const *) vp, nv);
+	    comp_validate(conf, g);
+	    state_put(&st, g);
+	    for (id = 0; id < 4000; id++)
+		free(mv[id]);
+	    free(mv);
+	}
+    }
+    CHECK(comp_addr(conf, &st, "big@tum.de", &r, NULL) == 0);
+    CHECK(r.v[REC_IDX('V')] && strncmp(r.v[REC_IDX('V')], MAP_SUBLIST_PREFIX, strlen(MAP_SUBLIST_PREFIX)) == 0);
+    nseen = 0;
+    for (i = 0; i < r.nx; i++) {
+	if (r.x[i].tag != 'V')
+	    continue;
+	nsub++;
+	CHECK(strlen(r.x[i].val) <= MAP_SUBLIST_BYTES);
+	CHECK(strstr(r.v[REC_IDX('V')], r.x[i].key) != NULL);
+	{
+	    const char *q = r.x[i].val;
+
+	    nseen++;
+	    while ((q = strchr(q, ',')) != NULL) {
+		nseen++;
+		q++;
+	    }
+	}
+    }
+    CHECK(nsub >= 2);	/* 4000 x 31 bytes */
+    CHECK(nseen == 4000);
+    recs_free(&r);
+    state_free(&st);
+}
+
 int
 main(void)
 {
@@ -456,6 +572,7 @@ main(void)
     test_conflicts();
     test_dirty_forwarders();
     test_dead_cycles();
+    test_groups();
     test_expansion();
     test_dn();
     test_snapshot();
