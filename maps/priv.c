@@ -1,5 +1,5 @@
 /*
- * priv.c - privilege drop for fwdmapd (see priv.h).
+ * priv.c - the privilege drop of both daemons (see priv.h).
  */
 #include <errno.h>
 #include <grp.h>

@@ -2,7 +2,8 @@
  * priv.h - look up and drop privileges.
  *
  * NAME
- *	priv - run as an unprivileged user after binding
+ *	priv - run as an unprivileged user after binding (fwdmapd,
+ *	ldapsync)
  *
  * SYNOPSIS
  *	#include "priv.h"
@@ -22,11 +23,15 @@
  *	user it does nothing.  A process that is not root can only "switch"
  *	to the user it already is.
  *
+ *	Both daemons drop privileges with these two calls, once, right
+ *	after opening what needs root (fwdmapd: its sockets; ldapsync: the
+ *	bind password file).  Nothing here prints or exits.
+ *
  * DIAGNOSTICS
  *	-1 with a message in err.
  */
-#ifndef FWDMAPD_PRIV_H
-#define FWDMAPD_PRIV_H
+#ifndef FWDMAP_PRIV_H
+#define FWDMAP_PRIV_H
 
 #include <stddef.h>
 #include <sys/types.h>
