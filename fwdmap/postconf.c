@@ -227,6 +227,19 @@ pc_tables(struct pc *p)
     pc_set(p, "recipient_delimiter", "%s", p->conf->recipient_delimiter);
 }
 
+/*
+ * Groups (issue 10): a group answer lists up to 100,000 members (through
+ * internal sub-lists, ldapsync flattens nesting), and Postfix defers the
+ * mail of any original recipient that expands into more than
+ * virtual_alias_expansion_limit (default 1000) addresses.  The
+ * recursion stays within the default virtual_alias_recursion_limit.
+ */
+static void
+pc_groups(struct pc *p)
+{
+    pc_set(p, "virtual_alias_expansion_limit", "200000");
+}
+
 static const struct pc_feature {
     const char *name;			/* the "# fwdmap: ..." heading */
     void    (*fn) (struct pc *);
@@ -234,6 +247,7 @@ static const struct pc_feature {
     {"a safe base: nothing delivered locally, only this host relays outward",
      pc_base},
     {"every routing decision comes from fwdmapd", pc_tables},
+    {"distribution lists of up to 100,000 members expand in one go", pc_groups},
     {NULL, NULL},
 };
 
