@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <jansson.h>
+#include <nettle/hmac.h>
 
 #include "addr.h"
 #include "compile.h"
@@ -872,18 +873,29 @@ fail:
     return -1;
 }
 
-/* The sub-list name stem of a group: FNV-1a 64 of its primary address. */
-static void
-sublist_stem(const char *primary, char out[17])
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    const unsigned char *p;
+/* The key of the sub-list names (comp_set_sublist_key()). */
+static unsigned char sub_key[64];
+static size_t sub_key_len;
 
-    for (p = (const unsigned char *) primary; *p; p++) {
-	h ^= *p;
-	h *= 0x100000001b3ULL;
-    }
-    snprintf(out, 17, "%016llx", (unsigned long long) h);
+void
+comp_set_sublist_key(const unsigned char *key, size_t len)
+{
+    sub_key_len = len < sizeof(sub_key) ? len : sizeof(sub_key);
+    memcpy(sub_key, key, sub_key_len);
+}
+
+void
+comp_sublist_stem(const char *primary, char out[17])
+{
+    uint8_t d[SHA256_DIGEST_SIZE];
+    struct hmac_sha256_ctx ctx;
+    size_t  i;
+
+    hmac_sha256_set_key(&ctx, sub_key_len, sub_key);
+    hmac_sha256_update(&ctx, strlen(primary), (const uint8_t *) primary);
+    hmac_sha256_digest(&ctx, sizeof(d), d);
+    for (i = 0; i < 8; i++)
+	snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
 /*
@@ -896,7 +908,6 @@ static char *
 group_value(const char *primary, const char **addrs, size_t n, struct recs *r,
 	    size_t *nsub)
 {
-    const char *dom = strrchr(primary, '@');
     char    stem[17];
     char  **items = NULL;
     size_t  ni = n, i;
@@ -904,7 +915,7 @@ group_value(const char *primary, const char **addrs, size_t n, struct recs *r,
     struct sbuf v = {0};
 
     *nsub = 0;
-    sublist_stem(primary, stem);
+    comp_sublist_stem(primary, stem);
     for (;;) {
 	size_t  total = 0, nout = 0;
 	char  **next;
@@ -937,8 +948,8 @@ group_value(const char *primary, const char **addrs, size_t n, struct recs *r,
 		i++;
 	    }
 	    ++*nsub;
-	    if (ch.oom || asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu%s", stem, *nsub,
-				   dom ? dom : "") < 0) {
+	    if (ch.oom || asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu@" MAP_SUBLIST_DOMAIN,
+				   stem, *nsub) < 0) {
 		free(ch.p);
 		free(next);
 		goto oom;

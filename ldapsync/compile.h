@@ -76,6 +76,10 @@ int	comp_validate(const struct conf *c, struct ent *e);
 int	comp_addr(const struct conf *c, struct state *st, const char *addr,
 		  struct recs *out, struct report *rep);
 void	recs_free(struct recs *r);
+/* Internal sub-list names (map.h): the secret they are keyed with, and
+ * the 16 hex digits that name a group's sub-lists. */
+void	comp_set_sublist_key(const unsigned char *key, size_t len);
+void	comp_sublist_stem(const char *primary, char out[17]);
 /* The D record value of configured domain i. */
 char   *comp_domain_value(const struct conf *c, size_t i);
 

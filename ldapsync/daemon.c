@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,6 +123,43 @@ finish_report(const struct conf *c, struct report *rep, const char *result,
 
 /* ---- one full sync ---- */
 
+/*
+ * The secret that keys the names of groups' internal sub-lists
+ * (STATE_DIR/ldapsync.sublist.key, 32 random bytes, mode 0600, made once).
+ * Without it the names stay correct but guessable: log and go on.
+ */
+#define SUBLIST_KEY_FILE	"ldapsync.sublist.key"
+
+static void
+load_sublist_key(const struct conf *c)
+{
+    char    path[4096];
+    unsigned char key[32];
+    ssize_t n = -1;
+    int     fd;
+
+    snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, SUBLIST_KEY_FILE);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+	n = read(fd, key, sizeof(key));
+	close(fd);
+    } else if (errno == ENOENT
+	       && getrandom(key, sizeof(key), 0) == (ssize_t) sizeof(key)
+	       && (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
+	n = write(fd, key, sizeof(key));
+	if (fsync(fd) < 0 || close(fd) < 0)
+	    n = -1;
+	if (n == (ssize_t) sizeof(key))
+	    log_info("created %s (the key of group sub-list names)", path);
+    }
+    if (n != (ssize_t) sizeof(key)) {
+	log_warn("%s: cannot read or create it (%s); group sub-list names are"
+		 " not keyed", path, n < 0 ? strerror(errno) : "short file");
+	return;
+    }
+    comp_set_sublist_key(key, sizeof(key));
+    explicit_bzero(key, sizeof(key));
+}
+
 int
 daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 {
@@ -134,6 +172,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     int     r, tries, ret = 1;
     long long t0;
 
+    load_sublist_key(c);
     state_init(&st);
     st.no_dirty = 1;
     pub_init(&pub, c);
@@ -646,6 +685,7 @@ daemon_run(const struct conf *c, int force)
     if (strcmp(c->ldap.sync, "poll") == 0)
 	return poll_mode(c, force);
     config_hash(c, cfg_hash);
+    load_sublist_key(c);
     state_init(&st);
     pub_init(&pub, c);
     pub.force = force;

@@ -254,19 +254,17 @@ pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen)
     htab_init(&lx.acc, 64);
     while (htab_next(&st->ents, &pos, NULL, NULL, &v)) {
 	struct ent *e = v;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	const unsigned char *c;
 	char   *stem;
 
 	if (!ENT_IS_GROUP(e) || e->v[V_MAIL].n == 0)
 	    continue;
-	for (c = (const unsigned char *) e->v[V_MAIL].s[0]; *c; c++) {
-	    h ^= *c;
-	    h *= 0x100000001b3ULL;
-	}
-	if (asprintf(&stem, "%016llx", (unsigned long long) h) < 0
-	    || htab_put(&lx.stems, stem, 16, e->v[V_MAIL].s[0]) < 0)
+	if ((stem = malloc(17)) == NULL)
 	    goto out;
+	comp_sublist_stem(e->v[V_MAIL].s[0], stem);
+	if (htab_put(&lx.stems, stem, 16, e->v[V_MAIL].s[0]) < 0) {
+	    free(stem);
+	    goto out;
+	}
     }
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
     if (pub_scan_file(path, loadx_rec, &lx, err, errlen) < 0)

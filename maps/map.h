@@ -32,15 +32,21 @@
  *			expansion longer than MAP_SUBLIST_BYTES is split
  *			into internal sub-lists (below) and the group's V
  *			lists those instead; Postfix expands them again.
- *	V:MAP_SUBLIST_PREFIX hash "." n "@" domain
+ *	V:MAP_SUBLIST_PREFIX stem "." n "@" MAP_SUBLIST_DOMAIN
  *			an internal sub-list of a large expansion:
- *			"fwdmap.sub.<16 hex: FNV-1a 64 of the group's
- *			primary address>.<n>@<the group's domain>", n from
- *			1; values at most MAP_SUBLIST_BYTES bytes.  Never
- *			an R record: fwdmapd's "recipients" answers
- *			NOTFOUND for every address whose local part starts
- *			with MAP_SUBLIST_PREFIX (also in a "route" domain),
- *			so mail from outside can never name one at RCPT;
+ *			"fwdmap.sub.<stem>.<n>@fwdmap-sublist.invalid", n
+ *			from 1, stem 16 hex digits: HMAC-SHA256 of the
+ *			group's primary address under ldapsync's secret
+ *			(STATE_DIR/ldapsync.sublist.key), truncated, so
+ *			that nobody outside can name one; values at most
+ *			MAP_SUBLIST_BYTES bytes.  The domain is none of
+ *			ours (RFC 2606 .invalid): Postfix's smtpd refuses
+ *			it as a relay destination from every client outside
+ *			mynetworks, even though it accepts any address it
+ *			finds in virtual_alias_maps.  Never an R record:
+ *			fwdmapd's "recipients" answers NOTFOUND for every
+ *			address whose local part starts with
+ *			MAP_SUBLIST_PREFIX (also in a "route" domain);
  *			ldapsync rejects directory addresses of that form.
  *	T:address	the transport ("smtp:[host]:25", "lmtp:[h]:24")
  *	P:address	provenance, JSON: {"dn","tenant","role" ("primary"
@@ -114,6 +120,7 @@
 #define MAP_KEY_MAX		1024	/* tag + ':' + key, bytes */
 /* Internal sub-lists of large group expansions (see RECORDS). */
 #define MAP_SUBLIST_PREFIX	"fwdmap.sub."
+#define MAP_SUBLIST_DOMAIN	"fwdmap-sublist.invalid"
 #define MAP_SUBLIST_BYTES	64000	/* room for +extension propagation */
 #define MAP_P_LIST_MAX		100	/* list items kept in a group's P */
 
