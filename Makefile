@@ -28,7 +28,9 @@ WARN	= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wno-format-nonliteral -Werror
 CPPFLAGS += -D_GNU_SOURCE -Imaps -Ifwdmapd -Ildapsync -Ifwdmap
 CFLAGS	+= -std=c11 $(OPT) $(WARN) -fno-strict-aliasing
-LDLIBS	+= -lcdb -ljansson -lldap -llber -lnettle
+# libmicrohttpd serves /metrics (maps/metrics_http.c).
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+LDLIBS	+= -lcdb -ljansson -lldap -llber -lnettle $(MHD_LIBS) -lpthread -lm
 
 MAPS_SRC	:= $(wildcard maps/*.c)
 FWDMAP_SRC	:= $(wildcard fwdmap/*.c)
@@ -124,9 +126,13 @@ check-fast: all
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC) $(wildcard maps/*.h fwdmapd/*.h)
+# Each target links every library's sources (the maps, fwdmapd's and
+# ldapsync's modules), built with the project's warning flags.
+build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC) $(LDAPSYNC_SRC) \
+		$(wildcard maps/*.h fwdmapd/*.h ldapsync/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang $(CPPFLAGS) -std=c11 -g -O1 $(WARN) -fno-strict-aliasing \
+		-fsanitize=fuzzer,address,undefined \
 		-o $@ $(filter %.c,$^) $(LDLIBS)
 fuzz-build: $(FUZZERS)
 fuzz: fuzz-build
@@ -156,6 +162,8 @@ install: all
 		sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/fwdmap/|$(SYSCONFDIR)/fwdmap/|g' "$$f" \
 			> $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); \
 		chmod 0644 $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); done
+	install -d $(DESTDIR)$(DATADIR)/monitoring
+	install -m 0644 docs/monitoring/* $(DESTDIR)$(DATADIR)/monitoring/
 
 clean:
 	rm -rf build build-asan build-fuzz

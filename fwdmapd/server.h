@@ -10,6 +10,7 @@
  *	struct server *server_create(struct conf *conf, int sigfd,
  *				     char *err, size_t errlen);
  *	int	server_add_listener(struct server *s, int fd, int control);
+ *	void	server_set_metrics(struct server *s, struct metrics_snap *snap);
  *	void	server_set_srs(struct server *s, struct srs *srs);
  *	int	server_run(struct server *s);
  *	void	server_free(struct server *s);
@@ -29,6 +30,12 @@
  *	socketmap endpoint, or (control non-zero) the admin socket that
  *	answers every connection with the statistics as JSON and closes.
  *
+ *	server_set_metrics() turns the Prometheus counters on: answer
+ *	latencies are measured, and after every batch of events the
+ *	counters and the generation's state are copied into snap (stats.h),
+ *	without waiting: when the HTTP thread holds snap at that instant the
+ *	copy is retried 10 ms later.
+ *
  *	server_run() serves until SIGTERM or SIGINT, then stops accepting,
  *	lets started requests finish (at most request_timeout seconds) and
  *	returns 0.  Several requests in one read are answered in order;
@@ -44,8 +51,8 @@
  *	delta is not yet written) is held back for up to 5 seconds while a
  *	newer one is awaited, so answers never briefly go back in time.  SIGHUP re-reads the
  *	configuration file; settings that need a new socket or other
- *	privileges (listen, control, user, socket_group, socket_mode) are
- *	kept and a warning says so.
+ *	privileges (listen, control, user, socket_group, socket_mode,
+ *	metrics_listen) are kept and a warning says so.
  *
  * DIAGNOSTICS
  *	server_create() returns NULL with a message in err.  server_run()
@@ -64,6 +71,8 @@ struct server;
 struct server *server_create(struct conf *conf, int sigfd, char *err,
 			     size_t errlen);
 int	server_add_listener(struct server *s, int fd, int control);
+struct metrics_snap;
+void	server_set_metrics(struct server *s, struct metrics_snap *snap);
 void	server_set_srs(struct server *s, struct srs *srs);
 int	server_run(struct server *s);
 void	server_free(struct server *s);

@@ -327,16 +327,18 @@ walk_sink(struct walk *w, const char *addr)
     w->sinks[w->nsinks++] = addr;
 }
 
+/* addr folded (the key), pub as published (a forward's local part as
+ * written in the directory). */
 static void
 walk_addr(const struct conf *c, struct state *st, const char *addr,
-	  struct walk *w)
+	  const char *pub, struct walk *w)
 {
     const char *at = strrchr(addr, '@');
     const struct conf_domain *d = at ? conf_domain(c, at + 1) : NULL;
     const struct claim *cl;
 
     if (d == NULL)
-	walk_sink(w, addr);		/* outside */
+	walk_sink(w, pub);		/* outside */
     else if ((cl = winner(st, addr)) != NULL)
 	walk_ent(c, st, cl->e, w);
     else if (d->unknown == CONF_UNKNOWN_ROUTE)
@@ -404,7 +406,7 @@ walk_ent(const struct conf *c, struct state *st, const struct ent *e,
 	    continue;
 	if ((cl = winner(st, f)) != NULL && cl->e == e)
 	    continue;
-	walk_addr(c, st, f, w);
+	walk_addr(c, st, f, e->fwd_pub[i], w);
     }
     htab_put(&w->seen, k, 16, WALK_DONE);
 }
@@ -461,10 +463,14 @@ fwd_check(const struct conf *c, struct state *st, const struct ent *e,
     return "forward to an unknown address in our own domains";
 }
 
-/* Kept forwards of a valid entry (pointers into e), in order, deduped. */
+/*
+ * Kept forwards of a valid entry, in order, deduplicated: their indexes
+ * into e->v[V_FWD] (folded: the key) and e->fwd_pub (as published).
+ * Two values that differ only in case are one forward, the first kept.
+ */
 static size_t
 kept_fwds(const struct conf *c, struct state *st, const struct ent *e,
-	  const char **out, size_t max, struct report *rep)
+	  size_t *out, size_t max, struct report *rep)
 {
     size_t  i, j, n = 0;
     const char *why;
@@ -478,7 +484,7 @@ kept_fwds(const struct conf *c, struct state *st, const struct ent *e,
 	    continue;
 	}
 	for (j = 0; j < n && !dup; j++)
-	    dup = strcmp(out[j], f) == 0;
+	    dup = strcmp(e->v[V_FWD].s[out[j]], f) == 0;
 	if (dup)
 	    continue;
 	if ((why = fwd_check(c, st, e, f)) != NULL) {
@@ -486,7 +492,7 @@ kept_fwds(const struct conf *c, struct state *st, const struct ent *e,
 		report_reject(rep, e->dn, NULL, why, f);
 	    continue;
 	}
-	out[n++] = f;
+	out[n++] = i;
     }
     return n;
 }
@@ -607,8 +613,7 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
 {
     const struct claim *w = winner(st, cur);
     const struct ent *e;
-    const char *kept[64];
-    size_t  n, i, j;
+    size_t  kept[64], n, i, j;
 
     if (w == NULL || depth >= MAX_LOOP_DEPTH)
 	return 0;
@@ -626,13 +631,14 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
      * a mailbox is part of the loop. */
     for (i = n = 0; i < e->v[V_FWD].n && n < 64; i++)
 	if (!e->fwd_bad[i])
-	    kept[n++] = e->v[V_FWD].s[i];
+	    kept[n++] = i;
     for (i = 0; i < n; i++) {
-	const char *at = strrchr(kept[i], '@');
+	const char *f = e->v[V_FWD].s[kept[i]];
+	const char *at = strrchr(f, '@');
 
 	if (at == NULL || conf_domain(c, at + 1) == NULL)
 	    continue;
-	if (loop_dfs(c, st, start, kept[i], path, depth + 1, plen))
+	if (loop_dfs(c, st, start, f, path, depth + 1, plen))
 	    return 1;
     }
     return 0;
@@ -756,14 +762,14 @@ gexp_dn(struct gexp *x, const char *dn)
 
 /* An external member (fwdForwardAddress of group g). */
 static void
-gexp_addr(struct gexp *x, const struct ent *g, const char *f)
+gexp_addr(struct gexp *x, const struct ent *g, const char *f, const char *pub)
 {
     const char *at = strrchr(f, '@');
     const struct conf_domain *d = at ? conf_domain(x->c, at + 1) : NULL;
     const struct claim *w;
 
     if (d == NULL)
-	gexp_add(x, f, NULL);
+	gexp_add(x, pub, NULL);	/* its local part as written */
     else if ((w = winner(x->st, f)) != NULL) {
 	if (ENT_IS_GROUP(w->e))
 	    gexp_group(x, w->e);
@@ -819,7 +825,7 @@ gexp_group(struct gexp *x, const struct ent *g)
 	if (g->fwd_bad[i])
 	    gexp_skip(x, g->dn, g->fwd_bad[i], g->v[V_FWD].s[i]);
 	else
-	    gexp_addr(x, g, g->v[V_FWD].s[i]);
+	    gexp_addr(x, g, g->v[V_FWD].s[i], g->fwd_pub[i]);
     }
     htab_put(&x->seen, k, 16, WALK_DONE);
 }
@@ -1213,8 +1219,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
     struct anode *a = state_addr(st, addr, strlen(addr));
     const struct claim *w, *first = NULL, *loser = NULL;
     const struct ent *e;
-    const char *kept[1000];
-    size_t  nk = 0, i;
+    size_t  kept[1000], nk = 0, i;
     uint32_t j;
     struct sbuf b = {0};
     const char *loc, *primary;
@@ -1317,7 +1322,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	fw.collect = 1;
 	fw.self = e;
 	for (i = 0; i < nk && !fw.over; i++)
-	    walk_addr(c, st, kept[i], &fw);
+	    walk_addr(c, st, e->v[V_FWD].s[kept[i]], e->fwd_pub[kept[i]], &fw);
 	if (fw.cycle && !fw.over) {
 	    if (strcmp(loc, "none") != 0)
 		sb_str(&v, primary);
@@ -1338,13 +1343,13 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	    sb_str(&v, primary);
 	    for (i = 0; i < nk; i++) {
 		sb_str(&v, ",");
-		sb_str(&v, kept[i]);
+		sb_str(&v, e->fwd_pub[kept[i]]);
 	    }
 	} else {
 	    for (i = 0; i < nk; i++) {
 		if (i)
 		    sb_str(&v, ",");
-		sb_str(&v, kept[i]);
+		sb_str(&v, e->fwd_pub[kept[i]]);
 	    }
 	}
 	out->v[REC_IDX('V')] = v.p;
@@ -1374,7 +1379,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
     for (i = 0; i < nk; i++) {
 	if (i)
 	    sb_str(&b, ",");
-	sb_json(&b, kept[i]);
+	sb_json(&b, e->fwd_pub[kept[i]]);
     }
     {
 	char    u[37];

@@ -83,6 +83,7 @@ struct conf_ldapsync {
     char   *user;		/* run as, NULL: do not change */
     int     group_url_interval;	/* seconds between memberURL evaluations,
 				 * default 60 */
+    char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
 };
 
 /* 301 addresses of 254 octets and their commas fit a socketmap reply. */
@@ -104,6 +105,7 @@ struct conf_fwdmapd {
     int     request_timeout;	/* seconds to finish a started request, default 10 */
     int     max_request;	/* bytes, default 1024 */
     int     reload_check_ms;	/* how often to look for a new generation */
+    char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
 };
 
 /* SRS (the srs section); off when domain is NULL. */

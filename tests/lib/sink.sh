@@ -16,6 +16,7 @@
 #   sink_names			print the names of all sinks started
 #   sink_rcpts NAME [TOKEN]		print envelope recipients received (one per
 #					line per message, lower-cased)
+#   sink_rcpts_as_sent NAME [TOKEN]	the same in the case they arrived in
 #   sink_count NAME RCPT [TOKEN]	print how many messages (with TOKEN) NAME got for RCPT
 #   sink_where RCPT TOKEN		print "NAME" for every sink that got TOKEN for RCPT
 #   sink_wait NAME RCPT TOKEN [SECS]	wait until NAME got TOKEN for RCPT (0/1)
@@ -24,6 +25,10 @@
 #   sink_expect_only NAME RCPT TOKEN	exactly one copy at NAME, none elsewhere
 #   sink_expect_none TOKEN [RCPT]	no sink has TOKEN (for RCPT)
 #   sink_total NAME			number of messages NAME received
+#   sink_sender NAME RCPT TOKEN		print the envelope sender of the copy of
+#					TOKEN for RCPT at NAME ("" for <>)
+#   sink_message NAME RCPT TOKEN	print that copy as received (without the
+#					X-Client/Helo/Mail/Rcpt lines smtp-sink adds)
 
 : "${SINK_ROOT:=$TEST_TMP/sinks}"
 declare -A SINK_PORT SINK_PID SINK_PROTO
@@ -84,6 +89,13 @@ sink_rcpts() {
     for f in $(_sink_files "$1" "${2:-}"); do _sink_file_rcpts "$f"; done
 }
 
+sink_rcpts_as_sent() {
+    local f
+    for f in $(_sink_files "$1" "${2:-}"); do
+        sed -n 's/^X-Rcpt-Args: <\([^>]*\)>.*/\1/p' "$f"
+    done
+}
+
 sink_count() {
     local want
     want=$(printf '%s' "$2" | tr 'A-Z' 'a-z')
@@ -91,6 +103,29 @@ sink_count() {
 }
 
 sink_total() { _sink_files "$1" | wc -l; }
+
+# The dump file of NAME holding TOKEN for RCPT (the first one).
+_sink_file_for() {
+    local f want
+    want=$(printf '%s' "$2" | tr 'A-Z' 'a-z')
+    for f in $(_sink_files "$1" "$3"); do
+        _sink_file_rcpts "$f" | grep -q -F -x -- "$want" && { echo "$f"; return 0; }
+    done
+    return 1
+}
+
+sink_sender() {
+    local f
+    f=$(_sink_file_for "$@") || return 1
+    sed -n 's/^X-Mail-Args: <\([^>]*\)>.*/\1/p' "$f" | head -n 1
+}
+
+sink_message() {
+    local f
+    f=$(_sink_file_for "$@") || return 1
+    awk 'hdr && /^X-(Client-Addr|Client-Proto|Helo-Args|Mail-Args|Rcpt-Args): / { next }
+         { hdr = 0; print }' hdr=1 "$f"
+}
 
 sink_where() {
     local n
