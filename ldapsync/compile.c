@@ -126,6 +126,12 @@ comp_validate(const struct conf *c, struct ent *e)
     }
     if (e->tenant < 0)
 	BAD("entry is outside every tenant's base", NULL);
+    if (e->v[V_MAIL].n == 0 && ENT_IS_GROUP(e) && e->v[V_ALIAS].n == 0) {
+	/* A group without an address of its own: only a nested member. */
+	if (e->v[V_POLICY].n > 1)
+	    BAD("more than one fwdGroupSenderPolicy value", NULL);
+	return 0;
+    }
     if (e->v[V_MAIL].n == 0)
 	BAD("no mail attribute", NULL);
     if (e->v[V_MAIL].n > 1)
@@ -402,7 +408,7 @@ walk_ent(const struct conf *c, struct state *st, const struct ent *e,
 	const char *f = e->v[V_FWD].s[i];
 	const struct claim *cl;
 
-	if (e->fwd_bad[i] || strcmp(f, e->v[V_MAIL].s[0]) == 0)
+	if (e->fwd_bad[i] || (e->v[V_MAIL].n && strcmp(f, e->v[V_MAIL].s[0]) == 0))
 	    continue;
 	if ((cl = winner(st, f)) != NULL && cl->e == e)
 	    continue;
@@ -1114,9 +1120,9 @@ group_direct(struct state *st, const struct ent *g, size_t *total)
 		: u->dns[i - g->v[V_MEMBER].n];
 	    const struct ent *m = htab_get(&st->dns, dn, strlen(dn));
 
-	    if (m == NULL || m->invalid || m->v[V_MAIL].n == 0)
+	    if (m == NULL || m->invalid || (m->v[V_MAIL].n == 0 && !ENT_IS_GROUP(m)))
 		continue;		/* listed under "skipped" */
-	    item = m->v[V_MAIL].s[0];
+	    item = m->v[V_MAIL].n ? m->v[V_MAIL].s[0] : m->dn;
 	} else if (g->fwd_bad[i - n])
 	    continue;
 	else

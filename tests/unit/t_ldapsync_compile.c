@@ -641,6 +641,11 @@ test_groups(void)
      * own answer is the group's other members. */
     REC_EQ(&st, "fo@tum.de", 'V', "p1@tum.de,p2@tum.de");
     REC_EQ(&st, "lonely@tum.de", 'R', "-");
+    /* A nested group without an address of its own still expands. */
+    state_put(&st, mk(13, "cn=anon,ou=tum,dc=ex", "G:groupofnames", "M:uid=p1,ou=tum,dc=ex", NULL));
+    state_put(&st, mk(14, "cn=outer,ou=tum,dc=ex", "G:groupofnames", "m:outer@tum.de",
+		      "M:cn=anon,ou=tum,dc=ex", NULL));
+    REC_EQ(&st, "outer@tum.de", 'V', "p1@tum.de");
     CHECK(comp_addr(conf, &st, "g1@tum.de", &r, NULL) == 0);
     CHECK(strstr(r.v[REC_IDX('P')], "\"cycle\":[\"g1@tum.de\"]") != NULL);
     CHECK(strstr(r.v[REC_IDX('P')], "uid=nobody,ou=tum,dc=ex") != NULL);
