@@ -13,7 +13,7 @@
 #     from sending the LDAP modify until the tables (read the way fwdmapd
 #     reads them) answer with the new value.  Target: p99 < 1 s.
 #
-#  3. with GROUPS=G (issue 10): G distribution lists besides the people
+#  3. with NGROUPS=G (issue 10): G distribution lists besides the people
 #     (bench/gen-people.py: sizes 2..100,000, nesting up to 5 levels, one
 #     in 100 a memberURL group); the baseline's ldapsearch then fetches the
 #     group attributes too (its cdb gets no group records: a cheaper
@@ -22,7 +22,7 @@
 #     (a member added), each timed until `virtual` of the group shows it.
 #
 #   N=100000 SECS=30 bench/ldapsync.sh      (smaller, quicker run)
-#   N=1000000 GROUPS=100000 bench/ldapsync.sh  (issue 10's measurement)
+#   N=1000000 NGROUPS=100000 bench/ldapsync.sh  (issue 10's measurement)
 #   COMPACT=2000 ...                         (ldapsync.compact_records: force
 #                                             background compactions during
 #                                             the latency run)
@@ -30,7 +30,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
 N=${N:-1000000}
-GROUPS=${GROUPS:-0}
+NGROUPS=${NGROUPS:-0}
 RATE=${RATE:-100}
 SECS=${SECS:-60}
 WARMUP=${WARMUP:-3}
@@ -49,10 +49,10 @@ rss_of() { awk '/Maximum resident/ { printf "%.0f", $NF / 1024 }' "$1"; }
 wall_of() { awk -F': ' '/Elapsed \(wall/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$1"; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "people: $N, groups: $GROUPS"
+echo "people: $N, groups: $NGROUPS"
 
 t0=$(now)
-python3 "$TOP/bench/gen-people.py" "$N" "$SLAPD_SUFFIX" "$GROUPS" > "$T/people.ldif"
+python3 "$TOP/bench/gen-people.py" "$N" "$SLAPD_SUFFIX" "$NGROUPS" > "$T/people.ldif"
 echo "generate LDIF: $(secs "$t0" "$(now)") s ($(du -m "$T/people.ldif" | cut -f1) MB)"
 slapd_init ldap conf
 t0=$(now)
@@ -76,7 +76,7 @@ JSON
 echo
 echo "== full sync"
 ATTRS="mail fwdMailAlias fwdMailboxLocation fwdMailHost fwdForwardAddress entryUUID"
-[ "$GROUPS" -gt 0 ] && ATTRS="$ATTRS member uniqueMember memberURL fwdGroupSenderPolicy fwdGroupAllowedSender objectClass"
+[ "$NGROUPS" -gt 0 ] && ATTRS="$ATTRS member uniqueMember memberURL fwdGroupSenderPolicy fwdGroupAllowedSender objectClass"
 t0=$(now)
 # shellcheck disable=SC2086
 ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -D "$SLAPD_SYNCDN" -w "$SLAPD_SYNCPW" -b "ou=tum,$SLAPD_SUFFIX" \
@@ -126,7 +126,7 @@ probe() {
 probe "$WARMUP" >/dev/null
 echo "latency ($RATE changes/s for $SECS s, after a ${WARMUP} s warm-up):"
 echo "    $(probe "$SECS")"
-if [ "$GROUPS" -gt 0 ]; then
+if [ "$NGROUPS" -gt 0 ]; then
     FM=$(t_bin fwdmap)
     # ms until `virtual` of group $1 matches $2 (polled every 10 ms).
     until_v() {
