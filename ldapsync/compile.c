@@ -305,6 +305,19 @@ struct walk {
 static void walk_ent(const struct conf *, struct state *, const struct ent *,
 		     struct walk *);
 
+static int
+walk_init(struct walk *w)
+{
+    if (w->init)
+	return 0;
+    if (htab_init(&w->seen, 16) < 0 || htab_init(&w->out, 16) < 0) {
+	w->over = 1;
+	return -1;
+    }
+    w->init = 1;
+    return 0;
+}
+
 static void
 walk_sink(struct walk *w, const char *addr)
 {
@@ -313,7 +326,7 @@ walk_sink(struct walk *w, const char *addr)
     if (w->self && strcmp(addr, w->self->v[V_MAIL].s[0]) == 0)
 	return;
     w->found = 1;
-    if (!w->collect || htab_get(&w->out, addr, l))
+    if (!w->collect || walk_init(w) < 0 || htab_get(&w->out, addr, l))
 	return;
     if (w->nsinks == w->csinks) {
 	size_t  n = w->csinks ? w->csinks * 2 : 16;
@@ -351,18 +364,6 @@ walk_addr(const struct conf *c, struct state *st, const char *addr,
 	walk_sink(w, addr);		/* passed on by the domain's route */
 }
 
-static int
-walk_init(struct walk *w)
-{
-    if (w->init)
-	return 0;
-    if (htab_init(&w->seen, 16) < 0 || htab_init(&w->out, 16) < 0) {
-	w->over = 1;
-	return -1;
-    }
-    w->init = 1;
-    return 0;
-}
 
 static void
 walk_ent(const struct conf *c, struct state *st, const struct ent *e,
