@@ -657,6 +657,8 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
 
     if (!pending_only)
 	last_url_eval = t0;
+    if (st->nurlgroups == 0 && st->url_pending.n == 0)
+	return 0;		/* no groupOfURLs: no connection */
     if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
 	return 0;

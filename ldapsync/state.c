@@ -511,6 +511,8 @@ unindex(struct state *st, struct ent *e)
 	htab_del(&st->dns, e->dnkey, strlen(e->dnkey));
     if (ENT_IS_GROUP(e))
 	refs_of(st, e, 0);
+    if (ENT_IS_GROUP(e) && e->v[V_URL].n)
+	st->nurlgroups--;
 
     for (k = 0; k < V_NUM; k++) {
 	if (k != V_MAIL && k != V_ALIAS && k != V_FWD)
@@ -549,6 +551,8 @@ reindex(struct state *st, struct ent *e)
 	return -1;
     if (ENT_IS_GROUP(e) && refs_of(st, e, 1) < 0)
 	return -1;
+    if (ENT_IS_GROUP(e) && e->v[V_URL].n)
+	st->nurlgroups++;
 
     for (i = 0; i < e->v[V_MAIL].n; i++)
 	if (index_claim(st, e, e->v[V_MAIL].s[i], ROLE_PRIMARY, NULL) < 0)
@@ -624,6 +628,16 @@ state_put(struct state *st, struct ent *e)
 	if (htab_put(&st->url_pending, k, 16, st) < 0) {
 	    free(k);
 	    return -1;
+	}
+    }
+    /* Without memberURLs (any more): no URL results either. */
+    if (!(ENT_IS_GROUP(e) && e->v[V_URL].n)) {
+	const char *uk;
+	void   *uv;
+
+	if (htab_take(&st->urls, (const char *) e->uuid, 16, &uk, &uv)) {
+	    urlres_free(uv);
+	    free((char *) (uintptr_t) uk);
 	}
     }
     if (htab_put(&st->ents, (const char *) e->uuid, 16, e) < 0)

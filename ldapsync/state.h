@@ -111,6 +111,7 @@ struct state {
     struct htab refs;		/* canonical DN -> struct rnode (groups naming it) */
     struct htab urls;		/* group uuid -> struct urlres */
     struct htab url_pending;	/* group uuid (owned) -> NULL: evaluate soon */
+    size_t  nurlgroups;		/* groups with memberURLs */
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */
     int	    no_dirty;		/* full load: do not track dirty addresses */
