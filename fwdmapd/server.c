@@ -31,6 +31,7 @@
 #include "gen.h"
 #include "log.h"
 #include "map.h"
+#include "mono.h"
 #include "netstr.h"
 #include "proto.h"
 #include "server.h"
@@ -104,15 +105,6 @@ struct server {
     int     stopping;
     uint64_t stop_deadline;
 };
-
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
-}
 
 /* Size the shared read buffer for max_request. */
 static int
@@ -774,7 +766,7 @@ server_create(struct conf *conf, int sigfd, char *err, size_t errlen)
     s->sigfd = sigfd;
     s->sigev.type = EV_SIGNAL;
     s->st.started = time(NULL);
-    s->now = mono_ms();
+    s->now = (uint64_t) mono_ms();
     if ((s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 	snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
 	free(s);
@@ -860,7 +852,7 @@ server_run(struct server *s)
 	    log_error("epoll_wait: %s", strerror(errno));
 	    return (-1);
 	}
-	s->now = mono_ms();
+	s->now = (uint64_t) mono_ms();
 	for (i = 0; i < n; i++) {
 	    struct evsrc *src = evs[i].data.ptr;
 

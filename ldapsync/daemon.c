@@ -27,6 +27,7 @@
 #include "log.h"
 #include "lsmetrics.h"
 #include "map.h"
+#include "mono.h"
 #include "publish.h"
 #include "report.h"
 #include "state.h"
@@ -71,22 +72,13 @@ daemon_catch_signals(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleep up to ms, returning early on a signal. */
 static void
 nap(long long ms)
 {
-    long long end = now_ms() + ms;
+    long long end = mono_ms() + ms;
 
-    while (!stop_flag && now_ms() < end) {
+    while (!stop_flag && mono_ms() < end) {
 	struct timespec ts = {0, 50 * 1000000L};
 
 	nanosleep(&ts, NULL);
@@ -121,6 +113,32 @@ finish_report(const struct conf *c, struct report *rep, const char *result,
     report_summary(rep, line, sizeof(line));
     log_info("%s", line);
     lsm_report(rep, result);
+}
+
+/*
+ * Empty the state for a full refresh.  A state_init() that finds memory
+ * short leaves empty tables that allocate as entries arrive (and report
+ * failure then), so this only says so.
+ */
+static void
+state_reset(struct state *st)
+{
+    state_free(st);
+    if (state_init(st) < 0)
+	log_warn("out of memory emptying the in-memory state; it grows as"
+		 " entries arrive");
+}
+
+/* pub_init() for the daemon; the same on a short memory. */
+static void
+daemon_pub_init(struct pub *pub, const struct conf *c, int force)
+{
+    if (pub_init(pub, c) < 0)
+	log_warn("out of memory setting up the delta table; it grows as"
+		 " changes arrive");
+    pub->force = force;
+    pub->keep_base = 1;
+    pub->bg_compact = 1;
 }
 
 /* ---- one full sync ---- */
@@ -175,9 +193,12 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     long long t0;
 
     load_sublist_key(c);
-    state_init(&st);
+    memset(&pub, 0, sizeof(pub));
+    if (state_init(&st) < 0 || pub_init(&pub, c) < 0) {
+	log_error("full sync failed: out of memory; nothing published");
+	goto out;
+    }
     st.no_dirty = 1;
-    pub_init(&pub, c);
     pub.dry_run = dry_run;
     pub.force = force;
     pub.skip_unchanged = !exiting;	/* periodic syncs: no identical bases */
@@ -198,7 +219,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     if (err[0])
 	log_warn("failed over to %s after: %s", c->ldap.uris[idx], err);
     report_set_str(rep, "uri", c->ldap.uris[idx]);
-    t0 = now_ms();
+    t0 = mono_ms();
     if (lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
 	lsm_directory(0);
 	log_error("full sync failed: %s; nothing published", err);
@@ -207,11 +228,11 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	goto out;
     }
     (exiting ? log_info : log_debug)("full search: %zu entries in %lld ms", st.nents,
-				     now_ms() - t0);
+				     mono_ms() - t0);
     {
 	size_t  ng = 0;
 
-	t0 = now_ms();
+	t0 = mono_ms();
 	if (lc_eval_urls(c, ld, &st, 0, &ng, err, sizeof(err)) < 0) {
 	    log_error("full sync failed: %s; nothing published", err);
 	    report_set_str(rep, "error", err);
@@ -220,11 +241,11 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	}
 	if (ng)
 	    (exiting ? log_info : log_debug)("memberURLs of %zu groups evaluated in %lld ms",
-					     ng, now_ms() - t0);
+					     ng, mono_ms() - t0);
     }
-    t0 = now_ms();
+    t0 = mono_ms();
     r = pub_full(&pub, &st, rep, err, sizeof(err));
-    (exiting ? log_info : log_debug)("compile and publish: %lld ms", now_ms() - t0);
+    (exiting ? log_info : log_debug)("compile and publish: %lld ms", mono_ms() - t0);
     if (r == -2) {
 	log_error("%s", err);
 	report_set_str(rep, "error", err);
@@ -413,7 +434,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     cs = (uint64_t) json_integer_value(json_object_get(o, "base_serial"));
     ck = json_object_get(o, "cookies");
     snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_BASE_NAME);
-    if (pub_quick_meta(path, &bm) < 0 || bm.is_delta || bm.serial != cs) {
+    if (map_read_meta(path, &bm, NULL, 0) < 0 || bm.is_delta || bm.serial != cs) {
 	log_info("saved cookie does not match the published base; full refresh");
 	json_decref(o);
 	return 0;
@@ -422,8 +443,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 		   err, sizeof(err)) < 0 || bs != cs) {
 	log_info("state snapshot unusable (%s); full refresh", err);
 	json_decref(o);
-	state_free(st);
-	state_init(st);
+	state_reset(st);
 	return 0;
     }
     for (t = 0; t < sy->nsess; t++) {
@@ -432,8 +452,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	if (!json_is_string(v)) {
 	    log_info("no saved cookie for tenant %s; full refresh", c->tenants[t].name);
 	    json_decref(o);
-	    state_free(st);
-	    state_init(st);
+	    state_reset(st);
 	    sy_clear_cookies(sy);
 	    return 0;
 	}
@@ -443,8 +462,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     /* Adopt the published base (and delta serial) as our own. */
     if (pub_open_base(pub, err, sizeof(err)) < 0) {
 	log_info("cannot open published tables (%s); full refresh", err);
-	state_free(st);
-	state_init(st);
+	state_reset(st);
 	sy_clear_cookies(sy);
 	return 0;
     }
@@ -470,7 +488,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 
 	    if (a->nc == 0)
 		continue;
-	    if (comp_addr(c, st, a->addr, &r, NULL) == 0 && r.v[REC_IDX('R')]) {
+	    if (comp_addr(c, st, a->addr, &r, NULL) == 0 && r.v[REC_IDX(MAP_T_RECIPIENT)]) {
 		routes++;
 		a->routed = 1;
 	    }
@@ -481,8 +499,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     if (pub->base && pub_load_extras(pub, st, err, sizeof(err)) < 0) {
 	log_info("%s; full refresh", err);
 	pub_close_base(pub);
-	state_free(st);
-	state_init(st);
+	state_reset(st);
 	sy_clear_cookies(sy);
 	return 0;
     }
@@ -542,7 +559,7 @@ flush_cookie(const struct conf *c, struct syncer *sy, struct pub *pub)
     }
     if (save_cookies(c, sy, pub->base_serial) == 0)
 	cookie_lags = 0;
-    last_cookie = now_ms();
+    last_cookie = mono_ms();
 }
 
 /*
@@ -585,7 +602,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	    journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
 	sy_changed_clear(sy);
 	cookie_lags = 1;
-	if (now_ms() - last_cookie >= COOKIE_SAVE_MS)
+	if (mono_ms() - last_cookie >= COOKIE_SAVE_MS)
 	    flush_cookie(c, sy, pub);
 	return 0;
     } else {
@@ -595,7 +612,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
     if (r < 0)
 	return -1;
     if (pub->base_serial != old_base || full) {
-	long long t0 = now_ms();
+	long long t0 = mono_ms();
 
 	if (state_save(st, c->ldapsync.state_dir, pub->base_serial, err, sizeof(err)) < 0) {
 	    log_warn("%s", err);
@@ -603,10 +620,10 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	    sy_changed_clear(sy);
 	    return 1;
 	}
-	log_info("state snapshot saved: %zu entries in %lld ms", st->nents, now_ms() - t0);
+	log_info("state snapshot saved: %zu entries in %lld ms", st->nents, mono_ms() - t0);
 	sy_changed_clear(sy);
 	cookie_lags = save_cookies(c, sy, pub->base_serial) < 0;
-	last_cookie = now_ms();
+	last_cookie = mono_ms();
 	return 1;
     }
     journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
@@ -617,7 +634,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
      * replays a few changes, which is harmless); saving it, and the
      * fsync of the journal it depends on, is kept off the per-batch path.
      */
-    if (now_ms() - last_cookie >= COOKIE_SAVE_MS)
+    if (mono_ms() - last_cookie >= COOKIE_SAVE_MS)
 	flush_cookie(c, sy, pub);
     return 1;
 }
@@ -653,7 +670,7 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
     size_t  idx = 0, ng = 0;
     LDAP   *ld;
     int     r;
-    long long t0 = now_ms();
+    long long t0 = mono_ms();
 
     if (!pending_only)
 	last_url_eval = t0;
@@ -669,9 +686,9 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
 	return 0;
     }
-    if (r > 0 || (ng && !pending_only && now_ms() - t0 > 1000))
+    if (r > 0 || (ng && !pending_only && mono_ms() - t0 > 1000))
 	log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed", ng,
-		 now_ms() - t0, r);
+		 mono_ms() - t0, r);
     return r;
 }
 
@@ -679,7 +696,7 @@ static int
 url_groups_due(const struct conf *c, const struct state *st)
 {
     return st->url_pending.n > 0
-	|| now_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000;
+	|| mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000;
 }
 
 int
@@ -695,12 +712,18 @@ daemon_run(const struct conf *c, int force)
 	return poll_mode(c, force);
     config_hash(c, cfg_hash);
     load_sublist_key(c);
-    state_init(&st);
-    pub_init(&pub, c);
+    memset(&pub, 0, sizeof(pub));
+    memset(&sy, 0, sizeof(sy));
+    if (state_init(&st) < 0 || pub_init(&pub, c) < 0 || sy_init(&sy, c, &st) < 0) {
+	log_error("out of memory starting the sync");
+	sy_free(&sy);
+	pub_free(&pub);
+	state_free(&st);
+	return 1;
+    }
     pub.force = force;
     pub.keep_base = 1;
     pub.bg_compact = 1;
-    sy_init(&sy, c, &st);
     resumed = try_resume(c, &st, &sy, &pub);
     while (!stop_flag) {
 	int     full = !resumed;
@@ -717,8 +740,7 @@ daemon_run(const struct conf *c, int force)
 	}
 	if (r == SY_REFRESH_REQUIRED) {
 	    log_warn("%s: reloading everything", sy.err);
-	    state_free(&st);
-	    state_init(&st);
+	    state_reset(&st);
 	    sy_changed_clear(&sy);
 	    resumed = 0;
 	    continue;
@@ -728,15 +750,11 @@ daemon_run(const struct conf *c, int force)
 	     * last saved state. */
 	    lsm_directory(0);
 	    log_warn("sync: %s; retrying in %lld s", sy.err, backoff / 1000);
-	    state_free(&st);
-	    state_init(&st);
+	    state_reset(&st);
 	    sy_changed_clear(&sy);
 	    sy_clear_cookies(&sy);
 	    pub_free(&pub);
-	    pub_init(&pub, c);
-	    pub.force = force;
-	    pub.keep_base = 1;
-	    pub.bg_compact = 1;
+	    daemon_pub_init(&pub, c, force);
 	    resumed = try_resume(c, &st, &sy, &pub);
 	    nap(backoff);
 	    if (backoff < 60000)
@@ -759,11 +777,11 @@ daemon_run(const struct conf *c, int force)
 	    int     wait_ms = 1000, n;
 
 	    if (first_pending) {
-		long long left = first_pending + c->ldapsync.batch_delay_ms - now_ms();
+		long long left = first_pending + c->ldapsync.batch_delay_ms - mono_ms();
 
 		wait_ms = left > 0 ? (int) left : 0;
 	    } else if (cookie_lags) {
-		long long left = last_cookie + COOKIE_SAVE_MS - now_ms();
+		long long left = last_cookie + COOKIE_SAVE_MS - mono_ms();
 
 		wait_ms = left > 0 ? (left < wait_ms ? (int) left : wait_ms) : 0;
 	    }
@@ -782,29 +800,29 @@ daemon_run(const struct conf *c, int force)
 		    log_warn("%s", err);
 	    }
 	    if (n > 0 && first_pending == 0)
-		first_pending = now_ms();
+		first_pending = mono_ms();
 	    if (n >= 0 && url_groups_due(c, &st)
 		&& eval_urls(c, &st, st.url_pending.n > 0
-			     && now_ms() - last_url_eval
+			     && mono_ms() - last_url_eval
 			     < (long long) c->ldapsync.group_url_interval * 1000) > 0
 		&& first_pending == 0)
-		first_pending = now_ms();
-	    if (first_pending && (now_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
-		long long t0 = now_ms(), waited = t0 - first_pending;
+		first_pending = mono_ms();
+	    if (first_pending && (mono_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
+		long long t0 = mono_ms(), waited = t0 - first_pending;
 		int     pr = publish_now(c, &st, &pub, &sy, 0);
 
-		if (now_ms() - t0 > 300 || waited > 2LL * c->ldapsync.batch_delay_ms + 100)
+		if (mono_ms() - t0 > 300 || waited > 2LL * c->ldapsync.batch_delay_ms + 100)
 		    log_warn("slow batch: waited %lld ms, published in %lld ms",
-			     waited, now_ms() - t0);
+			     waited, mono_ms() - t0);
 		if (pr != 0 || sy.changed.n == 0)
 		    first_pending = 0;
 		if (first_pending)	/* refused: retry after another delay */
-		    first_pending = now_ms();
+		    first_pending = mono_ms();
 	    }
 	    /* The stream went quiet with the saved cookie behind what is
 	     * journaled and published: save it now, not at the next change. */
 	    if (cookie_lags && n == 0 && first_pending == 0 && sy.changed.n == 0
-		&& now_ms() - last_cookie >= COOKIE_SAVE_MS)
+		&& mono_ms() - last_cookie >= COOKIE_SAVE_MS)
 		flush_cookie(c, &sy, &pub);
 	    /* Session up, nothing pending: the tables match the directory. */
 	    if (n >= 0 && first_pending == 0 && sy.changed.n == 0)
@@ -812,8 +830,7 @@ daemon_run(const struct conf *c, int force)
 	    if (n == SY_REFRESH_REQUIRED) {
 		log_warn("server requires a full refresh");
 		sy_stop(&sy);
-		state_free(&st);
-		state_init(&st);
+		state_reset(&st);
 		sy_changed_clear(&sy);
 		resumed = 0;
 		break;

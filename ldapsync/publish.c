@@ -42,17 +42,7 @@ pub_init(struct pub *p, const struct conf *c)
 void
 pub_delta_clear(struct pub *p)
 {
-    size_t  pos = 0;
-    const char *k;
-    void   *v;
-
-    while (htab_next(&p->delta, &pos, &k, NULL, &v)) {
-	free((char *) (uintptr_t) k);
-	if (v != pub_tomb)
-	    free(v);
-    }
-    htab_free(&p->delta);
-    htab_init(&p->delta, 1024);
+    pub_delta_free_table(&p->delta);	/* an empty table, allocated on use */
 }
 
 void
@@ -198,108 +188,6 @@ pub_get(struct pub *p, int tag, const char *addr, size_t alen,
 	return 1;
     }
     return pub_base_get(p, tag, addr, alen, v, vlen);
-}
-
-static uint32_t
-le32(const unsigned char *p)
-{
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-/* Read the records of one CDB file in order; -1 on a damaged file. */
-int
-pub_scan_file(const char *path, pub_each_fn each, void *ctx, char *err,
-	      size_t errlen)
-{
-    FILE   *f = fopen(path, "r");
-    unsigned char hdr[2048], lens[8];
-    char   *buf = NULL;
-    size_t  cap = 0;
-    long    pos = 2048, dend, fsize;
-    int     ret = -1;
-
-    if (f == NULL)
-	return errno == ENOENT ? 0 : -1;
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
-    if (fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr) || fseek(f, 0, SEEK_END) < 0
-	|| (fsize = ftell(f)) < 2048 || fseek(f, 2048, SEEK_SET) < 0) {
-	snprintf(err, errlen, "%s: too short", path);
-	goto out;
-    }
-    dend = (long) le32(hdr);
-    if (dend < 2048 || dend > fsize) {
-	snprintf(err, errlen, "%s: bad header", path);
-	goto out;
-    }
-    while (pos + 8 <= dend) {
-	uint32_t kl, vl;
-
-	if (fread(lens, 1, 8, f) != 8)
-	    break;
-	kl = le32(lens);
-	vl = le32(lens + 4);
-	if ((uint64_t) pos + 8 + kl + vl > (uint64_t) dend) {
-	    snprintf(err, errlen, "%s: record beyond the data", path);
-	    goto out;
-	}
-	if ((size_t) kl + vl + 1 > cap) {
-	    char   *nb = realloc(buf, (size_t) kl + vl + 1);
-
-	    if (nb == NULL)
-		goto out;
-	    buf = nb;
-	    cap = (size_t) kl + vl + 1;
-	}
-	if (fread(buf, 1, (size_t) kl + vl, f) != (size_t) kl + vl) {
-	    snprintf(err, errlen, "%s: short read", path);
-	    goto out;
-	}
-	pos += 8 + (long) kl + (long) vl;
-	if (each(ctx, buf, kl, buf + kl, vl) < 0)
-	    goto out;
-    }
-    ret = 0;
-out:
-    free(buf);
-    fclose(f);
-    return ret;
-}
-
-/*
- * Serial, kind and base serial of a published file from its #meta
- * record alone (map_file_meta would verify, and so touch, every record
- * of a big base); the sequential scan checks the records' bounds.
- */
-int
-pub_quick_meta(const char *path, struct map_meta *m)
-{
-    struct cdb cdb;
-    int     fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
-    json_t *j = NULL;
-    json_error_t je;
-    const char *kind;
-
-    memset(m, 0, sizeof(*m));
-    if (fd < 0)
-	return -1;
-    if (cdb_init(&cdb, fd) < 0) {
-	close(fd);
-	return -1;
-    }
-    if (cdb_find(&cdb, MAP_META_KEY, sizeof(MAP_META_KEY) - 1) > 0
-	&& cdb_getdata(&cdb) != NULL
-	&& (j = json_loadb(cdb_getdata(&cdb), cdb_datalen(&cdb), 0, &je)) != NULL
-	&& json_is_integer(json_object_get(j, "serial"))
-	&& (kind = json_string_value(json_object_get(j, "kind"))) != NULL) {
-	m->serial = (uint64_t) json_integer_value(json_object_get(j, "serial"));
-	m->is_delta = strcmp(kind, "delta") == 0;
-	m->base_serial = (uint64_t) json_integer_value(json_object_get(j, "base_serial"));
-	ret = 0;
-    }
-    json_decref(j);
-    cdb_free(&cdb);
-    close(fd);
-    return ret;
 }
 
 /* ---- leftovers of a crash ---- */

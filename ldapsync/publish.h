@@ -60,7 +60,8 @@ struct pub {
     struct htab gext;		/* group primary -> keys of its extra records */
 };
 
-int	pub_init(struct pub *p, const struct conf *c);
+int	pub_init(struct pub *p, const struct conf *c)
+	__attribute__((warn_unused_result));
 void	pub_free(struct pub *p);
 int	pub_full(struct pub *p, struct state *st, struct report *rep,
 		 char *err, size_t errlen);
@@ -84,7 +85,5 @@ long long pub_child_ms(const struct pub *p);	/* since the compaction started */
 /* Remove (and log) leftovers of ldapsync's own temporary names in
  * maps_dir and state_dir; startup: also those a publish can leave. */
 unsigned pub_remove_stale(const struct conf *c, int startup);
-/* Serial, kind, base serial from a file's #meta record alone. */
-int	pub_quick_meta(const char *path, struct map_meta *m);
 
 #endif

@@ -87,12 +87,12 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	    snprintf(err, errlen, "out of memory compiling %s", addr);
 	    goto out;
 	}
-	had_r = pub_get(p, 'R', addr, alen, &ov, &ol);
-	has_r = r.v[REC_IDX('R')] != NULL;
+	had_r = pub_get(p, MAP_T_RECIPIENT, addr, alen, &ov, &ol);
+	has_r = r.v[REC_IDX(MAP_T_RECIPIENT)] != NULL;
 	for (t = PUB_RECTAGS; *t; t++) {
 	    if ((cr = pub_add_change(p, &dc, *t, addr, alen, r.v[REC_IDX(*t)])) < 0)
 		goto oom;
-	    if (cr && (*t == 'V' || *t == 'T'))
+	    if (cr && (*t == MAP_T_VIRTUAL || *t == MAP_T_TRANSPORT))
 		diff = 1;
 	}
 	/* A group's S and sub-list records, and those it no longer has. */

@@ -3,6 +3,7 @@
  *		      internal sub-lists) in full and delta publishing,
  *		      and the change list of a delta (see publish_int.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,8 @@ pub_extras_clear(struct pub *p)
 	free(v);
     }
     htab_free(&p->gext);
-    htab_init(&p->gext, 64);
+    if (htab_init(&p->gext, 64) < 0)
+	memset(&p->gext, 0, sizeof(p->gext));	/* htab_put grows it */
 }
 
 /*
@@ -196,10 +198,10 @@ loadx_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
 	return 0;
     if (klen < 3 || k[1] != ':')
 	return 0;
-    if (k[0] == 'S' && (tab = memchr(k + 2, '\t', klen - 2)) != NULL) {
+    if (k[0] == MAP_T_SENDER && (tab = memchr(k + 2, '\t', klen - 2)) != NULL) {
 	owner = k + 2;
 	olen = (size_t) (tab - owner);
-    } else if (k[0] == 'V' && klen > 2 + sizeof(MAP_SUBLIST_PREFIX) - 1 + 16
+    } else if (k[0] == MAP_T_VIRTUAL && klen > 2 + sizeof(MAP_SUBLIST_PREFIX) - 1 + 16
 	       && memcmp(k + 2, MAP_SUBLIST_PREFIX, sizeof(MAP_SUBLIST_PREFIX) - 1) == 0) {
 	owner = htab_get(&lx->stems, k + 2 + sizeof(MAP_SUBLIST_PREFIX) - 1, 16);
 	if (owner == NULL)
@@ -250,8 +252,11 @@ pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen)
 
     memset(&lx, 0, sizeof(lx));
     lx.p = p;
-    htab_init(&lx.stems, 64);
-    htab_init(&lx.acc, 64);
+    if (htab_init(&lx.stems, 64) < 0 || htab_init(&lx.acc, 64) < 0) {
+	htab_free(&lx.stems);
+	snprintf(err, errlen, "out of memory");
+	return -1;
+    }
     while (htab_next(&st->ents, &pos, NULL, NULL, &v)) {
 	struct ent *e = v;
 	char   *stem;
@@ -267,10 +272,10 @@ pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen)
 	}
     }
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
-    if (pub_scan_file(path, loadx_rec, &lx, err, errlen) < 0)
+    if (map_scan(path, loadx_rec, &lx, err, errlen) < 0 && (lx.oom || errno != ENOENT))
 	goto out;
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
-    if (pub_scan_file(path, loadx_rec, &lx, err, errlen) < 0)
+    if (map_scan(path, loadx_rec, &lx, err, errlen) < 0 && (lx.oom || errno != ENOENT))
 	goto out;
     pub_extras_clear(p);
     pos = 0;

@@ -228,7 +228,6 @@ state_free(struct state *st)
 {
     size_t  pos = 0;
     void   *v;
-    const char *k;
 
     while (htab_next(&st->ents, &pos, NULL, NULL, &v))
 	ent_free(v);
@@ -242,28 +241,20 @@ state_free(struct state *st)
 	free(a);
     }
     pos = 0;
-    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    pos = 0;
     while (htab_next(&st->refs, &pos, NULL, NULL, &v)) {
 	free(((struct rnode *) v)->g);
 	free(v);
     }
     pos = 0;
-    while (htab_next(&st->urls, &pos, &k, NULL, &v)) {
+    while (htab_next(&st->urls, &pos, NULL, NULL, &v))
 	urlres_free(v);
-	free((char *) (uintptr_t) k);
-    }
-    pos = 0;
-    while (htab_next(&st->url_pending, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
+    htab_free_keys(&st->urls);
     htab_free(&st->ents);
     htab_free(&st->addrs);
-    htab_free(&st->dirty);
+    htab_free_keys(&st->dirty);
     htab_free(&st->dns);
     htab_free(&st->refs);
-    htab_free(&st->urls);
-    htab_free(&st->url_pending);
+    htab_free_keys(&st->url_pending);
 }
 
 struct ent *
@@ -840,13 +831,7 @@ fail:
 void
 state_dirty_clear(struct state *st)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&st->dirty);
-    htab_init(&st->dirty, 256);
+    htab_free_keys(&st->dirty);		/* an empty table, allocated on use */
     st->changes = 0;
 }
 

@@ -491,8 +491,10 @@ sy_init(struct syncer *s, const struct conf *c, struct state *st)
     s->c = c;
     s->st = st;
     s->nsess = c->ntenants;
-    if ((s->sess = calloc(s->nsess, sizeof(*s->sess))) == NULL)
+    if ((s->sess = calloc(s->nsess, sizeof(*s->sess))) == NULL) {
+	s->nsess = 0;			/* sy_free() stays safe */
 	return -1;
+    }
     for (t = 0; t < s->nsess; t++) {
 	ldap_sync_initialize(&s->sess[t].ls);
 	s->sess[t].owner = s;
@@ -726,13 +728,7 @@ sy_stop(struct syncer *s)
 void
 sy_changed_clear(struct syncer *s)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&s->changed, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&s->changed);
-    htab_init(&s->changed, 256);
+    htab_free_keys(&s->changed);	/* an empty table, allocated on use */
 }
 
 void

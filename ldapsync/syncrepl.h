@@ -92,7 +92,8 @@ int	sy_scan_state(BerElement *ber, int *state, struct berval *uuid,
 int	sy_scan_info(BerElement *ber, struct sy_info *in);
 int	sy_scan_done(BerElement *ber, struct berval *cookie, int *refresh_deletes);
 
-int	sy_init(struct syncer *s, const struct conf *c, struct state *st);
+int	sy_init(struct syncer *s, const struct conf *c, struct state *st)
+	__attribute__((warn_unused_result));
 void	sy_set_cookie(struct syncer *s, size_t tenant, const char *cookie);
 const char *sy_cookie(const struct syncer *s, size_t tenant);	/* or NULL */
 void	sy_clear_cookies(struct syncer *s);
