@@ -218,7 +218,7 @@ state_init_hint(struct state *st, size_t entries)
     if (htab_init(&st->ents, entries) < 0 || htab_init(&st->addrs, entries) < 0
 	|| htab_init(&st->dirty, entries / 4) < 0 || htab_init(&st->dns, entries) < 0
 	|| htab_init(&st->refs, 256) < 0 || htab_init(&st->urls, 16) < 0
-	|| htab_init(&st->url_pending, 16) < 0)
+	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0)
 	return -1;
     return 0;
 }
@@ -255,6 +255,7 @@ state_free(struct state *st)
     htab_free(&st->dns);
     htab_free(&st->refs);
     htab_free_keys(&st->url_pending);
+    htab_free_keys(&st->grel);
 }
 
 struct ent *
@@ -596,13 +597,69 @@ url_pending_del(struct state *st, const unsigned char uuid[16])
 	free((char *) (uintptr_t) k);
 }
 
+/* Remember that groups naming entry uuid must be recompiled. */
+static int
+grel_add(struct state *st, const unsigned char uuid[16])
+{
+    char   *k;
+
+    if (st->no_dirty || htab_get(&st->grel, (const char *) uuid, 16))
+	return 0;
+    if ((k = malloc(16)) == NULL)
+	return -1;
+    memcpy(k, uuid, 16);
+    if (htab_put(&st->grel, k, 16, st) < 0) {
+	free(k);
+	return -1;
+    }
+    return 0;
+}
+
+static int
+loc_none(const struct ent *e)
+{
+    return e->v[V_LOC].n == 0 || strcmp(e->v[V_LOC].s[0], "none") == 0;
+}
+
+/*
+ * Does what groups say about a member depend on the change from old to
+ * e?  Its addresses (V and S), whether it is valid, and whether it
+ * delivers (forwards matter only without a mailbox) do; its store does
+ * not, so that moving a person between stores does not recompile every
+ * list they are on.  Group attributes do (a nested group).
+ */
+static int
+group_relevant(const struct ent *old, const struct ent *e)
+{
+    size_t  k;
+
+    if (old->tenant != e->tenant || (old->invalid == NULL) != (e->invalid == NULL)
+	|| !same_vals(&old->v[V_MAIL], &e->v[V_MAIL])
+	|| !same_vals(&old->v[V_ALIAS], &e->v[V_ALIAS]))
+	return 1;
+    if (!same_vals(&old->v[V_LOC], &e->v[V_LOC]) && (loc_none(old) || loc_none(e)))
+	return 1;
+    if (!same_vals(&old->v[V_FWD], &e->v[V_FWD]) && (loc_none(old) || loc_none(e)))
+	return 1;
+    for (k = V_MEMBER; k < V_NUM; k++)
+	if (!same_vals(&old->v[k], &e->v[k]))
+	    return 1;
+    return 0;
+}
+
 int
 state_put(struct state *st, struct ent *e)
 {
     struct ent *old = htab_get(&st->ents, (const char *) e->uuid, 16);
+    /* Groups naming the DN: a new entry, a rename or move (the old DN's
+     * groups lose it, the new DN's gain it), or a change they see. */
+    int     refs = old == NULL || strcmp(old->dnkey, e->dnkey) != 0
+	|| group_relevant(old, e);
 
+    if (refs && grel_add(st, e->uuid) < 0)
+	return -1;
     if (old) {
-	if (!st->no_dirty && mark_refs(st, old->dnkey) < 0)
+	if (!st->no_dirty && refs && mark_refs(st, old->dnkey) < 0)
 	    return -1;
 	unindex(st, old);
 	e->mark = old->mark;
@@ -640,7 +697,7 @@ state_put(struct state *st, struct ent *e)
     st->changes++;
     if (reindex(st, e) < 0)
 	return -1;
-    return st->no_dirty ? 0 : mark_refs(st, e->dnkey);
+    return st->no_dirty || !refs ? 0 : mark_refs(st, e->dnkey);
 }
 
 int
@@ -654,6 +711,7 @@ state_del(struct state *st, const unsigned char uuid[16])
 	return 0;
     if (!st->no_dirty)
 	mark_refs(st, old->dnkey);
+    (void) grel_add(st, uuid);
     unindex(st, old);
     if (htab_take(&st->urls, (const char *) uuid, 16, &k, &v)) {
 	urlres_free(v);
@@ -807,15 +865,25 @@ state_dirty_expand(struct state *st)
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
 
 	for (j = 0; a && j < a->nf; j++)
-	    if (mark_ent(st, a->f[j], &list, &n, &cap) < 0)
+	    if (mark_ent(st, a->f[j], &list, &n, &cap) < 0
+		|| grel_add(st, a->f[j]->uuid) < 0)	/* may deliver no more */
 		goto fail;
-	/* Groups naming an entry that claims it (nested groups too: a
-	 * group's own addresses come through here in turn). */
+	/*
+	 * Groups naming an entry that claims it (nested groups too: a
+	 * group's own addresses come through here in turn), when what they
+	 * see of it can have changed: a group, an entry changed that way
+	 * (grel), or any claimant of a contested address (who wins it may
+	 * have changed).
+	 */
 	for (j = 0; a && j < a->nc; j++) {
-	    struct rnode *r = htab_get(&st->refs, a->c[j].e->dnkey,
-				       strlen(a->c[j].e->dnkey));
+	    const struct ent *ce = a->c[j].e;
+	    struct rnode *r;
 	    uint32_t g;
 
+	    if (!ENT_IS_GROUP(ce) && a->nc < 2
+		&& htab_get(&st->grel, (const char *) ce->uuid, 16) == NULL)
+		continue;
+	    r = htab_get(&st->refs, ce->dnkey, strlen(ce->dnkey));
 	    for (g = 0; r && g < r->n; g++)
 		if (mark_ent(st, r->g[g], &list, &n, &cap) < 0)
 		    goto fail;
@@ -832,6 +900,7 @@ void
 state_dirty_clear(struct state *st)
 {
     htab_free_keys(&st->dirty);		/* an empty table, allocated on use */
+    htab_free_keys(&st->grel);
     st->changes = 0;
 }
 

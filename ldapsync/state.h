@@ -111,6 +111,8 @@ struct state {
     struct htab refs;		/* canonical DN -> struct rnode (groups naming it) */
     struct htab urls;		/* group uuid -> struct urlres */
     struct htab url_pending;	/* group uuid (owned) -> NULL: evaluate soon */
+    struct htab grel;		/* uuid (owned) of entries changed since the
+				 * last delta in a way groups naming them see */
     size_t  nurlgroups;		/* groups with memberURLs */
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */

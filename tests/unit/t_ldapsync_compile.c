@@ -658,6 +658,20 @@ test_groups(void)
     CHECK(dirty_has(&st, "g2@tum.de"));
     CHECK(dirty_has(&st, "g1@tum.de"));
     CHECK(!dirty_has(&st, "lonely@tum.de"));
+    /* A member moved to another store: what its groups say of it stays,
+     * so they are not recompiled (a big list would be, for every move). */
+    state_dirty_clear(&st);
+    state_put(&st, mk(1, "uid=p1,ou=tum,dc=ex", "m:p1@tum.de", "l:mytum", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "p1@tum.de"));
+    CHECK(!dirty_has(&st, "g1@tum.de"));
+    CHECK(!dirty_has(&st, "g2@tum.de"));
+    /* ... but one that stops delivering is. */
+    state_dirty_clear(&st);
+    state_put(&st, mk(1, "uid=p1,ou=tum,dc=ex", "m:p1@tum.de", "l:none", "f:p1x@tum.de", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "g1@tum.de"));
+    state_put(&st, mk(1, "uid=p1,ou=tum,dc=ex", "m:p1@tum.de", "l:exchange", NULL));
     /* 4000 members of 30 bytes: over MAP_SUBLIST_BYTES, so sub-lists. */
     {
 	for (id = 0; id < 4000; id++) {
