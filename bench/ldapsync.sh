@@ -102,7 +102,7 @@ run_once() {
     local w r
     w=$(wall_of "$T/time.txt"); r=$(rss_of "$T/time.txt")
     echo "ldapsync --once ($1): ${w} s, peak RSS ${r} MiB, ratio to baseline $(awk -v a="$w" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
-    grep -E "full search|compile and publish|full sync:" "$T/time.txt" | sed 's/^ldapsync\[[0-9]*\]: /    /'
+    grep -E "full search|memberURLs of|compile and publish|full sync:" "$T/time.txt" | sed 's/^ldapsync\[[0-9]*\]: /    /'
 }
 run_once "empty maps dir"
 run_once "over the previous generation"
@@ -150,8 +150,9 @@ changetype: modify
 add: member
 member: uid=$u,ou=tum,$SLAPD_SUFFIX
 LDIF
+        mp=$!
         until_v "$g@tum.de" "$u@tum.de" >> "$T/lat.group"
-        wait
+        wait "$mp"
         # a member of g000010... gets a new primary address
         m=$("$FM" -d "$T/maps" query virtual "$g@tum.de" | sed 's/^OK //' | tr , '\n' | grep '^u[0-9]*@tum.de$' | head -1)
         mu=${m%@tum.de}
@@ -161,8 +162,9 @@ changetype: modify
 replace: mail
 mail: $mu.new$i@tum.de
 LDIF
+        mp=$!
         until_v "$g@tum.de" "$mu.new$i@tum.de" >> "$T/lat.member"
-        wait
+        wait "$mp"
     done
     echo "group change (a member added) until virtual shows it: $(stats < "$T/lat.group")"
     echo "member change (new primary address) until its group's virtual shows it: $(stats < "$T/lat.member")"
