@@ -826,6 +826,23 @@ mark_ent(struct state *st, struct ent *e, const char ***wl, size_t *n, size_t *c
     return 0;
 }
 
+/* The keys of the dirty set now (a copy of the pointers: marking adds to
+ * the set while the caller walks the list); NULL when out of memory. */
+static char **
+dirty_keys(struct state *st, size_t *n)
+{
+    size_t  pos = 0;
+    const char *k;
+    char  **list;
+
+    *n = 0;
+    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+	return NULL;
+    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
+	list[(*n)++] = (char *) (uintptr_t) k;
+    return list;
+}
+
 /*
  * Addresses whose records can depend on the dirty ones: every address
  * of an entry claiming a dirty address (its primary may have been won
@@ -840,17 +857,13 @@ mark_ent(struct state *st, struct ent *e, const char ***wl, size_t *n, size_t *c
 int
 state_dirty_expand(struct state *st)
 {
-    size_t  pos = 0, n = 0, cap, i;
-    const char *k;
-    size_t  klen;
+    size_t  n = 0, cap, i, pos;
     const char **list;
     uint32_t j;
 
-    cap = st->dirty.n + 64;
-    if ((list = calloc(cap, sizeof(char *))) == NULL)
+    if ((list = (const char **) (void *) dirty_keys(st, &n)) == NULL)
 	return -1;
-    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = k;
+    cap = n + 1;		/* what dirty_keys allocated; mark_new grows it */
     /* Pass 1: claimants' entries. */
     for (i = 0, pos = n; i < pos; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
