@@ -115,6 +115,10 @@ finish_report(const struct conf *c, struct report *rep, const char *result,
     lsm_report(rep, result);
 }
 
+static void config_hash(const struct conf *c, char out[17]);
+static int save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial);
+static void remove_cookies(const struct conf *c);
+
 /*
  * Empty the state for a full refresh.  A state_init() that finds memory
  * short leaves empty tables that allocate as entries arrive (and report
@@ -189,11 +193,13 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     char    err[1024];
     size_t  idx = 0;
     LDAP   *ld = NULL;
-    int     r, tries, ret = 1;
+    int     r, tries, ret = 1, synced;
     long long t0;
+    struct syncer sy;
 
     load_sublist_key(c);
     memset(&pub, 0, sizeof(pub));
+    memset(&sy, 0, sizeof(sy));		/* sy_free() at out: is harmless */
     if (state_init(&st) < 0 || pub_init(&pub, c) < 0) {
 	log_error("full sync failed: out of memory; nothing published");
 	goto out;
@@ -202,6 +208,21 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     pub.dry_run = dry_run;
     pub.force = force;
     pub.skip_unchanged = !exiting;	/* periodic syncs: no identical bases */
+    /*
+     * --once against a server with syncprov reads the directory with
+     * RFC 4533's refreshOnly, which ends with a cookie for exactly what
+     * was read, and leaves cookie + snapshot beside the base: the daemon
+     * started next resumes from them instead of reloading everything.
+     * Periodic full syncs (poll mode) and dry runs read with a paged
+     * search as before, and so does --once when the server refuses the
+     * sync control (or caps the search: nothing truncated is published).
+     */
+    synced = exiting && !dry_run && strcmp(c->ldap.sync, "poll") != 0;
+    if (sy_init(&sy, c, &st) < 0)
+	synced = 0;		/* out of memory: the paged search */
+    sy.refresh_only = 1;
+    sy.no_changed = 1;
+    config_hash(c, cfg_hash);
     for (tries = 0; tries < 3 && ld == NULL && !stop_flag; tries++) {
 	if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	    log_warn("connect: %s", err);
@@ -220,7 +241,33 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	log_warn("failed over to %s after: %s", c->ldap.uris[idx], err);
     report_set_str(rep, "uri", c->ldap.uris[idx]);
     t0 = mono_ms();
-    if (lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
+    if (synced) {
+	/* Read with the sync control, so that a daemon can resume. */
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	ld = NULL;
+	if ((r = sy_start(&sy)) == 0) {
+	    sy_stop(&sy);		/* keeps the cookies */
+	    if (sy.err[0])
+		log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
+	    report_set_str(rep, "uri", c->ldap.uris[sy.uri_index]);
+	} else {
+	    log_info("no sync cookie for a daemon to resume from (%s); reading"
+		     " with a paged search", sy.err);
+	    synced = 0;
+	    sy_clear_cookies(&sy);
+	    state_reset(&st);
+	    st.no_dirty = 1;
+	    idx = 0;
+	    if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
+		lsm_directory(0);
+		log_error("full sync failed: %s; nothing published", err);
+		report_set_str(rep, "error", err);
+		finish_report(c, rep, "failed", !dry_run);
+		goto out;
+	    }
+	}
+    }
+    if (!synced && lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
 	lsm_directory(0);
 	log_error("full sync failed: %s; nothing published", err);
 	report_set_str(rep, "error", err);
@@ -233,7 +280,13 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	size_t  ng = 0;
 
 	t0 = mono_ms();
-	if (lc_eval_urls(c, ld, &st, 0, &ng, err, sizeof(err)) < 0) {
+	/* Read through the sync control, the search left no connection. */
+	if (ld == NULL && st.nurlgroups > 0) {
+	    idx = 0;
+	    ld = lc_connect(c, &idx, err, sizeof(err));
+	}
+	if (st.nurlgroups > 0
+	    && (ld == NULL || lc_eval_urls(c, ld, &st, 0, &ng, err, sizeof(err)) < 0)) {
 	    log_error("full sync failed: %s; nothing published", err);
 	    report_set_str(rep, "error", err);
 	    finish_report(c, rep, "failed", !dry_run);
@@ -256,12 +309,23 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	report_set_str(rep, "error", err);
 	finish_report(c, rep, "failed", !dry_run);
     } else {
-	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
 	ret = 0;
+	if (synced && r == 1) {
+	    t0 = mono_ms();
+	    if (state_save(&st, c->ldapsync.state_dir, pub.base_serial, err, sizeof(err)) < 0) {
+		log_warn("%s; the next daemon start does a full refresh", err);
+		remove_cookies(c);
+	    } else if (save_cookies(c, &sy, pub.base_serial) == 0)
+		log_info("state snapshot and sync cookie saved in %lld ms: a daemon"
+			 " resumes from them", mono_ms() - t0);
+	} else if (!dry_run)
+	    remove_cookies(c);	/* a cookie of an older base is no use */
+	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
     }
 out:
     if (ld)
 	ldap_unbind_ext_s(ld, NULL, NULL);
+    sy_free(&sy);
     report_free(rep);
     pub_free(&pub);
     if (FREE_AT_EXIT || !exiting)
@@ -416,6 +480,8 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     uint64_t cs, bs = 0, ls = 0;
     struct map_meta bm, dm;
     size_t  t;
+    long    routes, dr = 0;
+    long long t0 = mono_ms();
 
     snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
     if ((o = json_load_file(path, 0, &je)) == NULL)
@@ -466,36 +532,30 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	sy_clear_cookies(sy);
 	return 0;
     }
-    /* Rebuild the in-memory delta from the published delta file. */
+    /*
+     * Adopt the published delta too (its records become the in-memory
+     * delta over the base), so that the next change is a small delta
+     * again, not a full base.  The routes of the published view are the
+     * base's R records (its #meta counts them) plus what the delta adds
+     * and removes: nothing is compiled here, at a million people that
+     * took longer than the load itself.
+     */
     pub->base_serial = pub->serial = bm.serial;
+    routes = (long) bm.counts[REC_IDX(MAP_T_RECIPIENT)];
     snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
     if (map_file_meta(path, &dm, err, sizeof(err)) == 0 && dm.base_serial == bm.serial) {
-	/* Simplest correct move: the delta stays valid, but we do not
-	 * know its records here; write a fresh base on the first batch. */
 	pub->serial = dm.serial;
-	pub_close_base(pub);
-    }
-    /* Routes in the published view. */
-    {
-	size_t  pos = 0;
-	void   *v;
-	unsigned long routes = 0;
-
-	st->changes = 0;
-	while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
-	    struct recs r;
-	    struct anode *a = v;
-
-	    if (a->nc == 0)
-		continue;
-	    if (comp_addr(c, st, a->addr, &r, NULL) == 0 && r.v[REC_IDX(MAP_T_RECIPIENT)]) {
-		routes++;
-		a->routed = 1;
-	    }
-	    recs_free(&r);
+	if (pub_adopt_delta(pub, &dr, err, sizeof(err)) == 0)
+	    routes += dr;
+	else {
+	    /* Still correct: a fresh base on the first batch. */
+	    log_warn("cannot adopt the published delta (%s); the next publish"
+		     " writes a new base", err);
+	    pub_close_base(pub);
 	}
-	pub->routes = routes;
     }
+    pub->routes = routes > 0 ? (unsigned long) routes : 0;
+    st->changes = 0;
     if (pub->base && pub_load_extras(pub, st, err, sizeof(err)) < 0) {
 	log_info("%s; full refresh", err);
 	pub_close_base(pub);
@@ -505,8 +565,9 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     }
     state_dirty_clear(st);
     st->no_dirty = 0;
-    log_info("resuming from saved cookie: %zu entries, base serial %llu",
-	     st->nents, (unsigned long long) bm.serial);
+    log_info("resuming from saved cookie: %zu entries, base serial %llu,"
+	     " state loaded in %lld ms", st->nents, (unsigned long long) bm.serial,
+	     mono_ms() - t0);
     return 1;
 }
 
@@ -852,7 +913,8 @@ daemon_run(const struct conf *c, int force)
 	flush_cookie(c, &sy, &pub);
     sy_free(&sy);
     pub_free(&pub);
-    state_free(&st);
+    if (FREE_AT_EXIT)		/* a million entries: seconds; the exit frees them */
+	state_free(&st);
     log_info("stopped");
     return 0;
 }

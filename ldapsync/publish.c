@@ -190,6 +190,78 @@ pub_get(struct pub *p, int tag, const char *addr, size_t alen,
     return pub_base_get(p, tag, addr, alen, v, vlen);
 }
 
+/* ---- adopting a published delta (restart) ---- */
+
+struct adopt {
+    struct pub *p;
+    long    routes;		/* R records the delta adds minus removes */
+};
+
+static int
+adopt_one(void *ctx, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    struct adopt *a = ctx;
+    const char *bv;
+    size_t  bl;
+    char   *key, *val;
+    int     in_base;
+
+    if (klen < 3 || k[1] != ':' || k[0] == 0 || strchr(PUB_RECTAGS, k[0]) == NULL)
+	return 0;		/* #meta */
+    if (htab_get(&a->p->delta, k, klen) != NULL)
+	return -1;		/* a key twice: a damaged file */
+    if ((key = malloc(klen + 1)) == NULL)
+	return -1;
+    memcpy(key, k, klen);
+    key[klen] = 0;
+    if (vlen == MAP_TOMBSTONE_LEN && memcmp(v, MAP_TOMBSTONE, MAP_TOMBSTONE_LEN) == 0)
+	val = pub_tomb;
+    else if ((val = malloc(vlen + 1)) == NULL) {
+	free(key);
+	return -1;
+    } else {
+	memcpy(val, v, vlen);
+	val[vlen] = 0;
+    }
+    if (k[0] == MAP_T_RECIPIENT) {
+	in_base = pub_base_get(a->p, MAP_T_RECIPIENT, k + 2, klen - 2, &bv, &bl);
+	if (val == pub_tomb && in_base)
+	    a->routes--;
+	else if (val != pub_tomb && !in_base)
+	    a->routes++;
+    }
+    if (htab_put(&a->p->delta, key, klen, val) < 0) {
+	free(key);
+	if (val != pub_tomb)
+	    free(val);
+	return -1;
+    }
+    return 0;
+}
+
+int
+pub_adopt_delta(struct pub *p, long *routes, char *err, size_t errlen)
+{
+    char    path[4096];
+    struct adopt a = {p, 0};
+
+    *routes = 0;
+    if (errlen)
+	err[0] = 0;
+    snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
+    pub_delta_clear(p);
+    if (p->base == NULL || map_scan(path, adopt_one, &a, err, errlen) < 0) {
+	if (p->base == NULL)
+	    snprintf(err, errlen, "no base open");
+	else if (err[0] == 0)
+	    snprintf(err, errlen, "%s: out of memory or a key twice", path);
+	pub_delta_clear(p);
+	return -1;
+    }
+    *routes = a.routes;
+    return 0;
+}
+
 /* ---- leftovers of a crash ---- */
 
 /*

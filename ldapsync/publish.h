@@ -85,5 +85,9 @@ long long pub_child_ms(const struct pub *p);	/* since the compaction started */
 /* Remove (and log) leftovers of ldapsync's own temporary names in
  * maps_dir and state_dir; startup: also those a publish can leave. */
 unsigned pub_remove_stale(const struct conf *c, int startup);
+/* Restart: read the published delta (over the open base) into p->delta;
+ * *routes: the R records it adds minus those it removes.  0, or -1 with a
+ * message in err (p->delta then empty). */
+int	pub_adopt_delta(struct pub *p, long *routes, char *err, size_t errlen);
 
 #endif

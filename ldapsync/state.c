@@ -1070,7 +1070,9 @@ save_as(struct state *st, const char *dir, const char *name, int truncate_journa
 	return -1;
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    fprintf(f, "%s %llu\n", STATE_MAGIC, (unsigned long long) base_serial);
+    /* The counts let a load size its tables once (no rehashing). */
+    fprintf(f, "%s %llu %zu %zu\n", STATE_MAGIC, (unsigned long long) base_serial,
+	    st->nents, st->addrs.n);
     {
 	unsigned long n = 0;
 
@@ -1244,15 +1246,31 @@ state_load_files(struct state *st, FILE *f, const char *path, FILE *jf,
     char   *line = NULL;
     size_t  cap = 0;
     ssize_t n;
-    unsigned long long s;
-    int     ok = 0, ret = -1;
+    unsigned long long s, ne = 0, na = 0;
+    int     ok = 0, ret = -1, nf;
 
     if ((n = getline(&line, &cap, f)) <= 0
-	|| sscanf(line, STATE_MAGIC " %llu", &s) != 1) {
+	|| (nf = sscanf(line, STATE_MAGIC " %llu %llu %llu", &s, &ne, &na)) < 1) {
 	snprintf(err, errlen, "%s: bad header", path);
 	goto out;
     }
     *base_serial = *last_serial = s;
+    /* Size the empty tables for what comes (bounded: the header is
+     * untrusted; they still grow as needed). */
+    if (nf == 3 && st->nents == 0 && st->ents.n == 0 && st->addrs.n == 0
+	&& ne <= 50000000 && na <= 200000000) {
+	struct htab e2, a2;
+
+	if (htab_init(&e2, (size_t) ne) == 0) {
+	    if (htab_init(&a2, (size_t) na) == 0) {
+		htab_free(&st->ents);
+		htab_free(&st->addrs);
+		st->ents = e2;
+		st->addrs = a2;
+	    } else
+		htab_free(&e2);
+	}
+    }
     while ((n = getline(&line, &cap, f)) > 0) {
 	if (line[n - 1] == '\n')
 	    line[--n] = 0;
