@@ -18,7 +18,16 @@
 #     from sending the LDAP modify until the tables (read the way fwdmapd
 #     reads them) answer with the new value.  Target: p99 < 1 s.
 #
+#  3. with NGROUPS=G (issue 10): G distribution lists besides the people
+#     (bench/gen-people.py: sizes 2..100,000, nesting up to 5 levels, one
+#     in 100 a memberURL group); the baseline's ldapsearch then fetches the
+#     group attributes too (its cdb gets no group records: a cheaper
+#     baseline than what ldapsync publishes); then the latency of member
+#     changes (a person in a group gets a new address) and group changes
+#     (a member added), each timed until `virtual` of the group shows it.
+#
 #   N=100000 SECS=30 bench/ldapsync.sh      (smaller, quicker run)
+#   N=1000000 NGROUPS=100000 bench/ldapsync.sh  (issue 10's measurement)
 #   COMPACT=2000 ...                         (ldapsync.compact_records: force
 #                                             background compactions during
 #                                             the latency run)
@@ -26,6 +35,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
 N=${N:-1000000}
+NGROUPS=${NGROUPS:-0}
 RATE=${RATE:-100}
 SECS=${SECS:-60}
 WARMUP=${WARMUP:-3}
@@ -44,10 +54,10 @@ rss_of() { awk '/Maximum resident/ { printf "%.0f", $NF / 1024 }' "$1"; }
 wall_of() { awk -F': ' '/Elapsed \(wall/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$1"; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "people: $N"
+echo "people: $N, groups: $NGROUPS"
 
 t0=$(now)
-python3 "$TOP/bench/gen-people.py" "$N" > "$T/people.ldif"
+python3 "$TOP/bench/gen-people.py" "$N" "$SLAPD_SUFFIX" "$NGROUPS" > "$T/people.ldif"
 echo "generate LDIF: $(secs "$t0" "$(now)") s ($(du -m "$T/people.ldif" | cut -f1) MB)"
 slapd_init ldap conf
 t0=$(now)
@@ -65,12 +75,13 @@ cat > "$T/fwdmap.json" <<JSON
   "stores": { "exchange": "smtp:[exchange.example.org]:25", "mytum": "lmtp:[mytum.example.org]:24" },
   "tenants": { "tum": { "base": "ou=tum,$SLAPD_SUFFIX", "domains": ["tum.de", "mytum.de"] } },
   "safety": { "max_removed": 500, "max_removed_percent": 10 },
-  "ldapsync": { "compact_records": ${COMPACT:-50000} } }
+  "ldapsync": { "compact_records": ${COMPACT:-50000}, "group_url_interval": 60 } }
 JSON
 
 echo
 echo "== full sync"
 ATTRS="mail fwdMailAlias fwdMailboxLocation fwdMailHost fwdForwardAddress entryUUID"
+[ "$NGROUPS" -gt 0 ] && ATTRS="$ATTRS member uniqueMember memberURL fwdGroupSenderPolicy fwdGroupAllowedSender objectClass"
 t0=$(now)
 # shellcheck disable=SC2086
 ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -D "$SLAPD_SYNCDN" -w "$SLAPD_SYNCPW" -b "ou=tum,$SLAPD_SUFFIX" \
@@ -96,7 +107,7 @@ run_once() {
     local w r
     w=$(wall_of "$T/time.txt"); r=$(rss_of "$T/time.txt")
     echo "ldapsync --once ($1): ${w} s, peak RSS ${r} MiB, ratio to baseline $(awk -v a="$w" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
-    grep -E "full search|compile and publish|full sync:" "$T/time.txt" | sed 's/^ldapsync\[[0-9]*\]: /    /'
+    grep -E "full search|memberURLs of|compile and publish|full sync:" "$T/time.txt" | sed 's/^ldapsync\[[0-9]*\]: /    /'
 }
 run_once "empty maps dir"
 run_once "over the previous generation"
@@ -145,6 +156,49 @@ echo "initial refresh + publish + state snapshot: $(secs "$t0" "$(now)") s, daem
 probe "$WARMUP" >/dev/null
 echo "latency ($RATE changes/s for $SECS s, after a ${WARMUP} s warm-up):"
 echo "    $(probe "$SECS")"
+if [ "$NGROUPS" -gt 0 ]; then
+    FM=$(t_bin fwdmap)
+    # ms until `virtual` of group $1 matches $2 (polled every 10 ms).
+    until_v() {
+        local t0 t1
+        t0=$(date +%s%N)
+        until "$FM" -d "$T/maps" query virtual "$1" 2>/dev/null | grep -q -- "$2"; do
+            sleep 0.01
+            [ $(( ($(date +%s%N) - t0) / 1000000 )) -gt 30000 ] && break
+        done
+        t1=$(date +%s%N)
+        echo $(( (t1 - t0) / 1000000 ))
+    }
+    stats() { sort -n | awk '{ a[NR] = $1 } END { printf "n=%d p50=%d ms p90=%d ms max=%d ms", NR, a[int(NR * 0.5) + 1], a[int(NR * 0.9) + 1], a[NR] }'; }
+    : > "$T/lat.group"; : > "$T/lat.member"
+    for i in $(seq 1 20); do
+        g=$(printf 'g%06d' $(( i * 5 )))		# level-0 groups of 2-50 members
+        u=$(printf 'u%07d' $(( (i * 104729) % N )))
+        ldapmodify -x -H "$URI" -D "$SLAPD_ROOTDN" -w "$SLAPD_ROOTPW" >/dev/null <<LDIF &
+dn: cn=$g,ou=tum,$SLAPD_SUFFIX
+changetype: modify
+add: member
+member: uid=$u,ou=tum,$SLAPD_SUFFIX
+LDIF
+        mp=$!
+        until_v "$g@tum.de" "$u@tum.de" >> "$T/lat.group"
+        wait "$mp"
+        # a member of g000010... gets a new primary address
+        m=$("$FM" -d "$T/maps" query virtual "$g@tum.de" | sed 's/^OK //' | tr , '\n' | grep '^u[0-9]*@tum.de$' | head -1)
+        mu=${m%@tum.de}
+        ldapmodify -x -H "$URI" -D "$SLAPD_ROOTDN" -w "$SLAPD_ROOTPW" >/dev/null <<LDIF &
+dn: uid=$mu,ou=tum,$SLAPD_SUFFIX
+changetype: modify
+replace: mail
+mail: $mu.new$i@tum.de
+LDIF
+        mp=$!
+        until_v "$g@tum.de" "$mu.new$i@tum.de" >> "$T/lat.member"
+        wait "$mp"
+    done
+    echo "group change (a member added) until virtual shows it: $(stats < "$T/lat.group")"
+    echo "member change (new primary address) until its group's virtual shows it: $(stats < "$T/lat.member")"
+fi
 echo "daemon RSS after: $(( $(ps -o rss= -p "$LP") / 1024 )) MiB; $(grep -c 'delta sync' "$T/daemon.log") deltas published; background compactions: $(grep -c 'background compaction finished' "$T/daemon.log"); slow batches logged: $(grep -c 'slow batch' "$T/daemon.log")"
 t_stop_pid "$LP"
 exit 0

@@ -228,6 +228,19 @@ pc_tables(struct pc *p)
 }
 
 /*
+ * Groups (issue 10): a group answer lists up to 100,000 members (through
+ * internal sub-lists, ldapsync flattens nesting), and Postfix defers the
+ * mail of any original recipient that expands into more than
+ * virtual_alias_expansion_limit (default 1000) addresses.  The
+ * recursion stays within the default virtual_alias_recursion_limit.
+ */
+static void
+pc_groups(struct pc *p)
+{
+    pc_set(p, "virtual_alias_expansion_limit", "200000");
+}
+
+/*
  * SRS, only for the copies that leave (srs section; nothing without
  * srs.domain).  A copy that would go out by default_transport, i.e. to a
  * domain that is not ours and has no transport answer, goes instead
@@ -317,6 +330,7 @@ static const struct pc_feature {
     {"a safe base: nothing delivered locally, only this host relays outward",
      pc_base},
     {"every routing decision comes from fwdmapd", pc_tables},
+    {"distribution lists of up to 100,000 members expand in one go", pc_groups},
     {"SRS for the copies that leave, bounces back to the sender", pc_srs},
     {NULL, NULL},
 };

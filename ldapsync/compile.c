@@ -7,6 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+#include <nettle/hmac.h>
+
 #include "addr.h"
 #include "compile.h"
 #include "dn.h"
@@ -43,6 +46,8 @@ owns_domain(const struct conf *c, int tenant, const char *addr)
 static const char *
 effective_location(const struct conf *c, const struct ent *e)
 {
+    if (ENT_IS_GROUP(e))
+	return "none";		/* a group has no mailbox */
     if (e->v[V_LOC].n)
 	return e->v[V_LOC].s[0];
     if (e->tenant >= 0)
@@ -68,6 +73,24 @@ host_allowed(const struct conf_tenant *t, const char *h, size_t hl)
     return 0;
 }
 
+#define RESERVED_REASON	"address in the form reserved for internal group sub-lists (" \
+			MAP_SUBLIST_PREFIX "*)"
+
+/* The group's sender policy, NULL when the value is unknown. */
+static const char *
+group_policy(const struct ent *e)
+{
+    static const char *const pol[] = {"anyone", "tenant", "members", "listed"};
+    size_t  i;
+
+    if (e->v[V_POLICY].n == 0)
+	return "anyone";
+    for (i = 0; i < sizeof(pol) / sizeof(pol[0]); i++)
+	if (strcmp(e->v[V_POLICY].s[0], pol[i]) == 0)
+	    return pol[i];
+    return NULL;
+}
+
 #define BAD(r, a) do { e->invalid = (r); e->invalid_arg = (a); return 0; } while (0)
 
 int
@@ -85,6 +108,8 @@ comp_validate(const struct conf *c, struct ent *e)
 	e->alias_bad[i] = NULL;
 	if (addr_valid(a, strlen(a), &why) < 0)
 	    e->alias_bad[i] = "invalid alias address";
+	else if (strncmp(a, MAP_SUBLIST_PREFIX, sizeof(MAP_SUBLIST_PREFIX) - 1) == 0)
+	    e->alias_bad[i] = RESERVED_REASON;
 	else if (e->tenant >= 0 && !owns_domain(c, e->tenant, a))
 	    e->alias_bad[i] = "alias in a domain the tenant does not own";
     }
@@ -101,6 +126,12 @@ comp_validate(const struct conf *c, struct ent *e)
     }
     if (e->tenant < 0)
 	BAD("entry is outside every tenant's base", NULL);
+    if (e->v[V_MAIL].n == 0 && ENT_IS_GROUP(e) && e->v[V_ALIAS].n == 0) {
+	/* A group without an address of its own: only a nested member. */
+	if (e->v[V_POLICY].n > 1)
+	    BAD("more than one fwdGroupSenderPolicy value", NULL);
+	return 0;
+    }
     if (e->v[V_MAIL].n == 0)
 	BAD("no mail attribute", NULL);
     if (e->v[V_MAIL].n > 1)
@@ -110,6 +141,19 @@ comp_validate(const struct conf *c, struct ent *e)
 	BAD("invalid mail address", mail);
     if (!owns_domain(c, e->tenant, mail))
 	BAD("mail in a domain the tenant does not own", mail);
+    if (strncmp(mail, MAP_SUBLIST_PREFIX, sizeof(MAP_SUBLIST_PREFIX) - 1) == 0)
+	BAD(RESERVED_REASON, mail);
+    if (ENT_IS_GROUP(e)) {
+	if (e->v[V_LOC].n > 1 || (e->v[V_LOC].n == 1 && strcmp(e->v[V_LOC].s[0], "none") != 0))
+	    BAD("a group has no mailbox: fwdMailboxLocation must be absent or none",
+		e->v[V_LOC].n ? e->v[V_LOC].s[0] : NULL);
+	if (e->v[V_POLICY].n > 1)
+	    BAD("more than one fwdGroupSenderPolicy value", NULL);
+	if (e->v[V_POLICY].n == 1 && group_policy(e) == NULL)
+	    BAD("unknown fwdGroupSenderPolicy (anyone, tenant, members or listed)",
+		e->v[V_POLICY].s[0]);
+	return 0;
+    }
     if (e->v[V_LOC].n > 1)
 	BAD("more than one fwdMailboxLocation value", NULL);
     if (e->v[V_HOST].n > 1)
@@ -224,6 +268,185 @@ winner(struct state *st, const char *addr)
     return w;
 }
 
+/*
+ * The expansion graph: an address leads to the entry that wins it (an
+ * alias to its entry), an entry without a mailbox to its forwards.  The
+ * ends ("sinks") are entries with a mailbox (written as their primary
+ * address: Postfix expands that on to the entry's own forwards and
+ * store), addresses outside our domains, and unknown addresses of a
+ * domain whose unknown recipients are routed on.  An entry without a
+ * mailbox is passed through.  A walk visits every entry once: a cycle
+ * through entries without a mailbox is met (w->cycle) and broken, never
+ * followed twice.  Postfix itself follows such a cycle until
+ * virtual_alias_recursion_limit and then defers the mail, so an address
+ * whose expansion runs through one is published flattened: the sinks
+ * themselves.  After WALK_BUDGET entries a walk gives up and counts as
+ * reaching a sink: never refuse what was not checked to the end.
+ */
+#define WALK_BUDGET	100000
+
+struct walk {
+    struct htab seen;		/* uuid -> WALK_ON_STACK / WALK_DONE */
+    struct htab out;		/* sinks collected (keys owned by the state) */
+    const char **sinks;		/* in the order met */
+    size_t  nsinks, csinks;
+    size_t  visited;
+    int	    init;
+    int	    collect;		/* gather the sinks, else stop at the first */
+    int	    found;		/* a sink was met */
+    int	    cycle;		/* an entry on the current path was met again */
+    int	    over;		/* budget exhausted or out of memory */
+    const struct ent *self;	/* not a sink of its own (its primary) */
+};
+
+#define WALK_ON_STACK	((void *) 1)
+#define WALK_DONE	((void *) 2)
+
+static void walk_ent(const struct conf *, struct state *, const struct ent *,
+		     struct walk *);
+
+static int
+walk_init(struct walk *w)
+{
+    if (w->init)
+	return 0;
+    if (htab_init(&w->seen, 16) < 0 || htab_init(&w->out, 16) < 0) {
+	w->over = 1;
+	return -1;
+    }
+    w->init = 1;
+    return 0;
+}
+
+static void
+walk_sink(struct walk *w, const char *addr)
+{
+    size_t  l = strlen(addr);
+
+    if (w->self && strcmp(addr, w->self->v[V_MAIL].s[0]) == 0)
+	return;
+    w->found = 1;
+    if (!w->collect || walk_init(w) < 0 || htab_get(&w->out, addr, l))
+	return;
+    if (w->nsinks == w->csinks) {
+	size_t  n = w->csinks ? w->csinks * 2 : 16;
+	const char **x = realloc(w->sinks, n * sizeof(*x));
+
+	if (x == NULL) {
+	    w->over = 1;
+	    return;
+	}
+	w->sinks = x;
+	w->csinks = n;
+    }
+    if (htab_put(&w->out, addr, l, w) < 0) {
+	w->over = 1;
+	return;
+    }
+    w->sinks[w->nsinks++] = addr;
+}
+
+/* addr folded (the key), pub as published (a forward's local part as
+ * written in the directory). */
+static void
+walk_addr(const struct conf *c, struct state *st, const char *addr,
+	  const char *pub, struct walk *w)
+{
+    const char *at = strrchr(addr, '@');
+    const struct conf_domain *d = at ? conf_domain(c, at + 1) : NULL;
+    const struct claim *cl;
+
+    if (d == NULL)
+	walk_sink(w, pub);		/* outside */
+    else if ((cl = winner(st, addr)) != NULL)
+	walk_ent(c, st, cl->e, w);
+    else if (d->unknown == CONF_UNKNOWN_ROUTE)
+	walk_sink(w, addr);		/* passed on by the domain's route */
+}
+
+
+static void
+walk_ent(const struct conf *c, struct state *st, const struct ent *e,
+	 struct walk *w)
+{
+    const char *k = (const char *) e->uuid;
+    void   *mark;
+    size_t  i;
+
+    if ((w->found && !w->collect) || w->over)
+	return;
+    if (strcmp(loc_of(c, e), "none") != 0) {
+	walk_sink(w, e->v[V_MAIL].s[0]);	/* a mailbox */
+	return;
+    }
+    if (walk_init(w) < 0)
+	return;
+    if ((mark = htab_get(&w->seen, k, 16)) != NULL) {
+	if (mark == WALK_ON_STACK)
+	    w->cycle = 1;
+	return;
+    }
+    if (++w->visited > WALK_BUDGET || htab_put(&w->seen, k, 16, WALK_ON_STACK) < 0) {
+	w->over = 1;
+	return;
+    }
+    if (ENT_IS_GROUP(e)) {		/* its members, by DN */
+	struct urlres *u = state_urls(st, e);
+	size_t  n = e->v[V_MEMBER].n + (u ? u->n : 0);
+
+	for (i = 0; i < n && !w->over && !(w->found && !w->collect); i++) {
+	    const char *dn = i < e->v[V_MEMBER].n ? e->v[V_MEMBER].s[i]
+		: u->dns[i - e->v[V_MEMBER].n];
+	    const struct ent *m = htab_get(&st->dns, dn, strlen(dn));
+
+	    if (m == NULL || m->invalid)
+		continue;
+	    if (ENT_IS_GROUP(m) || wins_primary(st, m))
+		walk_ent(c, st, m, w);
+	}
+    }
+    for (i = 0; i < e->v[V_FWD].n; i++) {
+	const char *f = e->v[V_FWD].s[i];
+	const struct claim *cl;
+
+	if (e->fwd_bad[i] || (e->v[V_MAIL].n && strcmp(f, e->v[V_MAIL].s[0]) == 0))
+	    continue;
+	if ((cl = winner(st, f)) != NULL && cl->e == e)
+	    continue;
+	walk_addr(c, st, f, e->fwd_pub[i], w);
+    }
+    htab_put(&w->seen, k, 16, WALK_DONE);
+}
+
+static void
+walk_done(struct walk *w)
+{
+    if (w->init) {
+	htab_free(&w->seen);
+	htab_free(&w->out);
+    }
+    free(w->sinks);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Does mail to entry e end somewhere? */
+static int
+ent_delivers(const struct conf *c, struct state *st, const struct ent *e)
+{
+    struct walk w = {0};
+    int     ok;
+
+    walk_ent(c, st, e, &w);
+    ok = w.found || w.over;
+    walk_done(&w);
+    return ok;
+}
+
+#define NO_SINK_REASON	"forwards reach no mailbox and no outside address" \
+			" (a forwarding cycle within our domains)"
+#define NO_SINK_FWD	"forward to an address that reaches no mailbox and no" \
+			" outside address (a forwarding cycle)"
+
 /* Is f one of our own domains' addresses, and is it deliverable? */
 static const char *
 fwd_check(const struct conf *c, struct state *st, const struct ent *e,
@@ -241,7 +464,7 @@ fwd_check(const struct conf *c, struct state *st, const struct ent *e,
     if (w && w->e == e)
 	return "forward to the entry's own address";
     if (w)
-	return NULL;
+	return ent_delivers(c, st, w->e) ? NULL : NO_SINK_FWD;
     if (d->unknown == CONF_UNKNOWN_ROUTE)
 	return NULL;
     return "forward to an unknown address in our own domains";
@@ -411,7 +634,11 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
     for (j = 0; j < depth; j++)
 	if (strcmp(path[j], cur) == 0)
 	    return 0;		/* a loop not through start */
-    n = kept_fwds(c, st, e, kept, 64, NULL);
+    /* Every valid forward: one dropped for leading into a cycle without
+     * a mailbox is part of the loop. */
+    for (i = n = 0; i < e->v[V_FWD].n && n < 64; i++)
+	if (!e->fwd_bad[i])
+	    kept[n++] = i;
     for (i = 0; i < n; i++) {
 	const char *f = e->v[V_FWD].s[kept[i]];
 	const char *at = strrchr(f, '@');
@@ -439,6 +666,557 @@ report_bad_values(struct report *rep, const struct ent *e)
     for (i = 0; i < e->v[V_ALIAS].n; i++)
 	if (e->alias_bad[i])
 	    report_reject(rep, e->dn, e->v[V_ALIAS].s[i], e->alias_bad[i], e->v[V_ALIAS].s[i]);
+}
+
+/* ---- groups ---- */
+
+/*
+ * The expansion of one group: nested groups flattened (each once; a
+ * group met again while it is being expanded closes a cycle, which is
+ * broken there and listed), people as their primary address, external
+ * members as they are, every final address once.
+ */
+struct gexp {
+    const struct conf *c;
+    struct state *st;
+    struct htab seen;		/* group uuid -> WALK_ON_STACK / WALK_DONE */
+    struct htab out;		/* final addresses */
+    const char **addrs;		/* final addresses, in the order met */
+    const struct ent **who;	/* per address: the person, or NULL */
+    size_t  n, cap;
+    json_t *skipped;		/* [{"dn","reason"}], at most MAP_P_LIST_MAX */
+    size_t  nskipped;
+    json_t *cycle;		/* group primaries where a cycle was broken */
+    int	    oom;
+};
+
+static void
+gexp_skip(struct gexp *x, const char *dn, const char *reason, const char *arg)
+{
+    char   *r = NULL;
+
+    x->nskipped++;
+    if (json_array_size(x->skipped) >= MAP_P_LIST_MAX)
+	return;
+    if (arg && asprintf(&r, "%s: %s", reason, arg) < 0)
+	r = NULL;
+    json_array_append_new(x->skipped, json_pack("{s:s, s:s}", "dn", dn,
+						 "reason", r ? r : reason));
+    free(r);
+}
+
+static void
+gexp_add(struct gexp *x, const char *addr, const struct ent *who)
+{
+    size_t  l = strlen(addr);
+
+    if (htab_get(&x->out, addr, l))
+	return;
+    if (x->n == x->cap) {
+	size_t  nc = x->cap ? x->cap * 2 : 64;
+	const char **a = realloc(x->addrs, nc * sizeof(*a));
+	const struct ent **w;
+
+	if (a == NULL) {
+	    x->oom = 1;
+	    return;
+	}
+	x->addrs = a;
+	if ((w = realloc(x->who, nc * sizeof(*w))) == NULL) {
+	    x->oom = 1;
+	    return;
+	}
+	x->who = w;
+	x->cap = nc;
+    }
+    if (htab_put(&x->out, addr, l, x) < 0) {
+	x->oom = 1;
+	return;
+    }
+    x->addrs[x->n] = addr;
+    x->who[x->n++] = who;
+}
+
+static void gexp_group(struct gexp *x, const struct ent *g);
+
+static void
+gexp_person(struct gexp *x, const struct ent *p)
+{
+    if (!wins_primary(x->st, p))
+	gexp_skip(x, p->dn, "member lost its primary address to another entry",
+		  p->v[V_MAIL].n ? p->v[V_MAIL].s[0] : NULL);
+    else if (!ent_delivers(x->c, x->st, p))
+	gexp_skip(x, p->dn, "member reaches no mailbox and no outside address", NULL);
+    else
+	gexp_add(x, p->v[V_MAIL].s[0], p);
+}
+
+static void
+gexp_dn(struct gexp *x, const char *dn)
+{
+    const struct ent *m = htab_get(&x->st->dns, dn, strlen(dn));
+
+    if (m == NULL)
+	gexp_skip(x, dn, "no such entry among the synced recipients (missing, outside"
+		  " every tenant's search, or no fwdMailRecipient)", NULL);
+    else if (m->invalid)
+	gexp_skip(x, m->dn, "member entry rejected", m->invalid);
+    else if (ENT_IS_GROUP(m))
+	gexp_group(x, m);
+    else
+	gexp_person(x, m);
+}
+
+/* An external member (fwdForwardAddress of group g). */
+static void
+gexp_addr(struct gexp *x, const struct ent *g, const char *f, const char *pub)
+{
+    const char *at = strrchr(f, '@');
+    const struct conf_domain *d = at ? conf_domain(x->c, at + 1) : NULL;
+    const struct claim *w;
+
+    if (d == NULL)
+	gexp_add(x, pub, NULL);	/* its local part as written */
+    else if ((w = winner(x->st, f)) != NULL) {
+	if (ENT_IS_GROUP(w->e))
+	    gexp_group(x, w->e);
+	else
+	    gexp_person(x, w->e);
+    } else if (d->unknown == CONF_UNKNOWN_ROUTE)
+	gexp_add(x, f, NULL);
+    else
+	gexp_skip(x, g->dn, "member address unknown in our own domains", f);
+}
+
+static void
+gexp_cycle(struct gexp *x, const struct ent *g)
+{
+    const char *p = g->v[V_MAIL].n ? g->v[V_MAIL].s[0] : g->dn;
+    size_t  i;
+
+    for (i = 0; i < json_array_size(x->cycle); i++)
+	if (strcmp(json_string_value(json_array_get(x->cycle, i)), p) == 0)
+	    return;
+    if (json_array_size(x->cycle) < MAP_P_LIST_MAX)
+	json_array_append_new(x->cycle, json_string(p));
+}
+
+static void
+gexp_group(struct gexp *x, const struct ent *g)
+{
+    const char *k = (const char *) g->uuid;
+    struct urlres *u;
+    void   *mark;
+    size_t  i;
+
+    if (x->oom)
+	return;
+    if ((mark = htab_get(&x->seen, k, 16)) != NULL) {
+	if (mark == WALK_ON_STACK)
+	    gexp_cycle(x, g);
+	return;
+    }
+    if (htab_put(&x->seen, k, 16, WALK_ON_STACK) < 0) {
+	x->oom = 1;
+	return;
+    }
+    for (i = 0; i < g->v[V_MEMBER].n; i++)
+	gexp_dn(x, g->v[V_MEMBER].s[i]);
+    if ((u = state_urls(x->st, g)) != NULL) {
+	for (i = 0; i < u->n; i++)
+	    gexp_dn(x, u->dns[i]);
+	if (u->why)
+	    gexp_skip(x, g->dn, u->why, u->bad_url);
+    }
+    for (i = 0; i < g->v[V_FWD].n; i++) {
+	if (g->fwd_bad[i])
+	    gexp_skip(x, g->dn, g->fwd_bad[i], g->v[V_FWD].s[i]);
+	else
+	    gexp_addr(x, g, g->v[V_FWD].s[i], g->fwd_pub[i]);
+    }
+    htab_put(&x->seen, k, 16, WALK_DONE);
+}
+
+static int
+gexp_init(struct gexp *x, const struct conf *c, struct state *st)
+{
+    memset(x, 0, sizeof(*x));
+    x->c = c;
+    x->st = st;
+    x->skipped = json_array();
+    x->cycle = json_array();
+    if (htab_init(&x->seen, 16) < 0 || htab_init(&x->out, 64) < 0
+	|| x->skipped == NULL || x->cycle == NULL)
+	return -1;
+    return 0;
+}
+
+static void
+gexp_free(struct gexp *x)
+{
+    htab_free(&x->seen);
+    htab_free(&x->out);
+    free(x->addrs);
+    free(x->who);
+    json_decref(x->skipped);
+    json_decref(x->cycle);
+}
+
+static int
+recs_extra(struct recs *r, int tag, char *key, char *val)
+{
+    if (key == NULL || val == NULL)
+	goto fail;
+    if (r->nx == r->cx) {
+	size_t  n = r->cx ? r->cx * 2 : 16;
+	struct rec_extra *x = realloc(r->x, n * sizeof(*x));
+
+	if (x == NULL)
+	    goto fail;
+	r->x = x;
+	r->cx = n;
+    }
+    r->x[r->nx].tag = tag;
+    r->x[r->nx].key = key;
+    r->x[r->nx++].val = val;
+    return 0;
+fail:
+    free(key);
+    free(val);
+    return -1;
+}
+
+/* The key of the sub-list names (comp_set_sublist_key()). */
+static unsigned char sub_key[64];
+static size_t sub_key_len;
+
+void
+comp_set_sublist_key(const unsigned char *key, size_t len)
+{
+    sub_key_len = len < sizeof(sub_key) ? len : sizeof(sub_key);
+    memcpy(sub_key, key, sub_key_len);
+}
+
+void
+comp_sublist_stem(const char *primary, char out[17])
+{
+    uint8_t d[SHA256_DIGEST_SIZE];
+    struct hmac_sha256_ctx ctx;
+    size_t  i;
+
+    hmac_sha256_set_key(&ctx, sub_key_len, sub_key);
+    hmac_sha256_update(&ctx, strlen(primary), (const uint8_t *) primary);
+    hmac_sha256_digest(&ctx, sizeof(d), d);
+    for (i = 0; i < 8; i++)
+	snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/*
+ * The group's V value from its final addresses: as it is when it fits
+ * MAP_SUBLIST_BYTES, else split into sub-lists (extra V records) and,
+ * as often as needed, the list of sub-lists again.  Returns the value
+ * (malloc'ed) or NULL (out of memory); *nsub counts the sub-lists.
+ */
+static char *
+group_value(const char *primary, const char **addrs, size_t n, struct recs *r,
+	    size_t *nsub)
+{
+    char    stem[17];
+    char  **items = NULL;
+    size_t  ni = n, i;
+    int     owned = 0;
+    struct sbuf v = {0};
+
+    *nsub = 0;
+    comp_sublist_stem(primary, stem);
+    for (;;) {
+	size_t  total = 0, nout = 0;
+	char  **next;
+
+	for (i = 0; i < ni; i++)
+	    total += strlen(owned ? items[i] : addrs[i]) + 1;
+	if (total <= MAP_SUBLIST_BYTES + 1 || ni <= 1) {
+	    for (i = 0; i < ni; i++) {
+		if (i)
+		    sb_str(&v, ",");
+		sb_str(&v, owned ? items[i] : addrs[i]);
+	    }
+	    break;
+	}
+	/* Cut into chunks; each becomes a sub-list record. */
+	if ((next = calloc(ni, sizeof(char *))) == NULL)
+	    goto oom;
+	for (i = 0; i < ni;) {
+	    struct sbuf ch = {0};
+	    char   *key = NULL;
+
+	    while (i < ni) {
+		const char *a = owned ? items[i] : addrs[i];
+
+		if (ch.n && ch.n + 1 + strlen(a) > MAP_SUBLIST_BYTES)
+		    break;
+		if (ch.n)
+		    sb_str(&ch, ",");
+		sb_str(&ch, a);
+		i++;
+	    }
+	    ++*nsub;
+	    if (ch.oom || asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu@" MAP_SUBLIST_DOMAIN,
+				   stem, *nsub) < 0) {
+		free(ch.p);
+		free(next);
+		goto oom;
+	    }
+	    next[nout++] = key;
+	    if (recs_extra(r, 'V', strdup(key), ch.p) < 0) {
+		free(next);
+		goto oom;
+	    }
+	}
+	if (owned) {
+	    for (i = 0; i < ni; i++)
+		free(items[i]);
+	    free(items);
+	}
+	items = next;
+	ni = nout;
+	owned = 1;
+    }
+    if (owned) {
+	for (i = 0; i < ni; i++)
+	    free(items[i]);
+	free(items);
+    }
+    if (v.oom) {
+	free(v.p);
+	return NULL;
+    }
+    return v.p ? v.p : strdup("");
+oom:
+    if (owned) {
+	for (i = 0; i < ni; i++)
+	    free(items[i]);
+	free(items);
+    }
+    free(v.p);
+    return NULL;
+}
+
+/* Add S:primary\tsender = why, once per sender ("member" first). */
+static int
+sender_rec(struct htab *done, struct recs *r, const char *primary,
+	   const char *sender, const char *why)
+{
+    char   *key = NULL;
+    size_t  kl;
+
+    if (asprintf(&key, "%s\t%s", primary, sender) < 0)
+	return -1;
+    kl = strlen(key);
+    if (kl + 2 > MAP_KEY_MAX || htab_get(done, key, kl)) {
+	free(key);
+	return 0;
+    }
+    if (recs_extra(r, 'S', key, strdup(why)) < 0)
+	return -1;
+    return htab_put(done, r->x[r->nx - 1].key, kl, r) < 0 ? -1 : 0;
+}
+
+/* Every address of a person (primary and acceptable aliases). */
+static int
+sender_person(struct htab *done, struct recs *r, const char *primary,
+	      const struct ent *p, const char *why)
+{
+    size_t  i;
+
+    if (p->v[V_MAIL].n && sender_rec(done, r, primary, p->v[V_MAIL].s[0], why) < 0)
+	return -1;
+    for (i = 0; i < p->v[V_ALIAS].n; i++)
+	if (!p->alias_bad[i] && sender_rec(done, r, primary, p->v[V_ALIAS].s[i], why) < 0)
+	    return -1;
+    return 0;
+}
+
+/* The S records of group g (map.h); the members are in x. */
+static int
+group_senders(const struct conf *c, struct state *st, const struct ent *g,
+	      const char *policy, struct gexp *x, struct recs *r, json_t *skipped)
+{
+    struct htab done;
+    const char *primary = g->v[V_MAIL].s[0];
+    size_t  i, j;
+    int     ret = -1;
+
+    if (strcmp(policy, "anyone") == 0)
+	return 0;
+    if (htab_init(&done, 64) < 0)
+	return -1;
+    if (strcmp(policy, "members") == 0)
+	for (i = 0; i < x->n; i++)
+	    if ((x->who[i] ? sender_person(&done, r, primary, x->who[i], "member")
+		 : sender_rec(&done, r, primary, x->addrs[i], "member")) < 0)
+		goto out;
+    for (i = 0; i < g->v[V_ALLOWED].n; i++) {
+	const char *a = g->v[V_ALLOWED].s[i];
+	const char *why;
+
+	if (a[0] == '@') {
+	    if (addr_valid_domain(a + 1, strlen(a + 1), &why) < 0) {
+		json_array_append_new(skipped, json_pack("{s:s, s:s}", "dn", g->dn,
+		    "reason", "fwdGroupAllowedSender: invalid @domain"));
+		continue;
+	    }
+	    if (sender_rec(&done, r, primary, a, "allowed") < 0)
+		goto out;
+	} else if (strchr(a, '=') && strchr(a, '@') == NULL) {
+	    const struct ent *e = htab_get(&st->dns, a, strlen(a));
+
+	    if (e == NULL || e->invalid) {
+		json_array_append_new(skipped, json_pack("{s:s, s:s}", "dn", a,
+		    "reason", "fwdGroupAllowedSender: no such (valid) entry"));
+	    } else if (ENT_IS_GROUP(e)) {
+		struct gexp ax;
+
+		if (gexp_init(&ax, c, st) < 0) {
+		    gexp_free(&ax);
+		    goto out;
+		}
+		gexp_group(&ax, e);
+		for (j = 0; j < ax.n; j++)
+		    if ((ax.who[j] ? sender_person(&done, r, primary, ax.who[j], "allowed")
+			 : sender_rec(&done, r, primary, ax.addrs[j], "allowed")) < 0) {
+			gexp_free(&ax);
+			goto out;
+		    }
+		gexp_free(&ax);
+	    } else if (sender_person(&done, r, primary, e, "allowed") < 0)
+		goto out;
+	} else if (addr_valid(a, strlen(a), &why) == 0) {
+	    if (sender_rec(&done, r, primary, a, "allowed") < 0)
+		goto out;
+	} else
+	    json_array_append_new(skipped, json_pack("{s:s, s:s}", "dn", g->dn,
+		"reason", "fwdGroupAllowedSender: neither a DN, an address nor @domain"));
+    }
+    ret = 0;
+out:
+    htab_free(&done);
+    return ret;
+}
+
+/* The direct members of g, for its P record. */
+static json_t *
+group_direct(struct state *st, const struct ent *g, size_t *total)
+{
+    json_t *a = json_array();
+    struct urlres *u = state_urls(st, g);
+    size_t  n = g->v[V_MEMBER].n + (u ? u->n : 0), i;
+
+    *total = 0;
+    for (i = 0; i < n + g->v[V_FWD].n; i++) {
+	const char *item;
+
+	if (i < n) {
+	    const char *dn = i < g->v[V_MEMBER].n ? g->v[V_MEMBER].s[i]
+		: u->dns[i - g->v[V_MEMBER].n];
+	    const struct ent *m = htab_get(&st->dns, dn, strlen(dn));
+
+	    if (m == NULL || m->invalid || (m->v[V_MAIL].n == 0 && !ENT_IS_GROUP(m)))
+		continue;		/* listed under "skipped" */
+	    item = m->v[V_MAIL].n ? m->v[V_MAIL].s[0] : m->dn;
+	} else if (g->fwd_bad[i - n])
+	    continue;
+	else
+	    item = g->v[V_FWD].s[i - n];
+	++*total;
+	if (json_array_size(a) < MAP_P_LIST_MAX)
+	    json_array_append_new(a, json_string(item));
+    }
+    return a;
+}
+
+static int
+comp_group(const struct conf *c, struct state *st, const struct ent *g,
+	   const char *addr, int is_primary, struct recs *out, struct report *rep)
+{
+    const char *primary = g->v[V_MAIL].s[0];
+    const char *policy = group_policy(g);
+    const char *tenant = ent_tenant(c, g);
+    struct gexp x;
+    json_t *p = NULL, *urls;
+    size_t  nsub = 0, ndirect = 0, i;
+    char   *pj;
+    int     ret = -1;
+
+    (void) addr;		/* any address of g: the same records but V */
+    if (policy == NULL)
+	policy = "anyone";
+    if (gexp_init(&x, c, st) < 0)
+	goto out;
+    gexp_group(&x, g);
+    if (x.oom)
+	goto out;
+    if (is_primary && rep) {
+	for (i = 0; i < json_array_size(x.skipped); i++) {
+	    json_t *s = json_array_get(x.skipped, i);
+
+	    report_reject(rep, json_string_value(json_object_get(s, "dn")), primary,
+			  "group member skipped",
+			  json_string_value(json_object_get(s, "reason")));
+	}
+	if (json_array_size(x.cycle)) {
+	    char   *path[MAP_P_LIST_MAX + 1];
+	    size_t  n = json_array_size(x.cycle);
+
+	    path[0] = (char *) (uintptr_t) primary;
+	    for (i = 0; i < n; i++)
+		path[i + 1] = (char *) (uintptr_t) json_string_value(json_array_get(x.cycle, i));
+	    report_loop(rep, path, n + 1);
+	}
+    }
+    if (x.n == 0) {
+	if (is_primary)
+	    report_reject(rep, g->dn, NULL, "group has no deliverable member", primary);
+	out->v[REC_IDX('X')] = xjson(g->dn, tenant, "group has no deliverable member");
+	ret = out->v[REC_IDX('X')] ? 0 : -1;
+	goto out;
+    }
+    out->v[REC_IDX('R')] = strdup(tenant);
+    if (asprintf(&out->v[REC_IDX('G')], "%s\t%s\t%s", policy, primary, tenant) < 0)
+	out->v[REC_IDX('G')] = NULL;
+    if (is_primary) {
+	out->v[REC_IDX('V')] = group_value(primary, x.addrs, x.n, out, &nsub);
+	if (out->v[REC_IDX('V')] == NULL
+	    || group_senders(c, st, g, policy, &x, out, x.skipped) < 0)
+	    goto out;
+    } else
+	out->v[REC_IDX('V')] = strdup(primary);
+    urls = json_array();
+    for (i = 0; i < g->v[V_URL].n; i++)
+	json_array_append_new(urls, json_string(g->v[V_URL].s[i]));
+    {
+	char    u[37];
+
+	uuid_str(g->uuid, u);
+	p = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:o, s:I, s:O, s:I, s:o,"
+		      " s:I, s:s}",
+		      "dn", g->dn, "tenant", tenant, "role", "group", "alias", !is_primary,
+		      "primary", primary, "policy", policy, "members", (json_int_t) x.n,
+		      "direct", group_direct(st, g, &ndirect),
+		      "direct_total", (json_int_t) ndirect,
+		      "skipped", x.skipped, "skipped_total", (json_int_t) x.nskipped,
+		      "urls", urls, "sublists", (json_int_t) nsub, "uuid", u);
+    }
+    if (p && json_array_size(x.cycle))
+	json_object_set(p, "cycle", x.cycle);
+    if (p == NULL || (pj = json_dumps(p, JSON_COMPACT)) == NULL)
+	goto out;
+    out->v[REC_IDX('P')] = pj;
+    ret = (out->v[REC_IDX('R')] && out->v[REC_IDX('G')] && out->v[REC_IDX('V')]) ? 0 : -1;
+out:
+    json_decref(p);
+    gexp_free(&x);
+    return ret;
 }
 
 int
@@ -495,14 +1273,39 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
     e = w->e;
     primary = e->v[V_MAIL].s[0];
     is_primary = strcmp(addr, primary) == 0;
+    if (ENT_IS_GROUP(e)) {
+	if (loser) {
+	    char   *why = NULL;
+
+	    (void) !asprintf(&why, "conflict: address routed to %s (%s)", e->dn,
+			     (w->role == ROLE_PRIMARY && loser->role == ROLE_ALIAS)
+			     ? "primary address beats alias" : "smallest entryUUID wins");
+	    out->v[REC_IDX('X')] = why ? xjson(loser->e->dn, ent_tenant(c, loser->e), why) : NULL;
+	    free(why);
+	}
+	return comp_group(c, st, e, addr, is_primary, out, rep);
+    }
     loc = loc_of(c, e);
     nk = kept_fwds(c, st, e, kept, sizeof(kept) / sizeof(kept[0]),
 		   is_primary ? rep : NULL);
     if (strcmp(loc, "none") == 0 && nk == 0) {
 	report_reject(rep, e->dn, NULL, "no valid destination left (all forwards dropped)", NULL);
+	if (rep && is_primary) {
+	    const char *path[MAX_LOOP_DEPTH + 1];
+	    size_t  plen = 0;
+
+	    if (loop_dfs(c, st, primary, primary, path, 0, &plen))
+		report_loop(rep, (char *const *) (uintptr_t) path, plen);
+	}
 	out->v[REC_IDX(MAP_T_REJECTED)] = xjson(e->dn, ent_tenant(c, e),
 				     "no valid destination left (all forwards dropped)");
 	return out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1;
+    }
+    if (strcmp(loc, "none") == 0 && !ent_delivers(c, st, e)) {
+	if (is_primary)
+	    report_reject(rep, e->dn, NULL, NO_SINK_REASON, primary);
+	out->v[REC_IDX('X')] = xjson(e->dn, ent_tenant(c, e), NO_SINK_REASON);
+	return out->v[REC_IDX('X')] ? 0 : -1;
     }
     if (loser) {
 	char   *why = NULL;
@@ -520,8 +1323,30 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	out->v[REC_IDX(MAP_T_VIRTUAL)] = strdup(primary);
     } else if (nk) {
 	struct sbuf v = {0};
+	struct walk fw = {0};
 
-	if (strcmp(loc, "none") != 0) {
+	/* Through a cycle of entries without a mailbox: the sinks. */
+	fw.collect = 1;
+	fw.self = e;
+	for (i = 0; i < nk && !fw.over; i++)
+	    walk_addr(c, st, e->v[V_FWD].s[kept[i]], e->fwd_pub[kept[i]], &fw);
+	if (fw.cycle && !fw.over) {
+	    if (strcmp(loc, "none") != 0)
+		sb_str(&v, primary);
+	    for (i = 0; i < fw.nsinks; i++) {
+		if (v.n)
+		    sb_str(&v, ",");
+		sb_str(&v, fw.sinks[i]);
+	    }
+	    if (v.n > COMP_MAX_EXPANSION) {
+		free(v.p);
+		memset(&v, 0, sizeof(v));
+	    }
+	}
+	walk_done(&fw);
+	if (v.p != NULL)
+	    ;
+	else if (strcmp(loc, "none") != 0) {
 	    sb_str(&v, primary);
 	    for (i = 0; i < nk; i++) {
 		sb_str(&v, ",");
@@ -586,6 +1411,13 @@ recs_free(struct recs *r)
 	free(r->v[i]);
 	r->v[i] = NULL;
     }
+    for (i = 0; i < r->nx; i++) {
+	free(r->x[i].key);
+	free(r->x[i].val);
+    }
+    free(r->x);
+    r->x = NULL;
+    r->nx = r->cx = 0;
 }
 
 char   *

@@ -25,6 +25,20 @@
  *	directory (Postfix keeps the case of a table's result; a remote
  *	site may not fold it), its domain folded; duplicates, loops and
  *	the own-address test compare case-insensitively.
+ *
+ * GROUPS
+ *	An entry with a group object class (groupOfNames, groupOfUniqueNames,
+ *	groupOfURLs) and fwdMailRecipient is a distribution list: no mailbox
+ *	(fwdMailboxLocation absent or "none"), members by DN (member,
+ *	uniqueMember, evaluated memberURLs) and external members
+ *	(fwdForwardAddress).  comp_addr() answers for a group address: V the
+ *	final member addresses (people by their primary address, nested
+ *	groups flattened, every address once; cycles broken and listed in
+ *	P; unknown, rejected or undeliverable members skipped and listed in
+ *	P), split into internal sub-lists over MAP_SUBLIST_BYTES; R only
+ *	when at least one member delivers; G the sender policy; S (extra
+ *	records, with the primary) the senders it lets send; P the group's
+ *	provenance (map.h).
  */
 #ifndef LDAPSYNC_COMPILE_H
 #define LDAPSYNC_COMPILE_H
@@ -43,9 +57,21 @@
 #define COMP_MAX_EXPANSION	99997
 #define COMP_MAX_EXPANSION_STR	"99997"
 
-/* Record values of one address, indexed by the position in MAP_TAGS. */
+/* A record under a key of its own that belongs to one address: a
+ * group's S records and the V records of its internal sub-lists (map.h),
+ * compiled with the group's primary address. */
+struct rec_extra {
+    int	    tag;
+    char   *key;
+    char   *val;
+};
+
+/* Record values of one address, indexed by the position in MAP_TAGS,
+ * and the extra records that go with it. */
 struct recs {
     char   *v[sizeof(MAP_TAGS) - 1];
+    struct rec_extra *x;
+    size_t  nx, cx;
 };
 
 #define REC_IDX(tag)	((int) (strchr(MAP_TAGS, (tag)) - MAP_TAGS))
@@ -54,6 +80,10 @@ int	comp_validate(const struct conf *c, struct ent *e);
 int	comp_addr(const struct conf *c, struct state *st, const char *addr,
 		  struct recs *out, struct report *rep);
 void	recs_free(struct recs *r);
+/* Internal sub-list names (map.h): the secret they are keyed with, and
+ * the 16 hex digits that name a group's sub-lists. */
+void	comp_set_sublist_key(const unsigned char *key, size_t len);
+void	comp_sublist_stem(const char *primary, char out[17]);
 /* The D record value of configured domain i. */
 char   *comp_domain_value(const struct conf *c, size_t i);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,6 +147,43 @@ daemon_pub_init(struct pub *pub, const struct conf *c, int force)
 
 /* ---- one full sync ---- */
 
+/*
+ * The secret that keys the names of groups' internal sub-lists
+ * (STATE_DIR/ldapsync.sublist.key, 32 random bytes, mode 0600, made once).
+ * Without it the names stay correct but guessable: log and go on.
+ */
+#define SUBLIST_KEY_FILE	"ldapsync.sublist.key"
+
+static void
+load_sublist_key(const struct conf *c)
+{
+    char    path[4096];
+    unsigned char key[32];
+    ssize_t n = -1;
+    int     fd;
+
+    snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, SUBLIST_KEY_FILE);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+	n = read(fd, key, sizeof(key));
+	close(fd);
+    } else if (errno == ENOENT
+	       && getrandom(key, sizeof(key), 0) == (ssize_t) sizeof(key)
+	       && (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
+	n = write(fd, key, sizeof(key));
+	if (fsync(fd) < 0 || close(fd) < 0)
+	    n = -1;
+	if (n == (ssize_t) sizeof(key))
+	    log_info("created %s (the key of group sub-list names)", path);
+    }
+    if (n != (ssize_t) sizeof(key)) {
+	log_warn("%s: cannot read or create it (%s); group sub-list names are"
+		 " not keyed", path, n < 0 ? strerror(errno) : "short file");
+	return;
+    }
+    comp_set_sublist_key(key, sizeof(key));
+    explicit_bzero(key, sizeof(key));
+}
+
 int
 daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 {
@@ -159,6 +197,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     long long t0;
     struct syncer sy;
 
+    load_sublist_key(c);
     memset(&pub, 0, sizeof(pub));
     memset(&sy, 0, sizeof(sy));		/* sy_free() at out: is harmless */
     if (state_init(&st) < 0 || pub_init(&pub, c) < 0) {
@@ -237,6 +276,26 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     }
     (exiting ? log_info : log_debug)("full search: %zu entries in %lld ms", st.nents,
 				     mono_ms() - t0);
+    {
+	size_t  ng = 0;
+
+	t0 = mono_ms();
+	/* Read through the sync control, the search left no connection. */
+	if (ld == NULL && st.nurlgroups > 0) {
+	    idx = 0;
+	    ld = lc_connect(c, &idx, err, sizeof(err));
+	}
+	if (st.nurlgroups > 0
+	    && (ld == NULL || lc_eval_urls(c, ld, &st, 0, &ng, err, sizeof(err)) < 0)) {
+	    log_error("full sync failed: %s; nothing published", err);
+	    report_set_str(rep, "error", err);
+	    finish_report(c, rep, "failed", !dry_run);
+	    goto out;
+	}
+	if (ng)
+	    (exiting ? log_info : log_debug)("memberURLs of %zu groups evaluated in %lld ms",
+					     ng, mono_ms() - t0);
+    }
     t0 = mono_ms();
     r = pub_full(&pub, &st, rep, err, sizeof(err));
     (exiting ? log_info : log_debug)("compile and publish: %lld ms", mono_ms() - t0);
@@ -343,6 +402,9 @@ config_hash(const struct conf *c, char out[17])
     json_object_set_new(o, "domains", dm);
     json_object_set_new(o, "attributes", at);
     json_object_set_new(o, "max_forwards", json_integer(c->ldapsync.max_forwards));
+    /* Since issue 10 groups are read and compiled: a state from before
+     * has no group attributes, so a restart must refresh in full. */
+    json_object_set_new(o, "groups", json_integer(1));
     if ((dump = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT)) != NULL) {
 	const unsigned char *p;
 
@@ -494,6 +556,13 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     }
     pub->routes = routes > 0 ? (unsigned long) routes : 0;
     st->changes = 0;
+    if (pub->base && pub_load_extras(pub, st, err, sizeof(err)) < 0) {
+	log_info("%s; full refresh", err);
+	pub_close_base(pub);
+	state_reset(st);
+	sy_clear_cookies(sy);
+	return 0;
+    }
     state_dirty_clear(st);
     st->no_dirty = 0;
     log_info("resuming from saved cookie: %zu entries, base serial %llu,"
@@ -647,6 +716,50 @@ poll_mode(const struct conf *c, int force)
     return 0;
 }
 
+/*
+ * memberURL groups: every ldapsync.group_url_interval seconds all of
+ * them, and soon after a change the groups whose URLs are new or
+ * changed, on a connection of their own.  Returns the number of groups
+ * whose members changed.
+ */
+static long long last_url_eval;
+
+static int
+eval_urls(const struct conf *c, struct state *st, int pending_only)
+{
+    char    err[1024];
+    size_t  idx = 0, ng = 0;
+    LDAP   *ld;
+    int     r;
+    long long t0 = mono_ms();
+
+    if (!pending_only)
+	last_url_eval = t0;
+    if (st->nurlgroups == 0 && st->url_pending.n == 0)
+	return 0;		/* no groupOfURLs: no connection */
+    if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
+	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	return 0;
+    }
+    r = lc_eval_urls(c, ld, st, pending_only, &ng, err, sizeof(err));
+    ldap_unbind_ext_s(ld, NULL, NULL);
+    if (r < 0) {
+	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	return 0;
+    }
+    if (r > 0 || (ng && !pending_only && mono_ms() - t0 > 1000))
+	log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed", ng,
+		 mono_ms() - t0, r);
+    return r;
+}
+
+static int
+url_groups_due(const struct conf *c, const struct state *st)
+{
+    return st->url_pending.n > 0
+	|| mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000;
+}
+
 int
 daemon_run(const struct conf *c, int force)
 {
@@ -659,6 +772,7 @@ daemon_run(const struct conf *c, int force)
     if (strcmp(c->ldap.sync, "poll") == 0)
 	return poll_mode(c, force);
     config_hash(c, cfg_hash);
+    load_sublist_key(c);
     memset(&pub, 0, sizeof(pub));
     memset(&sy, 0, sizeof(sy));
     if (state_init(&st) < 0 || pub_init(&pub, c) < 0 || sy_init(&sy, c, &st) < 0) {
@@ -714,6 +828,7 @@ daemon_run(const struct conf *c, int force)
 	    log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
 	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
 		 st.nents, c->ldap.uris[sy.uri_index]);
+	eval_urls(c, &st, 0);
 	if (publish_now(c, &st, &pub, &sy, full) >= 0)
 	    resumed = 1;
 	st.no_dirty = 0;
@@ -746,6 +861,12 @@ daemon_run(const struct conf *c, int force)
 		    log_warn("%s", err);
 	    }
 	    if (n > 0 && first_pending == 0)
+		first_pending = mono_ms();
+	    if (n >= 0 && url_groups_due(c, &st)
+		&& eval_urls(c, &st, st.url_pending.n > 0
+			     && mono_ms() - last_url_eval
+			     < (long long) c->ldapsync.group_url_interval * 1000) > 0
+		&& first_pending == 0)
 		first_pending = mono_ms();
 	    if (first_pending && (mono_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
 		long long t0 = mono_ms(), waited = t0 - first_pending;

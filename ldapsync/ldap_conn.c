@@ -15,6 +15,7 @@
 #include <ldap.h>
 
 #include "compile.h"
+#include "dn.h"
 #include "ldap_conn.h"
 
 /* Read the bind password; strip one trailing newline. */
@@ -167,18 +168,48 @@ lc_connect(const struct conf *c, size_t *index, char *err, size_t errlen)
     return NULL;
 }
 
+/* The group attributes (fixed names: the standard group classes and
+ * fwdMailGroup) and their slots; objectClass only to tell groups apart. */
+static const struct {
+    const char *name;
+    int	    slot;
+} lc_group_attrs[] = {
+    {"member", V_MEMBER},
+    {"uniqueMember", V_MEMBER},
+    {"memberURL", V_URL},
+    {"fwdGroupSenderPolicy", V_POLICY},
+    {"fwdGroupAllowedSender", V_ALLOWED},
+    {"objectClass", V_GROUP},
+};
+#define LC_NGROUP_ATTRS	(sizeof(lc_group_attrs) / sizeof(lc_group_attrs[0]))
+
+static int
+is_group_class(const struct berval *bv)
+{
+    static const char *const cls[] = {"groupOfNames", "groupOfUniqueNames", "groupOfURLs"};
+    size_t  i;
+
+    for (i = 0; i < sizeof(cls) / sizeof(cls[0]); i++)
+	if (bv->bv_len == strlen(cls[i]) && strncasecmp(bv->bv_val, cls[i], bv->bv_len) == 0)
+	    return 1;
+    return 0;
+}
+
 char  **
 lc_attrs(const struct conf *c)
 {
-    static char *attrs[8];
+    static char *attrs[16];
+    size_t  n = 0, i;
 
-    attrs[0] = c->ldap.attrs.mail;
-    attrs[1] = c->ldap.attrs.alias;
-    attrs[2] = c->ldap.attrs.location;
-    attrs[3] = c->ldap.attrs.host;
-    attrs[4] = c->ldap.attrs.forward;
-    attrs[5] = (char *) (uintptr_t) "entryUUID";
-    attrs[6] = NULL;
+    attrs[n++] = c->ldap.attrs.mail;
+    attrs[n++] = c->ldap.attrs.alias;
+    attrs[n++] = c->ldap.attrs.location;
+    attrs[n++] = c->ldap.attrs.host;
+    attrs[n++] = c->ldap.attrs.forward;
+    attrs[n++] = (char *) (uintptr_t) "entryUUID";
+    for (i = 0; i < LC_NGROUP_ATTRS; i++)
+	attrs[n++] = (char *) (uintptr_t) lc_group_attrs[i].name;
+    attrs[n] = NULL;
     return attrs;
 }
 
@@ -261,7 +292,7 @@ struct ent *
 lc_entry_ber(const struct conf *c, BerElement *ber, const struct berval *bdn,
 	     const unsigned char *uuid, char *err, size_t errlen)
 {
-    const char *names[V_NUM] = {c->ldap.attrs.mail, c->ldap.attrs.alias,
+    const char *names[V_FWD + 1] = {c->ldap.attrs.mail, c->ldap.attrs.alias,
 	c->ldap.attrs.location, c->ldap.attrs.host, c->ldap.attrs.forward};
     char  **vals[V_NUM] = {0};
     size_t  nvals[V_NUM] = {0}, k, i;
@@ -305,17 +336,25 @@ lc_entry_ber(const struct conf *c, BerElement *ber, const struct berval *bdn,
 		free(s);
 	    }
 	} else {
-	    for (k = 0; k < V_NUM; k++) {
+	    size_t  slot = V_NUM, gi;
+
+	    for (k = 0; k < V_FWD + 1; k++)
+		if (strlen(names[k]) == attr.bv_len
+		    && strncasecmp(attr.bv_val, names[k], attr.bv_len) == 0)
+		    slot = k;
+	    for (gi = 0; slot == V_NUM && gi < LC_NGROUP_ATTRS; gi++)
+		if (strlen(lc_group_attrs[gi].name) == attr.bv_len
+		    && strncasecmp(attr.bv_val, lc_group_attrs[gi].name, attr.bv_len) == 0)
+		    slot = (size_t) lc_group_attrs[gi].slot;
+	    for (k = slot; k < V_NUM; k = V_NUM) {
 		char  **nv;
 
-		if (strlen(names[k]) != attr.bv_len
-		    || strncasecmp(attr.bv_val, names[k], attr.bv_len) != 0)
-		    continue;
 		if ((nv = realloc(vals[k], (nvals[k] + n + 1) * sizeof(char *))) == NULL)
 		    break;
 		vals[k] = nv;
 		for (i = 0; i < n; i++)
-		    if ((vals[k][nvals[k]] = bv_str(&bv[i])) != NULL)
+		    if ((k != V_GROUP || is_group_class(&bv[i]))
+			&& (vals[k][nvals[k]] = bv_str(&bv[i])) != NULL)
 			nvals[k]++;
 		vals[k][nvals[k]] = NULL;
 		break;
@@ -463,4 +502,203 @@ lc_full_search(const struct conf *c, LDAP *ld, struct state *st,
 	if (search_tenant(c, ld, t, st, err, errlen) < 0)
 	    return -1;
     return 0;
+}
+
+/* ---- memberURL ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Connection-level failures: keep the old results and try again later. */
+static int
+conn_lost(int rc)
+{
+    return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT
+	|| rc == LDAP_UNAVAILABLE || rc == LDAP_BUSY;
+}
+
+/* Evaluate the memberURLs of one group; 1 changed, 0 same, -1 connection
+ * lost (nothing changed), -2 out of memory. */
+static int
+eval_group(const struct conf *c, LDAP *ld, struct state *st, struct ent *g,
+	   char *err, size_t errlen)
+{
+    char  **dns = NULL, *why = NULL, *bad = NULL;
+    size_t  n = 0, cap = 0, i, j;
+    struct timeval tv = {c->ldap.timeout, 0};
+    char   *noattrs[] = {(char *) (uintptr_t) LDAP_NO_ATTRS, NULL};
+
+    for (i = 0; i < g->v[V_URL].n; i++) {
+	const char *url = g->v[V_URL].s[i];
+	LDAPURLDesc *lud = NULL;
+	LDAPMessage *res = NULL, *m;
+	const char *base;
+	int     rc, scope;
+
+	if (ldap_url_parse(url, &lud) != LDAP_URL_SUCCESS) {
+	    if (why == NULL) {
+		why = strdup("memberURL rejected: not an LDAP URL");
+		bad = strdup(url);
+	    }
+	    continue;
+	}
+	base = lud->lud_dn ? lud->lud_dn : "";
+	if (g->tenant < 0 || dn_within(base, c->tenants[g->tenant].base) == 0) {
+	    if (why == NULL) {
+		why = strdup("memberURL rejected: its base lies outside the group's tenant's base");
+		bad = strdup(url);
+	    }
+	    ldap_free_urldesc(lud);
+	    continue;
+	}
+	scope = lud->lud_scope == LDAP_SCOPE_DEFAULT ? LDAP_SCOPE_BASE : lud->lud_scope;
+	rc = ldap_search_ext_s(ld, base, scope, lud->lud_filter ? lud->lud_filter
+			       : "(objectClass=*)", noattrs, 0, NULL, NULL, &tv,
+			       LDAP_NO_LIMIT, &res);
+	ldap_free_urldesc(lud);
+	if (rc != LDAP_SUCCESS && conn_lost(rc)) {
+	    snprintf(err, errlen, "memberURL search of %s: %s", g->dn, ldap_err2string(rc));
+	    ldap_msgfree(res);
+	    goto lost;
+	}
+	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
+	    if (why == NULL) {
+		if (asprintf(&why, "memberURL search failed: %s", ldap_err2string(rc)) < 0)
+		    why = NULL;
+		bad = strdup(url);
+	    }
+	    ldap_msgfree(res);
+	    continue;
+	}
+	for (m = ldap_first_entry(ld, res); m; m = ldap_next_entry(ld, m)) {
+	    char   *dn = ldap_get_dn(ld, m), *k;
+
+	    if (dn == NULL)
+		continue;
+	    if ((k = malloc(strlen(dn) + 1)) == NULL) {
+		ldap_memfree(dn);
+		ldap_msgfree(res);
+		goto oom;
+	    }
+	    state_dn_canon(dn, k);
+	    ldap_memfree(dn);
+	    if (n == cap) {
+		size_t  nc = cap ? cap * 2 : 64;
+		char  **x = realloc(dns, nc * sizeof(*x));
+
+		if (x == NULL) {
+		    free(k);
+		    ldap_msgfree(res);
+		    goto oom;
+		}
+		dns = x;
+		cap = nc;
+	    }
+	    dns[n++] = k;
+	}
+	ldap_msgfree(res);
+    }
+    /* Sorted and each once: the same directory gives the same list. */
+    if (n)
+	qsort(dns, n, sizeof(*dns), cmp_str);
+    for (i = j = 0; i < n; i++) {
+	if (j && strcmp(dns[j - 1], dns[i]) == 0) {
+	    free(dns[i]);
+	    continue;
+	}
+	dns[j++] = dns[i];
+    }
+    n = j;
+    switch (state_set_urls(st, g, dns, n, why, bad)) {
+    case 1:
+	return 1;
+    case 0:
+	return 0;
+    default:
+	return -2;
+    }
+lost:
+    for (i = 0; i < n; i++)
+	free(dns[i]);
+    free(dns);
+    free(why);
+    free(bad);
+    return -1;
+oom:
+    for (i = 0; i < n; i++)
+	free(dns[i]);
+    free(dns);
+    free(why);
+    free(bad);
+    snprintf(err, errlen, "out of memory");
+    return -2;
+}
+
+int
+lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
+	     size_t *evaluated, char *err, size_t errlen)
+{
+    unsigned char (*ids)[16] = NULL;
+    size_t  n = 0, cap = 0, pos = 0, i;
+    const char *k;
+    void   *v;
+    int     changed = 0, r;
+
+    *evaluated = 0;
+    err[0] = 0;
+    if (pending_only) {
+	while (htab_next(&st->url_pending, &pos, &k, NULL, NULL)) {
+	    if (n == cap) {
+		size_t  nc = cap ? cap * 2 : 16;
+		unsigned char (*x)[16] = realloc(ids, nc * 16);
+
+		if (x == NULL)
+		    goto oom;
+		ids = x;
+		cap = nc;
+	    }
+	    memcpy(ids[n++], k, 16);
+	}
+    } else {
+	while (htab_next(&st->ents, &pos, NULL, NULL, &v)) {
+	    struct ent *e = v;
+
+	    if (!ENT_IS_GROUP(e) || e->v[V_URL].n == 0)
+		continue;
+	    if (n == cap) {
+		size_t  nc = cap ? cap * 2 : 16;
+		unsigned char (*x)[16] = realloc(ids, nc * 16);
+
+		if (x == NULL)
+		    goto oom;
+		ids = x;
+		cap = nc;
+	    }
+	    memcpy(ids[n++], e->uuid, 16);
+	}
+    }
+    for (i = 0; i < n; i++) {
+	struct ent *g = state_get(st, ids[i]);
+
+	if (g == NULL || !ENT_IS_GROUP(g) || g->v[V_URL].n == 0) {
+	    if (g)
+		(void) state_set_urls(st, g, NULL, 0, NULL, NULL);
+	    continue;
+	}
+	if ((r = eval_group(c, ld, st, g, err, errlen)) < 0) {
+	    free(ids);
+	    return -1;
+	}
+	changed += r;
+	++*evaluated;
+    }
+    free(ids);
+    return changed;
+oom:
+    free(ids);
+    snprintf(err, errlen, "out of memory");
+    return -1;
 }

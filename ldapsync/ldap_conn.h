@@ -50,5 +50,15 @@ struct ent *lc_entry_decode(const struct conf *c, const struct berval *op,
 int	lc_keep_secret(const struct conf *c, char *err, size_t errlen);
 char  **lc_attrs(const struct conf *c);	/* static, NULL-terminated */
 char   *lc_filter(const struct conf *c, size_t tenant);	/* malloc'd */
+/*
+ * Evaluate the memberURLs of every group (pending_only: of the groups
+ * whose URLs are new or changed) and store the DNs found in the state;
+ * a URL whose base lies outside the group's tenant's base is rejected
+ * (the group's P record and the report name it).  Returns the number of
+ * groups whose members changed (their addresses are marked dirty), -1
+ * when the connection failed (message in err; nothing changed).
+ */
+int	lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st,
+		     int pending_only, size_t *evaluated, char *err, size_t errlen);
 
 #endif

@@ -34,6 +34,8 @@ pub_init(struct pub *p, const struct conf *c)
     p->conf = c;
     snprintf(p->source, sizeof(p->source), "ldapsync %s",
 	     c->ldap.nuris ? c->ldap.uris[0] : "");
+    if (htab_init(&p->gext, 64) < 0)
+	return -1;
     return htab_init(&p->delta, 1024);
 }
 
@@ -117,6 +119,8 @@ pub_free(struct pub *p)
     pub_abort_child(p);
     pub_delta_clear(p);
     htab_free(&p->delta);
+    pub_extras_clear(p);
+    htab_free(&p->gext);
     pub_close_base(p);
 }
 

@@ -57,6 +57,7 @@ struct pub {
     uint64_t child_serial;	/* the serial of the base it writes */
     long long child_t0;		/* when it started, CLOCK_MONOTONIC ms */
     struct htab since_fork;	/* delta keys changed since the fork */
+    struct htab gext;		/* group primary -> keys of its extra records */
 };
 
 int	pub_init(struct pub *p, const struct conf *c)
@@ -76,6 +77,9 @@ void	pub_close_base(struct pub *p);
  * -1 it failed (message in err; the delta simply keeps growing). */
 int	pub_poll_child(struct pub *p, char *err, size_t errlen);
 int	pub_compacting(const struct pub *p);
+/* After a resume: the extra records (S, group sub-lists) of the published
+ * generation, by group, read from the published files. */
+int	pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen);
 void	pub_abort_child(struct pub *p);
 long long pub_child_ms(const struct pub *p);	/* since the compaction started */
 /* Remove (and log) leftovers of ldapsync's own temporary names in

@@ -13,17 +13,6 @@
 #include "publish.h"
 #include "publish_int.h"
 
-struct dchange {
-    char   *key;		/* "T:addr" */
-    char   *val;		/* new delta value, pub_tomb, or NULL = drop from delta */
-};
-
-static int
-same(const char *a, size_t alen, const char *b)
-{
-    return b && strlen(b) == alen && memcmp(a, b, alen) == 0;
-}
-
 int
 pub_write_delta(struct pub *p, char *err, size_t errlen)
 {
@@ -65,12 +54,18 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	  char *err, size_t errlen)
 {
     const struct conf *c = p->conf;
-    struct dchange *ch = NULL;
-    size_t  nch = 0, cch = 0, pos = 0, i;
+    struct dchanges dc = {NULL, 0, 0};
+    struct dchange *ch;
+    size_t  nch, pos = 0, i;
     const char *addr;
     size_t  alen;
     unsigned long removed = 0, added = 0;
     int     ret = -1;
+    struct xupd {
+	const char *addr;	/* a dirty key */
+	char   *blob;		/* its extras after this delta */
+    } *xu = NULL;
+    size_t  nxu = 0, cxu = 0;
 
     if (p->base == NULL) {
 	snprintf(err, errlen, "no base generation to apply a delta to");
@@ -83,7 +78,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
     while (htab_next(&st->dirty, &pos, &addr, &alen, NULL)) {
 	struct recs r;
 	const char *t;
-	int     had_r, has_r, diff = 0;
+	int     had_r, has_r, diff = 0, cr;
 	const char *ov;
 	size_t  ol;
 
@@ -95,41 +90,32 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	had_r = pub_get(p, MAP_T_RECIPIENT, addr, alen, &ov, &ol);
 	has_r = r.v[REC_IDX(MAP_T_RECIPIENT)] != NULL;
 	for (t = PUB_RECTAGS; *t; t++) {
-	    const char *nv = r.v[REC_IDX(*t)];
-	    int     pf = pub_get(p, *t, addr, alen, &ov, &ol);
-	    const char *bv = NULL;
-	    size_t  bl = 0;
-	    int     bf;
-	    char   *dv;
-
-	    if (pf ? same(ov, ol, nv) : nv == NULL)
-		continue;	/* published view already right */
-	    if (*t == MAP_T_VIRTUAL || *t == MAP_T_TRANSPORT)
+	    if ((cr = pub_add_change(p, &dc, *t, addr, alen, r.v[REC_IDX(*t)])) < 0)
+		goto oom;
+	    if (cr && (*t == MAP_T_VIRTUAL || *t == MAP_T_TRANSPORT))
 		diff = 1;
-	    bf = pub_base_get(p, *t, addr, alen, &bv, &bl);
-	    if (bf ? same(bv, bl, nv) : nv == NULL)
-		dv = NULL;	/* back to the base's value */
-	    else if (nv == NULL)
-		dv = pub_tomb;
-	    else if ((dv = strdup(nv)) == NULL)
-		goto oom;
-	    if (nch == cch) {
-		size_t  n = cch ? cch * 2 : 64;
-		struct dchange *x = realloc(ch, n * sizeof(*x));
+	}
+	/* A group's S and sub-list records, and those it no longer has. */
+	if (pub_extras_changes(p, &dc, addr, &r) < 0)
+	    goto oom;
+	if (r.nx || htab_get(&p->gext, addr, alen)) {
+	    char   *blob = r.nx ? pub_extras_blob(&r) : NULL;
 
-		if (x == NULL)
-		    goto oom;
-		ch = x;
-		cch = n;
-	    }
-	    if (asprintf(&ch[nch].key, "%c:%s", *t, addr) < 0)
+	    if (r.nx && blob == NULL)
 		goto oom;
-	    ch[nch++].val = dv;
-	    continue;
-    oom:
-	    recs_free(&r);
-	    snprintf(err, errlen, "out of memory");
-	    goto out;
+	    if (nxu == cxu) {
+		size_t  n = cxu ? cxu * 2 : 16;
+		struct xupd *xx = realloc(xu, n * sizeof(*xx));
+
+		if (xx == NULL) {
+		    free(blob);
+		    goto oom;
+		}
+		xu = xx;
+		cxu = n;
+	    }
+	    xu[nxu].addr = addr;
+	    xu[nxu++].blob = blob;
 	}
 	recs_free(&r);
 	if (had_r && !has_r) {
@@ -140,19 +126,39 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	    report_change(rep, REP_ADDED, addr);
 	} else if (has_r && diff)
 	    report_change(rep, REP_CHANGED, addr);
+	continue;
+oom:
+	recs_free(&r);
+	snprintf(err, errlen, "out of memory");
+	goto out;
     }
+    ch = dc.ch;
+    nch = dc.n;
     report_set(rep, "entries", (long long) st->nents);
     report_set(rep, "routes", (long long) (p->routes + added - removed));
     report_set(rep, "previous_routes", (long long) p->routes);
+    /* The extras now published with each recompiled address: recorded
+     * only when the published view takes this delta's changes (a refused
+     * delta is recompiled against the same view next time). */
     if (nch == 0) {
+	for (i = 0; i < nxu; i++) {
+	    pub_extras_set(p, xu[i].addr, xu[i].blob);
+	    xu[i].blob = NULL;
+	}
 	state_dirty_clear(st);
 	ret = 0;
 	goto out;
     }
+    /* Only R records count: removing a group of 50,000 members removes
+     * its own addresses' routes, not its members'. */
     if ((ret = pub_guard(p, p->routes + added - removed, p->routes, removed,
 			 err, errlen)) < 0)
 	goto out;
     ret = -1;
+    for (i = 0; i < nxu; i++) {
+	pub_extras_set(p, xu[i].addr, xu[i].blob);
+	xu[i].blob = NULL;
+    }
     /* Apply to the in-memory delta. */
     for (i = 0; i < nch; i++) {
 	size_t  kl = strlen(ch[i].key);
@@ -200,11 +206,14 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	&& pub_start_compaction(p, st) == 0)
 	report_set(rep, "compaction_started", 1);
 out:
-    for (i = 0; i < nch; i++) {
-	free(ch[i].key);
-	if (ch[i].val && ch[i].val != pub_tomb)
-	    free(ch[i].val);
+    for (i = 0; i < dc.n; i++) {
+	free(dc.ch[i].key);
+	if (dc.ch[i].val && dc.ch[i].val != pub_tomb)
+	    free(dc.ch[i].val);
     }
-    free(ch);
+    free(dc.ch);
+    for (i = 0; i < nxu; i++)
+	free(xu[i].blob);
+    free(xu);
     return ret;
 }

@@ -155,8 +155,18 @@ put_recs(struct map_writer *mw, const char *addr, struct recs *r,
 	 uint64_t *hash, unsigned long *nrec)
 {
     const char *t;
-    size_t  alen = strlen(addr);
+    size_t  alen = strlen(addr), i;
 
+    for (i = 0; i < r->nx; i++) {	/* a group's S and sub-list records */
+	const struct rec_extra *x = &r->x[i];
+	size_t  kl = strlen(x->key), vl = strlen(x->val);
+
+	if (hash)
+	    *hash ^= whole_hash(x->tag, x->key, kl, x->val, vl);
+	(*nrec)++;
+	if (mw && map_writer_put(mw, x->tag, x->key, kl, x->val, vl) < 0)
+	    return -1;
+    }
     for (t = PUB_RECTAGS; *t; t++) {
 	const char *v = r->v[REC_IDX(*t)];
 
@@ -169,6 +179,17 @@ put_recs(struct map_writer *mw, const char *addr, struct recs *r,
 	    return -1;
     }
     return 0;
+}
+
+/* The group extras just written become the published ones; *g is left
+ * empty (and valid). */
+static void
+install_extras(struct pub *p, struct htab *g)
+{
+    pub_extras_clear(p);
+    htab_free(&p->gext);
+    p->gext = *g;
+    memset(g, 0, sizeof(*g));	/* empty; htab_free and htab_put take it */
 }
 
 int
@@ -186,6 +207,12 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     uint64_t newhash = 0;
     uint64_t old_serial = p->serial;
     int     ret = -1;
+    struct htab gext;		/* the group extras of this generation */
+
+    if (htab_init(&gext, 64) < 0) {
+	snprintf(err, errlen, "out of memory");
+	return -1;
+    }
 
     pub_abort_child(p);
     memset(&w, 0, sizeof(w));
@@ -273,6 +300,17 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	    snprintf(err, errlen, "writing the base failed: %s", strerror(errno));
 	    goto out;
 	}
+	if (r.nx) {
+	    char   *blob = pub_extras_blob(&r), *k = strdup(a->addr);
+
+	    if (blob == NULL || k == NULL || htab_put(&gext, k, strlen(k), blob) < 0) {
+		free(blob);
+		free(k);
+		recs_free(&r);
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	    }
+	}
 	recs_free(&r);
     }
     report_set(rep, "entries", (long long) st->nents);
@@ -288,6 +326,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     if (p->skip_unchanged && have_old == 1 && nrec == w.nrec && newhash == w.allhash) {
 	report_set(rep, "serial", (long long) old_serial);
 	ret = 0;		/* the published generation says the same */
+	install_extras(p, &gext);
 	goto out;
     }
     memset(&meta, 0, sizeof(meta));
@@ -314,12 +353,24 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     p->routes = routes;
     p->force = 0;
     pub_delta_clear(p);
+    install_extras(p, &gext);
     pub_close_base(p);
     if (p->keep_base && pub_open_base(p, err, errlen) < 0)
 	goto out;
     report_set(rep, "serial", (long long) meta.serial);
     ret = 1;
 out:
+    {
+	size_t  gp = 0;
+	const char *gk;
+	void   *gv;
+
+	while (htab_next(&gext, &gp, &gk, NULL, &gv)) {
+	    free((char *) (uintptr_t) gk);
+	    free(gv);
+	}
+	htab_free(&gext);
+    }
     (void) added;
     (void) changed;
     if (mw)

@@ -44,6 +44,17 @@
  *	pub_start_compaction() forks the child that merges base and delta
  *	into a new base (publish_compact.c).
  *
+ *	Groups (publish_groups.c): a group's primary address is compiled
+ *	with extra records under keys of their own (S records, the V records
+ *	of its internal sub-lists; see compile.h).  p->gext maps each group
+ *	primary to the keys ("T:key", newline-separated: pub_extras_blob())
+ *	of the extras published with it, so that a delta can remove those a
+ *	recompiled group no longer has (pub_extras_changes()).  pub_full()
+ *	builds it from what it writes, pub_load_extras() from the published
+ *	files after a resume.  pub_add_change() adds one key's new value to a
+ *	delta's change list unless the published view already has it: 1
+ *	added, 0 already right, -1 out of memory.
+ *
  * DIAGNOSTICS
  *	pub_write_delta() returns -1 with a message in err;
  *	pub_start_compaction() returns -1 with errno set (fork).
@@ -53,11 +64,13 @@
 
 #include <cdb.h>
 
+#include "compile.h"
 #include "publish.h"
 
 /* The per-address tables, and those whose change is a "changed" route. */
 #define PUB_RECTAGS	((const char[]) {MAP_T_RECIPIENT, MAP_T_VIRTUAL, \
-			  MAP_T_TRANSPORT, MAP_T_PROVENANCE, MAP_T_REJECTED, 0})
+			  MAP_T_TRANSPORT, MAP_T_PROVENANCE, MAP_T_REJECTED, \
+			  MAP_T_GROUP, 0})
 #define PUB_VTTAGS	((const char[]) {MAP_T_VIRTUAL, MAP_T_TRANSPORT, 0})
 #define PUB_NEXT_BASE	".fwdmap.next.cdb"	/* compaction output */
 
@@ -67,6 +80,27 @@ struct pub_base {
 };
 
 extern char pub_tomb[1];
+
+/* One change of a delta: "T:key" and its new delta value (pub_tomb:
+ * deleted; NULL: back to the base's value, dropped from the delta). */
+struct dchange {
+    char   *key;
+    char   *val;
+};
+
+struct dchanges {
+    struct dchange *ch;
+    size_t  n, cap;
+};
+
+/* publish_groups.c */
+int	pub_add_change(struct pub *p, struct dchanges *d, int tag, const char *key,
+		       size_t klen, const char *nv);
+char   *pub_extras_blob(const struct recs *r);
+int	pub_extras_set(struct pub *p, const char *addr, char *blob);
+void	pub_extras_clear(struct pub *p);
+int	pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
+			   const struct recs *r);
 
 void	pub_delta_clear(struct pub *p);
 void	pub_delta_free_table(struct htab *h);

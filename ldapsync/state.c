@@ -13,10 +13,11 @@
 
 #define STATE_FILE	"ldapsync.state"
 #define JOURNAL_FILE	"ldapsync.journal"
-/* 2: forwards as written (1 held them folded: resuming from it would
- * publish them folded until each entry changed, so it is refused and a
- * full refresh rebuilds the state). */
-#define STATE_MAGIC	"fwdmap-ldapsync-state 2"
+/* 3: group attributes (issue 10); 2: forwards as written (1 held them
+ * folded: resuming from it would publish them folded until each entry
+ * changed).  An older snapshot is refused and a full refresh rebuilds the
+ * state. */
+#define STATE_MAGIC	"fwdmap-ldapsync-state 3"
 
 static void
 fold(char *s)
@@ -38,6 +39,37 @@ local_has_upper(const char *s)
     return 0;
 }
 
+void
+state_dn_canon(const char *in, char *out)
+{
+    char   *o = out;
+
+    while (*in == ' ')
+	in++;
+    for (; *in; in++) {
+	char    ch = *in;
+
+	if (ch == '\\' && in[1]) {
+	    *o++ = ch;
+	    ch = *++in;
+	    *o++ = (ch >= 'A' && ch <= 'Z') ? (char) (ch - 'A' + 'a') : ch;
+	    continue;
+	}
+	if (ch == ',' || ch == '=' || ch == '+') {
+	    while (o > out && o[-1] == ' ')
+		o--;
+	    *o++ = ch;
+	    while (in[1] == ' ')
+		in++;
+	    continue;
+	}
+	*o++ = (ch >= 'A' && ch <= 'Z') ? (char) (ch - 'A' + 'a') : ch;
+    }
+    while (o > out && o[-1] == ' ' && (o - 1 == out || o[-2] != '\\'))
+	o--;
+    *o = 0;
+}
+
 struct ent *
 ent_new(const unsigned char uuid[16], const char *dn,
 	char **const vals[V_NUM], const size_t nvals[V_NUM])
@@ -46,7 +78,7 @@ ent_new(const unsigned char uuid[16], const char *dn,
     struct ent *e;
     char  **pp, *sp;
 
-    need += strlen(dn) + 1;
+    need += 2 * (strlen(dn) + 1);
     for (k = 0; k < V_NUM; k++) {
 	ptrs += nvals[k];
 	for (i = 0; i < nvals[k]; i++)
@@ -71,7 +103,10 @@ ent_new(const unsigned char uuid[16], const char *dn,
 
 	    memcpy(sp, vals[k][i], l);
 	    *pp++ = sp;
-	    fold(sp);
+	    if (k == V_MEMBER || (k == V_ALLOWED && strchr(sp, '=') != NULL))
+		state_dn_canon(vals[k][i], sp);
+	    else if (k != V_URL)
+		fold(sp);
 	    sp += l;
 	}
     }
@@ -96,6 +131,9 @@ ent_new(const unsigned char uuid[16], const char *dn,
     pp += nvals[V_FWD];
     memcpy(sp, dn, strlen(dn) + 1);
     e->dn = sp;
+    sp += strlen(dn) + 1;
+    state_dn_canon(dn, sp);
+    e->dnkey = sp;
     return e;
 }
 
@@ -152,6 +190,21 @@ uuid_parse(const char *s, unsigned char u[16])
     return (n == 16 && *s == 0) ? 0 : -1;
 }
 
+static void
+urlres_free(struct urlres *u)
+{
+    size_t  i;
+
+    if (u == NULL)
+	return;
+    for (i = 0; i < u->n; i++)
+	free(u->dns[i]);
+    free(u->dns);
+    free(u->why);
+    free(u->bad_url);
+    free(u);
+}
+
 int
 state_init(struct state *st)
 {
@@ -163,7 +216,9 @@ state_init_hint(struct state *st, size_t entries)
 {
     memset(st, 0, sizeof(*st));
     if (htab_init(&st->ents, entries) < 0 || htab_init(&st->addrs, entries) < 0
-	|| htab_init(&st->dirty, entries / 4) < 0)
+	|| htab_init(&st->dirty, entries / 4) < 0 || htab_init(&st->dns, entries) < 0
+	|| htab_init(&st->refs, 256) < 0 || htab_init(&st->urls, 16) < 0
+	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0)
 	return -1;
     return 0;
 }
@@ -185,9 +240,118 @@ state_free(struct state *st)
 	free(a->f);
 	free(a);
     }
+    pos = 0;
+    while (htab_next(&st->refs, &pos, NULL, NULL, &v)) {
+	free(((struct rnode *) v)->g);
+	free(v);
+    }
+    pos = 0;
+    while (htab_next(&st->urls, &pos, NULL, NULL, &v))
+	urlres_free(v);
+    htab_free_keys(&st->urls);
     htab_free(&st->ents);
     htab_free(&st->addrs);
     htab_free_keys(&st->dirty);
+    htab_free(&st->dns);
+    htab_free(&st->refs);
+    htab_free_keys(&st->url_pending);
+    htab_free_keys(&st->grel);
+}
+
+struct ent *
+state_dn(struct state *st, const char *dn)
+{
+    char    buf[1024];
+    char   *k = strlen(dn) < sizeof(buf) ? buf : malloc(strlen(dn) + 1);
+    struct ent *e;
+
+    if (k == NULL)
+	return NULL;
+    state_dn_canon(dn, k);
+    e = htab_get(&st->dns, k, strlen(k));
+    if (k != buf)
+	free(k);
+    return e;
+}
+
+/* ---- reverse index: DN -> groups naming it ---- */
+
+static int
+ref_add(struct state *st, const char *dn, struct ent *g)
+{
+    size_t  len = strlen(dn);
+    struct rnode *r = htab_get(&st->refs, dn, len);
+    uint32_t i;
+
+    if (r == NULL) {
+	if ((r = calloc(1, sizeof(*r) + len + 1)) == NULL)
+	    return -1;
+	memcpy(r->key, dn, len + 1);
+	if (htab_put(&st->refs, r->key, len, r) < 0) {
+	    free(r);
+	    return -1;
+	}
+    }
+    for (i = 0; i < r->n; i++)
+	if (r->g[i] == g)
+	    return 0;
+    if (r->n == r->cap) {
+	uint32_t nc = r->cap ? r->cap * 2 : 2;
+	struct ent **x = realloc(r->g, nc * sizeof(*x));
+
+	if (x == NULL)
+	    return -1;
+	r->g = x;
+	r->cap = nc;
+    }
+    r->g[r->n++] = g;
+    return 0;
+}
+
+static void
+ref_del(struct state *st, const char *dn, const struct ent *g)
+{
+    size_t  len = strlen(dn);
+    struct rnode *r = htab_get(&st->refs, dn, len);
+    uint32_t i;
+
+    if (r == NULL)
+	return;
+    for (i = 0; i < r->n; i++)
+	if (r->g[i] == g) {
+	    r->g[i] = r->g[--r->n];
+	    break;
+	}
+    if (r->n == 0) {
+	htab_del(&st->refs, r->key, len);
+	free(r->g);
+	free(r);
+    }
+}
+
+/* The DN-valued references of group g (members, allowed DNs, URL results). */
+static int
+refs_of(struct state *st, struct ent *g, int add)
+{
+    struct urlres *u = htab_get(&st->urls, (const char *) g->uuid, 16);
+    size_t  i;
+    int     r = 0;
+
+    for (i = 0; i < g->v[V_MEMBER].n; i++)
+	r |= add ? ref_add(st, g->v[V_MEMBER].s[i], g) : (ref_del(st, g->v[V_MEMBER].s[i], g), 0);
+    for (i = 0; i < g->v[V_ALLOWED].n; i++)
+	if (strchr(g->v[V_ALLOWED].s[i], '='))
+	    r |= add ? ref_add(st, g->v[V_ALLOWED].s[i], g)
+		: (ref_del(st, g->v[V_ALLOWED].s[i], g), 0);
+    for (i = 0; u && i < u->n; i++)
+	r |= add ? ref_add(st, u->dns[i], g) : (ref_del(st, u->dns[i], g), 0);
+    return r ? -1 : 0;
+}
+
+struct urlres *
+state_urls(struct state *st, const struct ent *g)
+{
+    return htab_get(&st->urls, (const char *) g->uuid, 16);
 }
 
 struct ent *
@@ -300,11 +464,47 @@ index_fwd(struct state *st, struct ent *e, const char *addr)
     return 0;
 }
 
+/* Mark every address of e dirty. */
+static int
+mark_addrs(struct state *st, const struct ent *e)
+{
+    size_t  i;
+
+    for (i = 0; i < e->v[V_MAIL].n; i++)
+	if (state_mark_dirty(st, e->v[V_MAIL].s[i], strlen(e->v[V_MAIL].s[i])) < 0)
+	    return -1;
+    for (i = 0; i < e->v[V_ALIAS].n; i++)
+	if (state_mark_dirty(st, e->v[V_ALIAS].s[i], strlen(e->v[V_ALIAS].s[i])) < 0)
+	    return -1;
+    return 0;
+}
+
+/* Groups that name dnkey: their addresses are dirty (a member that
+ * appears, goes, or is renamed away). */
+static int
+mark_refs(struct state *st, const char *dnkey)
+{
+    struct rnode *r = htab_get(&st->refs, dnkey, strlen(dnkey));
+    uint32_t i;
+
+    for (i = 0; r && i < r->n; i++)
+	if (mark_addrs(st, r->g[i]) < 0)
+	    return -1;
+    return 0;
+}
+
 static void
 unindex(struct state *st, struct ent *e)
 {
     size_t  k, i;
     uint32_t j;
+
+    if (htab_get(&st->dns, e->dnkey, strlen(e->dnkey)) == e)
+	htab_del(&st->dns, e->dnkey, strlen(e->dnkey));
+    if (ENT_IS_GROUP(e))
+	refs_of(st, e, 0);
+    if (ENT_IS_GROUP(e) && e->v[V_URL].n)
+	st->nurlgroups--;
 
     for (k = 0; k < V_NUM; k++) {
 	if (k != V_MAIL && k != V_ALIAS && k != V_FWD)
@@ -339,6 +539,13 @@ reindex(struct state *st, struct ent *e)
 {
     size_t  i, j;
 
+    if (htab_put(&st->dns, e->dnkey, strlen(e->dnkey), e) < 0)
+	return -1;
+    if (ENT_IS_GROUP(e) && refs_of(st, e, 1) < 0)
+	return -1;
+    if (ENT_IS_GROUP(e) && e->v[V_URL].n)
+	st->nurlgroups++;
+
     for (i = 0; i < e->v[V_MAIL].n; i++)
 	if (index_claim(st, e, e->v[V_MAIL].s[i], ROLE_PRIMARY, NULL) < 0)
 	    return -1;
@@ -367,14 +574,119 @@ reindex(struct state *st, struct ent *e)
     return 0;
 }
 
+static int
+same_vals(const struct vals *a, const struct vals *b)
+{
+    uint32_t i;
+
+    if (a->n != b->n)
+	return 0;
+    for (i = 0; i < a->n; i++)
+	if (strcmp(a->s[i], b->s[i]) != 0)
+	    return 0;
+    return 1;
+}
+
+static void
+url_pending_del(struct state *st, const unsigned char uuid[16])
+{
+    const char *k;
+    void   *v;
+
+    if (htab_take(&st->url_pending, (const char *) uuid, 16, &k, &v))
+	free((char *) (uintptr_t) k);
+}
+
+/* Remember that groups naming entry uuid must be recompiled. */
+static int
+grel_add(struct state *st, const unsigned char uuid[16])
+{
+    char   *k;
+
+    if (st->no_dirty || htab_get(&st->grel, (const char *) uuid, 16))
+	return 0;
+    if ((k = malloc(16)) == NULL)
+	return -1;
+    memcpy(k, uuid, 16);
+    if (htab_put(&st->grel, k, 16, st) < 0) {
+	free(k);
+	return -1;
+    }
+    return 0;
+}
+
+static int
+loc_none(const struct ent *e)
+{
+    return e->v[V_LOC].n == 0 || strcmp(e->v[V_LOC].s[0], "none") == 0;
+}
+
+/*
+ * Does what groups say about a member depend on the change from old to
+ * e?  Its addresses (V and S), whether it is valid, and whether it
+ * delivers (forwards matter only without a mailbox) do; its store does
+ * not, so that moving a person between stores does not recompile every
+ * list they are on.  Group attributes do (a nested group).
+ */
+static int
+group_relevant(const struct ent *old, const struct ent *e)
+{
+    size_t  k;
+
+    if (old->tenant != e->tenant || (old->invalid == NULL) != (e->invalid == NULL)
+	|| !same_vals(&old->v[V_MAIL], &e->v[V_MAIL])
+	|| !same_vals(&old->v[V_ALIAS], &e->v[V_ALIAS]))
+	return 1;
+    if (!same_vals(&old->v[V_LOC], &e->v[V_LOC]) && (loc_none(old) || loc_none(e)))
+	return 1;
+    if (!same_vals(&old->v[V_FWD], &e->v[V_FWD]) && (loc_none(old) || loc_none(e)))
+	return 1;
+    for (k = V_MEMBER; k < V_NUM; k++)
+	if (!same_vals(&old->v[k], &e->v[k]))
+	    return 1;
+    return 0;
+}
+
 int
 state_put(struct state *st, struct ent *e)
 {
     struct ent *old = htab_get(&st->ents, (const char *) e->uuid, 16);
+    /* Groups naming the DN: a new entry, a rename or move (the old DN's
+     * groups lose it, the new DN's gain it), or a change they see. */
+    int     refs = old == NULL || strcmp(old->dnkey, e->dnkey) != 0
+	|| group_relevant(old, e);
 
+    if (refs && grel_add(st, e->uuid) < 0)
+	return -1;
     if (old) {
+	if (!st->no_dirty && refs && mark_refs(st, old->dnkey) < 0)
+	    return -1;
 	unindex(st, old);
 	e->mark = old->mark;
+    }
+    /* A group whose memberURLs are new or changed: evaluate them soon. */
+    if (ENT_IS_GROUP(e) && e->v[V_URL].n
+	&& (old == NULL || !same_vals(&old->v[V_URL], &e->v[V_URL]))
+	&& htab_get(&st->url_pending, (const char *) e->uuid, 16) == NULL) {
+	char   *k = malloc(16);
+
+	if (k == NULL)
+	    return -1;
+	memcpy(k, e->uuid, 16);
+	if (htab_put(&st->url_pending, k, 16, st) < 0) {
+	    free(k);
+	    return -1;
+	}
+    }
+    /* Without memberURLs (any more): no URL results either. */
+    if (!(ENT_IS_GROUP(e) && e->v[V_URL].n)) {
+	const char *uk;
+	void   *uv;
+
+	if (htab_take(&st->urls, (const char *) e->uuid, 16, &uk, &uv)) {
+	    urlres_free(uv);
+	    free((char *) (uintptr_t) uk);
+	}
     }
     if (htab_put(&st->ents, (const char *) e->uuid, 16, e) < 0)
 	return -1;
@@ -383,17 +695,29 @@ state_put(struct state *st, struct ent *e)
     else
 	st->nents++;
     st->changes++;
-    return reindex(st, e);
+    if (reindex(st, e) < 0)
+	return -1;
+    return st->no_dirty || !refs ? 0 : mark_refs(st, e->dnkey);
 }
 
 int
 state_del(struct state *st, const unsigned char uuid[16])
 {
     struct ent *old = htab_get(&st->ents, (const char *) uuid, 16);
+    const char *k;
+    void   *v;
 
     if (old == NULL)
 	return 0;
+    if (!st->no_dirty)
+	mark_refs(st, old->dnkey);
+    (void) grel_add(st, uuid);
     unindex(st, old);
+    if (htab_take(&st->urls, (const char *) uuid, 16, &k, &v)) {
+	urlres_free(v);
+	free((char *) (uintptr_t) k);
+    }
+    url_pending_del(st, uuid);
     htab_del(&st->ents, (const char *) uuid, 16);
     ent_free(old);
     st->nents--;
@@ -401,16 +725,103 @@ state_del(struct state *st, const unsigned char uuid[16])
     return 1;
 }
 
+int
+state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
+	       char *why, char *bad_url)
+{
+    struct urlres *u = htab_get(&st->urls, (const char *) g->uuid, 16), *nu;
+    size_t  i;
+    char   *k;
+
+    url_pending_del(st, g->uuid);
+    if (u && u->n == n && ((u->why == NULL) == (why == NULL))
+	&& (why == NULL || strcmp(u->why, why) == 0)) {
+	for (i = 0; i < n && strcmp(u->dns[i], dns[i]) == 0; i++)
+	    ;
+	if (i == n) {
+	    for (i = 0; i < n; i++)
+		free(dns[i]);
+	    free(dns);
+	    free(why);
+	    free(bad_url);
+	    return 0;
+	}
+    }
+    if ((nu = calloc(1, sizeof(*nu))) == NULL)
+	return -1;
+    nu->dns = dns;
+    nu->n = n;
+    nu->why = why;
+    nu->bad_url = bad_url;
+    refs_of(st, g, 0);
+    if (u) {
+	const char *ok;
+	void   *ov;
+
+	if (htab_take(&st->urls, (const char *) g->uuid, 16, &ok, &ov))
+	    free((char *) (uintptr_t) ok);
+	urlres_free(u);
+    }
+    if ((k = malloc(16)) == NULL) {
+	urlres_free(nu);
+	return -1;
+    }
+    memcpy(k, g->uuid, 16);
+    if (htab_put(&st->urls, k, 16, nu) < 0) {
+	free(k);
+	urlres_free(nu);
+	return -1;
+    }
+    if (refs_of(st, g, 1) < 0)
+	return -1;
+    st->changes++;
+    if (mark_addrs(st, g) < 0)
+	return -1;
+    return 1;
+}
+
+/* Mark addr dirty; a newly marked address is appended to the work list
+ * (its key as the dirty table owns it). */
 static int
-mark_ent(struct state *st, struct ent *e)
+mark_new(struct state *st, const char *addr, const char ***wl, size_t *n,
+	 size_t *cap)
+{
+    size_t  len = strlen(addr);
+    char   *k;
+
+    if (st->no_dirty || htab_get(&st->dirty, addr, len) != NULL)
+	return 0;
+    if ((k = strndup(addr, len)) == NULL)
+	return -1;
+    if (htab_put(&st->dirty, k, len, st) < 0) {
+	free(k);
+	return -1;
+    }
+    if (wl == NULL)
+	return 0;
+    if (*n == *cap) {
+	size_t  nc = *cap ? *cap * 2 : 64;
+	const char **x = realloc(*wl, nc * sizeof(*x));
+
+	if (x == NULL)
+	    return -1;
+	*wl = x;
+	*cap = nc;
+    }
+    (*wl)[(*n)++] = k;
+    return 0;
+}
+
+static int
+mark_ent(struct state *st, struct ent *e, const char ***wl, size_t *n, size_t *cap)
 {
     size_t  i;
 
     for (i = 0; i < e->v[V_MAIL].n; i++)
-	if (state_mark_dirty(st, e->v[V_MAIL].s[i], strlen(e->v[V_MAIL].s[i])) < 0)
+	if (mark_new(st, e->v[V_MAIL].s[i], wl, n, cap) < 0)
 	    return -1;
     for (i = 0; i < e->v[V_ALIAS].n; i++)
-	if (state_mark_dirty(st, e->v[V_ALIAS].s[i], strlen(e->v[V_ALIAS].s[i])) < 0)
+	if (mark_new(st, e->v[V_ALIAS].s[i], wl, n, cap) < 0)
 	    return -1;
     return 0;
 }
@@ -435,37 +846,61 @@ dirty_keys(struct state *st, size_t *n)
 /*
  * Addresses whose records can depend on the dirty ones: every address
  * of an entry claiming a dirty address (its primary may have been won
- * or lost, and its aliases with it), then every address of an entry
- * forwarding to any of those (a forward into our domains is kept only
- * when its target is a known recipient).
+ * or lost, and its aliases with it), then, transitively, every address
+ * of an entry forwarding to any dirty address, and of every group that
+ * names (as a member or allowed sender) an entry claiming one: a forward into our
+ * domains is kept only when its target is a known recipient that
+ * reaches a mailbox or the outside, and an entry whose forwards all run
+ * in a circle within our domains is no recipient, so a change anywhere
+ * along a chain of forwards can change every address before it.
  */
 int
 state_dirty_expand(struct state *st)
 {
-    size_t  n, i;
-    char  **list;
+    size_t  n = 0, cap, i, pos;
+    const char **list;
     uint32_t j;
 
-    if ((list = dirty_keys(st, &n)) == NULL)
+    if ((list = (const char **) (void *) dirty_keys(st, &n)) == NULL)
 	return -1;
+    cap = n + 1;		/* what dirty_keys allocated; mark_new grows it */
     /* Pass 1: claimants' entries. */
-    for (i = 0; i < n; i++) {
+    for (i = 0, pos = n; i < pos; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
 
 	for (j = 0; a && j < a->nc; j++)
-	    if (mark_ent(st, a->c[j].e) < 0)
+	    if (mark_ent(st, a->c[j].e, &list, &n, &cap) < 0)
 		goto fail;
     }
-    free(list);
-    if ((list = dirty_keys(st, &n)) == NULL)
-	return -1;
-    /* Pass 2: forwarders. */
+    /* Pass 2: forwarders, to the end of every chain (the work list
+     * grows while it is walked). */
     for (i = 0; i < n; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
 
 	for (j = 0; a && j < a->nf; j++)
-	    if (mark_ent(st, a->f[j]) < 0)
+	    if (mark_ent(st, a->f[j], &list, &n, &cap) < 0
+		|| grel_add(st, a->f[j]->uuid) < 0)	/* may deliver no more */
 		goto fail;
+	/*
+	 * Groups naming an entry that claims it (nested groups too: a
+	 * group's own addresses come through here in turn), when what they
+	 * see of it can have changed: a group, an entry changed that way
+	 * (grel), or any claimant of a contested address (who wins it may
+	 * have changed).
+	 */
+	for (j = 0; a && j < a->nc; j++) {
+	    const struct ent *ce = a->c[j].e;
+	    struct rnode *r;
+	    uint32_t g;
+
+	    if (!ENT_IS_GROUP(ce) && a->nc < 2
+		&& htab_get(&st->grel, (const char *) ce->uuid, 16) == NULL)
+		continue;
+	    r = htab_get(&st->refs, ce->dnkey, strlen(ce->dnkey));
+	    for (g = 0; r && g < r->n; g++)
+		if (mark_ent(st, r->g[g], &list, &n, &cap) < 0)
+		    goto fail;
+	}
     }
     free(list);
     return 0;
@@ -478,6 +913,7 @@ void
 state_dirty_clear(struct state *st)
 {
     htab_free_keys(&st->dirty);		/* an empty table, allocated on use */
+    htab_free_keys(&st->grel);
     st->changes = 0;
 }
 

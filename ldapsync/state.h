@@ -32,7 +32,18 @@
 
 #include "htab.h"
 
-enum { V_MAIL, V_ALIAS, V_LOC, V_HOST, V_FWD, V_NUM };
+/*
+ * Attribute slots.  Groups: V_MEMBER holds member and uniqueMember DNs,
+ * V_URL memberURL (case kept), V_POLICY fwdGroupSenderPolicy, V_ALLOWED
+ * fwdGroupAllowedSender, V_GROUP the entry's group object classes
+ * (groupofnames, groupofuniquenames, groupofurls; empty for a person).
+ * DN values (members, DN-like allowed senders) are kept in canonical form
+ * (state_dn_canon).
+ */
+enum { V_MAIL, V_ALIAS, V_LOC, V_HOST, V_FWD, V_MEMBER, V_URL, V_POLICY,
+       V_ALLOWED, V_GROUP, V_NUM };
+
+#define ENT_IS_GROUP(e)	((e)->v[V_GROUP].n > 0)
 
 struct vals {
     char  **s;
@@ -51,7 +62,25 @@ struct ent {
 				 * written, domain folded); the same pointer
 				 * as v[V_FWD].s[i] when that is equal */
     char   *dn;
+    char   *dnkey;		/* canonical DN (state_dn_canon) */
     struct vals v[V_NUM];
+};
+
+/* Entries that name a DN (as a member, an allowed sender, or a memberURL
+ * result): the reverse index, so that a change to that DN's entry
+ * recompiles only the groups that name it. */
+struct rnode {
+    uint32_t n, cap;
+    struct ent **g;
+    char    key[];
+};
+
+/* The evaluated memberURLs of one group. */
+struct urlres {
+    char  **dns;		/* canonical DNs of the entries found */
+    size_t  n;
+    char   *why;		/* a URL rejected or failed: the reason, else NULL */
+    char   *bad_url;		/* the URL it was about */
 };
 
 enum { ROLE_PRIMARY = 0, ROLE_ALIAS = 1 };
@@ -78,6 +107,13 @@ struct state {
     struct htab ents;		/* 16-byte uuid -> struct ent */
     struct htab addrs;		/* address -> struct anode */
     struct htab dirty;		/* address -> NULL (keys owned) */
+    struct htab dns;		/* canonical DN -> struct ent */
+    struct htab refs;		/* canonical DN -> struct rnode (groups naming it) */
+    struct htab urls;		/* group uuid -> struct urlres */
+    struct htab url_pending;	/* group uuid (owned) -> NULL: evaluate soon */
+    struct htab grel;		/* uuid (owned) of entries changed since the
+				 * last delta in a way groups naming them see */
+    size_t  nurlgroups;		/* groups with memberURLs */
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */
     int	    no_dirty;		/* full load: do not track dirty addresses */
@@ -106,6 +142,18 @@ int	state_put(struct state *st, struct ent *e);
 int	state_del(struct state *st, const unsigned char uuid[16]);
 
 struct anode *state_addr(struct state *st, const char *addr, size_t len);
+
+/* Canonical DN: lower case, no spaces around ',', '=' and '+' (escapes
+ * kept); out has room for strlen(in) + 1 bytes. */
+void	state_dn_canon(const char *in, char *out);
+/* The entry with this DN (any form), or NULL. */
+struct ent *state_dn(struct state *st, const char *dn);
+/* The memberURL results of group g (NULL: not evaluated yet). */
+struct urlres *state_urls(struct state *st, const struct ent *g);
+/* Replace them (takes dns, why and bad_url); 1 when they changed (the
+ * group's addresses are then dirty), 0 same, -1 out of memory. */
+int	state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
+		       char *why, char *bad_url);
 int	state_mark_dirty(struct state *st, const char *addr, size_t len);
 int	state_dirty_expand(struct state *st);
 void	state_dirty_clear(struct state *st);

@@ -419,7 +419,7 @@ static const char *const safety_keys[] = {
 };
 static const char *const ldapsync_keys[] = {
     "state_dir", "report_file", "batch_delay_ms", "max_forwards",
-    "compact_records", "user", "metrics_listen", NULL
+    "compact_records", "user", "group_url_interval", "metrics_listen", NULL
 };
 static const char *const fwdmapd_keys[] = {
     "listen", "user", "socket_group", "socket_mode", "control",
@@ -767,6 +767,8 @@ load_ldapsync(struct cctx *x, struct conf *c, json_t *root)
     get_iint(x, s, "ldapsync", "compact_records", 1, 100000000, 50000,
 	     &L->compact_records);
     get_str(x, s, "ldapsync", "user", 0, NULL, &L->user);
+    get_iint(x, s, "ldapsync", "group_url_interval", 1, 86400, 60,
+	     &L->group_url_interval);
     get_metrics_listen(x, s, "ldapsync", &L->metrics_listen);
 }
 

@@ -81,6 +81,8 @@ struct conf_ldapsync {
 				 * CONF_MAX_FORWARDS */
     int     compact_records;	/* delta size that triggers a new base */
     char   *user;		/* run as, NULL: do not change */
+    int     group_url_interval;	/* seconds between memberURL evaluations,
+				 * default 60 */
     char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
 };
 

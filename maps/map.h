@@ -25,11 +25,41 @@
  *			or "route"; default_route may be empty
  *	R:address	the owning tenant (the address is a valid recipient)
  *	V:address	the expansion, comma separated ("a@x,b@y"); only
- *			present when it differs from the address itself
+ *			present when it differs from the address itself.
+ *			For a group: every final member address once
+ *			(people as their primary address, nested groups
+ *			flattened, external members as they are).  An
+ *			expansion longer than MAP_SUBLIST_BYTES is split
+ *			into internal sub-lists (below) and the group's V
+ *			lists those instead; Postfix expands them again.
+ *	V:MAP_SUBLIST_PREFIX stem "." n "@" MAP_SUBLIST_DOMAIN
+ *			an internal sub-list of a large expansion:
+ *			"fwdmap.sub.<stem>.<n>@fwdmap-sublist.invalid", n
+ *			from 1, stem 16 hex digits: HMAC-SHA256 of the
+ *			group's primary address under ldapsync's secret
+ *			(STATE_DIR/ldapsync.sublist.key), truncated, so
+ *			that nobody outside can name one; values at most
+ *			MAP_SUBLIST_BYTES bytes.  The domain is none of
+ *			ours (RFC 2606 .invalid): Postfix's smtpd refuses
+ *			it as a relay destination from every client outside
+ *			mynetworks, even though it accepts any address it
+ *			finds in virtual_alias_maps.  Never an R record:
+ *			fwdmapd's "recipients" answers NOTFOUND for every
+ *			address whose local part starts with
+ *			MAP_SUBLIST_PREFIX (also in a "route" domain);
+ *			ldapsync rejects directory addresses of that form.
  *	T:address	the transport ("smtp:[host]:25", "lmtp:[h]:24")
  *	P:address	provenance, JSON: {"dn","tenant","role" ("primary"
  *			or "alias"), "primary","location","host",
- *			"forwards":[...] }
+ *			"forwards":[...] }.  For a group address: {"dn",
+ *			"tenant","role":"group","alias":true|false,
+ *			"primary","policy","members" (count of final
+ *			member addresses),"direct":[addresses and nested
+ *			group primaries, at most MAP_P_LIST_MAX],
+ *			"direct_total":n,"skipped":[{"dn","reason"}, at
+ *			most MAP_P_LIST_MAX],"skipped_total":n,"cycle":
+ *			[group primaries on a broken cycle] (only when
+ *			one was broken),"urls":[memberURLs],"sublists":n}
  *	X:address	a rejected claim, JSON: {"dn","tenant","reason"};
  *			for explanations only, never used for routing
  *	G:address	an address of a group (primary or alias):
@@ -39,7 +69,13 @@
  *			a sender the group (by its primary address) lets
  *			send beyond its policy's rule: an address (case-
  *			folded, without extension) or "@domain"; the value
- *			says why ("member" or "allowed")
+ *			says why ("member" or "allowed").  Written for
+ *			policy "members": every address (primary and
+ *			aliases) of every member, nested members included,
+ *			and the external members; for "members", "listed"
+ *			and "tenant": the allowed senders; for "anyone":
+ *			none.  An address both member and allowed says
+ *			"member".
  *	#meta		JSON: {"format":1,"kind":"base"|"delta","serial":N,
  *			"base_serial":N (delta only),"created":unix time,
  *			"source":"...","counts":{"D":n,"R":n,...}}
@@ -82,6 +118,11 @@
 #define MAP_TOMBSTONE		"\0"
 #define MAP_TOMBSTONE_LEN	1
 #define MAP_KEY_MAX		1024	/* tag + ':' + key, bytes */
+/* Internal sub-lists of large group expansions (see RECORDS). */
+#define MAP_SUBLIST_PREFIX	"fwdmap.sub."
+#define MAP_SUBLIST_DOMAIN	"fwdmap-sublist.invalid"
+#define MAP_SUBLIST_BYTES	64000	/* room for +extension propagation */
+#define MAP_P_LIST_MAX		100	/* list items kept in a group's P */
 
 /* Table tags. */
 #define MAP_T_DOMAIN		'D'

@@ -199,6 +199,11 @@ map_query_ext(struct map_gen *g, const char *name, size_t nlen,
 	return (MAP_Q_OK);
 
     case 1:				/* recipients */
+	/* An internal sub-list of a large group (map.h): never a recipient
+	 * from outside, not even in a domain that routes unknown users on. */
+	if (dom != k && (size_t) (dom - k) > sizeof(MAP_SUBLIST_PREFIX) - 1
+	    && memcmp(k, MAP_SUBLIST_PREFIX, sizeof(MAP_SUBLIST_PREFIX) - 1) == 0)
+	    return (MAP_Q_NOTFOUND);
 	if (dom != k && dom - k > 1 && !too_long) {
 	    r = addr_get(g, MAP_T_RECIPIENT, k, klen, delims, val, vlen, NULL, NULL);
 	    if (r < 0)

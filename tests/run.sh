@@ -59,12 +59,22 @@ want() {
     return 1
 }
 
+# A case may ask for more time than FWDMAP_CASE_TIMEOUT (default 600 s)
+# with a header line "# timeout: SECONDS" (the larger one applies).
+case_timeout() {	# case_timeout CMD...: the timeout for this command
+    local t=${FWDMAP_CASE_TIMEOUT:-600} own=
+    [ "$1" = bash ] && [ -f "${2:-}" ] && own=$(sed -n 's/^# timeout: \([0-9][0-9]*\)$/\1/p' "$2" | head -n 1)
+    [ -n "$own" ] && [ "$own" -gt "$t" ] && t=$own
+    echo "$t"
+}
+
 run_one() {	# run_one LABEL BUILD CMD...
     local label=$1 build=$2; shift 2
     local dir="$runroot/$(echo "$label" | tr '/ ' '__')"
     mkdir -p "$dir"
-    local start=$(date +%s%N) rc reason
-    ( export TEST_TMP="$dir" FWDMAP_BUILD="$build"; cd "$TOP"; timeout -k 10 "${FWDMAP_CASE_TIMEOUT:-600}" "$@" ) >"$dir/output.log" 2>&1
+    local start=$(date +%s%N) rc reason to
+    to=$(case_timeout "$@")
+    ( export TEST_TMP="$dir" FWDMAP_BUILD="$build"; cd "$TOP"; timeout -k 10 "$to" "$@" ) >"$dir/output.log" 2>&1
     rc=$?
     local ms=$(( ($(date +%s%N) - start) / 1000000 ))
     local secs=$(( ms / 1000 )).$(( (ms % 1000) / 100 ))

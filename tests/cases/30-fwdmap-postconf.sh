@@ -32,6 +32,7 @@ has "relay_recipient_maps = socketmap:unix:$SOCK:recipients"
 has "virtual_alias_maps = socketmap:unix:$SOCK:virtual"
 has "transport_maps = socketmap:unix:$SOCK:transport"
 has "recipient_delimiter = +"
+has "virtual_alias_expansion_limit = 200000"	# groups (issue 10)
 # Every line is a comment or "name = value" that postconf -e takes.
 bad=$(grep -vE '^(#.*|[a-z_0-9]+ =( .*)?)$' "$T/main.out")
 [ -z "$bad" ] || t_fail "lines that are not 'name = value': $bad"

@@ -121,6 +121,7 @@ t_match "X record explains" 'conflict: address routed to uid=p1' \
     "$("$FWDMAP" -d "$T/maps" dump | grep '^X shared@tum.de')"
 # loops
 t_match "loop reported" "l1@tum.de l2@tum.de" "$(rep '.loops[] | join(" ")')"
+t_eq "forward-only loop: no recipient (issue 10)" NOTFOUND "$(q recipients l1@tum.de)"
 
 # fwdmap explain on these tables names the owning entry and its tenant.
 ex() { "$FWDMAP" -d "$T/maps" explain "$@"; }

@@ -12,7 +12,8 @@
 #   sync account $SLAPD_SYNCDN password $SLAPD_SYNCPW, read access to all,
 #           limits size=unlimited time=unlimited (slapd's default is 500),
 #           or $SLAPD_SYNC_LIMITS when set (e.g. "size=10 size.prtotal=unlimited")
-#   schemas core, cosine, inetorgperson, nis and $TOP/schema/fwdmap.*
+#   schemas core, cosine, inetorgperson, nis, dyngroup (groupOfURLs) and
+#           $TOP/schema/fwdmap.*
 #
 # Functions (NAME defaults to "ldap"):
 #   slapd_init NAME [conf|cnconfig]
@@ -92,6 +93,7 @@ include $SLAPD_SCHEMA_DIR/core.schema
 include $SLAPD_SCHEMA_DIR/cosine.schema
 include $SLAPD_SCHEMA_DIR/inetorgperson.schema
 include $SLAPD_SCHEMA_DIR/nis.schema
+include $SLAPD_SCHEMA_DIR/dyngroup.schema
 include $TOP/schema/fwdmap.schema
 EOF
     local x
@@ -221,7 +223,7 @@ olcDatabase: {0}config
 olcAccess: {0}to * by dn.exact=gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth manage by * break
 
 EOF
-        for s in core cosine inetorgperson nis; do
+        for s in core cosine inetorgperson nis dyngroup; do
             echo "include: file://$SLAPD_SCHEMA_DIR/$s.ldif"; echo
         done
         echo "include: file://$TOP/schema/fwdmap.ldif"; echo

@@ -35,7 +35,8 @@ static const char *conf_text =
 "  \"domains\": { \"ph.tum.de\": { \"default_route\": \"smtp:[ph]:25\", \"unknown_recipients\": \"route\" } },\n"
 "  \"ldapsync\": { \"max_forwards\": 3 } }\n";
 
-/* Build an entry: vals as "m:addr", "a:alias", "l:loc", "h:host", "f:fwd". */
+/* Build an entry: vals as "m:addr", "a:alias", "l:loc", "h:host", "f:fwd";
+ * groups: "G:groupofnames", "M:member dn", "P:policy", "A:allowed". */
 static struct ent *
 mk(int id, const char *dn, ...)
 {
@@ -53,7 +54,8 @@ mk(int id, const char *dn, ...)
     va_start(ap, dn);
     while ((s = va_arg(ap, const char *)) != NULL) {
 	k = s[0] == 'm' ? V_MAIL : s[0] == 'a' ? V_ALIAS : s[0] == 'l' ? V_LOC
-	    : s[0] == 'h' ? V_HOST : V_FWD;
+	    : s[0] == 'h' ? V_HOST : s[0] == 'M' ? V_MEMBER : s[0] == 'P' ? V_POLICY
+	    : s[0] == 'A' ? V_ALLOWED : s[0] == 'G' ? V_GROUP : V_FWD;
 	vals[k][n[k]++] = (char *) (uintptr_t) (s + 2);
     }
     va_end(ap);
@@ -181,8 +183,8 @@ test_dirty_forwarders(void)
     CHECK(state_dirty_expand(&st) == 0);
     CHECK(dirty_has(&st, "f@tum.de"));		/* forwarder recompiled */
     REC_EQ(&st, "f@tum.de", 'V', "f@tum.de,t@tum.de");
-    /* Loops are found (reported) but do not break compilation. */
-    state_put(&st, mk(3, "uid=l1,ou=tum,dc=ex", "m:l1@tum.de", "l:none", "f:l2@tum.de", NULL));
+    /* A loop through a mailbox is found (reported) but keeps delivering. */
+    state_put(&st, mk(3, "uid=l1,ou=tum,dc=ex", "m:l1@tum.de", "l:exchange", "f:l2@tum.de", NULL));
     state_put(&st, mk(4, "uid=l2,ou=tum,dc=ex", "m:l2@tum.de", "l:none", "f:l1@tum.de", NULL));
     {
 	struct report *rep = report_new("full");
@@ -193,6 +195,68 @@ test_dirty_forwarders(void)
 	recs_free(&r);
 	report_free(rep);
     }
+    REC_EQ(&st, "l1@tum.de", 'V', "l1@tum.de,l2@tum.de");
+    REC_EQ(&st, "l2@tum.de", 'V', "l1@tum.de");
+    REC_EQ(&st, "l2@tum.de", 'R', "tum");
+    state_free(&st);
+}
+
+/*
+ * Forward-only entries forwarding to each other (issue 10 item 2): no
+ * mailbox and no outside address anywhere along the way, so no
+ * recipient; through aliases and over three hops too.  A change at the
+ * end of the chain reaches every address before it in the dirty set.
+ */
+static void
+test_dead_cycles(void)
+{
+    struct state st;
+    struct report *rep = report_new("full");
+    struct recs r;
+
+    CHECK(state_init(&st) == 0);
+    state_put(&st, mk(1, "uid=c1,ou=tum,dc=ex", "m:c1@tum.de", "l:none", "f:c2@tum.de", NULL));
+    state_put(&st, mk(2, "uid=c2,ou=tum,dc=ex", "m:c2@tum.de", "l:none", "f:c1@tum.de", NULL));
+    REC_EQ(&st, "c1@tum.de", 'R', "-");
+    REC_EQ(&st, "c1@tum.de", 'V', "-");
+    REC_EQ(&st, "c2@tum.de", 'R', "-");
+    CHECK(comp_addr(conf, &st, "c1@tum.de", &r, rep) == 0);
+    CHECK(r.v[REC_IDX('X')] && strstr(r.v[REC_IDX('X')], "no valid destination"));
+    CHECK(report_count(rep, "rejected") >= 2);	/* the entry and its forward */
+    CHECK(report_count(rep, "loops") == 1);
+    recs_free(&r);
+    /* Three hops, the last one through an alias of the first. */
+    state_put(&st, mk(3, "uid=d1,ou=tum,dc=ex", "m:d1@tum.de", "a:dd1@tum.de", "l:none",
+		      "f:d2@tum.de", NULL));
+    state_put(&st, mk(4, "uid=d2,ou=tum,dc=ex", "m:d2@tum.de", "l:none", "f:d3@tum.de", NULL));
+    state_put(&st, mk(5, "uid=d3,ou=tum,dc=ex", "m:d3@tum.de", "l:none", "f:dd1@tum.de", NULL));
+    REC_EQ(&st, "d1@tum.de", 'R', "-");
+    REC_EQ(&st, "dd1@tum.de", 'R', "-");
+    REC_EQ(&st, "d2@tum.de", 'R', "-");
+    REC_EQ(&st, "d3@tum.de", 'R', "-");
+    /* A forward into the dead cycle is dropped from a mailbox owner. */
+    state_put(&st, mk(6, "uid=m,ou=tum,dc=ex", "m:m@tum.de", "l:exchange", "f:d2@tum.de", NULL));
+    REC_EQ(&st, "m@tum.de", 'V', "-");
+    REC_EQ(&st, "m@tum.de", 'R', "tum");
+    /* d3 gets an outside forward: the whole chain delivers again, and
+     * every address of it is recompiled by a delta. */
+    state_dirty_clear(&st);
+    state_put(&st, mk(5, "uid=d3,ou=tum,dc=ex", "m:d3@tum.de", "l:none", "f:dd1@tum.de",
+		      "f:x@example.com", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "d1@tum.de"));
+    CHECK(dirty_has(&st, "dd1@tum.de"));
+    CHECK(dirty_has(&st, "d2@tum.de"));
+    CHECK(dirty_has(&st, "m@tum.de"));
+    /* Postfix would follow the cycle until its recursion limit and defer
+     * the mail: what runs through one is published as its ends. */
+    REC_EQ(&st, "d1@tum.de", 'V', "x@example.com");
+    REC_EQ(&st, "dd1@tum.de", 'V', "d1@tum.de");
+    REC_EQ(&st, "dd1@tum.de", 'R', "tum");
+    REC_EQ(&st, "d2@tum.de", 'R', "tum");
+    REC_EQ(&st, "d3@tum.de", 'V', "x@example.com");
+    REC_EQ(&st, "m@tum.de", 'V', "m@tum.de,x@example.com");
+    report_free(rep);
     state_free(&st);
 }
 
@@ -539,6 +603,139 @@ test_htab(void)
     htab_free(&h);
 }
 
+/*
+ * Groups (issue 10): nesting, a cycle of groups, a forward-only member
+ * forwarding back to its group, a group reaching nobody, and a large
+ * expansion split into sub-lists that each fit, together holding every
+ * member once; the reverse index marks the groups of a changed member.
+ */
+static void
+test_groups(void)
+{
+    struct state st;
+    struct recs r;
+    char    dn[64], mail[64];
+    size_t  i, nsub = 0, nseen = 0;
+    int     id;
+
+    CHECK(state_init(&st) == 0);
+    state_put(&st, mk(1, "uid=p1,ou=tum,dc=ex", "m:p1@tum.de", "l:exchange", NULL));
+    state_put(&st, mk(2, "uid=p2,ou=tum,dc=ex", "m:p2@tum.de", "l:exchange", "a:pp2@tum.de", NULL));
+    state_put(&st, mk(3, "uid=fo,ou=tum,dc=ex", "m:fo@tum.de", "l:none", "f:g1@tum.de", NULL));
+    state_put(&st, mk(10, "cn=g1,ou=tum,dc=ex", "G:groupofnames", "m:g1@tum.de",
+		      "M:uid=p1,ou=tum,dc=ex", "M:cn=g2,ou=tum,dc=ex", "M:uid=fo,ou=tum,dc=ex",
+		      "M:uid=nobody,ou=tum,dc=ex", "P:members", NULL));
+    state_put(&st, mk(11, "cn=g2,ou=tum,dc=ex", "G:groupofnames", "m:g2@tum.de",
+		      "M:UID=p2, OU=tum,dc=ex", "M:cn=g1,ou=tum,dc=ex", NULL));
+    state_put(&st, mk(12, "cn=lonely,ou=tum,dc=ex", "G:groupofnames", "m:lonely@tum.de",
+		      "M:uid=nobody,ou=tum,dc=ex", NULL));
+    REC_EQ(&st, "g1@tum.de", 'V', "p1@tum.de,p2@tum.de,fo@tum.de");
+    REC_EQ(&st, "g2@tum.de", 'V', "p2@tum.de,p1@tum.de,fo@tum.de");
+    REC_EQ(&st, "g1@tum.de", 'R', "tum");
+    REC_EQ(&st, "g1@tum.de", 'G', "members\tg1@tum.de\ttum");
+    REC_EQ(&st, "g1@tum.de", 'T', "-");
+    /* fo forwards to g1, which contains fo: Postfix would loop, so fo's
+     * own answer is the group's other members. */
+    REC_EQ(&st, "fo@tum.de", 'V', "p1@tum.de,p2@tum.de");
+    REC_EQ(&st, "lonely@tum.de", 'R', "-");
+    /* A nested group without an address of its own still expands. */
+    state_put(&st, mk(13, "cn=anon,ou=tum,dc=ex", "G:groupofnames", "M:uid=p1,ou=tum,dc=ex", NULL));
+    state_put(&st, mk(14, "cn=outer,ou=tum,dc=ex", "G:groupofnames", "m:outer@tum.de",
+		      "M:cn=anon,ou=tum,dc=ex", NULL));
+    REC_EQ(&st, "outer@tum.de", 'V', "p1@tum.de");
+    CHECK(comp_addr(conf, &st, "g1@tum.de", &r, NULL) == 0);
+    CHECK(strstr(r.v[REC_IDX('P')], "\"cycle\":[\"g1@tum.de\"]") != NULL);
+    CHECK(strstr(r.v[REC_IDX('P')], "uid=nobody,ou=tum,dc=ex") != NULL);
+    for (i = 0; i < r.nx; i++)		/* S: every address of every member */
+	nseen += r.x[i].tag == 'S' && (strcmp(r.x[i].key, "g1@tum.de\tpp2@tum.de") == 0
+				     || strcmp(r.x[i].key, "g1@tum.de\tfo@tum.de") == 0);
+    CHECK(nseen == 2);
+    recs_free(&r);
+    /* A member changes: the groups naming it (and their parents) are dirty. */
+    state_dirty_clear(&st);
+    state_put(&st, mk(2, "uid=p2,ou=tum,dc=ex", "m:p2new@tum.de", "l:exchange", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "g2@tum.de"));
+    CHECK(dirty_has(&st, "g1@tum.de"));
+    CHECK(!dirty_has(&st, "lonely@tum.de"));
+    /* A member moved to another store: what its groups say of it stays,
+     * so they are not recompiled (a big list would be, for every move). */
+    state_dirty_clear(&st);
+    state_put(&st, mk(1, "uid=p1,ou=tum,dc=ex", "m:p1@tum.de", "l:mytum", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "p1@tum.de"));
+    CHECK(!dirty_has(&st, "g1@tum.de"));
+    CHECK(!dirty_has(&st, "g2@tum.de"));
+    /* ... but one that stops delivering is. */
+    state_dirty_clear(&st);
+    state_put(&st, mk(1, "uid=p1,ou=tum,dc=ex", "m:p1@tum.de", "l:none", "f:p1x@tum.de", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "g1@tum.de"));
+    state_put(&st, mk(1, "uid=p1,ou=tum,dc=ex", "m:p1@tum.de", "l:exchange", NULL));
+    /* 4000 members of 30 bytes: over MAP_SUBLIST_BYTES, so sub-lists. */
+    {
+	for (id = 0; id < 4000; id++) {
+	    snprintf(dn, sizeof(dn), "uid=big%05d,ou=tum,dc=ex", id);
+	    snprintf(mail, sizeof(mail), "a.rather.long.name.%05d@tum.de", id);
+	    {
+		char    mm[80];
+
+		snprintf(mm, sizeof(mm), "m:%s", mail);
+		state_put(&st, mk(1000 + id, dn, mm, "l:exchange", NULL));
+	    }
+	}
+	{
+	    char  **mv = calloc(4001, sizeof(char *)), *gv[1] = {(char *) (uintptr_t) "groupofnames"},
+		   *ml[1] = {(char *) (uintptr_t) "big@tum.de"};
+	    char  **vp[V_NUM] = {0};
+	    size_t  nv[V_NUM] = {0};
+	    unsigned char u[16] = {0};
+	    struct ent *g;
+
+	    for (id = 0; id < 4000; id++) {
+		mv[id] = malloc(40);
+		snprintf(mv[id], 40, "uid=big%05d,ou=tum,dc=ex", id);
+	    }
+	    vp[V_MAIL] = ml;
+	    nv[V_MAIL] = 1;
+	    vp[V_GROUP] = gv;
+	    nv[V_GROUP] = 1;
+	    vp[V_MEMBER] = mv;
+	    nv[V_MEMBER] = 4000;
+	    u[0] = 0x77;
+	    g = ent_new(u, "cn=big,ou=tum,dc=ex", (char **const *) vp, nv);
+	    comp_validate(conf, g);
+	    state_put(&st, g);
+	    for (id = 0; id < 4000; id++)
+		free(mv[id]);
+	    free(mv);
+	}
+    }
+    CHECK(comp_addr(conf, &st, "big@tum.de", &r, NULL) == 0);
+    CHECK(r.v[REC_IDX('V')] && strncmp(r.v[REC_IDX('V')], MAP_SUBLIST_PREFIX, strlen(MAP_SUBLIST_PREFIX)) == 0);
+    nseen = 0;
+    for (i = 0; i < r.nx; i++) {
+	if (r.x[i].tag != 'V')
+	    continue;
+	nsub++;
+	CHECK(strlen(r.x[i].val) <= MAP_SUBLIST_BYTES);
+	CHECK(strstr(r.v[REC_IDX('V')], r.x[i].key) != NULL);
+	{
+	    const char *q = r.x[i].val;
+
+	    nseen++;
+	    while ((q = strchr(q, ',')) != NULL) {
+		nseen++;
+		q++;
+	    }
+	}
+    }
+    CHECK(nsub >= 2);	/* 4000 x 31 bytes */
+    CHECK(nseen == 4000);
+    recs_free(&r);
+    state_free(&st);
+}
+
 int
 main(void)
 {
@@ -557,6 +754,8 @@ main(void)
     test_rules();
     test_conflicts();
     test_dirty_forwarders();
+    test_dead_cycles();
+    test_groups();
     test_expansion();
     test_dn();
     test_snapshot();

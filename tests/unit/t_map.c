@@ -117,6 +117,10 @@ test_semantics(void)
     CHECK(q(g, "recipients", "nobody@ph.tum.de", v) == MAP_Q_OK);
     CHECK(q(g, "recipients", "tum.de", v) == MAP_Q_NOTFOUND);
     CHECK(q(g, "recipients", "nobody@other.org", v) == MAP_Q_NOTFOUND);
+    /* Internal sub-lists of groups: never recipients, also in a route domain. */
+    CHECK(q(g, "recipients", "fwdmap.sub.0123456789abcdef.1@ph.tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "recipients", "FWDMAP.Sub.0123456789abcdef.1@tum.de", v) == MAP_Q_NOTFOUND);
+    CHECK(q(g, "recipients", "fwdmap.subx@ph.tum.de", v) == MAP_Q_OK);
 
     CHECK(q(g, "virtual", "j.doe@tum.de", v) == MAP_Q_OK
 	  && strcmp(v, "jane@tum.de") == 0);
