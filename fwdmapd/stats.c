@@ -94,6 +94,16 @@ stats_json(const struct stats *st, const struct stats_view *v, time_t now)
     if (json_object_set_new(root, "reload_failures",
 			    json_integer((json_int_t) st->reload_failures)) < 0)
 	goto done;
+    if (json_object_set_new(root, "policy",
+			    json_pack("{sIsIsIsIsIsIsI}",
+				      "connections", (json_int_t) st->policy.conn_accepted,
+				      "requests", (json_int_t) st->policy.requests,
+				      "dunno", (json_int_t) st->policy.dunno,
+				      "reject", (json_int_t) st->policy.reject,
+				      "defer", (json_int_t) st->policy.defer,
+				      "not_rcpt", (json_int_t) st->policy.not_rcpt,
+				      "protocol_errors", (json_int_t) st->policy.errors)) < 0)
+	goto done;
     out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 done:
     json_decref(root);
