@@ -12,7 +12,8 @@ set -eu
 PKGS="build-essential clang libclang-rt-14-dev pkg-config
       libcdb-dev tinycdb libjansson-dev libldap-dev
       slapd ldap-utils postfix postfix-cdb postfix-ldap swaks
-      procps iproute2 time python3 bsdextrautils jq man-db strace"
+      procps iproute2 time python3 bsdextrautils jq man-db strace
+      graphviz"
 
 missing=""
 for p in $PKGS; do
