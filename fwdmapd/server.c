@@ -8,8 +8,8 @@
  * unsent output it is not read from (back-pressure), so a client that
  * pipelines without reading cannot make the daemon buffer without bound.
  *
- * The generation is swapped only between two calls of proto_run(), never
- * inside one, so every request is answered from exactly one generation.
+ * The generation served, its replacement and the SIGBUS bracket around
+ * every lookup live in gen.c and bus.c; this file is the connection loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,16 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
-#include <setjmp.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "conf.h"
+#include "gen.h"
 #include "log.h"
 #include "map.h"
 #include "netstr.h"
@@ -47,7 +47,6 @@
 #define SERVER_MAX_CONTROL	16
 #define SERVER_SCAN_MS		1000	/* timeout scan interval */
 #define SERVER_WARN_EVERY	10	/* seconds between repeated warnings */
-#define SERVER_REGRESS_MS	5000	/* wait for a newer generation than an older one */
 
 struct evsrc {
     int     type;
@@ -75,13 +74,6 @@ struct conn {
     char    peer[96];		/* "client 192.0.2.1:4711 (fd 9)", for logs */
 };
 
-/* Signature of the published files, to retry a bad one only if it changed. */
-struct gen_sig {
-    int     valid;
-    struct stat base, delta;
-    int     has_base, has_delta;
-};
-
 struct server {
     struct conf *conf;
     int     ep;
@@ -96,18 +88,10 @@ struct server {
     char   *rbuf;
     size_t  rbufsz;
     struct pbuf obuf;		/* replies being built */
-    struct map_gen *gen;
-    char   *gen_dir;		/* the maps_dir gen (and pending) came from */
-    struct map_gen *pending;	/* verified, but older than gen: waiting */
-    uint64_t pending_since;	/* ms */
-    time_t  gen_loaded;
-    struct gen_sig bad;		/* last generation that failed */
-    char    last_error[512];
-    int     said_missing;	/* logged "no generation yet" */
+    struct gen_watch gw;	/* the generation served (gen.c) */
     struct stats st;
     uint64_t now;
     uint64_t next_scan;
-    uint64_t next_reload;
     uint64_t resume_accept;	/* ms; 0 when accepting */
     time_t  last_limit_warn;
     int     stopping;
@@ -138,296 +122,6 @@ server_rbuf(struct server *s)
     s->rbuf = p;
     s->rbufsz = need;
     return (0);
-}
-
-/*
- * SIGBUS.  The tables are mapped files; a file truncated or overwritten in
- * place while mapped (cp over it, a full disk, an editor) makes the next
- * access to a page beyond its new end raise SIGBUS.  Accesses to the maps
- * are bracketed: the handler jumps back to the bracket, which drops the
- * generation (answering TEMP until a good one is published) instead of
- * letting the daemon die.  A SIGBUS outside a bracket is a bug: default
- * action.  Nothing in a bracket holds a lock or allocates.
- */
-static sigjmp_buf bus_env;
-static volatile sig_atomic_t bus_armed;
-
-static void
-on_sigbus(int sig)
-{
-    if (bus_armed) {
-	bus_armed = 0;
-	siglongjmp(bus_env, 1);
-    }
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/* Run fn(arg) with SIGBUS caught: 0, or -1 when fn was cut short. */
-static int
-bus_guard(void (*fn) (void *), void *arg)
-{
-    void    (*volatile vfn) (void *) = fn;
-    void   *volatile varg = arg;
-
-    if (sigsetjmp(bus_env, 1) != 0)
-	return (-1);
-    bus_armed = 1;
-    vfn(varg);
-    bus_armed = 0;
-    return (0);
-}
-
-static int
-bus_install(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_sigbus;
-    sigemptyset(&sa.sa_mask);
-    return (sigaction(SIGBUS, &sa, NULL));
-}
-
-/*
- * Generations.
- */
-
-static void
-gen_sig_take(const char *dir, struct gen_sig *g)
-{
-    char    path[4096];
-
-    memset(g, 0, sizeof(*g));
-    g->valid = 1;
-    snprintf(path, sizeof(path), "%s/%s", dir, MAP_BASE_NAME);
-    g->has_base = stat(path, &g->base) == 0;
-    snprintf(path, sizeof(path), "%s/%s", dir, MAP_DELTA_NAME);
-    g->has_delta = stat(path, &g->delta) == 0;
-}
-
-static int
-stat_same(const struct stat *a, const struct stat *b)
-{
-    return (a->st_dev == b->st_dev && a->st_ino == b->st_ino
-	    && a->st_size == b->st_size
-	    && a->st_mtim.tv_sec == b->st_mtim.tv_sec
-	    && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
-}
-
-static int
-gen_sig_same(const struct gen_sig *a, const struct gen_sig *b)
-{
-    if (!a->valid || !b->valid)
-	return (0);
-    if (a->has_base != b->has_base || a->has_delta != b->has_delta)
-	return (0);
-    if (a->has_base && !stat_same(&a->base, &b->base))
-	return (0);
-    if (a->has_delta && !stat_same(&a->delta, &b->delta))
-	return (0);
-    return (1);
-}
-
-/* Serial of what a generation answers from: its delta's, else its base's. */
-static uint64_t
-gen_serial(const struct map_gen *g)
-{
-    const struct map_meta *dm = map_gen_delta_meta(g);
-
-    return (dm ? dm->serial : map_gen_meta(g)->serial);
-}
-
-struct refresh_job {
-    const char *dir;
-    struct map_gen *prev, **out;
-    struct map_gen *volatile building;	/* half-built, if cut short */
-    char   *err;
-    size_t  errlen;
-    int     ret;
-};
-
-static void
-refresh_job(void *arg)
-{
-    struct refresh_job *j = arg;
-
-    j->ret = map_gen_refresh_track(j->dir, j->prev, j->out, &j->building,
-				   j->err, j->errlen);
-}
-
-struct answer_job {
-    struct proto_ctx *ctx;
-    const char *data;
-    size_t  len;
-    struct pbuf *out;
-    int     status;
-    const char *why;
-    size_t  used;
-};
-
-static void
-answer_job(void *arg)
-{
-    struct answer_job *j = arg;
-
-    j->out->len = 0;
-    j->used = proto_run(j->ctx, j->data, j->len, j->out, SERVER_OUT_HIGH,
-			&j->status, &j->why);
-}
-
-/* A mapped table file shrank under us: stop using the generation. */
-static void
-server_gen_lost(struct server *s)
-{
-    s->st.reload_failures++;
-    snprintf(s->last_error, sizeof(s->last_error), "%s",
-	     "a table file was truncated or overwritten in place while in use");
-    log_error("SIGBUS reading the tables in %s: %s (publish by rename, never"
-	      " copy over a live file); answering TEMP until a good generation"
-	      " is published", s->gen_dir ? s->gen_dir : s->conf->maps_dir,
-	      s->last_error);
-    if (s->pending) {
-	map_gen_close(s->pending);
-	s->pending = NULL;
-    }
-    if (s->gen) {
-	map_gen_close(s->gen);
-	s->gen = NULL;
-    }
-    memset(&s->bad, 0, sizeof(s->bad));
-    s->next_reload = 0;			/* look again at once */
-}
-
-/* Look for a new generation; switch to it when it verifies and is not
- * older than the one being served. */
-static void
-server_reload_gen(struct server *s, int force)
-{
-    struct map_gen *ng = NULL, *ref;
-    struct gen_sig sig;
-    int     same_dir;
-    char   *ndir;
-    struct refresh_job rj;
-    const struct map_meta *m, *dm;
-    char    err[512];
-    const char *dir = s->conf->maps_dir;
-
-    same_dir = s->gen_dir != NULL && strcmp(s->gen_dir, dir) == 0;
-    if (!same_dir && s->pending) {	/* maps_dir changed (SIGHUP) */
-	map_gen_close(s->pending);
-	s->pending = NULL;
-    }
-    ref = s->pending ? s->pending : s->gen;
-    if (ref && same_dir && !force && !map_gen_stale(ref)
-	&& (s->pending == NULL || s->now < s->pending_since + SERVER_REGRESS_MS))
-	return;
-    gen_sig_take(dir, &sig);
-    if (!force && gen_sig_same(&sig, &s->bad))
-	return;					/* known bad, unchanged */
-    if (!sig.has_base && !s->gen) {
-	if (!s->said_missing)
-	    log_warn("no generation in %s yet (%s missing): answering TEMP"
-		     " until one is published", dir, MAP_BASE_NAME);
-	s->said_missing = 1;
-	s->bad = sig;
-	snprintf(s->last_error, sizeof(s->last_error),
-		 "no generation in %s", dir);
-	return;
-    }
-    err[0] = 0;
-    rj.dir = dir;
-    rj.prev = same_dir ? ref : NULL;
-    rj.out = &ng;
-    rj.err = err;
-    rj.errlen = sizeof(err);
-    rj.building = NULL;
-    if (bus_guard(refresh_job, &rj) < 0) {
-	/* A file shrank while being verified: close what was built so
-	 * far (its files, mappings and its reference on a shared base).
-	 * The generation being served is not touched here; if its own
-	 * files shrank, its next lookup finds out. */
-	map_gen_close(rj.building);
-	s->st.reload_failures++;
-	s->bad = sig;
-	snprintf(s->last_error, sizeof(s->last_error), "%s",
-		 "a table file shrank while being read (SIGBUS)");
-	log_warn("new generation in %s rejected: %s", dir, s->last_error);
-	return;
-    }
-    if (rj.ret < 0) {
-	s->st.reload_failures++;
-	s->bad = sig;
-	snprintf(s->last_error, sizeof(s->last_error), "%s",
-		 err[0] ? err : "cannot open generation");
-	if (s->gen)
-	    log_warn("new generation in %s rejected: %s; still serving"
-		     " serial %llu", dir, s->last_error,
-		     (unsigned long long) map_gen_meta(s->gen)->serial);
-	else
-	    log_warn("cannot load a generation from %s: %s; answering TEMP",
-		     dir, s->last_error);
-	return;
-    }
-    /*
-     * Never go back in time on a glimpse: ldapsync's compaction renames
-     * the new base into place and then writes the delta of what changed
-     * meanwhile.  Between the two, the new base alone is older than the
-     * base and delta being served.  Keep serving those until the new
-     * delta is there; switch anyway after SERVER_REGRESS_MS (tables
-     * restored from a backup, or republished from scratch).
-     */
-    if (s->gen && same_dir && gen_serial(ng) < gen_serial(s->gen)) {
-	if (s->pending == NULL) {
-	    s->pending_since = s->now;
-	    log_info("generation serial %llu in %s is older than serial %llu"
-		     " being served: waiting up to %d ms for a newer one",
-		     (unsigned long long) gen_serial(ng), dir,
-		     (unsigned long long) gen_serial(s->gen), SERVER_REGRESS_MS);
-	}
-	if (s->now < s->pending_since + SERVER_REGRESS_MS) {
-	    if (s->pending)
-		map_gen_close(s->pending);
-	    s->pending = ng;
-	    return;
-	}
-	log_warn("serial in %s went back from %llu to %llu and stayed"
-		 " (tables restored or republished from scratch?): switching",
-		 dir, (unsigned long long) gen_serial(s->gen),
-		 (unsigned long long) gen_serial(ng));
-    }
-    if (s->pending) {
-	map_gen_close(s->pending);
-	s->pending = NULL;
-    }
-    m = map_gen_meta(ng);
-    dm = map_gen_delta_meta(ng);
-    if (dm)
-	log_info("loaded generation serial %llu + delta serial %llu from %s"
-		 " (domains %lu, recipients %lu, virtual %lu, transport %lu)",
-		 (unsigned long long) m->serial,
-		 (unsigned long long) dm->serial, dir,
-		 m->counts[0], m->counts[1], m->counts[2], m->counts[3]);
-    else
-	log_info("loaded generation serial %llu from %s (domains %lu,"
-		 " recipients %lu, virtual %lu, transport %lu)",
-		 (unsigned long long) m->serial, dir,
-		 m->counts[0], m->counts[1], m->counts[2], m->counts[3]);
-    if ((ndir = strdup(dir)) == NULL) {
-	log_error("out of memory switching generations; still serving the old one");
-	map_gen_close(ng);
-	return;
-    }
-    free(s->gen_dir);
-    s->gen_dir = ndir;
-    if (s->gen)
-	map_gen_close(s->gen);
-    s->gen = ng;
-    s->gen_loaded = time(NULL);
-    s->st.reloads++;
-    s->said_missing = 0;
-    s->last_error[0] = 0;
-    memset(&s->bad, 0, sizeof(s->bad));
 }
 
 /*
@@ -603,29 +297,14 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
     int     status;
     const char *why;
 
-    ctx.gen = s->gen;
+    ctx.gen = NULL;			/* set by gen_watch_answer() */
     ctx.delims = s->conf->recipient_delimiter;
     ctx.propagate = s->conf->propagate_extensions;
     ctx.max_request = (size_t) s->conf->fwdmapd.max_request;
     ctx.st = &s->st;
     for (;;) {
-	struct answer_job j = {&ctx, data, len, &s->obuf, 0, NULL, 0};
-	struct stats_map saved[STATS_NMAPS];
-	uint64_t saved_perr = s->st.proto_errors;
-
-	memcpy(saved, s->st.map, sizeof(saved));
-	if (bus_guard(answer_job, &j) < 0) {
-	    /* SIGBUS in a lookup: answer these requests again without the
-	     * generation (TEMP), from the same input, counting them once. */
-	    memcpy(s->st.map, saved, sizeof(saved));
-	    s->st.proto_errors = saved_perr;
-	    server_gen_lost(s);
-	    ctx.gen = NULL;
-	    answer_job(&j);
-	}
-	used = j.used;
-	status = j.status;
-	why = j.why;
+	used = gen_watch_answer(&s->gw, &ctx, data, len, &s->obuf,
+				SERVER_OUT_HIGH, &status, &why);
 	if (status == PROTO_NOMEM) {
 	    log_warn("%s: out of memory; closing", conn_name(c));
 	    s->obuf.len = 0;
@@ -764,14 +443,14 @@ control_answer(struct server *s, struct conn *c)
 	    v.conn_busy++;
     v.conn_max = (unsigned) s->conf->fwdmapd.max_connections;
     v.maps_dir = s->conf->maps_dir;
-    v.last_error = s->last_error[0] ? s->last_error : NULL;
-    if (s->gen) {
-	m = map_gen_meta(s->gen);
+    v.last_error = s->gw.last_error[0] ? s->gw.last_error : NULL;
+    if (s->gw.gen) {
+	m = map_gen_meta(s->gw.gen);
 	v.gen_loaded = 1;
 	v.serial = m->serial;
 	v.created = m->created;
-	v.loaded = s->gen_loaded;
-	if ((dm = map_gen_delta_meta(s->gen)) != NULL) {
+	v.loaded = s->gw.gen_loaded;
+	if ((dm = map_gen_delta_meta(s->gw.gen)) != NULL) {
 	    v.has_delta = 1;
 	    v.delta_serial = dm->serial;
 	    v.delta_created = dm->created;
@@ -949,9 +628,8 @@ server_reconfigure(struct server *s)
     conf_free(oc);
     log_info("SIGHUP: configuration %s re-read", nc->path);
     if (dir_changed) {
-	memset(&s->bad, 0, sizeof(s->bad));
-	s->said_missing = 0;
-	server_reload_gen(s, 1);
+	gen_watch_forget(&s->gw);
+	gen_watch_reload(&s->gw, s->conf->maps_dir, s->now, 1);
     }
 }
 
@@ -1019,6 +697,7 @@ server_create(struct conf *conf, int sigfd, char *err, size_t errlen)
 	return (NULL);
     }
     s->conf = conf;
+    gen_watch_init(&s->gw, &s->st);
     s->sigfd = sigfd;
     s->sigev.type = EV_SIGNAL;
     s->st.started = time(NULL);
@@ -1041,9 +720,9 @@ server_create(struct conf *conf, int sigfd, char *err, size_t errlen)
 	    goto bad;
 	}
     }
-    server_reload_gen(s, 1);
+    gen_watch_reload(&s->gw, conf->maps_dir, s->now, 1);
     s->next_scan = s->now + SERVER_SCAN_MS;
-    s->next_reload = s->now + (uint64_t) conf->fwdmapd.reload_check_ms;
+    s->gw.next_reload = s->now + (uint64_t) conf->fwdmapd.reload_check_ms;
     return (s);
 
 bad:
@@ -1080,8 +759,8 @@ server_timeout(struct server *s)
 {
     uint64_t next = s->next_scan;
 
-    if (s->next_reload < next)
-	next = s->next_reload;
+    if (s->gw.next_reload < next)
+	next = s->gw.next_reload;
     if (s->resume_accept && s->resume_accept < next)
 	next = s->resume_accept;
     if (s->stopping && s->stop_deadline < next)
@@ -1131,9 +810,9 @@ server_run(struct server *s)
 	    server_scan(s);
 	    s->next_scan = s->now + SERVER_SCAN_MS;
 	}
-	if (s->now >= s->next_reload) {
-	    server_reload_gen(s, 0);
-	    s->next_reload = s->now + (uint64_t) s->conf->fwdmapd.reload_check_ms;
+	if (s->now >= s->gw.next_reload) {
+	    gen_watch_reload(&s->gw, s->conf->maps_dir, s->now, 0);
+	    s->gw.next_reload = s->now + (uint64_t) s->conf->fwdmapd.reload_check_ms;
 	}
 	if (s->resume_accept && s->now >= s->resume_accept && !s->stopping)
 	    listener_pause(s, 0);
@@ -1159,11 +838,7 @@ server_free(struct server *s)
     for (i = 0; i < s->nlis; i++)
 	if (s->lis[i].fd >= 0)
 	    close(s->lis[i].fd);
-    if (s->gen)
-	map_gen_close(s->gen);
-    if (s->pending)
-	map_gen_close(s->pending);
-    free(s->gen_dir);
+    gen_watch_free(&s->gw);
     if (s->ep >= 0)
 	close(s->ep);
     if (s->sigfd >= 0)

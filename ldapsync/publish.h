@@ -21,6 +21,10 @@
  *
  *	Results: 1 published, 0 nothing to publish (no change) or dry run,
  *	-1 error, -2 refused by a guard (message in err).
+ *
+ *	The module is four files: publish.c (what the others share, see
+ *	publish_int.h), publish_full.c (pub_full), publish_delta.c
+ *	(pub_delta) and publish_compact.c (the background compaction).
  */
 #ifndef LDAPSYNC_PUBLISH_H
 #define LDAPSYNC_PUBLISH_H

@@ -1,0 +1,219 @@
+/*
+ * publish_delta.c - publish only what changed, as a delta over the base
+ *		     (see publish.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compile.h"
+#include "log.h"
+#include "publish.h"
+#include "publish_int.h"
+
+struct dchange {
+    char   *key;		/* "T:addr" */
+    char   *val;		/* new delta value, pub_tomb, or NULL = drop from delta */
+};
+
+static int
+same(const char *a, size_t alen, const char *b)
+{
+    return b && strlen(b) == alen && memcmp(a, b, alen) == 0;
+}
+
+int
+pub_write_delta(struct pub *p, char *err, size_t errlen)
+{
+    struct map_writer *mw;
+    struct map_meta meta;
+    size_t  pos = 0;
+    const char *k;
+    size_t  klen;
+    void   *v;
+
+    if ((mw = map_writer_open(p->conf->maps_dir, MAP_DELTA_NAME, err, errlen)) == NULL)
+	return -1;
+    while (htab_next(&p->delta, &pos, &k, &klen, &v)) {
+	int     r = (v == pub_tomb)
+	    ? map_writer_del(mw, k[0], k + 2, klen - 2)
+	    : map_writer_put(mw, k[0], k + 2, klen - 2, v, strlen(v));
+
+	if (r < 0) {
+	    snprintf(err, errlen, "writing the delta failed: %s", strerror(errno));
+	    map_writer_abort(mw);
+	    return -1;
+	}
+    }
+    memset(&meta, 0, sizeof(meta));
+    meta.format = MAP_FORMAT;
+    meta.is_delta = 1;
+    meta.serial = p->serial + 1;
+    meta.base_serial = p->base_serial;
+    meta.created = time(NULL);
+    snprintf(meta.source, sizeof(meta.source), "%s", p->source);
+    if (map_writer_commit(mw, &meta, err, errlen) < 0)
+	return -1;
+    p->serial = meta.serial;
+    return 0;
+}
+
+int
+pub_delta(struct pub *p, struct state *st, struct report *rep,
+	  char *err, size_t errlen)
+{
+    const struct conf *c = p->conf;
+    struct dchange *ch = NULL;
+    size_t  nch = 0, cch = 0, pos = 0, i;
+    const char *addr;
+    size_t  alen;
+    unsigned long removed = 0, added = 0, lim;
+    int     ret = -1;
+
+    if (p->base == NULL) {
+	snprintf(err, errlen, "no base generation to apply a delta to");
+	return -1;
+    }
+    if (state_dirty_expand(st) < 0) {
+	snprintf(err, errlen, "out of memory");
+	return -1;
+    }
+    while (htab_next(&st->dirty, &pos, &addr, &alen, NULL)) {
+	struct recs r;
+	const char *t;
+	int     had_r, has_r, diff = 0;
+	const char *ov;
+	size_t  ol;
+
+	if (comp_addr(c, st, addr, &r, rep) < 0) {
+	    recs_free(&r);
+	    snprintf(err, errlen, "out of memory compiling %s", addr);
+	    goto out;
+	}
+	had_r = pub_get(p, 'R', addr, alen, &ov, &ol);
+	has_r = r.v[REC_IDX('R')] != NULL;
+	for (t = PUB_RECTAGS; *t; t++) {
+	    const char *nv = r.v[REC_IDX(*t)];
+	    int     pf = pub_get(p, *t, addr, alen, &ov, &ol);
+	    const char *bv = NULL;
+	    size_t  bl = 0;
+	    int     bf;
+	    char   *dv;
+
+	    if (pf ? same(ov, ol, nv) : nv == NULL)
+		continue;	/* published view already right */
+	    if (*t == 'V' || *t == 'T')
+		diff = 1;
+	    bf = pub_base_get(p, *t, addr, alen, &bv, &bl);
+	    if (bf ? same(bv, bl, nv) : nv == NULL)
+		dv = NULL;	/* back to the base's value */
+	    else if (nv == NULL)
+		dv = pub_tomb;
+	    else if ((dv = strdup(nv)) == NULL)
+		goto oom;
+	    if (nch == cch) {
+		size_t  n = cch ? cch * 2 : 64;
+		struct dchange *x = realloc(ch, n * sizeof(*x));
+
+		if (x == NULL)
+		    goto oom;
+		ch = x;
+		cch = n;
+	    }
+	    if (asprintf(&ch[nch].key, "%c:%s", *t, addr) < 0)
+		goto oom;
+	    ch[nch++].val = dv;
+	    continue;
+    oom:
+	    recs_free(&r);
+	    snprintf(err, errlen, "out of memory");
+	    goto out;
+	}
+	recs_free(&r);
+	if (had_r && !has_r) {
+	    removed++;
+	    report_change(rep, REP_REMOVED, addr);
+	} else if (!had_r && has_r) {
+	    added++;
+	    report_change(rep, REP_ADDED, addr);
+	} else if (has_r && diff)
+	    report_change(rep, REP_CHANGED, addr);
+    }
+    report_set(rep, "entries", (long long) st->nents);
+    report_set(rep, "routes", (long long) (p->routes + added - removed));
+    report_set(rep, "previous_routes", (long long) p->routes);
+    if (nch == 0) {
+	state_dirty_clear(st);
+	ret = 0;
+	goto out;
+    }
+    if (p->routes + added - removed == 0) {
+	snprintf(err, errlen, "refusing to publish: the directory would yield no routes at all");
+	ret = -2;
+	goto out;
+    }
+    lim = pub_removal_limit(c, p->routes);
+    if (removed > lim && !p->force && !c->safety.allow_mass_removal) {
+	snprintf(err, errlen, "refusing to publish: %lu of %lu routes would be removed"
+		 " (limit %lu); restart with --force if this is intended",
+		 removed, p->routes, lim);
+	ret = -2;
+	goto out;
+    }
+    /* Apply to the in-memory delta. */
+    for (i = 0; i < nch; i++) {
+	size_t  kl = strlen(ch[i].key);
+	const char *ok;
+	void   *ov;
+
+	if (p->child && !htab_get(&p->since_fork, ch[i].key, kl)) {
+	    char   *sk = strdup(ch[i].key);
+
+	    if (sk && htab_put(&p->since_fork, sk, kl, p) < 0)
+		free(sk);
+	}
+	if (htab_take(&p->delta, ch[i].key, kl, &ok, &ov)) {
+	    free((char *) (uintptr_t) ok);
+	    if (ov != pub_tomb)
+		free(ov);
+	}
+	if (ch[i].val) {
+	    if (htab_put(&p->delta, ch[i].key, kl, ch[i].val) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	    }
+	    ch[i].key = NULL;
+	    ch[i].val = NULL;
+	}
+    }
+    p->routes = p->routes + added - removed;
+    p->force = 0;
+    if (p->delta.n > (size_t) c->ldapsync.compact_records && !p->bg_compact) {
+	report_set_str(rep, "mode", "full");
+	ret = pub_full(p, st, rep, err, errlen);
+	if (ret == 1)
+	    state_dirty_clear(st);
+	goto out;
+    }
+    if (pub_write_delta(p, err, errlen) < 0)
+	goto out;
+    state_dirty_clear(st);
+    report_set(rep, "serial", (long long) p->serial);
+    ret = 1;
+    /* Fork after this delta is out, so that the new base's serial is
+     * above every delta whose changes it holds (readers never take a
+     * base older than what they serve). */
+    if (p->delta.n > (size_t) c->ldapsync.compact_records && p->child == 0
+	&& pub_start_compaction(p, st) == 0)
+	report_set(rep, "compaction_started", 1);
+out:
+    for (i = 0; i < nch; i++) {
+	free(ch[i].key);
+	if (ch[i].val && ch[i].val != pub_tomb)
+	    free(ch[i].val);
+    }
+    free(ch);
+    return ret;
+}

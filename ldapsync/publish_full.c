@@ -1,0 +1,340 @@
+/*
+ * publish_full.c - a new base from the whole state (see publish.h).
+ *
+ * pub_full() reads the published view (base and matching delta) once,
+ * sequentially, to find what is added, changed and removed, writes every
+ * record of the state into a new base and commits it unless a guard
+ * refuses; the old delta goes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compile.h"
+#include "log.h"
+#include "publish.h"
+#include "publish_int.h"
+
+/*
+ * The published view, read sequentially with a bounded buffer (not
+ * mmap'd, so that a big old generation does not count against our
+ * memory): for every address the new state knows, remember whether it
+ * had an R record and an order-independent hash of its V and T values;
+ * R records of addresses the state no longer knows are removals.
+ */
+struct scanctx {
+    struct state *st;
+    struct report *rep;
+    struct htab *skip;		/* keys already taken from the delta */
+    unsigned long old_routes, removed;
+    int	    dry;
+    uint64_t allhash;		/* order-independent hash of every record */
+    unsigned long nrec;
+    int     want_hash;		/* compute allhash (skip_unchanged) */
+    int     is_delta;		/* the file being read is the delta */
+};
+
+/* Hash of one whole record, combined by XOR (order does not matter). */
+static uint64_t
+whole_hash(int tag, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    return (htab_hash(k, klen) + (uint64_t) tag * 0x9e3779b97f4a7c15ULL)
+	^ (htab_hash(v, vlen) * 0xff51afd7ed558ccdULL);
+}
+
+static uint32_t
+rec_hash(int tag, const char *v, size_t vlen)
+{
+    uint64_t h = htab_hash(v, vlen);
+
+    return (uint32_t) (h ^ (h >> 32)) * (tag == 'V' ? 2654435761U : 40503U) + (uint32_t) tag;
+}
+
+static void
+scan_rec(struct scanctx *x, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    struct anode *a;
+    int     tag;
+
+    if (klen < 3 || k[1] != ':')
+	return;
+    if (vlen == MAP_TOMBSTONE_LEN && v[0] == 0)
+	return;
+    if (x->want_hash)
+	x->allhash ^= whole_hash(k[0], k + 2, klen - 2, v, vlen);
+    x->nrec++;
+    if (k[0] != 'R' && k[0] != 'V' && k[0] != 'T')
+	return;
+    tag = k[0];
+    a = state_addr(x->st, k + 2, klen - 2);
+    if (tag == 'R')
+	x->old_routes++;
+    if (a == NULL) {
+	if (tag == 'R') {
+	    char    buf[MAP_KEY_MAX + 1];
+	    size_t  n = klen - 2 < MAP_KEY_MAX ? klen - 2 : MAP_KEY_MAX;
+
+	    memcpy(buf, k + 2, n);
+	    buf[n] = 0;
+	    x->removed++;
+	    report_change(x->rep, REP_REMOVED, buf);
+	    if (x->dry)
+		printf("- %s\n", buf);
+	}
+	return;
+    }
+    if (tag == 'R')
+	a->old_r = 1;
+    else
+	a->old_vt ^= rec_hash(tag, v, vlen);
+}
+
+/* One record of the published view: the delta's first (noted in skip),
+ * then the base's that the delta does not override. */
+static int
+scan_each(void *ctx, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    struct scanctx *x = ctx;
+
+    if (x->is_delta) {
+	char   *kd = strndup(k, klen);
+
+	if (kd == NULL || htab_put(x->skip, kd, klen, x) < 0) {
+	    free(kd);
+	    return -1;
+	}
+    } else if (x->skip->n && htab_get(x->skip, k, klen))
+	return 0;
+    scan_rec(x, k, klen, v, vlen);
+    return 0;
+}
+
+/* Scan base + matching delta; returns 1 if there was a published view. */
+static int
+scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
+	       char *err, size_t errlen)
+{
+    char    bpath[4096], dpath[4096];
+    struct map_meta bm, dm;
+    struct htab skip;
+    size_t  pos = 0;
+    const char *k;
+    int     ret = 0;
+
+    snprintf(bpath, sizeof(bpath), "%s/%s", c->maps_dir, MAP_BASE_NAME);
+    snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
+    if (pub_quick_meta(bpath, &bm) < 0 || bm.is_delta)
+	return 0;		/* nothing (valid) published yet */
+    htab_init(&skip, 1024);
+    x->skip = &skip;
+    if (bm.serial > *serial)
+	*serial = bm.serial;
+    if (pub_quick_meta(dpath, &dm) == 0 && dm.is_delta
+	&& dm.base_serial == bm.serial) {
+	if (dm.serial > *serial)
+	    *serial = dm.serial;
+	x->is_delta = 1;
+	if (pub_scan_file(dpath, scan_each, x, err, errlen) < 0)
+	    ret = -1;
+	x->is_delta = 0;
+    }
+    if (ret == 0 && pub_scan_file(bpath, scan_each, x, err, errlen) < 0)
+	ret = -1;
+    while (htab_next(&skip, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
+    htab_free(&skip);
+    return ret < 0 ? -1 : 1;
+}
+
+static int
+put_recs(struct map_writer *mw, const char *addr, struct recs *r,
+	 uint64_t *hash, unsigned long *nrec)
+{
+    const char *t;
+    size_t  alen = strlen(addr);
+
+    for (t = PUB_RECTAGS; *t; t++) {
+	const char *v = r->v[REC_IDX(*t)];
+
+	if (v == NULL)
+	    continue;
+	if (hash)
+	    *hash ^= whole_hash(*t, addr, alen, v, strlen(v));
+	(*nrec)++;
+	if (mw && map_writer_put(mw, *t, addr, alen, v, strlen(v)) < 0)
+	    return -1;
+    }
+    return 0;
+}
+
+int
+pub_full(struct pub *p, struct state *st, struct report *rep,
+	 char *err, size_t errlen)
+{
+    const struct conf *c = p->conf;
+    struct map_writer *mw = NULL;
+    struct map_meta meta;
+    struct scanctx w;
+    int     have_old;
+    size_t  pos = 0, i;
+    void   *v;
+    unsigned long routes = 0, added = 0, changed = 0, lim, nrec = 0;
+    uint64_t newhash = 0;
+    uint64_t old_serial = p->serial;
+    int     ret = -1;
+
+    pub_abort_child(p);
+    memset(&w, 0, sizeof(w));
+    w.want_hash = p->skip_unchanged;
+    w.st = st;
+    w.rep = rep;
+    w.dry = p->dry_run;
+    pos = 0;
+    while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
+	struct anode *a = v;
+
+	a->old_r = 0;
+	a->old_vt = 0;
+    }
+    pos = 0;
+    if ((have_old = scan_published(c, &w, &old_serial, err, errlen)) < 0)
+	goto out;
+    if (!p->dry_run && (mw = map_writer_open(c->maps_dir, MAP_BASE_NAME, err, errlen)) == NULL)
+	goto out;
+    for (i = 0; i < c->ndomains; i++) {
+	char   *dv = comp_domain_value(c, i);
+
+	if (dv != NULL) {
+	    newhash ^= whole_hash(MAP_T_DOMAIN, c->domains[i].name,
+				  strlen(c->domains[i].name), dv, strlen(dv));
+	    nrec++;
+	}
+	if (dv == NULL || (mw && map_writer_put(mw, MAP_T_DOMAIN, c->domains[i].name,
+						strlen(c->domains[i].name), dv,
+						strlen(dv)) < 0)) {
+	    free(dv);
+	    snprintf(err, errlen, "writing the base failed");
+	    goto out;
+	}
+	free(dv);
+    }
+    while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
+	struct anode *a = v;
+	struct recs r;
+	const char *nv;
+
+	a->routed = 0;
+	if (a->nc == 0) {
+	    if (a->old_r) {
+		w.removed++;
+		report_change(rep, REP_REMOVED, a->addr);
+		if (p->dry_run)
+		    printf("- %s\n", a->addr);
+	    }
+	    continue;
+	}
+	if (comp_addr(c, st, a->addr, &r, rep) < 0) {
+	    recs_free(&r);
+	    snprintf(err, errlen, "out of memory compiling %s", a->addr);
+	    goto out;
+	}
+	if (r.v[REC_IDX('R')]) {
+	    uint32_t vt = 0;
+	    const char *t;
+
+	    a->routed = 1;
+	    routes++;
+	    for (t = "VT"; *t; t++)
+		if ((nv = r.v[REC_IDX(*t)]) != NULL)
+		    vt ^= rec_hash(*t, nv, strlen(nv));
+	    if (!a->old_r) {
+		added++;
+		report_change(rep, REP_ADDED, a->addr);
+		if (p->dry_run)
+		    printf("+ %s\n", a->addr);
+	    } else if (vt != a->old_vt) {
+		changed++;
+		report_change(rep, REP_CHANGED, a->addr);
+		if (p->dry_run)
+		    printf("~ %s\n", a->addr);
+	    }
+	} else if (a->old_r) {
+	    w.removed++;
+	    report_change(rep, REP_REMOVED, a->addr);
+	    if (p->dry_run)
+		printf("- %s\n", a->addr);
+	}
+	if (put_recs(mw, a->addr, &r, p->skip_unchanged ? &newhash : NULL, &nrec) < 0) {
+	    recs_free(&r);
+	    snprintf(err, errlen, "writing the base failed: %s", strerror(errno));
+	    goto out;
+	}
+	recs_free(&r);
+    }
+    report_set(rep, "entries", (long long) st->nents);
+    report_set(rep, "routes", (long long) routes);
+    report_set(rep, "previous_routes", (long long) w.old_routes);
+    if (routes == 0) {
+	snprintf(err, errlen, "refusing to publish: the directory yields no routes at all");
+	ret = -2;
+	goto out;
+    }
+    lim = pub_removal_limit(c, w.old_routes);
+    if (w.removed > lim && !p->force && !c->safety.allow_mass_removal) {
+	snprintf(err, errlen, "refusing to publish: %lu of %lu routes would be removed"
+		 " (limit %lu: safety.max_removed %ld, max_removed_percent %g);"
+		 " use --force if this is intended",
+		 w.removed, w.old_routes, lim, c->safety.max_removed,
+		 c->safety.max_removed_percent);
+	ret = -2;
+	goto out;
+    }
+    if (p->dry_run) {
+	ret = 0;
+	goto out;
+    }
+    if (p->skip_unchanged && have_old == 1 && nrec == w.nrec && newhash == w.allhash) {
+	report_set(rep, "serial", (long long) old_serial);
+	ret = 0;		/* the published generation says the same */
+	goto out;
+    }
+    memset(&meta, 0, sizeof(meta));
+    meta.format = MAP_FORMAT;
+    meta.is_delta = 0;
+    meta.serial = old_serial + 1;
+    meta.created = time(NULL);
+    snprintf(meta.source, sizeof(meta.source), "%s", p->source);
+    if (map_writer_commit(mw, &meta, err, errlen) < 0) {
+	mw = NULL;
+	goto out;
+    }
+    mw = NULL;
+    {
+	char    dpath[4096];
+
+	snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
+	if (unlink(dpath) < 0 && errno != ENOENT) {
+	    snprintf(err, errlen, "remove %s: %s", dpath, strerror(errno));
+	    goto out;
+	}
+    }
+    p->serial = p->base_serial = meta.serial;
+    p->routes = routes;
+    p->force = 0;
+    pub_delta_clear(p);
+    pub_close_base(p);
+    if (p->keep_base && pub_open_base(p, err, errlen) < 0)
+	goto out;
+    report_set(rep, "serial", (long long) meta.serial);
+    ret = 1;
+out:
+    (void) added;
+    (void) changed;
+    if (mw)
+	map_writer_abort(mw);
+    (void) have_old;
+    return ret;
+}

@@ -1,0 +1,88 @@
+/*
+ * publish_int.h - what the parts of the publish module share; not for
+ *		   use outside ldapsync/publish*.c.
+ *
+ * NAME
+ *	publish_int - internals of full, delta and compaction publishing
+ *
+ * SYNOPSIS
+ *	#include "publish_int.h"
+ *
+ *	extern char pub_tomb[1];
+ *
+ *	void	pub_delta_clear(struct pub *p);
+ *	void	pub_delta_free_table(struct htab *h);
+ *	int	pub_base_get(struct pub *p, int tag, const char *addr,
+ *			     size_t alen, const char **v, size_t *vlen);
+ *	int	pub_get(struct pub *p, int tag, const char *addr, size_t alen,
+ *			const char **v, size_t *vlen);
+ *	unsigned long pub_removal_limit(const struct conf *c,
+ *			unsigned long total);
+ *	int	pub_scan_file(const char *path, pub_each_fn each, void *ctx,
+ *			      char *err, size_t errlen);
+ *	int	pub_write_delta(struct pub *p, char *err, size_t errlen);
+ *	int	pub_start_compaction(struct pub *p, struct state *st);
+ *
+ * DESCRIPTION
+ *	The in-memory delta maps "T:addr" to its value (owned by the table)
+ *	or to pub_tomb, the deletion marker.  pub_delta_clear() empties
+ *	p->delta; pub_delta_free_table() frees such a table.
+ *
+ *	pub_base_get() looks tag:addr up in the base ldapsync wrote or
+ *	adopted (p->base); pub_get() in the published view (the delta
+ *	first, then the base).  Both return 1 found (value in *v, *vlen,
+ *	not terminated), 0 not found.
+ *
+ *	pub_removal_limit() is how many of total routes one publish may
+ *	remove: min(safety.max_removed, safety.max_removed_percent).
+ *
+ *	pub_scan_file() reads the records of a published CDB file in file
+ *	order through a bounded buffer (not mapped, so that a big old
+ *	generation does not count against our memory) and hands each to
+ *	each(ctx, key, klen, value, vlen); each() returns -1 to stop.  A
+ *	missing file is 0 records.
+ *
+ *	pub_write_delta() writes p->delta as MAPS_DIR/fwdmap.delta.cdb with
+ *	serial p->serial + 1 over p->base_serial (publish_delta.c).
+ *
+ *	pub_start_compaction() forks the child that merges base and delta
+ *	into a new base (publish_compact.c).
+ *
+ * DIAGNOSTICS
+ *	pub_scan_file() and pub_write_delta() return -1 with a message in
+ *	err (pub_scan_file() leaves err alone when each() or memory
+ *	failed); pub_start_compaction() returns -1 with errno set (fork).
+ */
+#ifndef LDAPSYNC_PUBLISH_INT_H
+#define LDAPSYNC_PUBLISH_INT_H
+
+#include <cdb.h>
+
+#include "publish.h"
+
+#define PUB_RECTAGS	"RVTPX"		/* per-address tables */
+#define PUB_NEXT_BASE	".fwdmap.next.cdb"	/* compaction output */
+
+struct pub_base {
+    int	    fd;
+    struct cdb cdb;
+};
+
+extern char pub_tomb[1];
+
+typedef int (*pub_each_fn) (void *ctx, const char *k, size_t klen,
+			    const char *v, size_t vlen);
+
+void	pub_delta_clear(struct pub *p);
+void	pub_delta_free_table(struct htab *h);
+int	pub_base_get(struct pub *p, int tag, const char *addr, size_t alen,
+		     const char **v, size_t *vlen);
+int	pub_get(struct pub *p, int tag, const char *addr, size_t alen,
+		const char **v, size_t *vlen);
+unsigned long pub_removal_limit(const struct conf *c, unsigned long total);
+int	pub_scan_file(const char *path, pub_each_fn each, void *ctx,
+		      char *err, size_t errlen);
+int	pub_write_delta(struct pub *p, char *err, size_t errlen);
+int	pub_start_compaction(struct pub *p, struct state *st);
+
+#endif
