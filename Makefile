@@ -28,7 +28,7 @@ WARN	= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wno-format-nonliteral -Werror
 CPPFLAGS += -D_GNU_SOURCE -Imaps -Ifwdmapd -Ildapsync -Ifwdmap
 CFLAGS	+= -std=c11 $(OPT) $(WARN) -fno-strict-aliasing
-LDLIBS	+= -lcdb -ljansson -lldap -llber
+LDLIBS	+= -lcdb -ljansson -lldap -llber -lnettle
 
 MAPS_SRC	:= $(wildcard maps/*.c)
 FWDMAP_SRC	:= $(wildcard fwdmap/*.c)
@@ -58,15 +58,26 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(LIBMAPS): $(MAPS_OBJ)
+# A library is rebuilt when its list of members changes too, so that a
+# module moved to another directory does not stay behind in the old
+# library: $(B)/obj/NAME.members is rewritten only when the list differs.
+MEMBERS_maps	= $(MAPS_OBJ)
+MEMBERS_fwdmapd	= $(FWDMAPD_OBJ)
+MEMBERS_ldapsync = $(LDAPSYNC_OBJ)
+$(B)/obj/%.members: FORCE
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
-$(LIBFWDMAPD): $(FWDMAPD_OBJ)
+	@echo '$(MEMBERS_$*)' | cmp -s - $@ || echo '$(MEMBERS_$*)' > $@
+FORCE:
+
+$(LIBMAPS): $(MAPS_OBJ) $(B)/obj/maps.members
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
-$(LIBLDAPSYNC): $(LDAPSYNC_OBJ)
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
+$(LIBFWDMAPD): $(FWDMAPD_OBJ) $(B)/obj/fwdmapd.members
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
+$(LIBLDAPSYNC): $(LDAPSYNC_OBJ) $(B)/obj/ldapsync.members
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
 fwdmapd: $(B)/fwdmapd
 ldapsync: $(B)/ldapsync
@@ -88,7 +99,9 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
 
-.SECONDARY:
+# Keep the objects of the unit tests and benchmarks (made by a chain of
+# pattern rules, so otherwise deleted as intermediate).
+.SECONDARY: $(UNIT_SRC:%.c=$(B)/obj/%.o) $(BENCH_SRC:%.c=$(B)/obj/%.o)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
@@ -111,9 +124,13 @@ check-fast: all
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC) $(wildcard maps/*.h fwdmapd/*.h)
+# Each target links every library's sources (the maps, fwdmapd's and
+# ldapsync's modules), built with the project's warning flags.
+build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC) $(LDAPSYNC_SRC) \
+		$(wildcard maps/*.h fwdmapd/*.h ldapsync/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang $(CPPFLAGS) -std=c11 -g -O1 $(WARN) -fno-strict-aliasing \
+		-fsanitize=fuzzer,address,undefined \
 		-o $@ $(filter %.c,$^) $(LDLIBS)
 fuzz-build: $(FUZZERS)
 fuzz: fuzz-build

@@ -8,6 +8,7 @@
  *		[-m MEMBER] [-s SENDER] ADDRESS...
  *	fwdmap [-c FILE] [-d DIR] dump
  *	fwdmap [-c FILE] [-d DIR] info
+ *	fwdmap [-c FILE] postconf [-c FILE] [-M]
  *
  * DESCRIPTION
  *	compile reads records in text form (see below) from INPUT or stdin and
@@ -30,6 +31,8 @@
  *	map domains, recipients, virtual or transport.  explain tells for an
  *	address what the published tables do with it and why.  dump prints
  *	every record in compile's input form; info prints the metadata.
+ *	postconf prints the Postfix main.cf parameters for the configuration
+ *	(with -M the master.cf services instead; see postconf.c).
  *
  *	The maps directory and the recipient delimiter come from the
  *	configuration file (-c, default /etc/fwdmap/fwdmap.json) unless -d and
@@ -53,6 +56,7 @@
 #include "conf.h"
 #include "explain.h"
 #include "map.h"
+#include "postconf.h"
 #include "query.h"
 
 #define DEFAULT_CONF	"/etc/fwdmap/fwdmap.json"
@@ -75,7 +79,9 @@ usage(void)
 	    "                          destination, a group's policy and members,\n"
 	    "                          the path to MEMBER, whether SENDER may send\n"
 	    "  dump                    print every record\n"
-	    "  info                    print the generation's metadata\n");
+	    "  info                    print the generation's metadata\n"
+	    "  postconf [-c FILE] [-M] Postfix main.cf lines (-M: master.cf\n"
+	    "                          services) for the configuration\n");
     exit(2);
 }
 
@@ -462,6 +468,53 @@ cmd_explain(int argc, char **argv)
     return (ret);
 }
 
+/*
+ * postconf
+ */
+static int
+cmd_postconf(int argc, char **argv)
+{
+    struct conf *c;
+    struct pc *p;
+    char    err[1024];
+    const char *path;
+    int     ch, master = 0, r;
+
+    optind = 1;
+    while ((ch = getopt(argc, argv, "c:M")) != -1) {
+	switch (ch) {
+	case 'c':
+	    opt_conf = optarg;
+	    break;
+	case 'M':
+	    master = 1;
+	    break;
+	default:
+	    usage();
+	}
+    }
+    if (optind != argc)
+	usage();
+    path = opt_conf ? opt_conf : DEFAULT_CONF;
+    if ((c = conf_load(path, err, sizeof(err))) == NULL) {
+	fprintf(stderr, "fwdmap: %s\n", err);
+	return (2);
+    }
+    if ((p = pc_build(c)) == NULL) {
+	fprintf(stderr, "fwdmap: postconf: out of memory\n");
+	conf_free(c);
+	return (2);
+    }
+    r = master ? pc_print_master(p, stdout) : pc_print_main(p, stdout);
+    pc_free(p);
+    conf_free(c);
+    if (r < 0) {
+	fprintf(stderr, "fwdmap: postconf: write error: %s\n", strerror(errno));
+	return (2);
+    }
+    return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -499,6 +552,8 @@ main(int argc, char **argv)
 	return (cmd_query(argc, argv));
     if (strcmp(cmd, "explain") == 0)
 	return (cmd_explain(argc, argv));
+    if (strcmp(cmd, "postconf") == 0)
+	return (cmd_postconf(argc, argv));
     if (strcmp(cmd, "dump") == 0 && argc == 1)
 	return (cmd_dump());
     if (strcmp(cmd, "info") == 0 && argc == 1)

@@ -31,6 +31,8 @@
 #include "map.h"
 #include "priv.h"
 #include "server.h"
+#include "srs.h"
+#include "srs_query.h"
 
 #define DEF_CONFIG	"/etc/fwdmap/fwdmap.json"
 
@@ -76,16 +78,43 @@ check_conf(const struct conf *c, struct priv *p, char *err, size_t errlen)
     return (0);
 }
 
+/*
+ * The SRS secrets, read while still privileged.  The file must belong to
+ * root or to the user fwdmapd runs as; only the latter can be re-read on
+ * SIGHUP, so a root-owned one gets a warning.
+ */
+static struct srs *
+open_srs(const struct conf *c, const struct priv *p, char *err, size_t errlen)
+{
+    struct srs *s;
+    struct stat st;
+    uid_t   owner = p->has_user ? p->uid : geteuid();
+
+    if ((s = srs_query_open(c, owner, err, errlen)) == NULL)
+	return (NULL);
+    if (stat(c->srs.secrets_file, &st) == 0 && st.st_uid != owner)
+	log_warn("srs.secrets_file %s belongs to uid %ld, not to uid %ld that"
+		 " fwdmapd runs as: it cannot be re-read on SIGHUP (chown it"
+		 " to fwdmapd.user, mode 0600)", c->srs.secrets_file,
+		 (long) st.st_uid, (long) owner);
+    return (s);
+}
+
 /* -t: check and report. */
 static int
 do_test(struct conf *c)
 {
+    struct srs *srs;
     struct priv p;
     struct map_gen *g = NULL;
     char    err[1024];
 
     if (check_conf(c, &p, err, sizeof(err)) < 0) {
 	fprintf(stderr, "fwdmapd: %s\n", err);
+	return (1);
+    }
+    if ((srs = open_srs(c, &p, err, sizeof(err))) == NULL && err[0]) {
+	fprintf(stderr, "fwdmapd: %s: %s\n", c->path, err);
 	return (1);
     }
     printf("fwdmapd: configuration %s OK: listen %s, maps_dir %s\n",
@@ -97,6 +126,10 @@ do_test(struct conf *c)
     else
 	printf("fwdmapd: no policy service (fwdmapd.policy_listen not set):"
 	       " group sender policies are not enforced\n");
+    if (srs)
+	printf("fwdmapd: SRS domain %s, %zu secret(s) in %s\n", srs_domain(srs),
+	       srs_nsecrets(srs), c->srs.secrets_file);
+    srs_free(srs);
     if (map_gen_open(c->maps_dir, &g, err, sizeof(err)) < 0) {
 	printf("fwdmapd: no valid generation loaded now (%s): lookups would"
 	       " answer TEMP\n", err);
@@ -196,6 +229,7 @@ main(int argc, char **argv)
     int     fds[16], n, np = 0, i, sigfd, rc;
     sigset_t set;
     struct server *s;
+    struct srs *srs;
 
     while ((ch = getopt(argc, argv, "c:dfhtS")) != -1) {
 	switch (ch) {
@@ -283,12 +317,18 @@ main(int argc, char **argv)
 			(gid_t) -1, fds + n + np, 1, err, sizeof(err)) < 0)
 	    log_fatal("fwdmapd.control: %s", err);
     }
+    if ((srs = open_srs(c, &p, err, sizeof(err))) == NULL && err[0])
+	log_fatal("%s: %s", c->path, err);
     if (priv_drop(&p, err, sizeof(err)) < 0)
 	log_fatal("%s", err);
     check_maps_dir(c);
 
     if ((s = server_create(c, sigfd, err, sizeof(err))) == NULL)
 	log_fatal("%s", err);
+    server_set_srs(s, srs);
+    if (srs)
+	log_info("SRS domain %s, %zu secret(s) read from %s (the first signs)",
+		 srs_domain(srs), srs_nsecrets(srs), c->srs.secrets_file);
     for (i = 0; i < n; i++)
 	if (server_add_listener(s, fds[i], SERVER_L_SOCKETMAP) < 0)
 	    log_fatal_errno("listener");

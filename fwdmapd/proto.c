@@ -8,10 +8,12 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "netstr.h"
 #include "proto.h"
 #include "query.h"
+#include "srs_query.h"
 
 int
 pbuf_reserve(struct pbuf *b, size_t n)
@@ -86,8 +88,8 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
     while (done < len && out->len < high) {
 	const char *req, *sp, *val = NULL;
 	size_t  rlen, used, vlen = 0, nlen;
-	int     r, idx;
-	enum map_q q;
+	int     r, idx, handled = 0;
+	enum map_q q = MAP_Q_TEMP;
 	struct stats_map *sm;
 
 	r = netstr_parse(in + done, len - done, ctx->max_request,
@@ -106,12 +108,20 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	    goto bad;
 	}
 	nlen = (size_t) (sp - req);
-	q = map_query_ext(ctx->gen, req, nlen, sp + 1, rlen - nlen - 1,
-			  ctx->delims, ctx->propagate, &val, &vlen);
+	if (ctx->conf)
+	    q = srs_query(ctx->srs, ctx->conf, req, nlen, sp + 1,
+			  rlen - nlen - 1, time(NULL), &handled, &val, &vlen);
+	if (!handled)
+	    q = map_query_ext(ctx->gen, req, nlen, sp + 1, rlen - nlen - 1,
+			      ctx->delims, ctx->propagate, &val, &vlen);
 	if (val == NULL)
 	    vlen = 0;
-	idx = map_query_name(req, nlen);
-	sm = ctx->st ? &ctx->st->map[idx < 0 ? STATS_OTHER : idx] : NULL;
+	if ((idx = map_query_name(req, nlen)) < 0) {
+	    r = srs_query_name(req, nlen);
+	    idx = r == 1 ? STATS_SRS_FORWARD : r == 2 ? STATS_SRS_REVERSE :
+		STATS_OTHER;
+	}
+	sm = ctx->st ? &ctx->st->map[idx] : NULL;
 	if (sm)
 	    sm->lookups++;
 	switch (q) {

@@ -15,7 +15,9 @@
  *	A request is one netstring "name<SP>key" (socketmap_table(5),
  *	Postfix dict_sockmap.c), split at the first space.  The reply is one
  *	netstring: "OK <data>", "NOTFOUND ", "TEMP <reason>" or
- *	"PERM <reason>"; the answer itself comes from map_query().
+ *	"PERM <reason>"; the answer itself comes from srs_query() for what
+ *	SRS decides (srs_forward, srs_reverse, the SRS domain), else from
+ *	map_query().
  *
  *	proto_run() answers every complete request at the start of in (len
  *	bytes), in order, appending the replies to out, and returns how many
@@ -33,7 +35,9 @@
 
 #include <stddef.h>
 
+#include "conf.h"
 #include "map.h"
+#include "srs.h"
 #include "stats.h"
 
 struct pbuf {
@@ -51,6 +55,8 @@ struct proto_ctx {
     int     propagate;			/* propagate_extensions */
     size_t  max_request;		/* payload limit, bytes */
     struct stats *st;			/* counters, or NULL */
+    const struct conf *conf;		/* for srs_query(); NULL: no SRS maps */
+    const struct srs *srs;		/* NULL: SRS off */
 };
 
 #define PROTO_GO_ON	0

@@ -35,6 +35,8 @@
 #include "policy.h"
 #include "proto.h"
 #include "server.h"
+#include "srs.h"
+#include "srs_query.h"
 #include "stats.h"
 
 #define EV_LISTEN	1
@@ -79,6 +81,7 @@ struct conn {
 
 struct server {
     struct conf *conf;
+    struct srs *srs;		/* NULL: SRS off (srs.domain unset) */
     int     ep;
     struct evsrc sigev;
     int     sigfd;
@@ -343,7 +346,10 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
     int     status;
     const char *why;
 
+    memset(&ctx, 0, sizeof(ctx));
     ctx.gen = NULL;			/* set by gen_watch_answer() */
+    ctx.conf = s->conf;
+    ctx.srs = s->srs;
     ctx.delims = s->conf->recipient_delimiter;
     ctx.propagate = s->conf->propagate_extensions;
     ctx.max_request = (size_t) s->conf->fwdmapd.max_request;
@@ -648,6 +654,39 @@ str_differs(const char *a, const char *b)
     return (strcmp(a, b) != 0);
 }
 
+/*
+ * SIGHUP, SRS: the srs section and the secrets file again (rotation: a new
+ * first line signs, the old ones still verify).  On failure the running
+ * SRS object stays.  Secrets never reach the log.
+ */
+static void
+server_reload_srs(struct server *s)
+{
+    struct srs *ns;
+    char    err[1024];
+
+    ns = srs_query_open(s->conf, geteuid(), err, sizeof(err));
+    if (ns == NULL && err[0]) {
+	log_error("SIGHUP: %s; keeping the running SRS settings and secrets%s",
+		  err, s->srs ? "" : " (none: SRS stays off)");
+	return;
+    }
+    if (ns == NULL && s->srs)
+	log_info("SIGHUP: srs.domain unset: SRS off");
+    else if (ns)
+	log_info("SIGHUP: SRS domain %s, %zu secret(s) read from %s",
+		 srs_domain(ns), srs_nsecrets(ns), s->conf->srs.secrets_file);
+    srs_free(s->srs);
+    s->srs = ns;
+}
+
+void
+server_set_srs(struct server *s, struct srs *srs)
+{
+    srs_free(s->srs);
+    s->srs = srs;
+}
+
 /* SIGHUP: take what can change without a new socket or new privileges. */
 static void
 server_reconfigure(struct server *s)
@@ -687,6 +726,7 @@ server_reconfigure(struct server *s)
     }
     conf_free(oc);
     log_info("SIGHUP: configuration %s re-read", nc->path);
+    server_reload_srs(s);
     if (dir_changed) {
 	gen_watch_forget(&s->gw);
 	gen_watch_reload(&s->gw, s->conf->maps_dir, s->now, 1);
@@ -908,5 +948,6 @@ server_free(struct server *s)
     pbuf_free(&s->obuf);
     if (s->conf)
 	conf_free(s->conf);
+    srs_free(s->srs);
     free(s);
 }

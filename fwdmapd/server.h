@@ -10,6 +10,7 @@
  *	struct server *server_create(struct conf *conf, int sigfd,
  *				     char *err, size_t errlen);
  *	int	server_add_listener(struct server *s, int fd, int kind);
+ *	void	server_set_srs(struct server *s, struct srs *srs);
  *	int	server_run(struct server *s);
  *	void	server_free(struct server *s);
  *
@@ -18,6 +19,11 @@
  *	and of sigfd, a signalfd(2) for SIGHUP, SIGTERM and SIGINT.  It loads
  *	the newest valid generation from maps_dir if there is one; without
  *	one every lookup answers TEMP.
+ *
+ *	server_set_srs() hands over the SRS object (secrets already read
+ *	while privileged), or NULL for SRS off.  On SIGHUP the srs section
+ *	and the secrets file are read again; when that fails the running
+ *	SRS settings and secrets are kept and an error is logged.
  *
  *	server_add_listener() adds a listening, non-blocking socket: a
  *	socketmap endpoint (kind SERVER_L_SOCKETMAP), the admin socket that
@@ -57,6 +63,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "srs.h"
 
 struct server;
 
@@ -67,6 +74,7 @@ struct server *server_create(struct conf *conf, int sigfd, char *err,
 #define SERVER_L_POLICY		2
 
 int	server_add_listener(struct server *s, int fd, int kind);
+void	server_set_srs(struct server *s, struct srs *srs);
 int	server_run(struct server *s);
 void	server_free(struct server *s);
 

@@ -9,6 +9,7 @@
 
 static const char *const stats_names[STATS_NMAPS] = {
     "domains", "recipients", "virtual", "transport", "other",
+    "srs_forward", "srs_reverse",
 };
 
 const char *

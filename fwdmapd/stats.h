@@ -22,7 +22,9 @@
 #include "query.h"
 
 #define STATS_OTHER	MAP_Q_NAMES		/* unknown map names */
-#define STATS_NMAPS	(MAP_Q_NAMES + 1)
+#define STATS_SRS_FORWARD (MAP_Q_NAMES + 1)	/* srs_forward (srs_query.h) */
+#define STATS_SRS_REVERSE (MAP_Q_NAMES + 2)	/* srs_reverse */
+#define STATS_NMAPS	(MAP_Q_NAMES + 3)
 
 struct stats_map {
     uint64_t lookups;

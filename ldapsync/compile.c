@@ -247,10 +247,14 @@ fwd_check(const struct conf *c, struct state *st, const struct ent *e,
     return "forward to an unknown address in our own domains";
 }
 
-/* Kept forwards of a valid entry (pointers into e), in order, deduped. */
+/*
+ * Kept forwards of a valid entry, in order, deduplicated: their indexes
+ * into e->v[V_FWD] (folded: the key) and e->fwd_pub (as published).
+ * Two values that differ only in case are one forward, the first kept.
+ */
 static size_t
 kept_fwds(const struct conf *c, struct state *st, const struct ent *e,
-	  const char **out, size_t max, struct report *rep)
+	  size_t *out, size_t max, struct report *rep)
 {
     size_t  i, j, n = 0;
     const char *why;
@@ -264,7 +268,7 @@ kept_fwds(const struct conf *c, struct state *st, const struct ent *e,
 	    continue;
 	}
 	for (j = 0; j < n && !dup; j++)
-	    dup = strcmp(out[j], f) == 0;
+	    dup = strcmp(e->v[V_FWD].s[out[j]], f) == 0;
 	if (dup)
 	    continue;
 	if ((why = fwd_check(c, st, e, f)) != NULL) {
@@ -272,7 +276,7 @@ kept_fwds(const struct conf *c, struct state *st, const struct ent *e,
 		report_reject(rep, e->dn, NULL, why, f);
 	    continue;
 	}
-	out[n++] = f;
+	out[n++] = i;
     }
     return n;
 }
@@ -393,8 +397,7 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
 {
     const struct claim *w = winner(st, cur);
     const struct ent *e;
-    const char *kept[64];
-    size_t  n, i, j;
+    size_t  kept[64], n, i, j;
 
     if (w == NULL || depth >= MAX_LOOP_DEPTH)
 	return 0;
@@ -410,11 +413,12 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
 	    return 0;		/* a loop not through start */
     n = kept_fwds(c, st, e, kept, 64, NULL);
     for (i = 0; i < n; i++) {
-	const char *at = strrchr(kept[i], '@');
+	const char *f = e->v[V_FWD].s[kept[i]];
+	const char *at = strrchr(f, '@');
 
 	if (at == NULL || conf_domain(c, at + 1) == NULL)
 	    continue;
-	if (loop_dfs(c, st, start, kept[i], path, depth + 1, plen))
+	if (loop_dfs(c, st, start, f, path, depth + 1, plen))
 	    return 1;
     }
     return 0;
@@ -444,8 +448,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
     struct anode *a = state_addr(st, addr, strlen(addr));
     const struct claim *w, *first = NULL, *loser = NULL;
     const struct ent *e;
-    const char *kept[1000];
-    size_t  nk = 0, i;
+    size_t  kept[1000], nk = 0, i;
     uint32_t j;
     struct sbuf b = {0};
     const char *loc, *primary;
@@ -522,13 +525,13 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	    sb_str(&v, primary);
 	    for (i = 0; i < nk; i++) {
 		sb_str(&v, ",");
-		sb_str(&v, kept[i]);
+		sb_str(&v, e->fwd_pub[kept[i]]);
 	    }
 	} else {
 	    for (i = 0; i < nk; i++) {
 		if (i)
 		    sb_str(&v, ",");
-		sb_str(&v, kept[i]);
+		sb_str(&v, e->fwd_pub[kept[i]]);
 	    }
 	}
 	out->v[REC_IDX('V')] = v.p;
@@ -558,7 +561,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
     for (i = 0; i < nk; i++) {
 	if (i)
 	    sb_str(&b, ",");
-	sb_json(&b, kept[i]);
+	sb_json(&b, e->fwd_pub[kept[i]]);
     }
     {
 	char    u[37];

@@ -20,7 +20,11 @@
  *	record.  Forwards into our own domains are kept only when they
  *	name a known recipient (or a domain with unknown_recipients
  *	"route"); forwards to the entry's own addresses are dropped.
- *	Forwarding loops through our own domains are reported.
+ *	Forwarding loops through our own domains are reported.  A forward
+ *	target is published with its local part as written in the
+ *	directory (Postfix keeps the case of a table's result; a remote
+ *	site may not fold it), its domain folded; duplicates, loops and
+ *	the own-address test compare case-insensitively.
  */
 #ifndef LDAPSYNC_COMPILE_H
 #define LDAPSYNC_COMPILE_H

@@ -214,24 +214,68 @@ struct ent *
 lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
 	 const unsigned char *uuid, char *err, size_t errlen)
 {
+    struct berval bdn = {0, NULL};
+    BerElement *ber = NULL;
+    struct ent *e;
+
+    if (ldap_get_dn_ber(ld, m, &ber, &bdn) != LDAP_SUCCESS || bdn.bv_val == NULL) {
+	snprintf(err, errlen, "entry without DN");
+	if (ber)
+	    ber_free(ber, 0);
+	return NULL;
+    }
+    e = lc_entry_ber(c, ber, &bdn, uuid, err, errlen);
+    ber_free(ber, 0);
+    return e;
+}
+
+struct ent *
+lc_entry_decode(const struct conf *c, const struct berval *op,
+		const unsigned char *uuid, char *err, size_t errlen)
+{
+    struct berval bdn = {0, NULL};
+    BerElement *ber;
+    ber_len_t len = 0;
+    struct ent *e = NULL;
+
+    if (op->bv_len == 0 || op->bv_val == NULL) {	/* see sy_ber_init() */
+	snprintf(err, errlen, "entry without DN");
+	return NULL;
+    }
+    if ((ber = ber_init((struct berval *) (uintptr_t) op)) == NULL) {
+	snprintf(err, errlen, "out of memory");
+	return NULL;
+    }
+    /* Where ldap_get_dn_ber() leaves an entry: inside its attribute
+     * list, which is all that remains to be read. */
+    if (ber_scanf(ber, "{ml{", &bdn, &len) == LBER_ERROR || bdn.bv_val == NULL
+	|| ber_set_option(ber, LBER_OPT_REMAINING_BYTES, &len) != LBER_OPT_SUCCESS)
+	snprintf(err, errlen, "entry without DN");
+    else
+	e = lc_entry_ber(c, ber, &bdn, uuid, err, errlen);
+    ber_free(ber, 1);
+    return e;
+}
+
+struct ent *
+lc_entry_ber(const struct conf *c, BerElement *ber, const struct berval *bdn,
+	     const unsigned char *uuid, char *err, size_t errlen)
+{
     const char *names[V_NUM] = {c->ldap.attrs.mail, c->ldap.attrs.alias,
 	c->ldap.attrs.location, c->ldap.attrs.host, c->ldap.attrs.forward};
     char  **vals[V_NUM] = {0};
     size_t  nvals[V_NUM] = {0}, k, i;
     unsigned char u[16];
     char   *dn = NULL;
-    struct berval bdn = {0, NULL}, attr, *bv = NULL;
-    BerElement *ber = NULL;
+    struct berval attr, *bv = NULL;
     struct ent *e = NULL;
-    int     have_uuid = uuid != NULL, rc = LDAP_SUCCESS;
+    int     have_uuid = uuid != NULL, bad = 0;
+    ber_len_t len;
 
     if (uuid)
 	memcpy(u, uuid, 16);
-    if (ldap_get_dn_ber(ld, m, &ber, &bdn) != LDAP_SUCCESS || bdn.bv_val == NULL
-	|| (dn = strndup(bdn.bv_val, bdn.bv_len)) == NULL) {
-	snprintf(err, errlen, "entry without DN");
-	if (ber)
-	    ber_free(ber, 0);
+    if ((dn = bv_str(bdn)) == NULL) {
+	snprintf(err, errlen, "out of memory");
 	return NULL;
     }
     /*
@@ -240,12 +284,16 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
      * keeps what slapadd was given, e.g. an LDIF with its fwdMailAlias
      * lines apart): the values of every occurrence count.  (Looking the
      * values up by name, as ldap_get_values_len() does, finds only the
-     * first occurrence.)
+     * first occurrence.)  Each PartialAttribute is read as
+     * ldap_get_attribute_ber() reads it, up to the end of the list.
      */
-    while ((rc = ldap_get_attribute_ber(ld, m, ber, &attr, &bv)) == LDAP_SUCCESS
-	   && attr.bv_val != NULL) {
+    while (ber_peek_tag(ber, &len) != LBER_DEFAULT) {
 	size_t  n = 0;
 
+	if (ber_scanf(ber, "{mW}", &attr, &bv) == LBER_ERROR) {
+	    bad = 1;
+	    break;
+	}
 	while (bv && bv[n].bv_val != NULL)
 	    n++;
 	if (attr.bv_len == 9 && strncasecmp(attr.bv_val, "entryUUID", 9) == 0) {
@@ -273,14 +321,12 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
 		break;
 	    }
 	}
-	ber_memfree(bv);
+	ber_bvarray_free(bv);
 	bv = NULL;
     }
-    if (ber)
-	ber_free(ber, 0);
-    if (rc != LDAP_SUCCESS)	/* never half an entry */
+    if (bad)			/* never half an entry */
 	snprintf(err, errlen, "%s: undecodable attribute list: %s", dn,
-		 ldap_err2string(rc));
+		 ldap_err2string(LDAP_DECODING_ERROR));
     else if (!have_uuid)
 	snprintf(err, errlen, "%s: no entryUUID", dn);
     else if ((e = ent_new(u, dn, (char **const *) vals, nvals)) == NULL)

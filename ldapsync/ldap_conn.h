@@ -21,7 +21,13 @@
  *	error: the caller must publish nothing.
  *
  *	lc_entry() turns one search entry into a struct ent; uuid NULL
- *	means "take it from the entryUUID attribute".
+ *	means "take it from the entryUUID attribute".  lc_entry_ber() is
+ *	its decoder, given the entry's DN and a BerElement positioned in
+ *	its attribute list as ldap_get_dn_ber() leaves it; lc_entry_decode()
+ *	does the same from the BER encoding of a SearchResultEntry
+ *	(protocolOp) alone, without a server (the fuzz target's entry).
+ *	An attribute list that does not decode is an error, never half an
+ *	entry.
  */
 #ifndef LDAPSYNC_LDAP_CONN_H
 #define LDAPSYNC_LDAP_CONN_H
@@ -36,6 +42,11 @@ int	lc_full_search(const struct conf *c, LDAP *ld, struct state *st,
 		       char *err, size_t errlen);
 struct ent *lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
 		     const unsigned char *uuid, char *err, size_t errlen);
+struct ent *lc_entry_ber(const struct conf *c, BerElement *ber,
+			 const struct berval *dn, const unsigned char *uuid,
+			 char *err, size_t errlen);
+struct ent *lc_entry_decode(const struct conf *c, const struct berval *op,
+			    const unsigned char *uuid, char *err, size_t errlen);
 int	lc_keep_secret(const struct conf *c, char *err, size_t errlen);
 char  **lc_attrs(const struct conf *c);	/* static, NULL-terminated */
 char   *lc_filter(const struct conf *c, size_t tenant);	/* malloc'd */

@@ -136,8 +136,9 @@ pub_delta_size(const struct pub *p)
     return p->delta.n;
 }
 
-unsigned long
-pub_removal_limit(const struct conf *c, unsigned long total)
+/* How many of total routes one publish may remove. */
+static unsigned long
+removal_limit(const struct conf *c, unsigned long total)
 {
     double  pct = c->safety.max_removed_percent * (double) total / 100.0;
     unsigned long lim = (unsigned long) c->safety.max_removed;
@@ -145,6 +146,31 @@ pub_removal_limit(const struct conf *c, unsigned long total)
     if ((unsigned long) pct < lim)
 	lim = (unsigned long) pct;
     return lim;
+}
+
+int
+pub_guard(const struct pub *p, unsigned long routes, unsigned long old_routes,
+	  unsigned long removed, char *err, size_t errlen)
+{
+    const struct conf *c = p->conf;
+    unsigned long lim;
+
+    if (routes == 0) {
+	snprintf(err, errlen, "refusing to publish: the directory would yield"
+		 " no routes at all");
+	return -2;
+    }
+    lim = removal_limit(c, old_routes);
+    if (removed > lim && !p->force && !c->safety.allow_mass_removal) {
+	snprintf(err, errlen, "refusing to publish: %lu of %lu routes would be removed"
+		 " (limit %lu: safety.max_removed %ld, max_removed_percent %g);"
+		 " if this is intended, confirm it with --force (ldapsync --once"
+		 " --force, or the daemon restarted with --force)",
+		 removed, old_routes, lim, c->safety.max_removed,
+		 c->safety.max_removed_percent);
+	return -2;
+    }
+    return 0;
 }
 
 /* Published value of one key: delta first, then the base. */
@@ -297,7 +323,7 @@ static const struct stale_pat {
     {1, 0, 1, ".ldapsync.state."},		/* state.c STATE_FILE */
     {1, 0, 0, "ldapsync.state.next"},
     {1, 0, 0, "ldapsync.journal.next"},
-    {1, 1, 0, "ldapsync.cookie.tmp"},		/* main.c COOKIE_FILE */
+    {1, 1, 0, "ldapsync.cookie.tmp"},		/* daemon.c COOKIE_FILE */
 };
 
 static int

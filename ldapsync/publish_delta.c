@@ -69,7 +69,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
     size_t  nch = 0, cch = 0, pos = 0, i;
     const char *addr;
     size_t  alen;
-    unsigned long removed = 0, added = 0, lim;
+    unsigned long removed = 0, added = 0;
     int     ret = -1;
 
     if (p->base == NULL) {
@@ -149,19 +149,10 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	ret = 0;
 	goto out;
     }
-    if (p->routes + added - removed == 0) {
-	snprintf(err, errlen, "refusing to publish: the directory would yield no routes at all");
-	ret = -2;
+    if ((ret = pub_guard(p, p->routes + added - removed, p->routes, removed,
+			 err, errlen)) < 0)
 	goto out;
-    }
-    lim = pub_removal_limit(c, p->routes);
-    if (removed > lim && !p->force && !c->safety.allow_mass_removal) {
-	snprintf(err, errlen, "refusing to publish: %lu of %lu routes would be removed"
-		 " (limit %lu); restart with --force if this is intended",
-		 removed, p->routes, lim);
-	ret = -2;
-	goto out;
-    }
+    ret = -1;
     /* Apply to the in-memory delta. */
     for (i = 0; i < nch; i++) {
 	size_t  kl = strlen(ch[i].key);

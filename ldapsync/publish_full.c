@@ -181,7 +181,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     int     have_old;
     size_t  pos = 0, i;
     void   *v;
-    unsigned long routes = 0, added = 0, changed = 0, lim, nrec = 0;
+    unsigned long routes = 0, added = 0, changed = 0, nrec = 0;
     uint64_t newhash = 0;
     uint64_t old_serial = p->serial;
     int     ret = -1;
@@ -277,21 +277,9 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     report_set(rep, "entries", (long long) st->nents);
     report_set(rep, "routes", (long long) routes);
     report_set(rep, "previous_routes", (long long) w.old_routes);
-    if (routes == 0) {
-	snprintf(err, errlen, "refusing to publish: the directory yields no routes at all");
-	ret = -2;
+    if ((ret = pub_guard(p, routes, w.old_routes, w.removed, err, errlen)) < 0)
 	goto out;
-    }
-    lim = pub_removal_limit(c, w.old_routes);
-    if (w.removed > lim && !p->force && !c->safety.allow_mass_removal) {
-	snprintf(err, errlen, "refusing to publish: %lu of %lu routes would be removed"
-		 " (limit %lu: safety.max_removed %ld, max_removed_percent %g);"
-		 " use --force if this is intended",
-		 w.removed, w.old_routes, lim, c->safety.max_removed,
-		 c->safety.max_removed_percent);
-	ret = -2;
-	goto out;
-    }
+    ret = -1;
     if (p->dry_run) {
 	ret = 0;
 	goto out;

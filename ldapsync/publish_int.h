@@ -16,8 +16,9 @@
  *			     size_t alen, const char **v, size_t *vlen);
  *	int	pub_get(struct pub *p, int tag, const char *addr, size_t alen,
  *			const char **v, size_t *vlen);
- *	unsigned long pub_removal_limit(const struct conf *c,
- *			unsigned long total);
+ *	int	pub_guard(const struct pub *p, unsigned long routes,
+ *			  unsigned long old_routes, unsigned long removed,
+ *			  char *err, size_t errlen);
  *	int	pub_scan_file(const char *path, pub_each_fn each, void *ctx,
  *			      char *err, size_t errlen);
  *	int	pub_write_delta(struct pub *p, char *err, size_t errlen);
@@ -33,8 +34,11 @@
  *	first, then the base).  Both return 1 found (value in *v, *vlen,
  *	not terminated), 0 not found.
  *
- *	pub_removal_limit() is how many of total routes one publish may
- *	remove: min(safety.max_removed, safety.max_removed_percent).
+ *	pub_guard() is the safety guard of every publish, full or delta:
+ *	-2 with the message in err when the result would have no routes at
+ *	all, or would remove more than min(safety.max_removed,
+ *	safety.max_removed_percent of old_routes) routes without p->force or
+ *	safety.allow_mass_removal; else 0.
  *
  *	pub_scan_file() reads the records of a published CDB file in file
  *	order through a bounded buffer (not mapped, so that a big old
@@ -79,7 +83,9 @@ int	pub_base_get(struct pub *p, int tag, const char *addr, size_t alen,
 		     const char **v, size_t *vlen);
 int	pub_get(struct pub *p, int tag, const char *addr, size_t alen,
 		const char **v, size_t *vlen);
-unsigned long pub_removal_limit(const struct conf *c, unsigned long total);
+int	pub_guard(const struct pub *p, unsigned long routes,
+		  unsigned long old_routes, unsigned long removed, char *err,
+		  size_t errlen);
 int	pub_scan_file(const char *path, pub_each_fn each, void *ctx,
 		      char *err, size_t errlen);
 int	pub_write_delta(struct pub *p, char *err, size_t errlen);

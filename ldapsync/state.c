@@ -13,7 +13,10 @@
 
 #define STATE_FILE	"ldapsync.state"
 #define JOURNAL_FILE	"ldapsync.journal"
-#define STATE_MAGIC	"fwdmap-ldapsync-state 1"
+/* 2: forwards as written (1 held them folded: resuming from it would
+ * publish them folded until each entry changed, so it is refused and a
+ * full refresh rebuilds the state). */
+#define STATE_MAGIC	"fwdmap-ldapsync-state 2"
 
 static void
 fold(char *s)
@@ -21,6 +24,18 @@ fold(char *s)
     for (; *s; s++)
 	if (*s >= 'A' && *s <= 'Z')
 	    *s = (char) (*s - 'A' + 'a');
+}
+
+/* Upper-case letters before the last '@' (or anywhere without one)? */
+static int
+local_has_upper(const char *s)
+{
+    const char *at = strrchr(s, '@'), *p;
+
+    for (p = s; *p && p != at; p++)
+	if (*p >= 'A' && *p <= 'Z')
+	    return 1;
+    return 0;
 }
 
 struct ent *
@@ -37,7 +52,10 @@ ent_new(const unsigned char uuid[16], const char *dn,
 	for (i = 0; i < nvals[k]; i++)
 	    need += strlen(vals[k][i]) + 1;
     }
-    ptrs += nvals[V_ALIAS] + nvals[V_FWD];	/* the *_bad arrays */
+    for (i = 0; i < nvals[V_FWD]; i++)	/* the forwards as written */
+	if (local_has_upper(vals[V_FWD][i]))
+	    need += strlen(vals[V_FWD][i]) + 1;
+    ptrs += nvals[V_ALIAS] + 2 * nvals[V_FWD];	/* *_bad, fwd_pub */
     need += ptrs * sizeof(char *);
     if ((e = calloc(1, need)) == NULL)
 	return NULL;
@@ -60,6 +78,21 @@ ent_new(const unsigned char uuid[16], const char *dn,
     e->alias_bad = (const char **) (void *) pp;
     pp += nvals[V_ALIAS];
     e->fwd_bad = (const char **) (void *) pp;
+    pp += nvals[V_FWD];
+    e->fwd_pub = (const char **) (void *) pp;
+    for (i = 0; i < nvals[V_FWD]; i++) {
+	if (local_has_upper(vals[V_FWD][i])) {
+	    size_t  l = strlen(vals[V_FWD][i]) + 1;
+	    char   *at;
+
+	    memcpy(sp, vals[V_FWD][i], l);
+	    if ((at = strrchr(sp, '@')) != NULL)
+		fold(at + 1);
+	    pp[i] = sp;
+	    sp += l;
+	} else
+	    pp[i] = e->v[V_FWD].s[i];
+    }
     pp += nvals[V_FWD];
     memcpy(sp, dn, strlen(dn) + 1);
     e->dn = sp;
@@ -122,9 +155,15 @@ uuid_parse(const char *s, unsigned char u[16])
 int
 state_init(struct state *st)
 {
+    return state_init_hint(st, 1024);
+}
+
+int
+state_init_hint(struct state *st, size_t entries)
+{
     memset(st, 0, sizeof(*st));
-    if (htab_init(&st->ents, 1024) < 0 || htab_init(&st->addrs, 1024) < 0
-	|| htab_init(&st->dirty, 256) < 0)
+    if (htab_init(&st->ents, entries) < 0 || htab_init(&st->addrs, entries) < 0
+	|| htab_init(&st->dirty, entries / 4) < 0)
 	return -1;
     return 0;
 }
@@ -475,7 +514,7 @@ put_ent(FILE *f, const struct ent *e)
 	for (i = 0; i < e->v[k].n; i++) {
 	    if (i)
 		putc(0x1f, f);
-	    put_esc(f, e->v[k].s[i]);
+	    put_esc(f, k == V_FWD ? e->fwd_pub[i] : e->v[k].s[i]);
 	}
     }
     putc('\n', f);
@@ -742,18 +781,37 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
 	   uint64_t *last_serial, state_validate_fn fn, void *ctx,
 	   char *err, size_t errlen)
 {
-    char    path[4096], *line = NULL;
+    char    spath[4096], jpath[4096];
+    FILE   *snap, *journal;
+    int     ret;
+
+    snprintf(spath, sizeof(spath), "%s/%s", dir, STATE_FILE);
+    snprintf(jpath, sizeof(jpath), "%s/%s", dir, JOURNAL_FILE);
+    if ((snap = fopen(spath, "r")) == NULL) {
+	snprintf(err, errlen, "open %s: %s", spath, strerror(errno));
+	return -1;
+    }
+    journal = fopen(jpath, "r");	/* none: nothing to replay */
+    ret = state_load_files(st, snap, spath, journal, jpath, base_serial,
+			   last_serial, fn, ctx, err, errlen);
+    fclose(snap);
+    if (journal)
+	fclose(journal);
+    return ret;
+}
+
+int
+state_load_files(struct state *st, FILE *f, const char *path, FILE *jf,
+		 const char *jpath, uint64_t *base_serial,
+		 uint64_t *last_serial, state_validate_fn fn, void *ctx,
+		 char *err, size_t errlen)
+{
+    char   *line = NULL;
     size_t  cap = 0;
     ssize_t n;
-    FILE   *f;
     unsigned long long s;
     int     ok = 0, ret = -1;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
-    if ((f = fopen(path, "r")) == NULL) {
-	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
-	return -1;
-    }
     if ((n = getline(&line, &cap, f)) <= 0
 	|| sscanf(line, STATE_MAGIC " %llu", &s) != 1) {
 	snprintf(err, errlen, "%s: bad header", path);
@@ -776,9 +834,7 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
 	snprintf(err, errlen, "%s: truncated", path);
 	goto out;
     }
-    fclose(f);
-    snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_FILE);
-    if ((f = fopen(path, "r")) == NULL) {
+    if (jf == NULL) {
 	ret = 0;
 	goto out;
     }
@@ -787,24 +843,25 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
 	long    start = 0;
 	int     inbatch = 0;
 
-	while ((n = getline(&line, &cap, f)) > 0) {
+	while ((n = getline(&line, &cap, jf)) > 0) {
 	    if (line[n - 1] != '\n')
 		break;		/* torn last line */
 	    line[--n] = 0;
 	    if (line[0] == '@') {
 		inbatch = 1;
-		start = ftell(f);
+		start = ftell(jf);
 	    } else if (line[0] == '$' && inbatch) {
-		long    end = ftell(f);
+		long    end = ftell(jf);
 
 		/* Second pass over the batch now that it is complete. */
-		if (fseek(f, start, SEEK_SET) < 0)
+		if (fseek(jf, start, SEEK_SET) < 0)
 		    break;
-		while (ftell(f) < end && (n = getline(&line, &cap, f)) > 0) {
-		    line[--n] = 0;
+		while (ftell(jf) < end && (n = getline(&line, &cap, jf)) > 0) {
+		    if (line[n - 1] == '\n')
+			line[--n] = 0;
 		    if (line[0] == '+') {
 			if (load_line(st, line + 1, fn, ctx) < 0) {
-			    snprintf(err, errlen, "%s: bad entry line", path);
+			    snprintf(err, errlen, "%s: bad entry line", jpath);
 			    goto out;
 			}
 		    } else if (line[0] == '-') {
@@ -822,8 +879,6 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
     ret = 0;
 out:
     free(line);
-    if (f)
-	fclose(f);
     return ret;
 }
 

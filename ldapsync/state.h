@@ -6,7 +6,10 @@
  * DESCRIPTION
  *	An entry (struct ent) holds the attribute values that matter for
  *	routing, folded to lower case (addresses, location, host), in one
- *	allocation.  The address index maps every address that any entry
+ *	allocation.  A forward target is also kept as written (fwd_pub: its
+ *	local part in the directory's case, its domain folded), which is
+ *	what the tables publish; the folded form is the key every
+ *	comparison (duplicates, loops, the address index) uses.  The address index maps every address that any entry
  *	claims (mail or alias) to its claims, and every forward target to
  *	the entries forwarding to it.  Every change (state_put, state_del)
  *	marks the addresses it touches dirty; state_dirty_expand() adds the
@@ -25,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "htab.h"
 
@@ -43,6 +47,9 @@ struct ent {
     const char *invalid_arg;	/* offending value, or NULL */
     const char **alias_bad;	/* per alias: reason or NULL */
     const char **fwd_bad;	/* per forward: reason or NULL */
+    const char **fwd_pub;	/* per forward: as published (local part as
+				 * written, domain folded); the same pointer
+				 * as v[V_FWD].s[i] when that is equal */
     char   *dn;
     struct vals v[V_NUM];
 };
@@ -76,7 +83,8 @@ struct state {
     int	    no_dirty;		/* full load: do not track dirty addresses */
 };
 
-/* Build an entry from attribute values (copied, folded). */
+/* Build an entry from attribute values (copied, folded; forwards also as
+ * written, see fwd_pub). */
 struct ent *ent_new(const unsigned char uuid[16], const char *dn,
 		    char **const vals[V_NUM], const size_t nvals[V_NUM]);
 void	ent_free(struct ent *e);
@@ -85,6 +93,9 @@ void	uuid_str(const unsigned char u[16], char out[37]);
 int	uuid_parse(const char *s, unsigned char u[16]);
 
 int	state_init(struct state *st);
+/* Sized for about that many entries (the tables grow as needed): a
+ * fuzz target's tiny states need not clear a large table each time. */
+int	state_init_hint(struct state *st, size_t entries);
 void	state_free(struct state *st);
 struct ent *state_get(struct state *st, const unsigned char uuid[16]);
 
@@ -118,5 +129,11 @@ typedef int (*state_validate_fn)(struct ent *e, void *ctx);
 int	state_load(struct state *st, const char *dir, uint64_t *base_serial,
 		   uint64_t *last_serial, state_validate_fn fn, void *ctx,
 		   char *err, size_t errlen);
+/* state_load() on open streams (journal NULL: none); path and jpath
+ * only name them in messages.  For tests and the fuzz target. */
+int	state_load_files(struct state *st, FILE *snap, const char *path,
+			 FILE *journal, const char *jpath, uint64_t *base_serial,
+			 uint64_t *last_serial, state_validate_fn fn, void *ctx,
+			 char *err, size_t errlen);
 
 #endif

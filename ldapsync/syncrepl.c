@@ -237,6 +237,110 @@ set_cookie_bv(struct sy_sess *ss, struct berval *c)
 	ber_bvreplace(&ss->ls.ls_cookie, c);
 }
 
+/*
+ * Decoders of the sync controls and the syncInfo message (RFC 4533
+ * sections 2.2, 2.4, 2.5), on a BerElement made from the control's or
+ * message's value; the bervals they return point into it.
+ */
+BerElement *
+sy_ber_init(const struct berval *v)
+{
+    if (v == NULL || v->bv_val == NULL || v->bv_len == 0)
+	return NULL;
+    return ber_init((struct berval *) (uintptr_t) v);
+}
+
+int
+sy_scan_state(BerElement *ber, int *state, struct berval *uuid,
+	      struct berval *cookie)
+{
+    ber_int_t st = -1;
+    ber_len_t len;
+
+    uuid->bv_val = cookie->bv_val = NULL;
+    uuid->bv_len = cookie->bv_len = 0;
+    if (ber_scanf(ber, "{em", &st, uuid) == LBER_ERROR || uuid->bv_len != 16)
+	return -1;
+    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+	&& ber_scanf(ber, "m", cookie) == LBER_ERROR)
+	cookie->bv_val = NULL, cookie->bv_len = 0;
+    *state = st;
+    return 0;
+}
+
+int
+sy_scan_info(BerElement *ber, struct sy_info *in)
+{
+    ber_tag_t tag;
+    ber_len_t len;
+    ber_int_t flag;
+
+    memset(in, 0, sizeof(*in));
+    in->kind = SY_INFO_OTHER;
+    tag = ber_peek_tag(ber, &len);
+    if (tag == LDAP_TAG_SYNC_NEW_COOKIE) {
+	in->kind = SY_INFO_NEW_COOKIE;
+	if (ber_scanf(ber, "m", &in->cookie) == LBER_ERROR)
+	    in->cookie.bv_val = NULL, in->cookie.bv_len = 0;
+	return 0;
+    }
+    if (tag == LDAP_TAG_SYNC_REFRESH_DELETE || tag == LDAP_TAG_SYNC_REFRESH_PRESENT) {
+	in->kind = tag == LDAP_TAG_SYNC_REFRESH_PRESENT ? SY_INFO_REFRESH_PRESENT
+	    : SY_INFO_REFRESH_DELETE;
+	flag = 1;		/* refreshDone defaults to TRUE */
+	if (ber_scanf(ber, "{") == LBER_ERROR)
+	    return -1;
+	if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+	    && ber_scanf(ber, "m", &in->cookie) == LBER_ERROR)
+	    in->cookie.bv_val = NULL, in->cookie.bv_len = 0;
+	if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDONE
+	    && ber_scanf(ber, "b", &flag) == LBER_ERROR)
+	    return -1;
+	in->refresh_done = flag != 0;
+	return 0;
+    }
+    if (tag == LDAP_TAG_SYNC_ID_SET) {
+	in->kind = SY_INFO_ID_SET;
+	flag = 0;		/* refreshDeletes defaults to FALSE */
+	if (ber_scanf(ber, "{") == LBER_ERROR)
+	    return -1;
+	if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+	    && ber_scanf(ber, "m", &in->cookie) == LBER_ERROR)
+	    in->cookie.bv_val = NULL, in->cookie.bv_len = 0;
+	if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES
+	    && ber_scanf(ber, "b", &flag) == LBER_ERROR)
+	    return -1;
+	if (ber_scanf(ber, "[W]}", &in->uuids) == LBER_ERROR) {
+	    in->uuids = NULL;
+	    return -1;
+	}
+	in->refresh_deletes = flag != 0;
+	return 0;
+    }
+    return 0;
+}
+
+int
+sy_scan_done(BerElement *ber, struct berval *cookie, int *refresh_deletes)
+{
+    ber_len_t len;
+    ber_int_t flag = 0;
+
+    cookie->bv_val = NULL;
+    cookie->bv_len = 0;
+    *refresh_deletes = 0;
+    if (ber_scanf(ber, "{") == LBER_ERROR)
+	return -1;
+    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+	&& ber_scanf(ber, "m", cookie) == LBER_ERROR)
+	cookie->bv_val = NULL, cookie->bv_len = 0;
+    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES
+	&& ber_scanf(ber, "b", &flag) == LBER_ERROR)
+	flag = 0;
+    *refresh_deletes = flag != 0;
+    return 0;
+}
+
 #define MSG_GO_ON	0
 #define MSG_REFRESHED	1	/* refreshDone */
 #define MSG_ENDED	2	/* searchResultDone */
@@ -262,24 +366,19 @@ sync_message(struct sy_sess *ss, LDAPMessage *m)
     struct berval uuid = {0, NULL}, cookie = {0, NULL};
     char   *oid = NULL;
     struct berval *data = NULL;
-    BerVarray uuids = NULL;
-    ber_int_t state = -1, flag;
-    ber_len_t len;
-    ber_tag_t tag;
-    int     ret = MSG_ERROR, code = 0;
+    struct sy_info in;
+    int     ret = MSG_ERROR, code = 0, state = -1, deletes = 0;
 
     switch (ldap_msgtype(m)) {
     case LDAP_RES_SEARCH_ENTRY:
 	if (ldap_get_entry_controls(ld, m, &ctrls) != LDAP_SUCCESS || ctrls == NULL
 	    || (ctrl = ldap_control_find(LDAP_CONTROL_SYNC_STATE, ctrls, NULL)) == NULL
-	    || (ber = ber_init(&ctrl->ldctl_value)) == NULL
-	    || ber_scanf(ber, "{em", &state, &uuid) == LBER_ERROR || uuid.bv_len != 16) {
+	    || (ber = sy_ber_init(&ctrl->ldctl_value)) == NULL
+	    || sy_scan_state(ber, &state, &uuid, &cookie) < 0) {
 	    snprintf(s->err, sizeof(s->err), "entry without a valid sync state control");
 	    break;
 	}
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-	    && ber_scanf(ber, "m", &cookie) != LBER_ERROR)
-	    set_cookie_bv(ss, &cookie);
+	set_cookie_bv(ss, &cookie);
 	on_entry(ss, m, (const unsigned char *) uuid.bv_val, state);
 	ret = s->failed ? MSG_ERROR : MSG_GO_ON;
 	break;
@@ -289,49 +388,31 @@ sync_message(struct sy_sess *ss, LDAPMessage *m)
     case LDAP_RES_INTERMEDIATE:
 	if (ldap_parse_intermediate(ld, m, &oid, &data, NULL, 0) != LDAP_SUCCESS
 	    || oid == NULL || strcmp(oid, LDAP_SYNC_INFO) != 0 || data == NULL
-	    || (ber = ber_init(data)) == NULL) {
+	    || (ber = sy_ber_init(data)) == NULL) {
 	    ret = MSG_GO_ON;	/* not ours */
 	    break;
 	}
-	tag = ber_peek_tag(ber, &len);
-	if (tag == LDAP_TAG_SYNC_NEW_COOKIE) {
-	    if (ber_scanf(ber, "m", &cookie) != LBER_ERROR)
-		set_cookie_bv(ss, &cookie);
-	    ret = MSG_GO_ON;
-	} else if (tag == LDAP_TAG_SYNC_REFRESH_DELETE || tag == LDAP_TAG_SYNC_REFRESH_PRESENT) {
-	    flag = 1;		/* refreshDone defaults to TRUE */
-	    if (ber_scanf(ber, "{") == LBER_ERROR)
-		break;
-	    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-		&& ber_scanf(ber, "m", &cookie) != LBER_ERROR)
-		set_cookie_bv(ss, &cookie);
-	    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDONE
-		&& ber_scanf(ber, "b", &flag) == LBER_ERROR)
-		break;
+	if (sy_scan_info(ber, &in) < 0) {
+	    ber_bvarray_free(in.uuids);
+	    break;
+	}
+	set_cookie_bv(ss, &in.cookie);
+	ret = MSG_GO_ON;
+	if (in.kind == SY_INFO_REFRESH_DELETE || in.kind == SY_INFO_REFRESH_PRESENT) {
 	    log_debug("sync info: refresh%s done=%d cookie=%.*s",
-		      tag == LDAP_TAG_SYNC_REFRESH_PRESENT ? "Present" : "Delete", (int) flag,
-		      (int) cookie.bv_len, cookie.bv_val ? cookie.bv_val : "");
-	    on_phase_end(ss, tag == LDAP_TAG_SYNC_REFRESH_PRESENT);
-	    ret = flag ? MSG_REFRESHED : MSG_GO_ON;
-	} else if (tag == LDAP_TAG_SYNC_ID_SET) {
-	    flag = 0;		/* refreshDeletes defaults to FALSE */
-	    if (ber_scanf(ber, "{") == LBER_ERROR)
-		break;
-	    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-		&& ber_scanf(ber, "m", &cookie) != LBER_ERROR)
-		set_cookie_bv(ss, &cookie);
-	    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES
-		&& ber_scanf(ber, "b", &flag) == LBER_ERROR)
-		break;
-	    if (ber_scanf(ber, "[W]}", &uuids) == LBER_ERROR)
-		break;
-	    log_debug("sync info: syncIdSet refreshDeletes=%s cookie=%.*s", flag ? "TRUE" : "FALSE",
-		      (int) cookie.bv_len, cookie.bv_val ? cookie.bv_val : "");
-	    on_idset(ss, uuids, flag != 0);
-	    ber_bvarray_free(uuids);
+		      in.kind == SY_INFO_REFRESH_PRESENT ? "Present" : "Delete",
+		      in.refresh_done, (int) in.cookie.bv_len,
+		      in.cookie.bv_val ? in.cookie.bv_val : "");
+	    on_phase_end(ss, in.kind == SY_INFO_REFRESH_PRESENT);
+	    ret = in.refresh_done ? MSG_REFRESHED : MSG_GO_ON;
+	} else if (in.kind == SY_INFO_ID_SET) {
+	    log_debug("sync info: syncIdSet refreshDeletes=%s cookie=%.*s",
+		      in.refresh_deletes ? "TRUE" : "FALSE", (int) in.cookie.bv_len,
+		      in.cookie.bv_val ? in.cookie.bv_val : "");
+	    on_idset(ss, in.uuids, in.refresh_deletes);
 	    ret = s->failed ? MSG_ERROR : MSG_GO_ON;
-	} else
-	    ret = MSG_GO_ON;
+	}
+	ber_bvarray_free(in.uuids);
 	break;
     case LDAP_RES_SEARCH_RESULT:
 	if (ldap_parse_result(ld, m, &code, NULL, NULL, NULL, &ctrls, 0) != LDAP_SUCCESS) {
@@ -350,17 +431,11 @@ sync_message(struct sy_sess *ss, LDAPMessage *m)
 	    break;
 	}
 	/* refreshOnly-style end: syncDone control with cookie and mode. */
-	flag = 0;
 	if (ctrls && (ctrl = ldap_control_find(LDAP_CONTROL_SYNC_DONE, ctrls, NULL)) != NULL
-	    && (ber = ber_init(&ctrl->ldctl_value)) != NULL
-	    && ber_scanf(ber, "{") != LBER_ERROR) {
-	    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-		&& ber_scanf(ber, "m", &cookie) != LBER_ERROR)
-		set_cookie_bv(ss, &cookie);
-	    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES)
-		(void) ber_scanf(ber, "b", &flag);
-	}
-	on_phase_end(ss, flag == 0);
+	    && (ber = sy_ber_init(&ctrl->ldctl_value)) != NULL
+	    && sy_scan_done(ber, &cookie, &deletes) == 0)
+	    set_cookie_bv(ss, &cookie);
+	on_phase_end(ss, deletes == 0);
 	ret = MSG_ENDED;
 	break;
     default:

@@ -63,6 +63,35 @@ struct syncer {
     char    err[512];
 };
 
+/*
+ * Decoders of RFC 4533's Sync State control (sy_scan_state: the entry's
+ * state, its 16-byte entryUUID, an optional cookie), syncInfo message
+ * (sy_scan_info) and Sync Done control (sy_scan_done), each on a
+ * BerElement made from the value (sy_ber_init); returned bervals point into
+ * it, sy_info.uuids is the caller's (ber_bvarray_free).  -1: it does not
+ * decode.  Absent optional fields take the RFC's defaults.
+ */
+enum { SY_INFO_OTHER, SY_INFO_NEW_COOKIE, SY_INFO_REFRESH_DELETE,
+       SY_INFO_REFRESH_PRESENT, SY_INFO_ID_SET };
+
+struct sy_info {
+    int	    kind;
+    struct berval cookie;	/* bv_val NULL: none */
+    int	    refresh_done;	/* refreshDelete/refreshPresent */
+    int	    refresh_deletes;	/* syncIdSet */
+    BerVarray uuids;		/* syncIdSet */
+};
+
+/* ber_init() of a control's or message's value; NULL for an empty one
+ * (liblber 2.5 reads through a NULL buffer decoding an empty value: a
+ * server sending an empty sync control crashed ldapsync, found by
+ * fuzz_syncinfo). */
+BerElement *sy_ber_init(const struct berval *v);
+int	sy_scan_state(BerElement *ber, int *state, struct berval *uuid,
+		      struct berval *cookie);
+int	sy_scan_info(BerElement *ber, struct sy_info *in);
+int	sy_scan_done(BerElement *ber, struct berval *cookie, int *refresh_deletes);
+
 int	sy_init(struct syncer *s, const struct conf *c, struct state *st);
 void	sy_set_cookie(struct syncer *s, size_t tenant, const char *cookie);
 const char *sy_cookie(const struct syncer *s, size_t tenant);	/* or NULL */

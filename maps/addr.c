@@ -199,6 +199,18 @@ addr_ipv4(const char *s, size_t len)
     return (dots == 3 && digits > 0);
 }
 
+/* Digits and dots only. */
+static int
+addr_dotted_digits(const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++)
+	if (s[i] != '.' && (s[i] < '0' || s[i] > '9'))
+	    return (0);
+    return (len > 0);
+}
+
 /* An IPv6 literal, loosely: hex digits, ':' and '.', bounded length. */
 static int
 addr_ipv6(const char *s, size_t len)
@@ -278,6 +290,12 @@ addr_valid_host(const char *s, size_t len, size_t *hoststart,
 	: !addr_ipv4(h, hl) && addr_valid_domain(h, hl, why) < 0) {
 	if (v6)
 	    WHY("invalid IPv6 address");
+	return (-1);
+    }
+    /* Digits and dots only is meant as an IPv4 address (RFC 1123 2.1: a
+     * host name is never dotted-decimal): 999.999.999.999 is none. */
+    if (!v6 && addr_dotted_digits(h, hl) && !addr_ipv4(h, hl)) {
+	WHY("invalid IPv4 address");
 	return (-1);
     }
     if (hoststart)

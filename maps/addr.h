@@ -32,7 +32,9 @@
  *
  *	addr_valid_host() checks a mail host as configured or as found in
  *	fwdMailHost: a domain name or an IPv4/IPv6 literal, optionally
- *	enclosed in [], optionally followed by ":port" (1-65535).  On success
+ *	enclosed in [], optionally followed by ":port" (1-65535).  A host
+ *	of digits and dots only must be a valid IPv4 address (each of its
+ *	four parts at most 255).  On success
  *	*hostlen and *port (0 when absent) describe the parts.
  *
  *	addr_domain() finds the domain part (after the last '@').

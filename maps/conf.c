@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "dn.h"
 
@@ -250,37 +251,9 @@ get_strv(struct cctx *x, json_t *obj, const char *prefix, const char *key,
 }
 
 /*
- * Syntax checks that do not need the rest of libfwdmap (kept here so
- * that conf.c stands alone).
+ * Syntax checks.  Domains and hosts are addr.c's rules (addr_valid_domain,
+ * addr_valid_host), the same that ldapsync applies to the directory.
  */
-
-/* A DNS domain name: LDH labels of 1-63 octets, at least two labels. */
-static int
-valid_domain(const char *s)
-{
-    size_t  len = strlen(s), lab = 0, labels = 1, i;
-
-    if (len == 0 || len > 253 || s[len - 1] == '.' || s[0] == '.')
-	return 0;
-    for (i = 0; i < len; i++) {
-	unsigned char c = (unsigned char) s[i];
-
-	if (c == '.') {
-	    if (lab == 0 || s[i - 1] == '-')
-		return 0;
-	    lab = 0;
-	    labels++;
-	    continue;
-	}
-	if (!(isalnum(c) || c == '-'))
-	    return 0;
-	if (lab == 0 && c == '-')
-	    return 0;
-	if (++lab > 63)
-	    return 0;
-    }
-    return labels >= 2 && s[len - 1] != '-';
-}
 
 /*
  * A Postfix transport "name:nexthop": name of [a-z0-9_-], nexthop
@@ -323,55 +296,6 @@ conf_transport_valid(const char *s, const char **why)
     return 1;
 }
 
-/* A host, "[host]" or IP literal, optionally with ":port". */
-static int
-valid_hostport(const char *s)
-{
-    const char *end, *colon;
-    char    host[300];
-    size_t  hl;
-
-    if (*s == '[') {
-	if ((end = strchr(s, ']')) == NULL)
-	    return 0;
-	hl = (size_t) (end - s - 1);
-	if (hl == 0 || hl >= sizeof(host))
-	    return 0;
-	memcpy(host, s + 1, hl);
-	host[hl] = 0;
-	colon = end[1] ? end + 1 : NULL;
-	if (colon && *colon != ':')
-	    return 0;
-	if (strspn(host, "0123456789.") == hl || strchr(host, ':')) {
-	    if (strspn(host, "0123456789abcdefABCDEF:.") != hl)
-		return 0;
-	} else if (!valid_domain(host))
-	    return 0;
-    } else {
-	colon = strrchr(s, ':');
-	hl = colon ? (size_t) (colon - s) : strlen(s);
-	if (hl == 0 || hl >= sizeof(host))
-	    return 0;
-	memcpy(host, s, hl);
-	host[hl] = 0;
-	if (strspn(host, "0123456789.") == hl) {
-	    if (strlen(host) < 7)
-		return 0;
-	} else if (!valid_domain(host))
-	    return 0;
-    }
-    if (colon) {
-	char   *e;
-	long    port;
-
-	errno = 0;
-	port = strtol(colon + 1, &e, 10);
-	if (colon[1] == 0 || *e || errno || port < 1 || port > 65535)
-	    return 0;
-    }
-    return 1;
-}
-
 /* "unix:/abs/path" or "inet:host:port". */
 static int
 valid_listen(const char *s, const char **why)
@@ -403,7 +327,8 @@ valid_listen(const char *s, const char **why)
 	    *why = "inet: port must be 1-65535";
 	    return 0;
 	}
-	if (!valid_hostport(hp) && !(colon - hp == 9 && strncmp(hp, "localhost", 9) == 0)) {
+	if (addr_valid_host(hp, strlen(hp), NULL, NULL, NULL, NULL) < 0
+	    && !(colon - hp == 9 && strncmp(hp, "localhost", 9) == 0)) {
 	    *why = "inet: bad host (an IP address, [IPv6] or a domain name)";
 	    return 0;
 	}
@@ -455,7 +380,7 @@ valid_filter(const char *s)
 
 static const char *const top_keys[] = {
     "maps_dir", "recipient_delimiter", "propagate_extensions", "ldap", "stores",
-    "tenants", "domains", "safety", "ldapsync", "fwdmapd", "comment", NULL
+    "tenants", "domains", "safety", "ldapsync", "fwdmapd", "srs", "comment", NULL
 };
 static const char *const ldap_keys[] = {
     "uris", "bind_dn", "bind_password_file", "starttls", "ca_file",
@@ -483,6 +408,11 @@ static const char *const fwdmapd_keys[] = {
     "max_connections", "idle_timeout", "request_timeout", "max_request",
     "reload_check_ms",
     "policy_listen",
+    NULL
+};
+
+static const char *const srs_keys[] = {
+    "domain", "secrets_file", "max_age_days", "hash_length", "pass_address",
     NULL
 };
 
@@ -617,7 +547,7 @@ static void
 load_tenants(struct cctx *x, struct conf *c, json_t *root)
 {
     json_t *t = get_obj(x, root, "", "tenants");
-    const char *key;
+    const char *key, *why = NULL;
     json_t *v;
     size_t  j, k, owner;
     char    kp[512];
@@ -666,8 +596,9 @@ load_tenants(struct cctx *x, struct conf *c, json_t *root)
 	get_strv(x, v, kp, "domains", 1, &tn->domains, &tn->ndomains);
 	for (j = 0; !x->failed && j < tn->ndomains; j++) {
 	    fold(tn->domains[j]);
-	    if (!valid_domain(tn->domains[j])) {
-		conf_err(x, kp, "domains: \"%s\" is not a domain name", tn->domains[j]);
+	    if (addr_valid_domain(tn->domains[j], strlen(tn->domains[j]), &why) < 0) {
+		conf_err(x, kp, "domains: \"%s\" is not a domain name (%s)",
+			 tn->domains[j], why);
 		break;
 	    }
 	    for (k = 0; k < j; k++)
@@ -682,9 +613,10 @@ load_tenants(struct cctx *x, struct conf *c, json_t *root)
 	get_strv(x, v, kp, "allowed_hosts", 0, &tn->allowed_hosts, &tn->nallowed_hosts);
 	for (j = 0; !x->failed && j < tn->nallowed_hosts; j++) {
 	    fold(tn->allowed_hosts[j]);
-	    if (!valid_hostport(tn->allowed_hosts[j]))
-		conf_err(x, kp, "allowed_hosts: \"%s\" is not a host name",
-			 tn->allowed_hosts[j]);
+	    if (addr_valid_host(tn->allowed_hosts[j], strlen(tn->allowed_hosts[j]),
+				NULL, NULL, NULL, &why) < 0)
+		conf_err(x, kp, "allowed_hosts: \"%s\" is not a host name (%s)",
+			 tn->allowed_hosts[j], why);
 	}
 	get_str(x, v, kp, "default_location", 0, NULL, &tn->default_location);
 	/* "external" (LASER sites: mailHost alone routes) and "none" too */
@@ -906,6 +838,63 @@ load_fwdmapd(struct cctx *x, struct conf *c, json_t *root)
     }
 }
 
+/* "127.0.0.1:PORT" (any 127/8 address) or "[::1]:PORT": addr.c's host
+ * rules, then loopback only and a port required. */
+static int
+valid_loopback_port(const char *s)
+{
+    size_t  len = strlen(s), hs, hl;
+    unsigned port;
+    const char *why;
+
+    if (addr_valid_host(s, len, &hs, &hl, &port, &why) < 0 || port == 0)
+	return (0);
+    if (hl == 3 && memcmp(s + hs, "::1", 3) == 0)
+	return (s[0] == '[');
+    return (hl >= 7 && strncmp(s + hs, "127.", 4) == 0
+	    && strspn(s + hs, "0123456789.") >= hl);
+}
+
+/*
+ * srs: off without "domain".  The secrets file is only named here: the
+ * daemon reads it (srs_secrets_load), conf_load never opens it.
+ */
+static void
+load_srs(struct cctx *x, struct conf *c, json_t *root)
+{
+    json_t *s = get_obj(x, root, "", "srs");
+    struct conf_srs *S = &c->srs;
+    const char *why = NULL;
+
+    if (s)
+	check_keys(x, s, "srs", srs_keys);
+    get_str(x, s, "srs", "domain", 0, NULL, &S->domain);
+    get_str(x, s, "srs", "secrets_file", 0, NULL, &S->secrets_file);
+    get_iint(x, s, "srs", "max_age_days", 1, 1000, 21, &S->max_age_days);
+    get_iint(x, s, "srs", "hash_length", 4, 26, 4, &S->hash_length);
+    get_str(x, s, "srs", "pass_address", 0, CONF_SRS_PASS_DEFAULT, &S->pass_address);
+    if (x->failed)
+	return;
+    if (S->domain == NULL) {
+	if (S->secrets_file)
+	    conf_err(x, "srs.secrets_file", "set, but srs.domain is not (SRS "
+		     "is on only with a domain)");
+	return;
+    }
+    fold(S->domain);
+    if (addr_valid_domain(S->domain, strlen(S->domain), &why) < 0)
+	conf_err(x, "srs.domain", "\"%s\" is not a domain name: %s",
+		 S->domain, why);
+    else if (S->secrets_file == NULL)
+	conf_err(x, "srs.secrets_file", "required when srs.domain is set");
+    else if (S->secrets_file[0] != '/')
+	conf_err(x, "srs.secrets_file", "must be an absolute path");
+    else if (!valid_loopback_port(S->pass_address))
+	conf_err(x, "srs.pass_address", "\"%s\" must be a loopback address "
+		 "and port, such as \"127.0.0.1:10027\" or \"[::1]:10027\"",
+		 S->pass_address);
+}
+
 struct conf *
 conf_load(const char *path, char *err, size_t errlen)
 {
@@ -948,6 +937,7 @@ conf_load(const char *path, char *err, size_t errlen)
     load_safety(&x, c, root);
     load_ldapsync(&x, c, root);
     load_fwdmapd(&x, c, root);
+    load_srs(&x, c, root);
 out:
     json_decref(root);
     if (x.failed) {
@@ -1013,6 +1003,9 @@ conf_free(struct conf *c)
     free(c->ldapsync.state_dir);
     free(c->ldapsync.report_file);
     free(c->ldapsync.user);
+    free(c->srs.domain);
+    free(c->srs.secrets_file);
+    free(c->srs.pass_address);
     free(c->fwdmapd.listen);
     free(c->fwdmapd.user);
     free(c->fwdmapd.socket_group);

@@ -106,6 +106,18 @@ struct conf_fwdmapd {
 				 * "inet:HOST:PORT"), NULL: no policy service */
 };
 
+/* SRS (the srs section); off when domain is NULL. */
+#define CONF_SRS_PASS_DEFAULT	"127.0.0.1:10027"
+
+struct conf_srs {
+    char   *domain;		/* the SRS domain, folded; NULL: SRS off */
+    char   *secrets_file;	/* one secret per line, the first signs */
+    int     max_age_days;	/* default 21 */
+    int     hash_length;	/* default 4 */
+    char   *pass_address;	/* loopback host:port of the second smtpd
+				 * pass (fwdmap postconf) */
+};
+
 struct conf {
     char   *path;
     char   *maps_dir;
@@ -118,6 +130,7 @@ struct conf {
     struct conf_safety  safety;
     struct conf_ldapsync ldapsync;
     struct conf_fwdmapd fwdmapd;
+    struct conf_srs     srs;
 };
 
 struct conf *conf_load(const char *path, char *err, size_t errlen);

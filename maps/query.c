@@ -226,6 +226,8 @@ map_query_ext(struct map_gen *g, const char *name, size_t nlen,
 	    Q_TEMP("routing table lookup error");
 	if (r == 0)
 	    return (MAP_Q_NOTFOUND);
+	if (ext != NULL)		/* the extension as the sender wrote it */
+	    ext = key + (ext - k);
 	if (ext != NULL && add_ext(*val, *vlen, ext, extlen, qbuf,
 				   sizeof(qbuf), &qlen) == 0) {
 	    *val = qbuf;

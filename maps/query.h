@@ -22,7 +22,8 @@
  *
  *	map_query_ext() is map_query() with propagate: when a "virtual"
  *	answer was found for the address without its extension, the
- *	extension (delimiter included) is inserted before the '@' of every
+ *	extension (delimiter included, in the case the sender used: only
+ *	the lookup is case-insensitive) is inserted before the '@' of every
  *	address of the answer, as Postfix's own tables do with
  *	propagate_unmatched_extensions = virtual (its default): Postfix
  *	cannot do it for a socketmap table, which sees the full address and

@@ -13,7 +13,12 @@ PKGS="build-essential clang libclang-rt-14-dev pkg-config
       libcdb-dev tinycdb libjansson-dev libldap-dev
       slapd ldap-utils postfix postfix-cdb postfix-ldap swaks
       procps iproute2 time python3 bsdextrautils jq man-db strace
-      graphviz"
+      nettle-dev
+      postsrsd
+      faketime
+      python3-dkim
+      graphviz
+"
 
 missing=""
 for p in $PKGS; do

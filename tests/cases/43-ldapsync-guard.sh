@@ -45,6 +45,7 @@ t_eq "dry-run leaves tables" 2 "$(serial)"
 ls_once
 t_eq "guard exit status" 3 "$LS_RC"
 t_match "guard message" "refusing to publish: 4 of 20 routes would be removed" "$(tail -3 "$LSLOG")"
+t_match "guard message (full path)" "refusing to publish: 4 of 20 routes would be removed \(limit 3: safety.max_removed 3, max_removed_percent [0-9.]+\); if this is intended, confirm it with --force" "$(tail -3 "$LSLOG")"
 t_eq "still serial 2" 2 "$(serial)"
 t_eq "still served" "OK tum" "$(q recipients p1@tum.de)"
 t_eq "report result" refused "$(rep .result)"

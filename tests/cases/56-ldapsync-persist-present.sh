@@ -42,11 +42,14 @@ before=$(serial)
 cookie_of() { jq -c . "$T/maps/ldapsync.cookie" 2>/dev/null; }
 cookie_covers() { [ "$(jq -r .base_serial "$T/maps/ldapsync.cookie" 2>/dev/null)" = "$(serial)" ]; }
 t_wait 10 cookie_covers || t_fail "no cookie for base serial $(serial): $(cat "$T/maps/ldapsync.cookie")"
-sleep 2.5	# past COOKIE_SAVE_MS (ldapsync/main.c): a lagging save would be done by now
+sleep 2.5	# past COOKIE_SAVE_MS (ldapsync/daemon.c): a lagging save would be done by now
 cookie_before=$(cookie_of)
 [ -n "$cookie_before" ] || t_fail "no saved cookie"
 for i in 10 11 12 13 14 15; do printf 'dn: uid=p%s,ou=tum,%s\nchangetype: delete\n\n' "$i" "$SLAPD_SUFFIX"; done | slapd_modify ldap
 t_wait 10 grep -q "refusing to publish" "$LSLOG" || t_fail "guard did not trip in persist mode"
+# One guard for the full and the delta path: the same message as 43's.
+t_match "guard message (delta path)" "refusing to publish: 6 of [0-9]+ routes would be removed \(limit [0-9]+: safety.max_removed [0-9]+, max_removed_percent [0-9.]+\); if this is intended, confirm it with --force" \
+    "$(grep -m1 'refusing to publish' "$LSLOG")"
 sleep 0.5
 t_eq "still served" "OK tum" "$(q recipients p10@tum.de)"
 t_eq "report says refused" refused "$(rep .result)"

@@ -66,6 +66,28 @@ t_eq "j.doe+x: nothing for the untagged address" "" "$(sink_where jane.doe@tum.d
 fw_send hans.alt+verein@alumni.tum.de
 sink_expect_only outside familie.alt+verein@example.net "$PF_TOKEN"
 
+# The tag keeps the case the sender used (only the lookup folds case).
+fw_send hans.alt+Verein@alumni.tum.de
+sink_expect_only outside familie.alt+verein@example.net "$PF_TOKEN"
+t_eq "hans.alt+Verein: the tag as sent" "familie.alt+Verein@example.net" \
+    "$(sink_rcpts_as_sent outside "$PF_TOKEN")"
+
+# A forward target goes out with its local part as written in the
+# directory (a remote site may not fold case; Postfix keeps the case of a
+# table's answer), its domain folded.
+fw_ldapmodify <<'EOF'
+dn: uid=olga.ehemalig,ou=tum,dc=example,dc=org
+changetype: modify
+add: fwdForwardAddress
+fwdForwardAddress: Olga.Neu@Example.COM
+EOF
+fw_wait_query 30 virtual olga.ehemalig@alumni.tum.de 'Olga\.Neu@example\.com' \
+    || t_fail "the new forward is not published: $(fw_query virtual olga.ehemalig@alumni.tum.de)"
+fw_send Olga.Ehemalig+Info@alumni.tum.de
+sink_expect outside olga.neu+info@example.com "$PF_TOKEN"
+t_eq "Olga's new forward as written, with the tag as sent" "Olga.Neu+Info@example.com" \
+    "$(sink_rcpts_as_sent outside "$PF_TOKEN" | grep -i '^olga\.neu')"
+
 # Mixed case, local part and domain.
 fw_send Jane.Doe@TUM.De
 t_eq "RCPT Jane.Doe@TUM.De" 250 "$(pf_rcpt_code Jane.Doe@TUM.De)"

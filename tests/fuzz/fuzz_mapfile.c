@@ -32,7 +32,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t  i, j;
 
     if (dir[0] == 0) {
-	snprintf(dir, sizeof(dir), "/tmp/fuzz_mapfile.XXXXXX");
+	/* tmpfs when there is one: a file is written for every input */
+	snprintf(dir, sizeof(dir), "%s/fuzz_mapfile.XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (mkdtemp(dir) == NULL)
 	    abort();
     }

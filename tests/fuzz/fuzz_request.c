@@ -117,6 +117,7 @@ fz_run(const uint8_t *data, size_t size, struct map_gen *g, size_t high)
     const char *why;
 
     memset(&st, 0, sizeof(st));
+    memset(&ctx, 0, sizeof(ctx));
     ctx.gen = g;
     ctx.delims = "+-";
     ctx.propagate = 1;

@@ -6,9 +6,12 @@
 # on 127.0.0.1:$PF_PORT only and is stopped by PID at exit.
 #
 #   pf_init SOCKET EXT_PORT [STRAY_PORT]
-#	Write main.cf/master.cf.  SOCKET is fwdmapd's socket ("unix:/path"
-#	or "inet:127.0.0.1:port", socketmap syntax); the four tables are
-#	socketmap:SOCKET:{domains,recipients,virtual,transport}.
+#	Write main.cf/master.cf.  The forwarder's own settings are exactly
+#	what "fwdmap postconf -c $PF_FWDMAP_CONF" (and -M for master.cf)
+#	prints, PF_FWDMAP_CONF defaulting to $FW_CONF; SOCKET is fwdmapd's
+#	socket ("unix:/path" or "inet:127.0.0.1:port") and must be that
+#	configuration's fwdmapd.listen (checked).  Only what a throwaway
+#	instance needs is added: its directories, loopback, the sinks.
 #	EXT_PORT is the "outside world": mail for domains that are not ours
 #	(forward targets) goes to smtp:[127.0.0.1]:EXT_PORT.  STRAY_PORT, if
 #	given, catches mail for one of our domains that the tables gave no
@@ -50,9 +53,18 @@ pf_init() {
     local maps="socketmap:$sock"
     local relay_transport=relay
     [ -n "$stray" ] && relay_transport="smtp:[127.0.0.1]:$stray"
-    cat >"$PF_DIR/etc/main.cf" <<EOF
-# Throwaway forwarder instance written by tests/lib/postfix.sh.
-compatibility_level = 3.6
+    local conf=${PF_FWDMAP_CONF:-$FW_CONF} fm
+    fm=$(t_bin fwdmap)
+    [ -f "$conf" ] || t_fail "pf_init: no fwdmap configuration $conf"
+    "$fm" postconf -c "$conf" >"$PF_DIR/postconf.main" 2>"$PF_DIR/postconf.err" &&
+        "$fm" postconf -c "$conf" -M >"$PF_DIR/postconf.master" 2>>"$PF_DIR/postconf.err" ||
+        t_fail "fwdmap postconf -c $conf: $(cat "$PF_DIR/postconf.err")"
+    grep -qxF "relay_domains = socketmap:$sock:domains" "$PF_DIR/postconf.main" ||
+        t_fail "pf_init: $sock is not fwdmapd.listen in $conf"
+    {
+    cat <<EOF
+# Throwaway forwarder instance written by tests/lib/postfix.sh: its own
+# directories and loopback only, then what "fwdmap postconf" prints.
 config_directory = $PF_DIR/etc
 queue_directory = $PF_DIR/queue
 data_directory = $PF_DIR/data
@@ -64,23 +76,9 @@ maillog_file_prefixes = $PF_DIR
 myhostname = forwarder.fwdmap.invalid
 mydomain = fwdmap.invalid
 myorigin = \$myhostname
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
 smtpd_banner = \$myhostname ESMTP fwdmap test forwarder
-biff = no
-recipient_delimiter = +
-
-# The forwarder: every table comes from fwdmapd.
-relay_domains = $maps:domains
-relay_recipient_maps = $maps:recipients
-virtual_alias_maps = $maps:virtual
-virtual_alias_domains =
-transport_maps = $maps:transport
 
 # The "outside world" (forward targets) is a sink on loopback; mail for one
 # of our domains without a transport goes to relay_transport.
@@ -107,7 +105,10 @@ smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
 in_flow_delay = 0
+
 EOF
+    cat "$PF_DIR/postconf.main"
+    } >"$PF_DIR/etc/main.cf"
     cat >"$PF_DIR/etc/master.cf" <<EOF
 # Throwaway forwarder instance: no chroot anywhere.
 127.0.0.1:$PF_PORT inet n - n - - smtpd
@@ -132,6 +133,7 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+    cat "$PF_DIR/postconf.master" >>"$PF_DIR/etc/master.cf"
     _pf_settled "$PF_DIR/etc/main.cf" "$PF_DIR/etc/master.cf"
     t_on_exit "pf_stop"
 }

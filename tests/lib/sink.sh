@@ -16,6 +16,7 @@
 #   sink_names			print the names of all sinks started
 #   sink_rcpts NAME [TOKEN]		print envelope recipients received (one per
 #					line per message, lower-cased)
+#   sink_rcpts_as_sent NAME [TOKEN]	the same in the case they arrived in
 #   sink_count NAME RCPT [TOKEN]	print how many messages (with TOKEN) NAME got for RCPT
 #   sink_where RCPT TOKEN		print "NAME" for every sink that got TOKEN for RCPT
 #   sink_wait NAME RCPT TOKEN [SECS]	wait until NAME got TOKEN for RCPT (0/1)
@@ -82,6 +83,13 @@ _sink_file_rcpts() {
 sink_rcpts() {
     local f
     for f in $(_sink_files "$1" "${2:-}"); do _sink_file_rcpts "$f"; done
+}
+
+sink_rcpts_as_sent() {
+    local f
+    for f in $(_sink_files "$1" "${2:-}"); do
+        sed -n 's/^X-Rcpt-Args: <\([^>]*\)>.*/\1/p' "$f"
+    done
 }
 
 sink_count() {

@@ -155,6 +155,15 @@ main(void)
     CHECK(!vhost("", &port));
     CHECK(!vhost("localhost", &port));		/* one label */
     CHECK(!vhost("host:99999999999", &port));
+    /* Digits and dots only: an IPv4 address, or nothing. */
+    CHECK(!vhost("999.999.999.999:25", &port));
+    CHECK(!vhost("[999.999.999.999]", &port));
+    CHECK(!vhost("10.0.0.256", &port));
+    CHECK(!vhost("1.2.3", &port));
+    CHECK(!vhost("1.2.3.4.5", &port));
+    CHECK(vhost("[10.0.0.1]:2525", &port) && port == 2525);
+    CHECK(vhost("255.255.255.255", &port));
+    CHECK(vhost("mx1.1and1.de", &port));
 
     CHECK(addr_domain("a@b.de", 6, &dom, &dl) == 0 && dl == 4
 	  && memcmp(dom, "b.de", 4) == 0);

@@ -340,6 +340,14 @@ main(void)
     conf_free(c);
     BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"a b\"], \"domains\": [\"tum.de\","), "allowed_hosts");
     BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"h.example:99999\"], \"domains\": [\"tum.de\","), "allowed_hosts");
+    /* Hosts follow addr_valid_host(): digits and dots are an IPv4 address. */
+    BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"999.999.999.999:25\"], \"domains\": [\"tum.de\","),
+	"allowed_hosts: \"999.999.999.999:25\" is not a host name (invalid IPv4 address)");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"[999.999.999.999]:25\"], \"domains\": [\"tum.de\","), "allowed_hosts");
+    BAD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"1.2.3.4.5\"], \"domains\": [\"tum.de\","), "allowed_hosts");
+    BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:999.999.999.999:25\""), "fwdmapd.listen");
+    c = GOOD(edit("\"domains\": [\"tum.de\",", "\"allowed_hosts\": [\"10.1.2.3:25\", \"[2001:db8::1]\"], \"domains\": [\"tum.de\","));
+    conf_free(c);
     BAD(edit("\"domains\": [\"tum.de\",", "\"domains\": [1,"), "element 0 must be a string");
 
     /* domains */

@@ -104,6 +104,7 @@ main(void)
     g = build();
     CHECK(g != NULL);
     memset(&st, 0, sizeof(st));
+    memset(&ctx, 0, sizeof(ctx));
     ctx.gen = g;
     ctx.delims = "+";
     ctx.propagate = 1;

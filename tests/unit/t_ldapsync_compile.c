@@ -15,6 +15,8 @@
 #include "conf.h"
 #include "dn.h"
 #include "htab.h"
+#include "ldap_conn.h"
+#include "syncrepl.h"
 #include "state.h"
 
 static int failures;
@@ -348,6 +350,171 @@ test_snapshot(void)
     state_free(&st2);
 }
 
+/*
+ * A forward target keeps the case of its local part as written in the
+ * directory (Postfix keeps the case of a table's result); its domain is
+ * folded.  Duplicates, the own-address test and loops compare folded.
+ */
+static void
+test_forward_case(void)
+{
+    struct state st, st2;
+    char    err[256];
+    uint64_t bs = 0, ls = 0;
+
+    state_init(&st);
+    state_put(&st, mk(1, "uid=c,ou=tum,dc=ex", "m:Carl@tum.de", "l:exchange",
+		      "f:Carl.Family@Example.NET", "f:carl.family@example.net",
+		      "f:Lena@TUM.de", NULL));
+    state_put(&st, mk(2, "uid=l,ou=tum,dc=ex", "m:lena@tum.de", "l:none",
+		      "f:CARL@tum.de", "f:LENA@Tum.de", "f:Out@x.org", NULL));
+    REC_EQ(&st, "carl@tum.de", 'V', "carl@tum.de,Carl.Family@example.net,Lena@tum.de");
+    REC_EQ(&st, "lena@tum.de", 'V', "CARL@tum.de,Out@x.org");
+    CHECK(strstr(rec(&st, "carl@tum.de", 'P'),
+		 "\"forwards\":[\"Carl.Family@example.net\",\"Lena@tum.de\"]") != NULL);
+    /* The loop carl -> lena -> carl is found through the folded keys. */
+    {
+	struct report *rep = report_new("full");
+	struct recs r;
+
+	CHECK(comp_addr(conf, &st, "carl@tum.de", &r, rep) == 0);
+	CHECK(report_count(rep, "loops") == 1);
+	recs_free(&r);
+	report_free(rep);
+    }
+    /* The index is folded: a change of the target marks its forwarders. */
+    state_dirty_clear(&st);
+    state_put(&st, mk(3, "uid=o,ou=tum,dc=ex", "m:other@tum.de", "a:lena@tum.de",
+		      "l:exchange", NULL));
+    CHECK(state_dirty_expand(&st) == 0);
+    CHECK(dirty_has(&st, "carl@tum.de"));
+    /* The case survives the snapshot. */
+    CHECK(state_save(&st, dir, 9, err, sizeof(err)) == 0);
+    state_init(&st2);
+    CHECK(state_load(&st2, dir, &bs, &ls, validate_cb, NULL, err, sizeof(err)) == 0);
+    REC_EQ(&st2, "carl@tum.de", 'V', "carl@tum.de,Carl.Family@example.net,Lena@tum.de");
+    state_free(&st);
+    state_free(&st2);
+}
+
+/*
+ * lc_entry_decode(): the BER of a SearchResultEntry, as the server sends
+ * it, into an entry - every occurrence of an attribute, entryUUID from
+ * the attribute or given; a cut-off or empty encoding is an error.
+ */
+static void
+test_entry_decode(void)
+{
+    BerElement *b = ber_alloc_t(LBER_USE_DER);
+    struct berval bv, cut;
+    struct ent *e;
+    char    err[256];
+    static const unsigned char given[16] = {9};
+
+    CHECK(b != NULL);
+    if (b == NULL)
+	return;
+    CHECK(ber_printf(b, "t{s{", (ber_tag_t) LDAP_RES_SEARCH_ENTRY, "uid=j,ou=tum,dc=ex") >= 0);
+    CHECK(ber_printf(b, "{s[s]}", "mail", "J@TUM.de") >= 0);
+    CHECK(ber_printf(b, "{s[ss]}", "fwdMailAlias", "a1@tum.de", "a2@tum.de") >= 0);
+    CHECK(ber_printf(b, "{s[s]}", "entryUUID", "00000000-0000-0000-0000-0000000000ab") >= 0);
+    CHECK(ber_printf(b, "{s[s]}", "FWDMAILALIAS", "a3@tum.de") >= 0);
+    CHECK(ber_printf(b, "{s[s]}", "fwdForwardAddress", "Out@X.org") >= 0);
+    CHECK(ber_printf(b, "}}") >= 0);
+    CHECK(ber_flatten2(b, &bv, 0) == 0);
+    e = lc_entry_decode(conf, &bv, NULL, err, sizeof(err));
+    CHECK(e != NULL);
+    if (e) {
+	CHECK(strcmp(e->dn, "uid=j,ou=tum,dc=ex") == 0);
+	CHECK(e->uuid[15] == 0xab);
+	CHECK(e->v[V_MAIL].n == 1 && strcmp(e->v[V_MAIL].s[0], "j@tum.de") == 0);
+	CHECK(e->v[V_ALIAS].n == 3 && strcmp(e->v[V_ALIAS].s[2], "a3@tum.de") == 0);
+	CHECK(e->v[V_FWD].n == 1 && strcmp(e->fwd_pub[0], "Out@x.org") == 0);
+	ent_free(e);
+    }
+    e = lc_entry_decode(conf, &bv, given, err, sizeof(err));
+    CHECK(e != NULL && e->uuid[0] == 9);
+    ent_free(e);
+    cut = bv;
+    cut.bv_len -= 5;		/* the last attribute cut off */
+    CHECK(lc_entry_decode(conf, &cut, NULL, err, sizeof(err)) == NULL);
+    cut.bv_len = 0;
+    CHECK(lc_entry_decode(conf, &cut, NULL, err, sizeof(err)) == NULL);
+    ber_free(b, 1);
+    /* An attribute without its set of values: never half an entry. */
+    b = ber_alloc_t(LBER_USE_DER);
+    CHECK(ber_printf(b, "t{s{", (ber_tag_t) LDAP_RES_SEARCH_ENTRY, "uid=j,ou=tum,dc=ex") >= 0);
+    CHECK(ber_printf(b, "{s[s]}", "entryUUID", "00000000-0000-0000-0000-0000000000ab") >= 0);
+    CHECK(ber_printf(b, "{s[s]}", "mail", "j@tum.de") >= 0);
+    CHECK(ber_printf(b, "{s}", "fwdMailAlias") >= 0);
+    CHECK(ber_printf(b, "}}") >= 0);
+    CHECK(ber_flatten2(b, &bv, 0) == 0);
+    CHECK(lc_entry_decode(conf, &bv, NULL, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "undecodable attribute list") != NULL);
+    ber_free(b, 1);
+}
+
+/* The sync control decoders; an empty value is refused before liblber
+ * sees it (it would read through a NULL buffer). */
+static void
+test_sync_decode(void)
+{
+    static const char u[16] = {1, 2, 3};
+    BerElement *b, *r;
+    struct berval bv, uuid, cookie, empty = {0, NULL};
+    struct sy_info in;
+    int     state = 0, deletes = 0;
+
+    CHECK(sy_ber_init(&empty) == NULL);
+    b = ber_alloc_t(LBER_USE_DER);
+    CHECK(ber_printf(b, "{eoo}", (ber_int_t) LDAP_SYNC_ADD, u, (ber_len_t) 16,
+		     "rid=1", (ber_len_t) 5) >= 0 && ber_flatten2(b, &bv, 0) == 0);
+    r = sy_ber_init(&bv);
+    CHECK(r != NULL && sy_scan_state(r, &state, &uuid, &cookie) == 0);
+    CHECK(state == LDAP_SYNC_ADD && uuid.bv_len == 16 && uuid.bv_val[2] == 3);
+    CHECK(cookie.bv_len == 5 && memcmp(cookie.bv_val, "rid=1", 5) == 0);
+    ber_free(r, 1);
+    ber_free(b, 1);
+    /* A uuid that is not 16 bytes is no state control. */
+    b = ber_alloc_t(LBER_USE_DER);
+    CHECK(ber_printf(b, "{eo}", (ber_int_t) LDAP_SYNC_ADD, u, (ber_len_t) 15) >= 0
+	  && ber_flatten2(b, &bv, 0) == 0);
+    r = sy_ber_init(&bv);
+    CHECK(r != NULL && sy_scan_state(r, &state, &uuid, &cookie) < 0);
+    ber_free(r, 1);
+    ber_free(b, 1);
+    /* syncIdSet with refreshDeletes TRUE. */
+    b = ber_alloc_t(LBER_USE_DER);
+    CHECK(ber_printf(b, "t{ob[oo]}", (ber_tag_t) LDAP_TAG_SYNC_ID_SET, "c", (ber_len_t) 1,
+		     (ber_int_t) 1, u, (ber_len_t) 16, u, (ber_len_t) 16) >= 0
+	  && ber_flatten2(b, &bv, 0) == 0);
+    r = sy_ber_init(&bv);
+    CHECK(r != NULL && sy_scan_info(r, &in) == 0);
+    CHECK(in.kind == SY_INFO_ID_SET && in.refresh_deletes == 1 && in.cookie.bv_len == 1);
+    CHECK(in.uuids && in.uuids[1].bv_len == 16 && in.uuids[2].bv_val == NULL);
+    ber_bvarray_free(in.uuids);
+    ber_free(r, 1);
+    ber_free(b, 1);
+    /* refreshPresent without fields: refreshDone defaults to TRUE. */
+    b = ber_alloc_t(LBER_USE_DER);
+    CHECK(ber_printf(b, "t{}", (ber_tag_t) LDAP_TAG_SYNC_REFRESH_PRESENT) >= 0
+	  && ber_flatten2(b, &bv, 0) == 0);
+    r = sy_ber_init(&bv);
+    CHECK(r != NULL && sy_scan_info(r, &in) == 0);
+    CHECK(in.kind == SY_INFO_REFRESH_PRESENT && in.refresh_done == 1 && in.uuids == NULL);
+    ber_free(r, 1);
+    ber_free(b, 1);
+    /* syncDone. */
+    b = ber_alloc_t(LBER_USE_DER);
+    CHECK(ber_printf(b, "{ob}", "cc", (ber_len_t) 2, (ber_int_t) 1) >= 0
+	  && ber_flatten2(b, &bv, 0) == 0);
+    r = sy_ber_init(&bv);
+    CHECK(r != NULL && sy_scan_done(r, &cookie, &deletes) == 0);
+    CHECK(cookie.bv_len == 2 && deletes == 1);
+    ber_free(r, 1);
+    ber_free(b, 1);
+}
+
 static void
 test_htab(void)
 {
@@ -396,6 +563,9 @@ main(void)
     test_expansion();
     test_dn();
     test_snapshot();
+    test_forward_case();
+    test_entry_decode();
+    test_sync_decode();
     test_htab();
     conf_free(conf);
     snprintf(path, sizeof(path), "rm -rf %s", dir);

@@ -1,0 +1,711 @@
+/*
+ * daemon.c - ldapsync's sync loops: one full sync, the RFC 4533 daemon
+ *	      and its poll fall-back (see daemon.h).
+ *
+ * The daemon resumes from its saved cookies, state snapshot and journal
+ * when they match the published base, runs refreshAndPersist per tenant,
+ * batches the changes of batch_delay_ms into one delta, journals them and
+ * saves the cookie that depends on the journal.  Option parsing, the
+ * configuration check, the lock and the privilege drop are main.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "compile.h"
+#include "conf.h"
+#include "daemon.h"
+#include "ldap_conn.h"
+#include "log.h"
+#include "map.h"
+#include "publish.h"
+#include "report.h"
+#include "state.h"
+#include "syncrepl.h"
+
+/*
+ * Freeing a million entries one by one at exit costs seconds; a normal
+ * build lets the kernel reclaim them, a sanitizer build frees everything
+ * so that leak checking stays meaningful.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define FREE_AT_EXIT	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FREE_AT_EXIT	1
+#endif
+#endif
+#ifndef FREE_AT_EXIT
+#define FREE_AT_EXIT	0
+#endif
+#define COOKIE_FILE	"ldapsync.cookie"
+
+static char cfg_hash[17];	/* config_hash() of the running configuration */
+
+static volatile sig_atomic_t stop_flag;
+
+static void
+on_signal(int sig)
+{
+    (void) sig;
+    stop_flag = 1;
+}
+
+void
+daemon_catch_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static long long
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep up to ms, returning early on a signal. */
+static void
+nap(long long ms)
+{
+    long long end = now_ms() + ms;
+
+    while (!stop_flag && now_ms() < end) {
+	struct timespec ts = {0, 50 * 1000000L};
+
+	nanosleep(&ts, NULL);
+    }
+}
+
+/* The closing line after the REPORT_MAX_LOGGED rejections logged. */
+static void
+log_unlogged(const struct conf *c, const struct report *rep, const char *why_no_file)
+{
+    unsigned long more = report_unlogged(rep);
+
+    if (more == 0)
+	return;
+    if (why_no_file)
+	log_warn("... and %lu more rejected entries (%s)", more, why_no_file);
+    else
+	log_warn("... and %lu more rejected entries, see the report %s", more,
+		 c->ldapsync.report_file);
+}
+
+static void
+finish_report(const struct conf *c, struct report *rep, const char *result,
+	      int write)
+{
+    char    line[1024], err[512];
+
+    report_set_str(rep, "result", result);
+    if (write && report_write(rep, c->ldapsync.report_file, err, sizeof(err)) < 0)
+	log_warn("%s", err);
+    log_unlogged(c, rep, write ? NULL : "dry run: no report written");
+    report_summary(rep, line, sizeof(line));
+    log_info("%s", line);
+}
+
+/* ---- one full sync ---- */
+
+int
+daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
+{
+    struct state st;
+    struct pub pub;
+    struct report *rep = report_new("full");
+    char    err[1024];
+    size_t  idx = 0;
+    LDAP   *ld = NULL;
+    int     r, tries, ret = 1;
+    long long t0;
+
+    state_init(&st);
+    st.no_dirty = 1;
+    pub_init(&pub, c);
+    pub.dry_run = dry_run;
+    pub.force = force;
+    pub.skip_unchanged = !exiting;	/* periodic syncs: no identical bases */
+    for (tries = 0; tries < 3 && ld == NULL && !stop_flag; tries++) {
+	if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
+	    log_warn("connect: %s", err);
+	    if (tries < 2)
+		nap(1000LL << tries);
+	}
+    }
+    if (ld == NULL) {
+	log_error("full sync failed: no LDAP server accepted the connection and"
+		  " bind (last: %s); nothing published", err);
+	finish_report(c, rep, "failed", !dry_run);
+	goto out;
+    }
+    if (err[0])
+	log_warn("failed over to %s after: %s", c->ldap.uris[idx], err);
+    report_set_str(rep, "uri", c->ldap.uris[idx]);
+    t0 = now_ms();
+    if (lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
+	log_error("full sync failed: %s; nothing published", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "failed", !dry_run);
+	goto out;
+    }
+    (exiting ? log_info : log_debug)("full search: %zu entries in %lld ms", st.nents,
+				     now_ms() - t0);
+    t0 = now_ms();
+    r = pub_full(&pub, &st, rep, err, sizeof(err));
+    (exiting ? log_info : log_debug)("compile and publish: %lld ms", now_ms() - t0);
+    if (r == -2) {
+	log_error("%s", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "refused", !dry_run);
+	ret = DAEMON_EXIT_REFUSED;
+    } else if (r < 0) {
+	log_error("publish failed: %s", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "failed", !dry_run);
+    } else {
+	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
+	ret = 0;
+    }
+out:
+    if (ld)
+	ldap_unbind_ext_s(ld, NULL, NULL);
+    report_free(rep);
+    pub_free(&pub);
+    if (FREE_AT_EXIT || !exiting)
+	state_free(&st);
+    return ret;
+}
+
+/* ---- configuration fingerprint ---- */
+
+static json_t *
+strv_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    size_t  i;
+
+    for (i = 0; i < n; i++)
+	json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/*
+ * A fingerprint of everything in the configuration that decides what the
+ * tables say for a given directory: stores, tenants (base, filter,
+ * domains, allowed hosts, default location), domain policies, the
+ * attribute mapping and max_forwards.  Taken from the loaded (defaulted)
+ * configuration, serialised canonically (sorted keys, compact) and hashed
+ * with 64-bit FNV-1a; 16 hex digits in out.  A resumed sync only
+ * re-examines entries that changed in the directory, so a restart under a
+ * different fingerprint must start with a full refresh.
+ */
+static void
+config_hash(const struct conf *c, char out[17])
+{
+    json_t *o = json_object(), *st = json_object(), *te = json_object(),
+	   *dm = json_object(), *at = json_object();
+    const struct conf_attrs *a = &c->ldap.attrs;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    char   *dump;
+    size_t  i;
+
+    for (i = 0; i < c->nstores; i++)
+	json_object_set_new(st, c->stores[i].name, json_string(c->stores[i].transport));
+    for (i = 0; i < c->ntenants; i++) {
+	const struct conf_tenant *t = &c->tenants[i];
+
+	json_object_set_new(te, t->name, json_pack("{s:s, s:o, s:o, s:o, s:o}",
+	    "base", t->base, "filter", str_or_null(t->filter),
+	    "domains", strv_json(t->domains, t->ndomains),
+	    "allowed_hosts", t->allowed_hosts
+		? strv_json(t->allowed_hosts, t->nallowed_hosts) : json_null(),
+	    "default_location", str_or_null(t->default_location)));
+    }
+    for (i = 0; i < c->ndomains; i++) {
+	const struct conf_domain *d = &c->domains[i];
+
+	json_object_set_new(dm, d->name, json_pack("{s:o, s:o, s:i}",
+	    "tenant", str_or_null(d->tenant), "default_route", str_or_null(d->default_route),
+	    "unknown", (int) d->unknown));
+    }
+    json_object_set_new(at, "mail", str_or_null(a->mail));
+    json_object_set_new(at, "alias", str_or_null(a->alias));
+    json_object_set_new(at, "location", str_or_null(a->location));
+    json_object_set_new(at, "host", str_or_null(a->host));
+    json_object_set_new(at, "forward", str_or_null(a->forward));
+    json_object_set_new(at, "object_class", str_or_null(a->object_class));
+    json_object_set_new(o, "stores", st);
+    json_object_set_new(o, "tenants", te);
+    json_object_set_new(o, "domains", dm);
+    json_object_set_new(o, "attributes", at);
+    json_object_set_new(o, "max_forwards", json_integer(c->ldapsync.max_forwards));
+    if ((dump = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT)) != NULL) {
+	const unsigned char *p;
+
+	for (p = (const unsigned char *) dump; *p; p++) {
+	    h ^= *p;
+	    h *= 0x100000001b3ULL;
+	}
+	free(dump);
+    } else
+	h = 0;			/* never matches a saved one: full refresh */
+    json_decref(o);
+    snprintf(out, 17, "%016llx", (unsigned long long) h);
+}
+
+/* ---- cookies ---- */
+
+static int
+save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial)
+{
+    json_t *o = json_object(), *ck = json_object();
+    char    path[4096], tmp[4200];
+    size_t  t;
+    int     ret;
+
+    for (t = 0; t < sy->nsess; t++)
+	if (sy_cookie(sy, t))
+	    json_object_set_new(ck, c->tenants[t].name, json_string(sy_cookie(sy, t)));
+    json_object_set_new(o, "base_serial", json_integer((json_int_t) base_serial));
+    json_object_set_new(o, "config_hash", json_string(cfg_hash));
+    json_object_set_new(o, "cookies", ck);
+    snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    ret = json_dump_file(o, tmp, JSON_COMPACT);
+    json_decref(o);
+    if (ret == 0) {
+	int     fd = open(tmp, O_RDONLY);
+
+	if (fd >= 0) {
+	    fsync(fd);
+	    close(fd);
+	}
+	ret = rename(tmp, path);
+    }
+    if (ret < 0)
+	log_warn_errno("save %s", path);
+    return ret;
+}
+
+static void
+remove_cookies(const struct conf *c)
+{
+    char    path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
+    unlink(path);
+}
+
+static int
+validate_cb(struct ent *e, void *ctx)
+{
+    return comp_validate(ctx, e);
+}
+
+/* Resume from cookie + snapshot + journal when they match the published base. */
+static int
+try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub *pub)
+{
+    char    path[4096], err[512];
+    json_t *o, *ck;
+    json_error_t je;
+    uint64_t cs, bs = 0, ls = 0;
+    struct map_meta bm, dm;
+    size_t  t;
+
+    snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
+    if ((o = json_load_file(path, 0, &je)) == NULL)
+	return 0;
+    st->no_dirty = 1;
+    {
+	const char *h = json_string_value(json_object_get(o, "config_hash"));
+
+	if (h == NULL || strcmp(h, cfg_hash) != 0) {
+	    log_info("configuration changed since the last sync: full refresh"
+		     " (fingerprint %s, now %s)", h ? h : "none", cfg_hash);
+	    json_decref(o);
+	    return 0;
+	}
+    }
+    cs = (uint64_t) json_integer_value(json_object_get(o, "base_serial"));
+    ck = json_object_get(o, "cookies");
+    snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_BASE_NAME);
+    if (pub_quick_meta(path, &bm) < 0 || bm.is_delta || bm.serial != cs) {
+	log_info("saved cookie does not match the published base; full refresh");
+	json_decref(o);
+	return 0;
+    }
+    if (state_load(st, c->ldapsync.state_dir, &bs, &ls, validate_cb, (void *) (uintptr_t) c,
+		   err, sizeof(err)) < 0 || bs != cs) {
+	log_info("state snapshot unusable (%s); full refresh", err);
+	json_decref(o);
+	state_free(st);
+	state_init(st);
+	return 0;
+    }
+    for (t = 0; t < sy->nsess; t++) {
+	json_t *v = json_object_get(ck, c->tenants[t].name);
+
+	if (!json_is_string(v)) {
+	    log_info("no saved cookie for tenant %s; full refresh", c->tenants[t].name);
+	    json_decref(o);
+	    state_free(st);
+	    state_init(st);
+	    sy_clear_cookies(sy);
+	    return 0;
+	}
+	sy_set_cookie(sy, t, json_string_value(v));
+    }
+    json_decref(o);
+    /* Adopt the published base (and delta serial) as our own. */
+    if (pub_open_base(pub, err, sizeof(err)) < 0) {
+	log_info("cannot open published tables (%s); full refresh", err);
+	state_free(st);
+	state_init(st);
+	sy_clear_cookies(sy);
+	return 0;
+    }
+    /* Rebuild the in-memory delta from the published delta file. */
+    pub->base_serial = pub->serial = bm.serial;
+    snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
+    if (map_file_meta(path, &dm, err, sizeof(err)) == 0 && dm.base_serial == bm.serial) {
+	/* Simplest correct move: the delta stays valid, but we do not
+	 * know its records here; write a fresh base on the first batch. */
+	pub->serial = dm.serial;
+	pub_close_base(pub);
+    }
+    /* Routes in the published view. */
+    {
+	size_t  pos = 0;
+	void   *v;
+	unsigned long routes = 0;
+
+	st->changes = 0;
+	while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
+	    struct recs r;
+	    struct anode *a = v;
+
+	    if (a->nc == 0)
+		continue;
+	    if (comp_addr(c, st, a->addr, &r, NULL) == 0 && r.v[REC_IDX('R')]) {
+		routes++;
+		a->routed = 1;
+	    }
+	    recs_free(&r);
+	}
+	pub->routes = routes;
+    }
+    state_dirty_clear(st);
+    st->no_dirty = 0;
+    log_info("resuming from saved cookie: %zu entries, base serial %llu",
+	     st->nents, (unsigned long long) bm.serial);
+    return 1;
+}
+
+/* Journal the changed entries of a published delta. */
+static void
+journal_changes(const struct conf *c, struct syncer *sy, struct state *st, uint64_t serial,
+		int compacting)
+{
+    size_t  pos = 0, np = 0, nd = 0;
+    const char *k;
+    struct ent **puts = calloc(sy->changed.n + 1, sizeof(*puts));
+    unsigned char (*dels)[16] = calloc(sy->changed.n + 1, 16);
+    char    err[512];
+
+    if (puts == NULL || dels == NULL) {
+	free(puts);
+	free(dels);
+	return;
+    }
+    while (htab_next(&sy->changed, &pos, &k, NULL, NULL)) {
+	struct ent *e = state_get(st, (const unsigned char *) k);
+
+	if (e)
+	    puts[np++] = e;
+	else
+	    memcpy(dels[nd++], k, 16);
+    }
+    if (state_journal(c->ldapsync.state_dir, serial, puts, np, dels, nd, err, sizeof(err)) < 0)
+	log_warn("%s", err);
+    /* A compaction is running: its snapshot will need these too. */
+    if (compacting
+	&& state_journal_next(c->ldapsync.state_dir, serial, puts, np, dels, nd, err,
+			      sizeof(err)) < 0)
+	log_warn("%s", err);
+    free(puts);
+    free(dels);
+}
+
+#define COOKIE_SAVE_MS	2000
+static long long last_cookie;
+static int cookie_lags;		/* the sessions' cookies are newer than the saved one */
+
+/* Make the journal durable, then save the cookie that depends on it. */
+static void
+flush_cookie(const struct conf *c, struct syncer *sy, struct pub *pub)
+{
+    if (state_journal_sync(c->ldapsync.state_dir) < 0) {
+	log_warn_errno("fsync journal");
+	return;
+    }
+    if (save_cookies(c, sy, pub->base_serial) == 0)
+	cookie_lags = 0;
+    last_cookie = now_ms();
+}
+
+/*
+ * Publish what the state holds now: a full base after a full refresh,
+ * otherwise a delta.  Returns 1 published (cookie saved), 0 nothing to
+ * do, -1 failed or refused (cookie not saved).
+ */
+static int
+publish_now(const struct conf *c, struct state *st, struct pub *pub,
+	    struct syncer *sy, int full)
+{
+    struct report *rep = report_new(full ? "full" : "delta");
+    char    err[1024];
+    uint64_t old_base = pub->base_serial;
+    int     r;
+
+    if (full || pub->base == NULL)
+	r = pub_full(pub, st, rep, err, sizeof(err));
+    else
+	r = pub_delta(pub, st, rep, err, sizeof(err));
+    if (r == -2) {
+	log_error("%s", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "refused", 1);
+    } else if (r < 0) {
+	log_error("publish failed: %s", err);
+	report_set_str(rep, "error", err);
+	finish_report(c, rep, "failed", 1);
+    } else if (r == 0) {
+	log_unlogged(c, rep, "nothing published: no report written");
+	report_free(rep);
+	/*
+	 * Nothing to publish, but the state did change (an attribute that
+	 * does not alter the compiled records, an entry that stays
+	 * invalid): journal it like any other batch, or a restart from a
+	 * cookie that covers it would go on with the old entry.
+	 */
+	if (sy->changed.n)
+	    journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
+	sy_changed_clear(sy);
+	cookie_lags = 1;
+	if (now_ms() - last_cookie >= COOKIE_SAVE_MS)
+	    flush_cookie(c, sy, pub);
+	return 0;
+    } else {
+	finish_report(c, rep, "published", 1);
+    }
+    report_free(rep);
+    if (r < 0)
+	return -1;
+    if (pub->base_serial != old_base || full) {
+	long long t0 = now_ms();
+
+	if (state_save(st, c->ldapsync.state_dir, pub->base_serial, err, sizeof(err)) < 0) {
+	    log_warn("%s", err);
+	    remove_cookies(c);
+	    sy_changed_clear(sy);
+	    return 1;
+	}
+	log_info("state snapshot saved: %zu entries in %lld ms", st->nents, now_ms() - t0);
+	sy_changed_clear(sy);
+	cookie_lags = save_cookies(c, sy, pub->base_serial) < 0;
+	last_cookie = now_ms();
+	return 1;
+    }
+    journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
+    sy_changed_clear(sy);
+    cookie_lags = 1;
+    /*
+     * The cookie may lag behind the published deltas (a restart then
+     * replays a few changes, which is harmless); saving it, and the
+     * fsync of the journal it depends on, is kept off the per-batch path.
+     */
+    if (now_ms() - last_cookie >= COOKIE_SAVE_MS)
+	flush_cookie(c, sy, pub);
+    return 1;
+}
+
+static int
+poll_mode(const struct conf *c, int force)
+{
+    int     first = 1;
+
+    log_info("periodic full syncs every %d s", c->ldap.poll_interval);
+    while (!stop_flag) {
+	int     r = daemon_full_once(c, 0, force && first, 0);
+
+	first = 0;
+	(void) r;
+	nap((long long) c->ldap.poll_interval * 1000);
+    }
+    return 0;
+}
+
+int
+daemon_run(const struct conf *c, int force)
+{
+    struct state st;
+    struct pub pub;
+    struct syncer sy;
+    long long backoff = 1000, first_pending = 0;
+    int     resumed, r;
+
+    if (strcmp(c->ldap.sync, "poll") == 0)
+	return poll_mode(c, force);
+    config_hash(c, cfg_hash);
+    state_init(&st);
+    pub_init(&pub, c);
+    pub.force = force;
+    pub.keep_base = 1;
+    pub.bg_compact = 1;
+    sy_init(&sy, c, &st);
+    resumed = try_resume(c, &st, &sy, &pub);
+    while (!stop_flag) {
+	int     full = !resumed;
+
+	st.no_dirty = full;
+	r = sy_start(&sy);
+	if (r == SY_NO_SYNCPROV) {
+	    log_warn("%s: falling back to periodic full syncs", sy.err);
+	    sy_free(&sy);
+	    pub_free(&pub);
+	    state_free(&st);
+	    return poll_mode(c, force);
+	}
+	if (r == SY_REFRESH_REQUIRED) {
+	    log_warn("%s: reloading everything", sy.err);
+	    state_free(&st);
+	    state_init(&st);
+	    sy_changed_clear(&sy);
+	    resumed = 0;
+	    continue;
+	}
+	if (r < 0) {
+	    /* A refresh cut short: never publish it; start over from the
+	     * last saved state. */
+	    log_warn("sync: %s; retrying in %lld s", sy.err, backoff / 1000);
+	    state_free(&st);
+	    state_init(&st);
+	    sy_changed_clear(&sy);
+	    sy_clear_cookies(&sy);
+	    pub_free(&pub);
+	    pub_init(&pub, c);
+	    pub.force = force;
+	    pub.keep_base = 1;
+	    pub.bg_compact = 1;
+	    resumed = try_resume(c, &st, &sy, &pub);
+	    nap(backoff);
+	    if (backoff < 60000)
+		backoff *= 2;
+	    continue;
+	}
+	backoff = 1000;
+	if (sy.err[0])
+	    log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
+	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
+		 st.nents, c->ldap.uris[sy.uri_index]);
+	if (publish_now(c, &st, &pub, &sy, full) >= 0)
+	    resumed = 1;
+	st.no_dirty = 0;
+	/* Persist phase. */
+	first_pending = 0;
+	while (!stop_flag) {
+	    int     wait_ms = 1000, n;
+
+	    if (first_pending) {
+		long long left = first_pending + c->ldapsync.batch_delay_ms - now_ms();
+
+		wait_ms = left > 0 ? (int) left : 0;
+	    } else if (cookie_lags) {
+		long long left = last_cookie + COOKIE_SAVE_MS - now_ms();
+
+		wait_ms = left > 0 ? (left < wait_ms ? (int) left : wait_ms) : 0;
+	    }
+	    n = sy_poll(&sy, pub_compacting(&pub) && wait_ms > 100 ? 100 : wait_ms);
+	    if (pub_compacting(&pub)) {
+		char    err[512];
+		int     cr = pub_poll_child(&pub, err, sizeof(err));
+
+		if (cr > 0) {
+		    log_info("background compaction finished in %lld ms:"
+			     " new base serial %llu installed",
+			     pub_child_ms(&pub), (unsigned long long) pub.base_serial);
+		    if (sy.changed.n == 0)
+			flush_cookie(c, &sy, &pub);
+		} else if (cr < 0)
+		    log_warn("%s", err);
+	    }
+	    if (n > 0 && first_pending == 0)
+		first_pending = now_ms();
+	    if (first_pending && (now_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
+		long long t0 = now_ms(), waited = t0 - first_pending;
+		int     pr = publish_now(c, &st, &pub, &sy, 0);
+
+		if (now_ms() - t0 > 300 || waited > 2LL * c->ldapsync.batch_delay_ms + 100)
+		    log_warn("slow batch: waited %lld ms, published in %lld ms",
+			     waited, now_ms() - t0);
+		if (pr != 0 || sy.changed.n == 0)
+		    first_pending = 0;
+		if (first_pending)	/* refused: retry after another delay */
+		    first_pending = now_ms();
+	    }
+	    /* The stream went quiet with the saved cookie behind what is
+	     * journaled and published: save it now, not at the next change. */
+	    if (cookie_lags && n == 0 && first_pending == 0 && sy.changed.n == 0
+		&& now_ms() - last_cookie >= COOKIE_SAVE_MS)
+		flush_cookie(c, &sy, &pub);
+	    if (n == SY_REFRESH_REQUIRED) {
+		log_warn("server requires a full refresh");
+		sy_stop(&sy);
+		state_free(&st);
+		state_init(&st);
+		sy_changed_clear(&sy);
+		resumed = 0;
+		break;
+	    }
+	    if (n < 0) {
+		log_warn("sync: %s; reconnecting in %lld s", sy.err, backoff / 1000);
+		sy_stop(&sy);
+		resumed = 1;	/* continue from the in-memory cookie */
+		nap(backoff);
+		if (backoff < 60000)
+		    backoff *= 2;
+		break;
+	    }
+	}
+    }
+    /* Only when everything the cookie covers has been published. */
+    if (resumed && pub.base_serial && sy.changed.n == 0)
+	flush_cookie(c, &sy, &pub);
+    sy_free(&sy);
+    pub_free(&pub);
+    state_free(&st);
+    log_info("stopped");
+    return 0;
+}
