@@ -77,9 +77,18 @@ fwdmapd_start() {	# fwdmapd_start CONF
 }
 fwdmapd_start "$T/fwdmap.json"
 
-pf_init "unix:$SOCK" "$(sink_port outside)" "$(sink_port stray)"
-pf_conf "smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service unix:$PSOCK"
+# Postfix as fwdmap postconf prints it for this configuration: the policy
+# service comes after reject_unauth_destination.
+PF_FWDMAP_CONF=$T/fwdmap.json pf_init "unix:$SOCK" "$(sink_port outside)" "$(sink_port stray)"
+grep -qxF "smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, check_policy_service unix:$PSOCK" \
+    "$PF_DIR/postconf.main" || t_fail "fwdmap postconf: $(grep smtpd_recipient_restrictions "$PF_DIR/postconf.main")"
+grep -qxF "smtpd_policy_service_max_idle = 55s" "$PF_DIR/postconf.main" ||
+    t_fail "fwdmap postconf: no smtpd_policy_service_max_idle below fwdmapd.idle_timeout"
+# Clients are other hosts (XCLIENT): this host is in mynetworks, whose
+# mail permit_mynetworks lets through before the policy is asked.
+pf_conf "smtpd_authorized_xclient_hosts = 127.0.0.1"
 pf_start
+export PF_XCLIENT_ADDR=192.0.2.25
 
 rcpt_is() {	# rcpt_is ADDR CODE-REGEX
     local c
@@ -134,6 +143,9 @@ t_match "tenant policy" 'group <faculty@tum\.de> accepts mail only from senders 
 # People are not groups: anyone may write to them.
 pf_smtp stranger@lmu.de bob@tum.de
 rcpt_is bob@tum.de 250
+# This host itself (mynetworks) is not asked about (documented).
+PF_XCLIENT_ADDR= pf_smtp stranger@lmu.de team@tum.de
+rcpt_is team@tum.de 250
 
 # fwdmapd without valid tables: the policy service defers (4xx), never
 # lets the sender through.  The socketmap tables stay on the valid
