@@ -25,6 +25,13 @@
 #include "query.h"
 #include "senderpol.h"
 
+/* Internal sub-lists of large groups (map.h, MAP_SUBLIST_PREFIX). */
+#ifdef MAP_SUBLIST_PREFIX
+#define SUBLIST_PREFIX	MAP_SUBLIST_PREFIX
+#else
+#define SUBLIST_PREFIX	"fwdmap.sub."
+#endif
+
 struct xnode {
     char   *addr;			/* folded */
     int     parent;			/* first reached from; -1 for the root */
@@ -311,6 +318,8 @@ x_kind(struct xwalk *w, int i, char *buf, size_t len, int *is_group)
     else if (role)
 	snprintf(buf, len, "%s", w->n[i].expanded ? "person, forwards" :
 		 "person");
+    else if (strncmp(w->n[i].addr, SUBLIST_PREFIX, strlen(SUBLIST_PREFIX)) == 0)
+	snprintf(buf, len, "internal sub-list");
     else if (w->n[i].expanded)
 	snprintf(buf, len, "list");
     else
@@ -480,8 +489,9 @@ explain_one(struct map_gen *g, const char *addr, const struct explain_opts *o)
 	    json_object_set_new(grp, "error", json_string("unreadable group"
 							  " record"));
 	if (prov) {
-	    static const char *const keys[] = {"members", "direct", "skipped",
-	    "cycle", NULL};
+	    static const char *const keys[] = {"members", "direct",
+		"direct_total", "skipped", "skipped_total", "cycle", "urls",
+	    "sublists", NULL};
 	    int     k;
 
 	    for (k = 0; keys[k]; k++)
@@ -616,6 +626,13 @@ explain_one(struct map_gen *g, const char *addr, const struct explain_opts *o)
 	    else
 		printf("  %-14s %zu (destinations reached)\n", "members", total);
 	    print_field("direct", json_object_get(grp, "direct"));
+	    if (json_integer_value(json_object_get(grp, "direct_total"))
+		> (json_int_t) json_array_size(json_object_get(grp, "direct")))
+		printf("  %-14s %lld in all\n", "",
+		       (long long) json_integer_value(json_object_get(grp,
+							       "direct_total")));
+	    print_field("member urls", json_object_get(grp, "urls"));
+	    print_field("sub-lists", json_object_get(grp, "sublists"));
 	    json_array_foreach(sk, i, x) {
 		printf("  %-14s %s: %s\n", i ? "" : "skipped",
 		       json_string_value(json_object_get(x, "dn")) ?
@@ -623,7 +640,13 @@ explain_one(struct map_gen *g, const char *addr, const struct explain_opts *o)
 		       json_string_value(json_object_get(x, "reason")) ?
 		       json_string_value(json_object_get(x, "reason")) : "?");
 	    }
-	    print_field("cycle", json_object_get(grp, "cycle"));
+	    if (json_integer_value(json_object_get(grp, "skipped_total"))
+		> (json_int_t) json_array_size(sk))
+		printf("  %-14s %lld skipped in all (ldapsync's report lists"
+		       " them)\n", "", (long long) json_integer_value(
+				   json_object_get(grp, "skipped_total")));
+	    if (json_array_size(json_object_get(grp, "cycle")))
+		print_field("cycle broken", json_object_get(grp, "cycle"));
 	    print_field("owner dn", prov ? json_object_get(prov, "dn") : NULL);
 	} else if (prov) {
 	    print_field("owner dn", json_object_get(prov, "dn"));

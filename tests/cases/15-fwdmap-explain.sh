@@ -24,14 +24,14 @@ V j.doe@tum.de jane.doe@tum.de
 V jane.doe@tum.de jane.doe@tum.de,jane@gmail.example
 V team@tum.de jane.doe@tum.de,bob@tum.de,ext@example.org
 V team-list@tum.de jane.doe@tum.de,bob@tum.de,ext@example.org
-V faculty@tum.de team@tum.de,faculty#1@tum.de
-V faculty#1@tum.de carl@example.net,bob@tum.de
+V faculty@tum.de team@tum.de,fwdmap.sub.0123456789abcdef.1@tum.de
+V fwdmap.sub.0123456789abcdef.1@tum.de carl@example.net,bob@tum.de
 T jane.doe@tum.de smtp:[exchange.example.org]:25
 T j.doe@tum.de smtp:[exchange.example.org]:25
 T bob@tum.de lmtp:[mytum.example.org]:24
 P jane.doe@tum.de {"dn":"uid=jane,ou=tum","tenant":"tum","role":"primary","primary":"jane.doe@tum.de","location":"exchange","forwards":["jane@gmail.example"]}
 P j.doe@tum.de {"dn":"uid=jane,ou=tum","tenant":"tum","role":"alias","primary":"jane.doe@tum.de","location":"exchange","forwards":["jane@gmail.example"]}
-P team@tum.de {"dn":"cn=team,ou=tum","tenant":"tum","role":"group","policy":"members","members":3,"direct":["jane.doe@tum.de","bob@tum.de","ext@example.org"],"skipped":[{"dn":"uid=ghost,ou=tum","reason":"no such entry"}]}
+P team@tum.de {"dn":"cn=team,ou=tum","tenant":"tum","role":"group","policy":"members","members":3,"direct":["jane.doe@tum.de","bob@tum.de","ext@example.org"],"skipped":[{"dn":"uid=ghost,ou=tum","reason":"no such entry"}],"skipped_total":4,"cycle":["team@tum.de","faculty@tum.de"]}
 P faculty@tum.de {"dn":"cn=faculty,ou=tum","tenant":"tum","role":"group","policy":"tenant","members":5,"direct":["team@tum.de","carl@example.net","bob@tum.de"],"skipped":[]}
 G team@tum.de members team@tum.de tum
 G team-list@tum.de members team@tum.de tum
@@ -80,7 +80,8 @@ t_eq "alias+ext" "jane.doe+x@tum.de jane+x@gmail.example" \
 out=$(fm explain team@tum.de) || t_fail "explain team: exit $?"
 t_match "group line" $'\n  group +members: only its members and listed senders may send\n' "$out"
 t_match "members" $'\n  members +3\n' "$out"
-t_match "skipped" $'\n  skipped +uid=ghost,ou=tum: no such entry\n' "$out"
+t_match "skipped" $'\n  skipped +uid=ghost,ou=tum: no such entry\n +4 skipped in all' "$out"
+t_match "cycle" $'\n  cycle broken +\\["team@tum.de","faculty@tum.de"\\]\n' "$out"
 j=$(fm explain -j faculty@tum.de)
 t_eq "faculty policy" "tenant faculty@tum.de" "$(jq -r '"\(.group.policy) \(.group.primary)"' <<<"$j")"
 t_eq "faculty destinations, each once" \
@@ -95,7 +96,7 @@ t_eq "group alias" "members team@tum.de" \
 # -m: the path to a member, through a nested group or an internal sub-list;
 # a member given by an alias is found by its primary address.
 out=$(fm explain -m carl@example.net faculty@tum.de) || t_fail "-m carl: exit $?"
-t_match "path via sub-list" $'\n  path +faculty@tum.de -> faculty#1@tum.de -> carl@example.net\n' "$out"
+t_match "path via sub-list" $'\n  path +faculty@tum.de -> fwdmap.sub.0123456789abcdef.1@tum.de -> carl@example.net\n' "$out"
 out=$(fm explain -m J.Doe@tum.de faculty@tum.de) || t_fail "-m j.doe: exit $?"
 t_match "path via group" 'path +faculty@tum.de -> team@tum.de -> jane.doe@tum.de' "$out"
 out=$(fm explain -m nobody@tum.de faculty@tum.de); rc=$?
@@ -121,5 +122,6 @@ grep -q '<svg' "$T/g.svg" || t_fail "no SVG"
 t_match "group box" 'n0 \[label="faculty@tum.de\\ngroup, its tenant may send", shape=box' "$(cat "$T/g.dot")"
 t_eq "edges" 8 "$(grep -c -- '-> n' "$T/g.dot")"
 t_match "store" 't[0-9]+ \[label="lmtp:\[mytum.example.org\]:24", shape=cylinder\]' "$(cat "$T/g.dot")"
+t_match "sub-list" 'label="fwdmap.sub.0123456789abcdef.1@tum.de\\ninternal sub-list"' "$(cat "$T/g.dot")"
 t_match "internet" 'label="Internet \(DNS MX\)", shape=octagon' "$(cat "$T/g.dot")"
 exit 0
