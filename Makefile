@@ -28,7 +28,9 @@ WARN	= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wno-format-nonliteral -Werror
 CPPFLAGS += -D_GNU_SOURCE -Imaps -Ifwdmapd -Ildapsync -Ifwdmap
 CFLAGS	+= -std=c11 $(OPT) $(WARN) -fno-strict-aliasing
-LDLIBS	+= -lcdb -ljansson -lldap -llber -lnettle
+# libmicrohttpd serves /metrics (maps/metrics_http.c).
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+LDLIBS	+= -lcdb -ljansson -lldap -llber -lnettle $(MHD_LIBS) -lpthread -lm
 
 MAPS_SRC	:= $(wildcard maps/*.c)
 FWDMAP_SRC	:= $(wildcard fwdmap/*.c)

@@ -29,8 +29,11 @@
 #include "listen.h"
 #include "log.h"
 #include "map.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "priv.h"
 #include "server.h"
+#include "stats.h"
 #include "srs.h"
 #include "srs_query.h"
 
@@ -63,6 +66,11 @@ check_conf(const struct conf *c, struct priv *p, char *err, size_t errlen)
     if (c->fwdmapd.policy_listen
 	&& listen_check(c->fwdmapd.policy_listen, e, sizeof(e)) < 0) {
 	snprintf(err, errlen, "%s: fwdmapd.policy_listen: %s", c->path, e);
+	return (-1);
+    }
+    if (c->fwdmapd.metrics_listen
+	&& listen_resolve(c->fwdmapd.metrics_listen, e, sizeof(e)) < 0) {
+	snprintf(err, errlen, "%s: fwdmapd.metrics_listen: %s", c->path, e);
 	return (-1);
     }
     if (priv_lookup(c->fwdmapd.user, c->fwdmapd.socket_group, p, e,
@@ -126,6 +134,9 @@ do_test(struct conf *c)
     else
 	printf("fwdmapd: no policy service (fwdmapd.policy_listen not set):"
 	       " group sender policies are not enforced\n");
+    if (c->fwdmapd.metrics_listen)
+	printf("fwdmapd: metrics at http://%s/metrics\n",
+	       c->fwdmapd.metrics_listen + 5);
     if (srs)
 	printf("fwdmapd: SRS domain %s, %zu secret(s) in %s\n", srs_domain(srs),
 	       srs_nsecrets(srs), c->srs.secrets_file);
@@ -227,8 +238,11 @@ main(int argc, char **argv)
     struct priv p;
     char    err[1024];
     int     fds[16], n, np = 0, i, sigfd, rc;
+    int     mfds[MHTTP_MAX_SOCKETS], nm = 0;
     sigset_t set;
     struct server *s;
+    struct metrics_snap snap;
+    struct mhttp *http = NULL;
     struct srs *srs;
 
     while ((ch = getopt(argc, argv, "c:dfhtS")) != -1) {
@@ -317,6 +331,11 @@ main(int argc, char **argv)
 			(gid_t) -1, fds + n + np, 1, err, sizeof(err)) < 0)
 	    log_fatal("fwdmapd.control: %s", err);
     }
+    if (c->fwdmapd.metrics_listen
+	&& (nm = listen_open(c->fwdmapd.metrics_listen, 0, (uid_t) -1,
+			     (gid_t) -1, mfds, MHTTP_MAX_SOCKETS, err,
+			     sizeof(err))) < 0)
+	log_fatal("fwdmapd.metrics_listen: %s", err);
     if ((srs = open_srs(c, &p, err, sizeof(err))) == NULL && err[0])
 	log_fatal("%s: %s", c->path, err);
     if (priv_drop(&p, err, sizeof(err)) < 0)
@@ -338,6 +357,16 @@ main(int argc, char **argv)
     if (c->fwdmapd.control
 	&& server_add_listener(s, fds[n + np], SERVER_L_CONTROL) < 0)
 	log_fatal_errno("control listener");
+    if (nm > 0) {
+	/* HTTP threads start only now, after the privileges are gone. */
+	if (metrics_snap_init(&snap, stats_snap_size()) < 0)
+	    log_fatal("fwdmapd.metrics_listen: out of memory");
+	server_set_metrics(s, &snap);
+	if ((http = mhttp_start(mfds, nm, stats_render, &snap, err,
+				sizeof(err))) == NULL)
+	    log_fatal("fwdmapd.metrics_listen: %s", err);
+	log_info("metrics at http://%s/metrics", c->fwdmapd.metrics_listen + 5);
+    }
     log_info("listening on %s%s%s%s%s as uid %ld, maps_dir %s",
 	     c->fwdmapd.listen,
 	     c->fwdmapd.policy_listen ? ", policy " : "",
@@ -346,6 +375,10 @@ main(int argc, char **argv)
 	     c->fwdmapd.control ? c->fwdmapd.control : "", (long) getuid(),
 	     c->maps_dir);
     rc = server_run(s);
+    if (http) {
+	mhttp_stop(http);
+	metrics_snap_free(&snap);
+    }
     server_free(s);
     return (rc < 0 ? 1 : 0);
 }

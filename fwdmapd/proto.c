@@ -6,6 +6,7 @@
  * module allocate without bound: a request is at most max_request bytes
  * and the output stops growing at the caller's high-water mark.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -77,11 +78,22 @@ proto_reply(struct pbuf *out, const char *word, const char *data, size_t dlen)
     return (0);
 }
 
+static uint64_t
+proto_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec);
+}
+
 size_t
 proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	  struct pbuf *out, size_t high, int *status, const char **why)
 {
     size_t  done = 0;
+    int     timing = ctx->st != NULL && ctx->st->timing;
+    uint64_t t0 = timing ? proto_ns() : 0, t1;
 
     *status = PROTO_GO_ON;
     *why = NULL;
@@ -154,6 +166,13 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	if (r < 0) {
 	    *status = PROTO_NOMEM;
 	    return (done);
+	}
+	/* One clock read per answer: each answer's time runs from the
+	 * end of the previous one (or the start of the batch). */
+	if (timing && sm) {
+	    t1 = proto_ns();
+	    metrics_hist_observe(&sm->lat, t1 - t0);
+	    t0 = t1;
 	}
     }
     return (done);

@@ -35,6 +35,7 @@
 #include "policy.h"
 #include "proto.h"
 #include "server.h"
+#include "metrics.h"
 #include "srs.h"
 #include "srs_query.h"
 #include "stats.h"
@@ -49,6 +50,7 @@
 #define SERVER_OUT_HIGH		65536	/* stop answering above this */
 #define SERVER_MAX_CONTROL	16
 #define SERVER_SCAN_MS		1000	/* timeout scan interval */
+#define SERVER_SNAP_RETRY_MS	10	/* metrics snapshot busy: retry after */
 #define SERVER_WARN_EVERY	10	/* seconds between repeated warnings */
 
 struct evsrc {
@@ -95,6 +97,8 @@ struct server {
     size_t  rbufsz;
     struct pbuf obuf;		/* replies being built */
     struct gen_watch gw;	/* the generation served (gen.c) */
+    struct metrics_snap *snap;	/* metrics for the HTTP thread, or NULL */
+    int     snap_retry;		/* the last put was skipped: retry soon */
     struct stats st;
     uint64_t now;
     uint64_t next_scan;
@@ -489,35 +493,63 @@ conn_new(struct server *s, int fd, int control)
 }
 
 /* The admin socket: statistics as JSON, then close. */
+/* What the server knows now; busy: count connections in a request
+ * (a walk over all of them, for the admin socket only). */
+static void
+server_view(struct server *s, struct stats_view *v, int busy)
+{
+    const struct map_meta *m, *dm;
+    struct conn *o;
+
+    memset(v, 0, sizeof(*v));
+    v->conn_current = s->nconns;
+    for (o = busy ? s->conns : NULL; o; o = o->next)
+	if (!o->control && o->busy)
+	    v->conn_busy++;
+    v->conn_max = (unsigned) s->conf->fwdmapd.max_connections;
+    v->maps_dir = s->conf->maps_dir;
+    v->last_error = s->gw.last_error[0] ? s->gw.last_error : NULL;
+    if (s->gw.gen) {
+	m = map_gen_meta(s->gw.gen);
+	v->gen_loaded = 1;
+	v->serial = m->serial;
+	v->created = m->created;
+	v->loaded = s->gw.gen_loaded;
+	if ((dm = map_gen_delta_meta(s->gw.gen)) != NULL) {
+	    v->has_delta = 1;
+	    v->delta_serial = dm->serial;
+	    v->delta_created = dm->created;
+	}
+    }
+}
+
+/* Copy the counters for the metrics thread; never waits. */
+static void
+server_metrics_publish(struct server *s)
+{
+    struct stats_view v;
+
+    if (s->snap == NULL)
+	return;
+    server_view(s, &v, 0);
+    s->snap_retry = !stats_publish(s->snap, &s->st, &v);
+}
+
+void
+server_set_metrics(struct server *s, struct metrics_snap *snap)
+{
+    s->snap = snap;
+    s->st.timing = snap != NULL;
+    server_metrics_publish(s);
+}
+
 static void
 control_answer(struct server *s, struct conn *c)
 {
     struct stats_view v;
-    const struct map_meta *m, *dm;
     char   *js;
 
-    struct conn *o;
-
-    memset(&v, 0, sizeof(v));
-    v.conn_current = s->nconns;
-    for (o = s->conns; o; o = o->next)
-	if (!o->control && o->busy)
-	    v.conn_busy++;
-    v.conn_max = (unsigned) s->conf->fwdmapd.max_connections;
-    v.maps_dir = s->conf->maps_dir;
-    v.last_error = s->gw.last_error[0] ? s->gw.last_error : NULL;
-    if (s->gw.gen) {
-	m = map_gen_meta(s->gw.gen);
-	v.gen_loaded = 1;
-	v.serial = m->serial;
-	v.created = m->created;
-	v.loaded = s->gw.gen_loaded;
-	if ((dm = map_gen_delta_meta(s->gw.gen)) != NULL) {
-	    v.has_delta = 1;
-	    v.delta_serial = dm->serial;
-	    v.delta_created = dm->created;
-	}
-    }
+    server_view(s, &v, 1);
     s->obuf.len = 0;
     if ((js = stats_json(&s->st, &v, time(NULL))) == NULL
 	|| pbuf_reserve(&s->obuf, strlen(js) + 1) < 0) {
@@ -712,6 +744,7 @@ server_reconfigure(struct server *s)
     KEEP_STR(policy_listen);
     KEEP_STR(user);
     KEEP_STR(socket_group);
+    KEEP_STR(metrics_listen);
     if (oc->fwdmapd.socket_mode != nc->fwdmapd.socket_mode) {
 	log_warn("SIGHUP: fwdmapd.socket_mode changed; that needs a restart,"
 		 " keeping the old value");
@@ -866,6 +899,8 @@ server_timeout(struct server *s)
 	next = s->resume_accept;
     if (s->stopping && s->stop_deadline < next)
 	next = s->stop_deadline;
+    if (s->snap_retry && s->now + SERVER_SNAP_RETRY_MS < next)
+	next = s->now + SERVER_SNAP_RETRY_MS;
     return (next <= s->now ? 0 : (int) (next - s->now));
 }
 
@@ -918,6 +953,7 @@ server_run(struct server *s)
 	if (s->resume_accept && s->now >= s->resume_accept && !s->stopping)
 	    listener_pause(s, 0);
 	conn_reap(s);
+	server_metrics_publish(s);
     }
     if (s->conns)
 	log_warn("stopping with %u unfinished connection(s)",

@@ -10,6 +10,7 @@
  *	struct server *server_create(struct conf *conf, int sigfd,
  *				     char *err, size_t errlen);
  *	int	server_add_listener(struct server *s, int fd, int kind);
+ *	void	server_set_metrics(struct server *s, struct metrics_snap *snap);
  *	void	server_set_srs(struct server *s, struct srs *srs);
  *	int	server_run(struct server *s);
  *	void	server_free(struct server *s);
@@ -34,6 +35,12 @@
  *	timeouts; refusals are logged ("policy: reject: from=<...>
  *	to=<...>: ..."), other answers at debug level.
  *
+ *	server_set_metrics() turns the Prometheus counters on: answer
+ *	latencies are measured, and after every batch of events the
+ *	counters and the generation's state are copied into snap (stats.h),
+ *	without waiting: when the HTTP thread holds snap at that instant the
+ *	copy is retried 10 ms later.
+ *
  *	server_run() serves until SIGTERM or SIGINT, then stops accepting,
  *	lets started requests finish (at most request_timeout seconds) and
  *	returns 0.  Several requests in one read are answered in order;
@@ -50,8 +57,7 @@
  *	newer one is awaited, so answers never briefly go back in time.  SIGHUP re-reads the
  *	configuration file; settings that need a new socket or other
  *	privileges (listen, control, policy_listen, user, socket_group,
- *	socket_mode) are
- *	kept and a warning says so.
+ *	socket_mode, metrics_listen) are kept and a warning says so.
  *
  * DIAGNOSTICS
  *	server_create() returns NULL with a message in err.  server_run()
@@ -74,6 +80,8 @@ struct server *server_create(struct conf *conf, int sigfd, char *err,
 #define SERVER_L_POLICY		2
 
 int	server_add_listener(struct server *s, int fd, int kind);
+struct metrics_snap;
+void	server_set_metrics(struct server *s, struct metrics_snap *snap);
 void	server_set_srs(struct server *s, struct srs *srs);
 int	server_run(struct server *s);
 void	server_free(struct server *s);

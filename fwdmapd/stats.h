@@ -12,6 +12,19 @@
  *	the loaded generation, as one JSON object, the policy service's
  *	counters under "policy" (a malloc'ed string the
  *	caller frees, or NULL when out of memory).
+ *
+ *	stats_map_name() gives each counted map's name from one table (the
+ *	map_query_name() maps, "other", the SRS maps): the JSON members and
+ *	the Prometheus "map" label come from it, so a map given a slot there
+ *	is exported without further code.  With timing set, proto_run() also records
+ *	each answer's latency in the map's histogram (metrics only).
+ *
+ *	Prometheus (fwdmapd.metrics_listen): the event loop calls
+ *	stats_publish() after each batch of events; it copies the counters
+ *	and the view into snap without ever waiting (0 when the HTTP
+ *	thread was reading it: call again soon).  stats_render() is the
+ *	HTTP thread's renderer (mhttp_render_fn, ctx the snapshot): it
+ *	renders a copy of the snapshot, never the live counters.
  */
 #ifndef FWDMAPD_STATS_H
 #define FWDMAPD_STATS_H
@@ -19,6 +32,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "query.h"
 
 #define STATS_OTHER	MAP_Q_NAMES		/* unknown map names */
@@ -32,6 +46,7 @@ struct stats_map {
     uint64_t notfound;			/* misses */
     uint64_t temp;
     uint64_t perm;
+    struct metrics_hist lat;		/* answer latency, with timing */
 };
 
 /* The policy service (policy.c): who may send to a group. */
@@ -55,6 +70,7 @@ struct stats {
     uint64_t reloads;			/* generations switched to */
     uint64_t reload_failures;		/* bad generations kept out */
     time_t  started;
+    int     timing;			/* measure latencies (metrics on) */
 };
 
 /* What the server knows right now, for stats_json(). */
@@ -76,5 +92,9 @@ struct stats_view {
 const char *stats_map_name(int idx);
 char   *stats_json(const struct stats *st, const struct stats_view *v,
 		   time_t now);
+int	stats_publish(struct metrics_snap *snap, const struct stats *st,
+		      const struct stats_view *v);
+size_t	stats_snap_size(void);
+int	stats_render(void *snap, struct mbuf *out);
 
 #endif

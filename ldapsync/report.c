@@ -21,9 +21,85 @@ struct report {
     json_t *rejected, *conflicts, *loops, *added, *removed, *changed;
     unsigned long n_rejected, n_conflicts, n_loops, n_added, n_removed, n_changed;
     unsigned long n_logged;	/* rejections logged (REPORT_MAX_LOGGED) */
+    unsigned long n_by_reason[REPORT_NREASONS];
     struct htab seen;		/* dedupe keys (owned) */
     struct timeval start;
 };
+
+/*
+ * Short codes for the rejection reasons compile.c reports (matched by the
+ * start of the reason), for a metrics label with a small value set.
+ */
+static const struct {
+    const char *prefix;
+    int     idx;
+} reason_codes[] = {
+    {"entry is outside every tenant's base", 0},
+    {"no mail attribute", 1},
+    {"more than one mail value", 2},
+    {"invalid mail address", 3},
+    {"mail in a domain the tenant does not own", 4},
+    {"alias in a domain the tenant does not own", 4},
+    {"invalid alias address", 5},
+    {"invalid forward address", 6},
+    {"more than one fwdMailboxLocation value", 7},
+    {"more than one fwdMailHost value", 8},
+    {"no fwdMailboxLocation and no default_location", 9},
+    {"too many forward addresses", 10},
+    {"forward addresses too long together", 11},
+    {"location external without fwdMailHost", 12},
+    {"invalid fwdMailHost", 13},
+    {"fwdMailHost not in the tenant's allowed_hosts", 14},
+    {"location none without a valid forward address", 15},
+    {"no valid destination left", 15},
+    {"unknown store in fwdMailboxLocation", 16},
+    {"forward to an unknown address in our own domains", 17},
+    {"entry lost its primary address to another entry", 18},
+};
+
+static const char *const reason_names[REPORT_NREASONS] = {
+    "outside_base", "no_mail", "multiple_mail", "invalid_mail",
+    "foreign_domain", "invalid_alias", "invalid_forward",
+    "multiple_location", "multiple_host", "no_location",
+    "too_many_forwards", "forwards_too_long", "external_without_host",
+    "invalid_host", "host_not_allowed", "no_destination", "unknown_store",
+    "unknown_forward", "lost_primary", "other",
+};
+
+const char *
+report_reason_name(int idx)
+{
+    if (idx < 0 || idx >= REPORT_NREASONS)
+	return "other";
+    return reason_names[idx];
+}
+
+int
+report_reason_index(const char *reason)
+{
+    size_t  i;
+
+    for (i = 0; reason && i < sizeof(reason_codes) / sizeof(reason_codes[0]); i++)
+	if (strncmp(reason, reason_codes[i].prefix, strlen(reason_codes[i].prefix)) == 0)
+	    return reason_codes[i].idx;
+    return REPORT_REASON_OTHER;
+}
+
+unsigned long
+report_rejected_by(const struct report *r, int idx)
+{
+    if (r == NULL || idx < 0 || idx >= REPORT_NREASONS)
+	return 0;
+    return r->n_by_reason[idx];
+}
+
+const char *
+report_mode(const struct report *r)
+{
+    const char *m = json_string_value(json_object_get(r->root, "mode"));
+
+    return m ? m : "full";
+}
 
 struct report *
 report_new(const char *mode)
@@ -130,6 +206,7 @@ report_reject(struct report *r, const char *dn, const char *addr,
     if (r == NULL || seen(r, "R", dn, reason, arg))
 	return;
     r->n_rejected++;
+    r->n_by_reason[report_reason_index(reason)]++;
     if (r->n_logged < REPORT_MAX_LOGGED) {
 	r->n_logged++;
 	log_reject(dn, addr, reason, arg);
@@ -259,8 +336,8 @@ report_count(const struct report *r, const char *list)
     return 0;
 }
 
-static long
-elapsed_ms(const struct report *r)
+long
+report_elapsed_ms(const struct report *r)
 {
     struct timeval now;
 
@@ -282,7 +359,7 @@ report_write(struct report *r, const char *path, char *err, size_t errlen)
     report_set(r, "removed", (long long) r->n_removed);
     report_set(r, "changed", (long long) r->n_changed);
     json_object_set_new(r->root, "finished", json_integer((json_int_t) time(NULL)));
-    json_object_set_new(r->root, "duration_ms", json_integer(elapsed_ms(r)));
+    json_object_set_new(r->root, "duration_ms", json_integer(report_elapsed_ms(r)));
     json_object_set(r->root, "counts", r->counts);
     json_object_set(r->root, "rejected", r->rejected);
     json_object_set(r->root, "conflicts", r->conflicts);
@@ -315,6 +392,6 @@ report_summary(const struct report *r, char *buf, size_t len)
 	     json_string_value(json_object_get(r->root, "mode")),
 	     report_get(r, "serial"), report_get(r, "entries"),
 	     report_get(r, "routes"), r->n_rejected, r->n_conflicts,
-	     r->n_loops, r->n_added, r->n_removed, r->n_changed, elapsed_ms(r),
+	     r->n_loops, r->n_added, r->n_removed, r->n_changed, report_elapsed_ms(r),
 	     p ? json_string_value(p) : "?");
 }

@@ -11,6 +11,13 @@
  *	rest, for one closing line.
  *	report_write() writes it atomically as JSON; report_summary()
  *	formats the one-line log summary.
+ *
+ *	For the metrics, every rejection is also counted under a short
+ *	reason code (report_reason_name(): "foreign_domain",
+ *	"unknown_store", ...; REPORT_REASON_OTHER for a reason the table
+ *	does not know); report_rejected_by() gives the count of one code.
+ *	report_mode() is "full" or "delta"; report_elapsed_ms() the time
+ *	since report_new().
  */
 #ifndef LDAPSYNC_REPORT_H
 #define LDAPSYNC_REPORT_H
@@ -23,6 +30,9 @@
 #define REPORT_MAX_LOGGED	100
 
 enum rep_change { REP_ADDED, REP_REMOVED, REP_CHANGED };
+
+#define REPORT_NREASONS		20
+#define REPORT_REASON_OTHER	(REPORT_NREASONS - 1)
 
 struct report;
 
@@ -41,6 +51,11 @@ unsigned long report_count(const struct report *r, const char *list);
 /* Rejections beyond the REPORT_MAX_LOGGED that were logged. */
 unsigned long report_unlogged(const struct report *r);
 int	report_write(struct report *r, const char *path, char *err, size_t errlen);
+const char *report_reason_name(int idx);
+int	report_reason_index(const char *reason);
+unsigned long report_rejected_by(const struct report *r, int idx);
+const char *report_mode(const struct report *r);
+long	report_elapsed_ms(const struct report *r);
 void	report_summary(const struct report *r, char *buf, size_t len);
 
 #endif

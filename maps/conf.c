@@ -338,6 +338,24 @@ valid_listen(const char *s, const char **why)
     return 0;
 }
 
+/* SECTION.metrics_listen: absent (no metrics), or "inet:HOST:PORT". */
+static void
+get_metrics_listen(struct cctx *x, json_t *s, const char *section, char **out)
+{
+    const char *why;
+    char    key[64];
+
+    get_str(x, s, section, "metrics_listen", 0, NULL, out);
+    if (x->failed || *out == NULL)
+	return;
+    snprintf(key, sizeof(key), "%s.metrics_listen", section);
+    if (strncmp(*out, "inet:", 5) != 0)
+	conf_err(x, key, "\"%s\": must be \"inet:HOST:PORT\" (Prometheus"
+		 " scrapes over TCP), e.g. \"inet:127.0.0.1:9489\"", *out);
+    else if (!valid_listen(*out, &why))
+	conf_err(x, key, "\"%s\": %s", *out, why);
+}
+
 /* An LDAP attribute description or object class name. */
 static int
 valid_attr(const char *s)
@@ -401,12 +419,12 @@ static const char *const safety_keys[] = {
 };
 static const char *const ldapsync_keys[] = {
     "state_dir", "report_file", "batch_delay_ms", "max_forwards",
-    "compact_records", "user", NULL
+    "compact_records", "user", "metrics_listen", NULL
 };
 static const char *const fwdmapd_keys[] = {
     "listen", "user", "socket_group", "socket_mode", "control",
     "max_connections", "idle_timeout", "request_timeout", "max_request",
-    "reload_check_ms",
+    "reload_check_ms", "metrics_listen",
     "policy_listen",
     NULL
 };
@@ -751,6 +769,7 @@ load_ldapsync(struct cctx *x, struct conf *c, json_t *root)
     get_iint(x, s, "ldapsync", "compact_records", 1, 100000000, 50000,
 	     &L->compact_records);
     get_str(x, s, "ldapsync", "user", 0, NULL, &L->user);
+    get_metrics_listen(x, s, "ldapsync", &L->metrics_listen);
 }
 
 /*
@@ -836,6 +855,7 @@ load_fwdmapd(struct cctx *x, struct conf *c, json_t *root)
 	    conf_err(x, "fwdmapd.policy_listen", "\"%s\" is also the control"
 		     " socket", F->policy_listen);
     }
+    get_metrics_listen(x, s, "fwdmapd", &F->metrics_listen);
 }
 
 /* "127.0.0.1:PORT" (any 127/8 address) or "[::1]:PORT": addr.c's host
@@ -1003,6 +1023,7 @@ conf_free(struct conf *c)
     free(c->ldapsync.state_dir);
     free(c->ldapsync.report_file);
     free(c->ldapsync.user);
+    free(c->ldapsync.metrics_listen);
     free(c->srs.domain);
     free(c->srs.secrets_file);
     free(c->srs.pass_address);
@@ -1011,6 +1032,7 @@ conf_free(struct conf *c)
     free(c->fwdmapd.socket_group);
     free(c->fwdmapd.control);
     free(c->fwdmapd.policy_listen);
+    free(c->fwdmapd.metrics_listen);
     free(c);
 }
 

@@ -81,6 +81,7 @@ struct conf_ldapsync {
 				 * CONF_MAX_FORWARDS */
     int     compact_records;	/* delta size that triggers a new base */
     char   *user;		/* run as, NULL: do not change */
+    char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
 };
 
 /* 301 addresses of 254 octets and their commas fit a socketmap reply. */
@@ -104,6 +105,7 @@ struct conf_fwdmapd {
     int     reload_check_ms;	/* how often to look for a new generation */
     char   *policy_listen;	/* policy delegation endpoint ("unix:PATH" or
 				 * "inet:HOST:PORT"), NULL: no policy service */
+    char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
 };
 
 /* SRS (the srs section); off when domain is NULL. */

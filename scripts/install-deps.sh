@@ -11,6 +11,9 @@ set -eu
 
 PKGS="build-essential clang libclang-rt-14-dev pkg-config
       libcdb-dev tinycdb libjansson-dev libldap-dev
+      libmicrohttpd-dev
+      python3-prometheus-client
+      prometheus
       slapd ldap-utils postfix postfix-cdb postfix-ldap swaks
       procps iproute2 time python3 bsdextrautils jq man-db strace
       nettle-dev
@@ -65,9 +68,17 @@ if ! $SUDO apt-get install -y -q --no-install-recommends $missing; then
     $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
+# The prometheus package (for promtool) enables its server for the next
+# boot; a build or test machine needs none: disable it when installed here.
+case " $missing " in
+*" prometheus "*)
+    $SUDO systemctl disable prometheus.service >/dev/null 2>&1 \
+        || $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true ;;
+esac
+
 # Should anything have started anyway, stop the system instances: the tests
 # run their own and must not find ports or queues taken.
-for svc in slapd postfix; do
+for svc in slapd postfix prometheus; do
     if command -v service >/dev/null 2>&1 && pgrep -x "$svc" >/dev/null 2>&1; then
         $SUDO service "$svc" stop >/dev/null 2>&1 || true
     fi

@@ -9,8 +9,12 @@ source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/lib/fwdmapd.bash"
 PSOCK="$T/policy.sock"
 PC() { perl "$TOP/tests/lib/policy-client.pl" "unix:$PSOCK" "$@"; }
+source "$TOP/tests/lib/prom.bash"
+prom_need
+PORT=$(t_port)
+URL="http://127.0.0.1:$PORT/metrics"
 
-fw_conf "\"policy_listen\": \"unix:$PSOCK\""
+fw_conf "\"policy_listen\": \"unix:$PSOCK\", \"metrics_listen\": \"inet:127.0.0.1:$PORT\""
 
 # -t names the service; a bad endpoint is refused with the key's name.
 out=$("$FWDMAPD" -c "$CONF" -t) || t_fail "-t: $out"
@@ -113,6 +117,13 @@ t_eq "stats: rejects" 1757 "$(fw_stat policy.reject)"
 [ "$(fw_stat policy.requests)" -ge 3510 ] || t_fail "stats: requests $(fw_stat policy.requests)"
 [ "$(fw_stat policy.not_rcpt)" = 1 ] || t_fail "stats: not_rcpt"
 [ "$(fw_stat policy.defer)" -ge 1 ] || t_fail "stats: defer $(fw_stat policy.defer)"
+
+# The same counters in the Prometheus metrics.
+scrape
+t_eq "metrics: rejects" 1757 "$(val 'fwdmap_policy_requests_total{action="reject"}')"
+t_eq "metrics: protocol errors" 9 "$(val fwdmap_policy_protocol_errors_total)"
+t_eq "metrics: dunno" "$(fw_stat policy.dunno)" "$(val 'fwdmap_policy_requests_total{action="dunno"}')"
+[ "$(val fwdmap_policy_connections_accepted_total)" -ge 20 ] || t_fail "metrics: connections"
 
 # SIGHUP: a new policy_listen needs a restart; the old socket keeps serving.
 sed -i "s|\"policy_listen\": \"unix:$PSOCK\"|\"policy_listen\": \"unix:$T/other.sock\"|" "$CONF"

@@ -156,8 +156,21 @@ main(void)
 	CHECK(strcmp(c->ldapsync.report_file, "/var/lib/fwdmap/ldapsync-report.json") == 0);
 	CHECK(c->ldapsync.batch_delay_ms == 200);
 	CHECK(c->ldapsync.max_forwards == 10);
+	/* metrics are off unless configured */
+	CHECK(c->fwdmapd.metrics_listen == NULL);
+	CHECK(c->ldapsync.metrics_listen == NULL);
 	conf_free(c);
     }
+    c = GOOD(edit("\"socket_mode\": \"0660\"", "\"socket_mode\": \"0660\", \"metrics_listen\": \"inet:127.0.0.1:9489\""));
+    if (c)
+	CHECK(c->fwdmapd.metrics_listen
+	      && strcmp(c->fwdmapd.metrics_listen, "inet:127.0.0.1:9489") == 0);
+    conf_free(c);
+    c = GOOD(edit("\"safety\": {", "\"ldapsync\": {\"metrics_listen\": \"inet:[::1]:9490\"}, \"safety\": {"));
+    if (c)
+	CHECK(c->ldapsync.metrics_listen
+	      && strcmp(c->ldapsync.metrics_listen, "inet:[::1]:9490") == 0);
+    conf_free(c);
 
     /* Minimal file: defaults everywhere. */
     c = GOOD("{\"ldap\":{\"uris\":[\"ldap://h/\"]},\"tenants\":{\"a\":{\"base\":\"dc=a\",\"domains\":[\"A.Example\"]}}}");
@@ -390,6 +403,12 @@ main(void)
     BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"inet:127.0.0.1:0\""), "fwdmapd.listen");
     BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"tcp:127.0.0.1:99\""), "fwdmapd.listen");
     BAD(edit("\"socket_mode\": \"0660\"", "\"control\": \"run/x.ctl\""), "fwdmapd.control: must be an absolute path");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"metrics_listen\": \"unix:/run/fwdmap/m.sock\""), "fwdmapd.metrics_listen: \"unix:/run/fwdmap/m.sock\": must be \"inet:HOST:PORT\"");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"metrics_listen\": \"inet:127.0.0.1\""), "fwdmapd.metrics_listen");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"metrics_listen\": \"inet:127.0.0.1:70000\""), "fwdmapd.metrics_listen");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"metrics_listen\": 9489"), "fwdmapd.metrics_listen");
+    BAD(edit("\"safety\": {", "\"ldapsync\": {\"metrics_listen\": \"9490\"}, \"safety\": {"), "ldapsync.metrics_listen");
+    BAD(edit("\"safety\": {", "\"ldapsync\": {\"metric_listen\": \"inet:127.0.0.1:9490\"}, \"safety\": {"), "ldapsync.metric_listen: unknown key");
     BAD(edit("\"socket_mode\": \"0660\"", "\"control\": \"/run/fwdmap/fwdmapd.sock\""), "is also the listen socket");
     BAD(edit("\"unix:/run/fwdmap/fwdmapd.sock\"", "\"unix:/run/fwdmap/fwdmapd.ctl\""), "fwdmapd.control: \"/run/fwdmap/fwdmapd.ctl\" is also the listen socket");
     {

@@ -1,5 +1,6 @@
 /*
- * listen.c - bind the fwdmapd endpoints (see listen.h).
+ * listen.c - bind listening sockets: fwdmapd endpoints and the metrics
+ *	      listeners of both daemons (see listen.h).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -87,6 +88,45 @@ listen_check(const char *spec, char *err, size_t errlen)
     return (-1);
 }
 
+/* The addresses of "inet:HOST:PORT" to bind, or -1 with a message. */
+static int
+listen_addrinfo(const char *spec, struct addrinfo **res, char *err,
+		size_t errlen)
+{
+    char    buf[1024];
+    const char *host, *port;
+    struct addrinfo hints;
+    int     r;
+
+    if (listen_split_inet(spec, buf, sizeof(buf), &host, &port, err,
+			  errlen) < 0)
+	return (-1);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if ((r = getaddrinfo(host, port, &hints, res)) != 0) {
+	snprintf(err, errlen, "\"%s\": %s", spec, gai_strerror(r));
+	return (-1);
+    }
+    return (0);
+}
+
+int
+listen_resolve(const char *spec, char *err, size_t errlen)
+{
+    struct addrinfo *res;
+
+    if (listen_check(spec, err, errlen) < 0)
+	return (-1);
+    if (strncmp(spec, "inet:", 5) != 0)
+	return (0);
+    if (listen_addrinfo(spec, &res, err, errlen) < 0)
+	return (-1);
+    freeaddrinfo(res);
+    return (0);
+}
+
 static int
 listen_unix(const char *path, mode_t mode, uid_t uid, gid_t gid, int *fdp,
 	    char *err, size_t errlen)
@@ -158,22 +198,11 @@ bad:
 static int
 listen_inet(const char *spec, int *fds, int maxfds, char *err, size_t errlen)
 {
-    char    buf[1024];
-    const char *host, *port;
-    struct addrinfo hints, *res = NULL, *ai;
-    int     n = 0, r, fd, on = 1;
+    struct addrinfo *res = NULL, *ai;
+    int     n = 0, fd, on = 1;
 
-    if (listen_split_inet(spec, buf, sizeof(buf), &host, &port, err,
-			  errlen) < 0)
+    if (listen_addrinfo(spec, &res, err, errlen) < 0)
 	return (-1);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-	snprintf(err, errlen, "\"%s\": %s", spec, gai_strerror(r));
-	return (-1);
-    }
     for (ai = res; ai && n < maxfds; ai = ai->ai_next) {
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK
 		    | SOCK_CLOEXEC, ai->ai_protocol);

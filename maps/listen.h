@@ -1,5 +1,5 @@
 /*
- * listen.h - create the fwdmapd listening sockets.
+ * listen.h - create listening sockets (fwdmapd endpoints, metrics listeners).
  *
  * NAME
  *	listen - bind "unix:PATH" or "inet:HOST:PORT" endpoints
@@ -8,11 +8,14 @@
  *	#include "listen.h"
  *
  *	int	listen_check(const char *spec, char *err, size_t errlen);
+int	listen_resolve(const char *spec, char *err, size_t errlen);
+ *	int	listen_resolve(const char *spec, char *err, size_t errlen);
  *	int	listen_open(const char *spec, mode_t mode, uid_t uid, gid_t gid,
  *			    int *fds, int maxfds, char *err, size_t errlen);
  *
  * DESCRIPTION
  *	listen_check() validates an endpoint without binding anything.
+ *	listen_resolve() also resolves the host of an "inet:" endpoint.
  *
  *	listen_open() binds and listens, non-blocking and close-on-exec.
  *	For "unix:PATH" a stale socket left by a previous run is removed
@@ -30,6 +33,7 @@
 #include <sys/types.h>
 
 int	listen_check(const char *spec, char *err, size_t errlen);
+int	listen_resolve(const char *spec, char *err, size_t errlen);
 int	listen_open(const char *spec, mode_t mode, uid_t uid, gid_t gid,
 		    int *fds, int maxfds, char *err, size_t errlen);
 
