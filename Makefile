@@ -162,6 +162,8 @@ install: all
 		sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/fwdmap/|$(SYSCONFDIR)/fwdmap/|g' "$$f" \
 			> $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); \
 		chmod 0644 $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); done
+	install -d $(DESTDIR)$(DATADIR)/monitoring
+	install -m 0644 docs/monitoring/* $(DESTDIR)$(DATADIR)/monitoring/
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -10,7 +10,7 @@ cd "$TOP" || exit 2
 export TOP FWDMAP_BUILD="$TOP/build"
 mkdir -p bench/results
 which=("$@")
-[ ${#which[@]} -eq 0 ] && which=(fwdmapd ldapsync metrics)
+[ ${#which[@]} -eq 0 ] && which=(fwdmapd ldapsync metrics srs)
 rc=0
 for b in "${which[@]}"; do
     if [ ! -x "bench/$b.sh" ]; then

@@ -59,14 +59,23 @@ struct xwalk {
 };
 
 /* Query one map for key; "OK value" as a JSON string, NOTFOUND as null. */
+static enum map_q
+xquery(struct map_gen *g, const struct explain_opts *o, const char *map,
+       const char *key, const char **v, size_t *vl)
+{
+    if (o->query)
+	return (o->query(g, map, key, v, vl));
+    return (map_query_ext(g, map, strlen(map), key, strlen(key), o->delims,
+			  o->propagate, v, vl));
+}
+
 static json_t *
 xq(struct map_gen *g, const struct explain_opts *o, const char *map,
    const char *key, enum map_q *qp)
 {
     const char *v;
     size_t  vl;
-    enum map_q q = map_query_ext(g, map, strlen(map), key, strlen(key),
-				 o->delims, o->propagate, &v, &vl);
+    enum map_q q = xquery(g, o, map, key, &v, &vl);
 
     if (qp)
 	*qp = q;
@@ -186,8 +195,7 @@ x_walk(struct xwalk *w, int i)
     char   *list;
     enum map_q q;
 
-    q = map_query_ext(w->g, "virtual", 7, w->n[i].addr, strlen(w->n[i].addr),
-		      w->o->delims, w->o->propagate, &v, &vl);
+    q = xquery(w->g, w->o, "virtual", w->n[i].addr, &v, &vl);
     if (q == MAP_Q_TEMP || q == MAP_Q_PERM) {
 	w->temp = 1;
 	return;
@@ -574,7 +582,11 @@ explain_one(struct map_gen *g, const char *addr, const struct explain_opts *o)
 	json_object_set_new(out, "sender", s);
     }
 
-    if (dq == MAP_Q_TEMP || rq == MAP_Q_TEMP || vq == MAP_Q_TEMP || w.temp) {
+    if (o->special_verdict
+	&& (ret = o->special_verdict(addr, verdict, sizeof(verdict))) >= 0) {
+	/* decided there (an SRS address) */
+    } else if ((ret = 0, dq == MAP_Q_TEMP || rq == MAP_Q_TEMP
+		|| vq == MAP_Q_TEMP || w.temp)) {
 	snprintf(verdict, sizeof(verdict), "deferred (4xx): tables not usable");
 	ret = 2;
     } else if (dq != MAP_Q_OK) {

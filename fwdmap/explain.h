@@ -35,12 +35,22 @@
 #include <jansson.h>
 
 #include "map.h"
+#include "query.h"
 
 #define EXPLAIN_MAX_DEPTH	1000	/* virtual_alias_recursion_limit */
 #define EXPLAIN_MAX_NODES	200000	/* addresses followed, at most */
 #define EXPLAIN_TEXT_LIST	50	/* destinations listed without -a */
 #define EXPLAIN_DOT_NODES	2000	/* addresses drawn, at most */
 #define POSTFIX_EXPANSION_LIMIT	1000	/* virtual_alias_expansion_limit default */
+
+/* A lookup as fwdmapd answers it (NULL: map_query_ext). */
+typedef enum map_q (*explain_query_fn) (struct map_gen *g, const char *map,
+					const char *key, const char **v,
+					size_t *vl);
+
+/* A verdict decided elsewhere (SRS addresses): -1 when addr is not its
+ * business, else explain's exit status, the verdict written to buf. */
+typedef int (*explain_verdict_fn) (const char *addr, char *buf, size_t len);
 
 struct explain_opts {
     const char *delims;
@@ -50,6 +60,8 @@ struct explain_opts {
     int     dot;
     const char *member;			/* -m */
     const char *sender;			/* -s, "" the null sender */
+    explain_query_fn query;
+    explain_verdict_fn special_verdict;	/* or NULL */
 };
 
 int	explain_one(struct map_gen *g, const char *addr,

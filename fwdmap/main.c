@@ -28,7 +28,9 @@
  *					 -S primary sender)
  *
  *	query answers like fwdmapd would (OK value, NOTFOUND, TEMP, PERM) for
- *	map domains, recipients, virtual or transport.  explain tells for an
+ *	map domains, recipients, virtual or transport, and with an srs
+ *	section srs_forward and srs_reverse (the secrets file must be
+ *	readable: root or fwdmapd.user).  explain tells for an
  *	address what the published tables do with it and why.  dump prints
  *	every record in compile's input form; info prints the metadata.
  *	postconf prints the Postfix main.cf parameters for the configuration
@@ -44,6 +46,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,8 @@
 #include "explain.h"
 #include "map.h"
 #include "postconf.h"
+#include "srs.h"
+#include "srs_query.h"
 #include "query.h"
 
 #define DEFAULT_CONF	"/etc/fwdmap/fwdmap.json"
@@ -65,6 +70,9 @@ static const char *opt_conf;
 static const char *opt_dir;
 static const char *opt_delims;
 static int opt_propagate = 1;	/* propagate_extensions */
+static struct conf *opt_cf;	/* the configuration, when read (for SRS) */
+static struct srs *opt_srs;	/* its SRS secrets, when readable here */
+static int srs_tried;
 
 static _Noreturn void
 usage(void)
@@ -73,7 +81,8 @@ usage(void)
 	    "usage: fwdmap [-c FILE] [-d DIR] [-D DELIMS] COMMAND ...\n"
 	    "  compile [-s SERIAL] [-b BASE_SERIAL] [INPUT]  publish records\n"
 	    "  query MAP KEY...        answer like fwdmapd (MAP: domains,\n"
-	    "                          recipients, virtual, transport)\n"
+	    "                          recipients, virtual, transport,\n"
+	    "                          srs_forward, srs_reverse)\n"
 	    "  explain [-j | --dot] [-a] [-m MEMBER] [-s SENDER] ADDRESS...\n"
 	    "                          why an address is routed as it is: every\n"
 	    "                          destination, a group's policy and members,\n"
@@ -112,7 +121,51 @@ load_settings(void)
     if (!opt_delims)
 	opt_delims = strdup(c->recipient_delimiter);
     opt_propagate = c->propagate_extensions;
-    conf_free(c);
+    opt_cf = c;				/* kept: query and explain answer SRS */
+}
+
+/*
+ * The SRS secrets, read once when the configuration has an srs section.
+ * The file may belong to root or to fwdmapd.user, as for fwdmapd.
+ */
+static struct srs *
+fm_srs(void)
+{
+    struct passwd *pw;
+    char    err[1024];
+    uid_t   owner = geteuid();
+
+    if (srs_tried || opt_cf == NULL || opt_cf->srs.domain == NULL)
+	return (opt_srs);
+    srs_tried = 1;
+    if (opt_cf->fwdmapd.user && (pw = getpwnam(opt_cf->fwdmapd.user)) != NULL)
+	owner = pw->pw_uid;
+    if ((opt_srs = srs_query_open(opt_cf, owner, err, sizeof(err))) == NULL)
+	fprintf(stderr, "fwdmap: warning: %s: no SRS answers here\n", err);
+    return (opt_srs);
+}
+
+/* What fwdmapd answers: SRS's part first (srs section), then the tables. */
+static enum map_q
+fm_query(struct map_gen *g, const char *map, const char *key,
+	 const char **v, size_t *vl)
+{
+    struct srs *s = fm_srs();
+    int     handled = 0;
+    enum map_q q;
+
+    if (s || (opt_cf && opt_cf->srs.domain == NULL)) {
+	q = srs_query(s, opt_cf, map, strlen(map), key, strlen(key), time(NULL),
+		      &handled, v, vl);
+	if (handled)
+	    return (q);
+    } else if (opt_cf && srs_query_name(map, strlen(map))) {
+	*v = "srs.secrets_file not readable here (run as root or fwdmapd.user)";
+	*vl = strlen(*v);
+	return (MAP_Q_TEMP);
+    }
+    return (map_query_ext(g, map, strlen(map), key, strlen(key), opt_delims,
+			  opt_propagate, v, vl));
 }
 
 static struct map_gen *
@@ -311,9 +364,7 @@ cmd_query(int argc, char **argv)
     for (i = 2; i < argc; i++) {
 	const char *v;
 	size_t  vl;
-	enum map_q q = map_query_ext(g, argv[1], strlen(argv[1]), argv[i],
-				     strlen(argv[i]), opt_delims, opt_propagate,
-				     &v, &vl);
+	enum map_q q = fm_query(g, argv[1], argv[i], &v, &vl);
 
 	switch (q) {
 	case MAP_Q_OK:
@@ -418,6 +469,38 @@ cmd_info(void)
 /*
  * explain (fwdmap/explain.c)
  */
+
+/* explain's lookups: what fwdmapd answers, SRS included. */
+static enum map_q
+fm_explain_query(struct map_gen *g, const char *map, const char *key,
+		 const char **v, size_t *vl)
+{
+    return (fm_query(g, map, key, v, vl));
+}
+
+/* An address in the SRS domain that looks like SRS: whom it stands for,
+ * or why it is refused.  -1 when it is not SRS's business. */
+static int
+fm_srs_verdict(const char *addr, char *verdict, size_t len)
+{
+    char    orig[SRS_ADDR_MAX];
+    size_t  ol;
+    const char *why = "";
+
+    if (!fm_srs() || !srs_in_domain(opt_srs, addr, strlen(addr))
+	|| !srs_looks_srs(addr, strlen(addr)))
+	return (-1);
+    if (srs_reverse(opt_srs, addr, strlen(addr), time(NULL), orig,
+		    sizeof(orig), &ol, &why) > 0) {
+	snprintf(verdict, len, "accepted: SRS address of a forwarded copy;"
+		 " mail to it (bounces) goes to %.400s", orig);
+	return (0);
+    }
+    snprintf(verdict, len, "rejected at RCPT with 5xx: not a valid SRS"
+	     " address (%s)", why);
+    return (1);
+}
+
 static int
 cmd_explain(int argc, char **argv)
 {
@@ -461,6 +544,8 @@ cmd_explain(int argc, char **argv)
     g = open_gen(1);
     o.delims = opt_delims;
     o.propagate = opt_propagate;
+    o.query = fm_explain_query;
+    o.special_verdict = fm_srs_verdict;
     for (i = optind; i < argc; i++)
 	if ((r = explain_one(g, argv[i], &o)) > ret)
 	    ret = r;

@@ -143,7 +143,7 @@ pc_list_add(struct pc *p, const char *name, const char *item,
 }
 
 /* Add one master.cf entry (the first line and its "  -o" lines). */
-static void __attribute__((format(printf, 2, 3), unused))
+static void __attribute__((format(printf, 2, 3)))
 pc_master(struct pc *p, const char *fmt, ...)
 {
     va_list ap;
@@ -251,6 +251,89 @@ pc_tables(struct pc *p)
     pc_set(p, "recipient_delimiter", "%s", p->conf->recipient_delimiter);
 }
 
+/*
+ * SRS, only for the copies that leave (srs section; nothing without
+ * srs.domain).  A copy that would go out by default_transport, i.e. to a
+ * domain that is not ours and has no transport answer, goes instead
+ * through a second smtpd on loopback when srs_forward would rewrite its
+ * sender: sender_dependent_default_transport_maps is srs_forward piped
+ * into a constant transport, so senders of our domains, of the SRS
+ * domain (the second pass) and the null sender keep default_transport.
+ * Copies for our stores have a transport answer, which takes precedence,
+ * and keep their sender.  The second smtpd's own cleanup rewrites the
+ * envelope sender only (sender_canonical_classes = envelope_sender; the
+ * loopback client is no local_header_rewrite_client), so headers and
+ * body stay as they were and DKIM signatures survive.  It must not say
+ * no_address_mappings, which would switch the rewrite off.  Bounces to
+ * the SRS domain are turned back into the original sender by
+ * recipient_canonical_maps (envelope recipients only); recipients
+ * refuses forged and expired SRS addresses at RCPT.
+ */
+static void
+pc_srs(struct pc *p)
+{
+    const struct conf_srs *S = &p->conf->srs;
+    char    fwd[512], rev[512], host[300];
+    const char *colon;
+
+    if (S->domain == NULL)
+	return;
+    colon = strrchr(S->pass_address, ':');	/* conf: host:port */
+    if (S->pass_address[0] == '[')
+	snprintf(host, sizeof(host), "%s", S->pass_address);
+    else
+	snprintf(host, sizeof(host), "[%.*s]%s",
+		 (int) (colon - S->pass_address), S->pass_address, colon);
+    pc_map(p, "srs_forward", fwd, sizeof(fwd));
+    pc_map(p, "srs_reverse", rev, sizeof(rev));
+    pc_set(p, "sender_dependent_default_transport_maps",
+	   "pipemap:{%s, static:fwdmap-srs:%s}", fwd, host);
+    pc_set(p, "recipient_canonical_maps", "%s", rev);
+    pc_set(p, "recipient_canonical_classes", "envelope_recipient");
+
+    pc_master(p, "# fwdmap: SRS for copies that leave (srs.domain %s): the"
+	      " client that hands them\n# to the second pass, which rewrites"
+	      " their envelope sender and nothing else", S->domain);
+    pc_master(p, "fwdmap-srs unix  -       -       n       -       -       smtp\n"
+	      "  -o syslog_name=postfix/fwdmap-srs\n"
+	      "  -o smtp_tls_security_level=none\n"
+	      "  -o smtp_sasl_auth_enable=no\n"
+	      "  -o smtp_generic_maps=\n"
+	      "  -o smtp_header_checks=\n"
+	      "  -o smtp_mime_header_checks=\n"
+	      "  -o smtp_body_checks=\n"
+	      "  -o smtp_send_xforward_command=no");
+    pc_master(p, "%s inet  n       -       n       -       -       smtpd\n"
+	      "  -o syslog_name=postfix/fwdmap-srs\n"
+	      "  -o cleanup_service_name=fwdmap-srs-cleanup\n"
+	      "  -o mynetworks=127.0.0.0/8,[::1]/128\n"
+	      "  -o smtpd_client_restrictions=\n"
+	      "  -o smtpd_helo_restrictions=\n"
+	      "  -o smtpd_sender_restrictions=\n"
+	      "  -o smtpd_relay_restrictions=permit_mynetworks,reject\n"
+	      "  -o smtpd_recipient_restrictions=permit_mynetworks,reject\n"
+	      "  -o smtpd_data_restrictions=\n"
+	      "  -o smtpd_end_of_data_restrictions=\n"
+	      "  -o smtpd_milters=\n"
+	      "  -o smtpd_proxy_filter=\n"
+	      "  -o content_filter=\n"
+	      "  -o smtpd_tls_security_level=none\n"
+	      "  -o smtpd_sasl_auth_enable=no\n"
+	      "  -o local_header_rewrite_clients=\n"
+	      "  -o receive_override_options=no_unknown_recipient_checks,"
+	      "no_header_body_checks,no_milters", S->pass_address);
+    pc_master(p, "fwdmap-srs-cleanup unix n -       n       -       0       cleanup\n"
+	      "  -o syslog_name=postfix/fwdmap-srs\n"
+	      "  -o sender_canonical_maps=%s\n"
+	      "  -o sender_canonical_classes=envelope_sender\n"
+	      "  -o canonical_maps=\n"
+	      "  -o recipient_canonical_maps=\n"
+	      "  -o virtual_alias_maps=\n"
+	      "  -o always_bcc=\n"
+	      "  -o sender_bcc_maps=\n"
+	      "  -o recipient_bcc_maps=", fwd);
+}
+
 static const struct pc_feature {
     const char *name;			/* the "# fwdmap: ..." heading */
     void    (*fn) (struct pc *);
@@ -259,6 +342,7 @@ static const struct pc_feature {
      pc_base},
     {"group sender policies: fwdmapd's policy service at RCPT", pc_policy},
     {"every routing decision comes from fwdmapd", pc_tables},
+    {"SRS for the copies that leave, bounces back to the sender", pc_srs},
     {NULL, NULL},
 };
 

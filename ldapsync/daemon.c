@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "ldap_conn.h"
 #include "log.h"
+#include "lsmetrics.h"
 #include "map.h"
 #include "publish.h"
 #include "report.h"
@@ -118,6 +119,7 @@ finish_report(const struct conf *c, struct report *rep, const char *result,
     log_unlogged(c, rep, write ? NULL : "dry run: no report written");
     report_summary(rep, line, sizeof(line));
     log_info("%s", line);
+    lsm_report(rep, result);
 }
 
 /* ---- one full sync ---- */
@@ -147,6 +149,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 		nap(1000LL << tries);
 	}
     }
+    lsm_directory(ld != NULL);
     if (ld == NULL) {
 	log_error("full sync failed: no LDAP server accepted the connection and"
 		  " bind (last: %s); nothing published", err);
@@ -158,6 +161,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     report_set_str(rep, "uri", c->ldap.uris[idx]);
     t0 = now_ms();
     if (lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
+	lsm_directory(0);
 	log_error("full sync failed: %s; nothing published", err);
 	report_set_str(rep, "error", err);
 	finish_report(c, rep, "failed", !dry_run);
@@ -305,6 +309,8 @@ save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial)
     }
     if (ret < 0)
 	log_warn_errno("save %s", path);
+    else
+	lsm_cookie_saved();
     return ret;
 }
 
@@ -503,6 +509,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	finish_report(c, rep, "failed", 1);
     } else if (r == 0) {
 	log_unlogged(c, rep, "nothing published: no report written");
+	lsm_report(rep, "unchanged");
 	report_free(rep);
 	/*
 	 * Nothing to publish, but the state did change (an attribute that
@@ -590,6 +597,7 @@ daemon_run(const struct conf *c, int force)
 	int     full = !resumed;
 
 	st.no_dirty = full;
+	lsm_refresh_begin();
 	r = sy_start(&sy);
 	if (r == SY_NO_SYNCPROV) {
 	    log_warn("%s: falling back to periodic full syncs", sy.err);
@@ -609,6 +617,7 @@ daemon_run(const struct conf *c, int force)
 	if (r < 0) {
 	    /* A refresh cut short: never publish it; start over from the
 	     * last saved state. */
+	    lsm_directory(0);
 	    log_warn("sync: %s; retrying in %lld s", sy.err, backoff / 1000);
 	    state_free(&st);
 	    state_init(&st);
@@ -626,6 +635,7 @@ daemon_run(const struct conf *c, int force)
 	    continue;
 	}
 	backoff = 1000;
+	lsm_directory(1);
 	if (sy.err[0])
 	    log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
 	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
@@ -680,6 +690,9 @@ daemon_run(const struct conf *c, int force)
 	    if (cookie_lags && n == 0 && first_pending == 0 && sy.changed.n == 0
 		&& now_ms() - last_cookie >= COOKIE_SAVE_MS)
 		flush_cookie(c, &sy, &pub);
+	    /* Session up, nothing pending: the tables match the directory. */
+	    if (n >= 0 && first_pending == 0 && sy.changed.n == 0)
+		lsm_in_sync();
 	    if (n == SY_REFRESH_REQUIRED) {
 		log_warn("server requires a full refresh");
 		sy_stop(&sy);
@@ -690,6 +703,7 @@ daemon_run(const struct conf *c, int force)
 		break;
 	    }
 	    if (n < 0) {
+		lsm_directory(0);
 		log_warn("sync: %s; reconnecting in %lld s", sy.err, backoff / 1000);
 		sy_stop(&sy);
 		resumed = 1;	/* continue from the in-memory cookie */

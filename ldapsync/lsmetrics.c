@@ -119,12 +119,14 @@ lsm_report(const struct report *rep, const char *result)
 	res = LSM_FAILED;
     else
 	res = LSM_UNCHANGED;
+    /* A refresh's first report: from the start of the refresh.  Only
+     * that one: later deltas time their own compile and publish. */
     if (mode == LSM_FULL && refresh_t0.tv_sec) {
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ns = (uint64_t) (now.tv_sec - refresh_t0.tv_sec) * 1000000000ULL
 	    + (uint64_t) now.tv_nsec - (uint64_t) refresh_t0.tv_nsec;
-	memset(&refresh_t0, 0, sizeof(refresh_t0));
     }
+    memset(&refresh_t0, 0, sizeof(refresh_t0));
     lv.syncs[mode][res]++;
     metrics_hist_observe(&lv.dur[mode], ns);
     if (res == LSM_REFUSED)

@@ -40,6 +40,12 @@
  *	connection; lsm_in_sync() that the published tables match the
  *	directory now (a persist session is up with nothing pending);
  *	lsm_cookie_saved() that the sync cookie was saved.
+ *
+ *	The background compaction forks while the HTTP threads run: the
+ *	child only merges files and calls _exit(); it touches neither the
+ *	snapshot nor libmicrohttpd, and the HTTP threads hold no lock the
+ *	child needs (they never log; glibc resets malloc's locks in the
+ *	child).
  */
 #ifndef LDAPSYNC_LSMETRICS_H
 #define LDAPSYNC_LSMETRICS_H

@@ -37,7 +37,9 @@
 #include "conf.h"
 #include "daemon.h"
 #include "ldap_conn.h"
+#include "listen.h"
 #include "log.h"
+#include "lsmetrics.h"
 #include "priv.h"
 #include "publish.h"
 
@@ -55,6 +57,7 @@ check_config(const struct conf *c)
 {
     struct stat sb;
     int     ok = 1;
+    char    e[512];
 
     if (c->ldap.bind_password_file && access(c->ldap.bind_password_file, R_OK) < 0) {
 	log_error("%s: ldap.bind_password_file %s: %s", c->path,
@@ -72,6 +75,11 @@ check_config(const struct conf *c)
     if (stat(c->ldapsync.state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
 	log_error("%s: ldapsync.state_dir %s is not a directory", c->path,
 		  c->ldapsync.state_dir);
+	ok = 0;
+    }
+    if (c->ldapsync.metrics_listen
+	&& listen_resolve(c->ldapsync.metrics_listen, e, sizeof(e)) < 0) {
+	log_error("%s: ldapsync.metrics_listen: %s", c->path, e);
 	ok = 0;
     }
     if (c->ldapsync.user && getpwnam(c->ldapsync.user) == NULL) {
@@ -217,6 +225,12 @@ main(int argc, char **argv)
 	conf_free(c);
 	return 1;
     }
+    /* The metrics socket, like the secret, before the privileges go. */
+    if (!once && lsm_bind(c, err, sizeof(err)) < 0) {
+	log_error("%s", err);
+	conf_free(c);
+	return 1;
+    }
     if (c->ldapsync.user && drop_privileges(c->ldapsync.user) < 0) {
 	conf_free(c);
 	return 1;
@@ -233,8 +247,15 @@ main(int argc, char **argv)
     signal(SIGHUP, SIG_IGN);	/* no reload: configuration changes need a restart */
     if (once)
 	ret = daemon_full_once(c, dry, force, 1);
-    else
+    else if (lsm_start(err, sizeof(err)) < 0) {
+	log_error("%s", err);
+	ret = 1;
+    } else {
+	if (c->ldapsync.metrics_listen)
+	    log_info("metrics at http://%s/metrics", c->ldapsync.metrics_listen + 5);
 	ret = daemon_run(c, force);
+	lsm_stop();
+    }
     conf_free(c);
     return ret;
 }

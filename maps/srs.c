@@ -422,6 +422,8 @@ srs_forward(const struct srs *s, const char *addr, size_t len, time_t now,
 	return (0);			/* "<>", "@domain", no domain */
     if (dlen == s->dlen && strncasecmp(dom, s->domain, dlen) == 0)
 	return (0);
+    if (memchr(dom, '=', dlen) != NULL)
+	return (0);			/* no domain has one; not reversible */
     p = addr + 5;
     end = addr + ulen;
     if (srs_tag(addr, ulen, '1') && field(&p, end, &hh, &hhl)

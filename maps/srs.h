@@ -48,7 +48,8 @@
  *	srs_forward() rewrites an envelope sender into the SRS domain: 1 and
  *	the address in out (NUL-terminated, *outlen bytes), or 0 when it is
  *	not rewritten (the null sender, no local part or domain, control
- *	characters or white space, already in the SRS domain), or -1 when the
+ *	characters or white space, a '=' in the domain, which would make the
+ *	address irreversible, already in the SRS domain), or -1 when the
  *	result does not fit outsz or there is no secret.  A sender that is an
  *	SRS0 address of another forwarder becomes SRS1 (its host and the
  *	rest kept, a new hash), one that is SRS1 keeps its first forwarder

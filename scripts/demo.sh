@@ -16,14 +16,19 @@
 #   - smtp-sink "stores": Exchange (SMTP), myTUM (LMTP), chemistry's server,
 #     the old physics server, and "the Internet" for external forwards.
 # Then it sends sample mail with swaks, prints where each recipient's mail
-# went (or why it was rejected), makes one change in the directory and shows
-# that the next message follows it without touching Postfix.
+# went (or why it was rejected), shows SRS at work (copies that leave carry
+# an SRS sender in srs.lrz.de, the stores' copies the original one, and a
+# bounce to an SRS address reaches the original sender), makes one change
+# in the directory and shows that the next message follows it without
+# touching Postfix.
 #
 # Verdict: CASES below says, once, where the sample directory means each
 # recipient's mail to go (or that it must be rejected at RCPT time).  The
 # demo compares that with what the stores actually received and exits 0
 # only when every message reached exactly the expected stores and every
-# expected rejection happened; otherwise it prints "PROBLEM: ..." lines and
+# expected rejection happened, every copy at the "Internet" store has the
+# SRS form of its sender and every other copy the sender as sent, and the
+# bounce came home; otherwise it prints "PROBLEM: ..." lines and
 # exits 1.
 #
 # Every process it starts is written to DIR/pids ("PID NAME") and stopped
@@ -192,7 +197,12 @@ MULTI=(jane.doe@tum.de max.muster@mytum.de clara.chemie@ch.tum.de hans.alt@alumn
 CHANGE_RCPT=max.muster@mytum.de
 CHANGE_EXPECT="exchange:max.muster@mytum.de"
 
-declare -A EXPECT WHAT TOKEN CODE TEXT
+declare -A EXPECT WHAT TOKEN CODE TEXT SENDER
+# SRS (the srs section fw_config adds): the domain bounces come back to.
+FW_SRS_DOMAIN=srs.lrz.de
+BOUNCE_TOKEN=
+# The alumnus whose forwarded copy gets a bounce.
+BOUNCE_RCPT=hans.alt@alumni.tum.de BOUNCE_TARGET=familie.alt@example.net
 RCPTS=()
 for c in "${CASES[@]}"; do
     IFS='|' read -r r e w <<<"$c"
@@ -258,12 +268,14 @@ pf_init "unix:$FW_SOCK" "$(sink_port outside)" "$(sink_port stray)"
 pf_start
 printf '   fwdmapd on %s, Postfix on 127.0.0.1:%s (config %s)\n' "$FW_SOCK" "$PF_PORT" "$PF_DIR/etc"
 postconf -c "$PF_DIR/etc" -n relay_domains relay_recipient_maps virtual_alias_maps \
+    sender_dependent_default_transport_maps recipient_canonical_maps \
     virtual_alias_domains transport_maps | sed 's/^/   /'
 
 # ---------------------------------------------------------------- the mail
 step "Sending one message per recipient with swaks"
 for r in "${RCPTS[@]}"; do
-    pf_smtp "$(fw_sender)" "$r" >/dev/null
+    SENDER[$r]=$(fw_sender)
+    pf_smtp "${SENDER[$r]}" "$r" >/dev/null
     TOKEN[$r]=$PF_TOKEN
     CODE[$r]=$(pf_rcpt_code "$r")
     TEXT[$r]=$(pf_rcpt_text "$r")
@@ -271,7 +283,8 @@ for r in "${RCPTS[@]}"; do
 done
 printf ' %d messages\n' "${#RCPTS[@]}"
 
-pf_smtp "$(fw_sender)" "${MULTI[@]}" >/dev/null
+MULTI_SENDER=$(fw_sender)
+pf_smtp "$MULTI_SENDER" "${MULTI[@]}" >/dev/null
 MULTI_TOKEN=$PF_TOKEN
 MULTI_EXPECT=""
 for r in "${MULTI[@]}"; do
@@ -344,6 +357,47 @@ for r in "${RCPTS[@]}"; do
     [ "${CODE[$r]}" = 250 ] && continue
     printf '%-28s %-33s %s\n' "$r" "${WHAT[$r]}" "${TEXT[$r]}"
 done
+
+# ------------------------------------------------------------------ SRS
+step "SRS: copies that leave carry an SRS sender in $FW_SRS_DOMAIN, the stores' copies the original"
+# check_senders TOKEN SENDER: every copy of TOKEN at the Internet store
+# has an SRS sender that fwdmapd decodes to SENDER; every other copy SENDER.
+check_senders() {
+    local n f got dec
+    for n in "${STORES[@]}"; do
+        for f in $(_sink_files "$n" "$1"); do
+            got=$(sed -n 's/^X-Mail-Args: <\([^>]*\)>.*/\1/p' "$f" | head -n 1)
+            if [ "$n" != outside ]; then
+                [ "$got" = "$2" ] || problem "SRS: ${STORE_NAME[$n]} got $1 from <$got>, expected the original <$2>"
+            elif [[ $got != SRS0=*@$FW_SRS_DOMAIN ]] || ! dec=$(fw_query srs_reverse "$got") || [ "$dec" != "$2" ]; then
+                problem "SRS: the Internet got $1 from <$got>, expected an SRS address for <$2>"
+            fi
+        done
+    done
+}
+for r in "${RCPTS[@]}"; do check_senders "${TOKEN[$r]}" "${SENDER[$r]}"; done
+check_senders "$MULTI_TOKEN" "$MULTI_SENDER"
+for r in erika.mustermann@tum.de "$BOUNCE_RCPT"; do
+    echo "   to $r from <${SENDER[$r]}>:"
+    for n in exchange outside; do
+        for f in $(_sink_files "$n" "${TOKEN[$r]}"); do
+            printf '      %-10s envelope sender <%s>\n' "${STORE_NAME[$n]}" \
+                "$(sed -n 's/^X-Mail-Args: <\([^>]*\)>.*/\1/p' "$f" | head -n 1)"
+        done
+    done
+done
+srs=$(sink_sender outside "$BOUNCE_TARGET" "${TOKEN[$BOUNCE_RCPT]}")
+BOUNCE_TOKEN="bounce-$$-$RANDOM"
+printf 'From: MAILER-DAEMON@mx.example.net\nTo: %s\nSubject: Undelivered Mail Returned to Sender\nX-Fwdmap-Test: %s\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n--b\nContent-Type: text/plain\n\nNo such user.\n--b--\n' \
+    "$srs" "$BOUNCE_TOKEN" >"$DEMO_DIR/bounce.eml"
+if [ -z "$srs" ] || ! swaks --server 127.0.0.1 --port "$PF_PORT" --from '<>' --to "$srs" \
+        --data "$DEMO_DIR/bounce.eml" >"$DEMO_DIR/postfix/bounce-smtp.log" 2>&1; then
+    problem "SRS: the bounce to <$srs> was not accepted (see $DEMO_DIR/postfix/bounce-smtp.log)"
+elif pf_wait_queue_empty 30 && sink_wait outside "${SENDER[$BOUNCE_RCPT]}" "$BOUNCE_TOKEN" 10; then
+    echo "   a bounce to <$srs> reached the original sender <${SENDER[$BOUNCE_RCPT]}> (Internet)"
+else
+    problem "SRS: the bounce to <$srs> did not reach <${SENDER[$BOUNCE_RCPT]}>; it reached: $(got "$BOUNCE_TOKEN" | pretty)"
+fi
 
 step "Why? fwdmap explain (what the published tables say, and where it came from)"
 for r in j.doe@tum.de einstein@ph.tum.de info@lrz.de praesident@lmu.de; do
@@ -423,12 +477,14 @@ sent=$DEMO_DIR/sent-tokens
     for r in "${RCPTS[@]}"; do echo "X-Fwdmap-Test: ${TOKEN[$r]}"; done
     echo "X-Fwdmap-Test: $MULTI_TOKEN"
     [ -n "${tok:-}" ] && echo "X-Fwdmap-Test: $tok"
+    [ -n "$BOUNCE_TOKEN" ] && echo "X-Fwdmap-Test: $BOUNCE_TOKEN"
 } >"$sent"
 for n in "${STORES[@]}"; do
     for f in $(_sink_files "$n"); do
         grep -q -x -F -f "$sent" "$f" ||
             problem "${STORE_NAME[$n]} received a message the demo did not send: $f"
-        grep -q '^Content-Type: multipart/report' "$f" &&
+        ! grep -q -x -F "X-Fwdmap-Test: $BOUNCE_TOKEN" "$f" &&
+            grep -q '^Content-Type: multipart/report' "$f" &&
             problem "${STORE_NAME[$n]} received a bounce or delay notice: $f"
     done
 done
@@ -444,7 +500,8 @@ done
 if [ "${#PROBLEMS[@]}" -eq 0 ]; then
     VERDICT=0
     echo "   OK: all $((nacc + 2)) messages reached exactly the expected stores ($nacc recipients, one message to ${#MULTI[@]}, one after the change);"
-    echo "   all $nrej expected rejections happened; nothing else arrived anywhere."
+    echo "   all $nrej expected rejections happened; nothing else arrived anywhere;"
+    echo "   every copy that left has an SRS sender, every store's copy the original; the bounce came home."
 else
     VERDICT=1
     printf 'PROBLEM: %s\n' "${PROBLEMS[@]}"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The alerting rules in docs/monitoring/ pass `promtool check rules` and
 # their unit tests (`promtool test rules`); every metric they and the
-# dashboard use is one the daemons export (named in stats.c or
-# lsmetrics.c), so a renamed metric cannot leave an alert silently dead;
-# the dashboard is valid JSON.
+# dashboard use is one the daemons export (named in their sources), so a
+# renamed metric cannot leave an alert silently dead; the dashboard is
+# valid JSON.
 source "$TOP/tests/lib/common.sh"
 
 command -v promtool >/dev/null || t_skip "promtool not installed (package prometheus)"
@@ -24,7 +24,7 @@ sed 's/fwdmap_generation_loaded == 0/fwdmap_generation_loaded == 2/' "$D/fwdmap-
     t_fail "the rule tests pass with a broken rule"
 
 # Every fwdmap_* name used by the rules and the dashboard is exported.
-exported=$(cat "$TOP"/fwdmapd/stats.c "$TOP"/ldapsync/lsmetrics.c | grep -o '"fwdmap_[a-z_]*"' | tr -d '"' | sort -u)
+exported=$(cat "$TOP"/fwdmapd/*.c "$TOP"/ldapsync/*.c "$TOP"/maps/*.c | grep -o '"fwdmap_[a-z_]*"' | tr -d '"' | sort -u)
 used=$(cat "$D/fwdmap-alerts.yml" "$D/fwdmap-dashboard.json" | grep -o 'fwdmap_[a-z_]*' | sort -u)
 for m in $used; do
     base=$m

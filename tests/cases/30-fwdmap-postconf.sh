@@ -36,6 +36,27 @@ has "recipient_delimiter = +"
 bad=$(grep -vE '^(#.*|[a-z_0-9]+ =( .*)?)$' "$T/main.out")
 [ -z "$bad" ] || t_fail "lines that are not 'name = value': $bad"
 "$FM" postconf -c "$CONF" -M >"$T/master.out" || t_fail "fwdmap postconf -M failed"
+grep -q 'no extra services' "$T/master.out" || t_fail "-M without SRS: $(cat "$T/master.out")"
+grep -q 'srs' "$T/main.out" && t_fail "SRS lines without an srs section"
+
+# With an srs section: the SRS lines and the three services, at pass_address.
+command -v jq >/dev/null || t_skip "jq not installed"
+jq '. + {srs: {domain: "srs.example.org", secrets_file: "/etc/fwdmap/srs.secret", pass_address: "[::1]:10099"}}' \
+    "$CONF" >"$T/srs.json"
+"$FM" postconf -c "$T/srs.json" >"$T/srs.main" || t_fail "postconf with srs"
+"$FM" postconf -c "$T/srs.json" -M >"$T/srs.master" || t_fail "postconf -M with srs"
+grep -qxF "sender_dependent_default_transport_maps = pipemap:{socketmap:unix:$SOCK:srs_forward, static:fwdmap-srs:[::1]:10099}" "$T/srs.main" ||
+    t_fail "SRS transport line: $(grep sender_dependent "$T/srs.main")"
+grep -qxF "recipient_canonical_maps = socketmap:unix:$SOCK:srs_reverse" "$T/srs.main" || t_fail "no recipient_canonical_maps"
+grep -qxF "recipient_canonical_classes = envelope_recipient" "$T/srs.main" || t_fail "no recipient_canonical_classes"
+grep -q '^\[::1\]:10099 inet .* smtpd$' "$T/srs.master" || t_fail "no second smtpd on [::1]:10099: $(cat "$T/srs.master")"
+grep -q '^fwdmap-srs unix .* smtp$' "$T/srs.master" || t_fail "no fwdmap-srs client"
+grep -q '^fwdmap-srs-cleanup unix .* cleanup$' "$T/srs.master" || t_fail "no fwdmap-srs-cleanup"
+grep -qxF "  -o sender_canonical_maps=socketmap:unix:$SOCK:srs_forward" "$T/srs.master" || t_fail "no sender_canonical_maps"
+grep -qxF "  -o sender_canonical_classes=envelope_sender" "$T/srs.master" || t_fail "sender_canonical_classes not envelope_sender only"
+grep -q 'no_address_mappings' "$T/srs.master" && t_fail "the second pass must not switch address mappings off"
+jq '.srs.pass_address = "127.0.0.5:10027"' "$T/srs.json" >"$T/srs2.json"
+"$FM" postconf -c "$T/srs2.json" | grep -qF 'static:fwdmap-srs:[127.0.0.5]:10027}' || t_fail "IPv4 pass not bracketed"
 
 # Socket paths come from fwdmapd.listen.
 sed "s|\"listen\": \"unix:$SOCK\"|\"listen\": \"inet:127.0.0.1:7777\"|" "$CONF" >"$T/inet.json"

@@ -72,6 +72,17 @@ t_eq "tables still answer" "OK tum" "$(fw_q recipients jane.doe@tum.de)"
 t_match "stats srs_forward" '^[1-9]' "$(fw_stat maps.srs_forward.hits)"
 t_match "stats srs_reverse" '^[1-9]' "$(fw_stat maps.srs_reverse.misses)"
 
+# The admin tool answers the same (it reads the secrets as root) and
+# explains an SRS address to the helpdesk.
+t_eq "fwdmap query srs_reverse" "OK Bob@bank.example" "$("$FWDMAP" -c "$CONF" query srs_reverse "$want")"
+t_eq "fwdmap query srs_forward" "OK $want" "$("$FWDMAP" -c "$CONF" query srs_forward Bob@bank.example)"
+t_eq "fwdmap query recipients" "OK srs" "$("$FWDMAP" -c "$CONF" query recipients "$want")"
+t_match "fwdmap explain SRS" 'verdict +accepted: SRS address of a forwarded copy; mail to it \(bounces\) goes to Bob@bank.example' \
+    "$("$FWDMAP" -c "$CONF" explain "$want")"
+out=$("$FWDMAP" -c "$CONF" explain "$forged"); rc=$?
+t_eq "fwdmap explain forged exit" 1 "$rc"
+t_match "fwdmap explain forged" 'rejected at RCPT with 5xx: not a valid SRS address \(hash invalid\)' "$out"
+
 # Rotation: a new first line signs, the old line still verifies.
 srs_secrets "$SEC" 'new-s3cret-LINE' 'old-s3cret-LINE'
 kill -HUP "$FWPID"

@@ -288,7 +288,10 @@ pf_data_code() { _pf_parse_last | awk '$1 == "DATA" { print $2; exit }'; }
 #   fw_sinks		the six sinks below
 #   fw_slapd_start / fw_slapd_stop / fw_slapd_restart	slapd "ldap" with the
 #			sample directory (fw_ldif DEPT_HOST writes it)
-#   fw_config URI...	write $FW_CONF from scripts/demo/fwdmap.json.in
+#   fw_config URI...	write $FW_CONF from scripts/demo/fwdmap.json.in; with
+#			FW_SRS_DOMAIN set, plus an srs section for it (secrets
+#			in $FW_SRS_SECRETS, made if missing; the second pass on
+#			a free port, $FW_SRS_PASS)
 #   fw_run URI...	config, ldapsync --once, ldapsync, fwdmapd, Postfix
 #   fw_ldapmodify [NAME]	changetype LDIF on stdin, as the rootdn
 #   fw_sender		print a fresh sender address (Postfix caches the last
@@ -353,6 +356,22 @@ fw_config() {
         -e "s|@PHYSICS_PORT@|$(sink_port physics)|" -e "s|@STATE_DIR@|$FW_STATE|" \
         -e "s|@SOCKET@|$FW_SOCK|" -e "s|@CONTROL@|$FW_CONTROL|" \
         "$FW_DEMO/fwdmap.json.in" >"$FW_CONF" || t_fail "writing $FW_CONF"
+    [ -n "${FW_SRS_DOMAIN:-}" ] && _fw_srs_config
+    return 0
+}
+
+FW_SRS_SECRETS=${FW_SRS_SECRETS:-$TEST_TMP/srs.secret}
+FW_SRS_PASS=
+_fw_srs_config() {
+    if [ ! -s "$FW_SRS_SECRETS" ]; then
+        (umask 077; printf 'srs-%s-%s\n' "$RANDOM$RANDOM" "$(date +%s%N)" >"$FW_SRS_SECRETS") ||
+            t_fail "writing $FW_SRS_SECRETS"
+    fi
+    chmod 0600 "$FW_SRS_SECRETS"
+    [ -n "$FW_SRS_PASS" ] || FW_SRS_PASS=$(t_port)
+    jq --arg d "$FW_SRS_DOMAIN" --arg s "$FW_SRS_SECRETS" --arg p "127.0.0.1:$FW_SRS_PASS" \
+        '. + {srs: {domain: $d, secrets_file: $s, pass_address: $p}}' "$FW_CONF" >"$FW_CONF.new" &&
+        mv "$FW_CONF.new" "$FW_CONF" || t_fail "adding the srs section to $FW_CONF"
 }
 
 # fw_ldif DEPT_HOST: the sample directory with the department host filled

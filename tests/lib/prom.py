@@ -26,10 +26,14 @@ def fail(msg):
     sys.exit(1)
 
 
+# Straight to the daemon: never through an http_proxy from the environment.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def fetch(url, method="GET"):
     req = urllib.request.Request(url, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with _opener.open(req, timeout=10) as r:
             return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8")
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type", ""), e.read().decode("utf-8", "replace")

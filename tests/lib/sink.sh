@@ -25,6 +25,10 @@
 #   sink_expect_only NAME RCPT TOKEN	exactly one copy at NAME, none elsewhere
 #   sink_expect_none TOKEN [RCPT]	no sink has TOKEN (for RCPT)
 #   sink_total NAME			number of messages NAME received
+#   sink_sender NAME RCPT TOKEN		print the envelope sender of the copy of
+#					TOKEN for RCPT at NAME ("" for <>)
+#   sink_message NAME RCPT TOKEN	print that copy as received (without the
+#					X-Client/Helo/Mail/Rcpt lines smtp-sink adds)
 
 : "${SINK_ROOT:=$TEST_TMP/sinks}"
 declare -A SINK_PORT SINK_PID SINK_PROTO
@@ -99,6 +103,29 @@ sink_count() {
 }
 
 sink_total() { _sink_files "$1" | wc -l; }
+
+# The dump file of NAME holding TOKEN for RCPT (the first one).
+_sink_file_for() {
+    local f want
+    want=$(printf '%s' "$2" | tr 'A-Z' 'a-z')
+    for f in $(_sink_files "$1" "$3"); do
+        _sink_file_rcpts "$f" | grep -q -F -x -- "$want" && { echo "$f"; return 0; }
+    done
+    return 1
+}
+
+sink_sender() {
+    local f
+    f=$(_sink_file_for "$@") || return 1
+    sed -n 's/^X-Mail-Args: <\([^>]*\)>.*/\1/p' "$f" | head -n 1
+}
+
+sink_message() {
+    local f
+    f=$(_sink_file_for "$@") || return 1
+    awk 'hdr && /^X-(Client-Addr|Client-Proto|Helo-Args|Mail-Args|Rcpt-Args): / { next }
+         { hdr = 0; print }' hdr=1 "$f"
+}
 
 sink_where() {
     local n

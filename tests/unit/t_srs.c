@@ -89,6 +89,8 @@ main(void)
     CHECK(fwd(s, "bob@bank.example\n", NOW) == 0);
     CHECK(fwd(s, "SRS0=bLeW=6K=bank.example=Bob@SRS.example.org", NOW) == 0);
     CHECK(fwd(s, "anyone@srs.example.org", NOW) == 0);
+    CHECK(fwd(s, "u@h=x.example", NOW) == 0);
+    CHECK(fwd(s, "SRS0=abcd=AB=o.example=a@h=x.example", NOW) == 0);
 
     /* Round trip, case of the hash and of the whole address. */
     CHECK(fwd(s, "Bob@bank.example", NOW) == 1);
