@@ -285,6 +285,81 @@ x_find_member(struct xwalk *w, const char *member)
     return (hit ? (int) json_integer_value(hit) : -1);
 }
 
+/*
+ * The path through the directory's nesting: a group's provenance lists its
+ * direct members ("direct": people by their primary address, nested
+ * groups by theirs; ldapsync flattens the expansion itself).  Depth first
+ * from addr to an address in targets; the path (a JSON array) or NULL.
+ */
+static json_t *
+x_direct_path(struct map_gen *g, const struct explain_opts *o,
+	      const char *addr, json_t *targets, json_t *seen, int depth)
+{
+    json_t *prov, *direct, *d, *path = NULL;
+    size_t  i;
+    char    k[MAP_KEY_MAX];
+    const char *v;
+    size_t  vl;
+
+    if (depth > 64 || strlen(addr) >= sizeof(k))
+	return (NULL);
+    snprintf(k, sizeof(k), "%s", addr);
+    addr_fold(k, strlen(k));
+    if (json_object_get(seen, k))
+	return (NULL);
+    json_object_set_new(seen, k, json_true());
+    if (!xget(g, o, MAP_T_GROUP, k, k, &v, &vl))
+	return (NULL);				/* not a group */
+    prov = xjson_record(g, o, MAP_T_PROVENANCE, addr);
+    direct = json_object_get(prov, "direct");
+    json_array_foreach(direct, i, d) {
+	const char *a = json_string_value(d);
+
+	if (a && json_object_get(targets, a)) {
+	    path = json_array();
+	    json_array_append_new(path, json_string(a));
+	    break;
+	}
+    }
+    for (i = 0; path == NULL && i < json_array_size(direct); i++) {
+	const char *a = json_string_value(json_array_get(direct, i));
+
+	if (a)
+	    path = x_direct_path(g, o, a, targets, seen, depth + 1);
+    }
+    if (path)
+	json_array_insert_new(path, 0, json_string(k));
+    json_decref(prov);
+    return (path);
+}
+
+/* The addresses that stand for member: as given, without extension, and
+ * the primary address it is an alias of. */
+static json_t *
+x_member_targets(struct map_gen *g, const struct explain_opts *o,
+		 const char *member)
+{
+    json_t *t = json_object(), *prov;
+    char    k[MAP_KEY_MAX], s[MAP_KEY_MAX];
+    size_t  n = strlen(member), sl;
+    const char *prim;
+
+    if (n >= sizeof(k))
+	return (t);
+    memcpy(k, member, n + 1);
+    addr_fold(k, n);
+    json_object_set_new(t, k, json_true());
+    if (addr_strip_ext(k, n, o->delims, s, sizeof(s) - 1, &sl) == 1) {
+	s[sl] = 0;
+	json_object_set_new(t, s, json_true());
+    }
+    prov = xjson_record(g, o, MAP_T_PROVENANCE, member);
+    if ((prim = json_string_value(json_object_get(prov, "primary"))) != NULL)
+	json_object_set_new(t, prim, json_true());
+    json_decref(prov);
+    return (t);
+}
+
 /* ["root", ..., "member"] */
 static json_t *
 x_path(const struct xwalk *w, int i)
@@ -556,11 +631,21 @@ explain_one(struct map_gen *g, const char *addr, const struct explain_opts *o)
     if (o->member) {
 	json_t *m = json_object();
 
+	json_t *want = x_member_targets(g, o, o->member), *seen = json_object(),
+	       *path;
+
 	member_node = w.nn ? x_find_member(&w, o->member) : -1;
+	/* The directory's nesting first; else the path the expansion takes
+	 * (internal sub-lists, or a group too large for its direct list). */
+	path = member_node >= 0 ? x_direct_path(g, o, addr, want, seen, 0)
+	    : NULL;
+	if (path == NULL && member_node >= 0)
+	    path = x_path(&w, member_node);
+	json_decref(want);
+	json_decref(seen);
 	json_object_set_new(m, "member", json_string(o->member));
 	json_object_set_new(m, "reached", json_boolean(member_node >= 0));
-	json_object_set_new(m, "path", member_node >= 0 ?
-			    x_path(&w, member_node) : json_null());
+	json_object_set_new(m, "path", path ? path : json_null());
 	json_object_set_new(out, "member", m);
     }
     if (o->sender) {
@@ -643,8 +728,10 @@ explain_one(struct map_gen *g, const char *addr, const struct explain_opts *o)
 		printf("  %-14s %lld in all\n", "",
 		       (long long) json_integer_value(json_object_get(grp,
 							       "direct_total")));
-	    print_field("member urls", json_object_get(grp, "urls"));
-	    print_field("sub-lists", json_object_get(grp, "sublists"));
+	    if (json_array_size(json_object_get(grp, "urls")))
+		print_field("member urls", json_object_get(grp, "urls"));
+	    if (json_integer_value(json_object_get(grp, "sublists")) > 0)
+		print_field("sub-lists", json_object_get(grp, "sublists"));
 	    json_array_foreach(sk, i, x) {
 		printf("  %-14s %s: %s\n", i ? "" : "skipped",
 		       json_string_value(json_object_get(x, "dn")) ?
