@@ -6,7 +6,9 @@
 #   make demo       the main job on the embedded sample directory
 #   make bench      benchmarks (results go to docs/benchmarks.md by hand)
 #   make fuzz       longer libFuzzer runs
-#   make install    honours PREFIX and DESTDIR
+#   make install    the programs, man pages, schema, units; honours PREFIX
+#                   and DESTDIR (make uninstall: the same, removed)
+#   make deb        the Debian package, into build-deb/ (then lintian)
 #
 # Sources are found by wildcard: maps/*.c form libfwdmap.a; fwdmapd/*.c and
 # ldapsync/*.c each form a library of their modules plus one program whose
@@ -53,7 +55,7 @@ UNITS	:= $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCHES	:= $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .PHONY: all fwdmapd ldapsync maps fwdmap check check-fast unit asan fuzz fuzz-build bench demo soak \
-	install clean deps
+	install uninstall clean deps deps-runtime deb
 all: $(PROGS) $(UNITS) $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -110,6 +112,11 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBFWDMAPD) $(LIBLDAPSYNC) $(LIBMAPS)
 deps:
 	@scripts/install-deps.sh
 
+# A production forwarder built from source: build and run-time packages
+# only, no test tools (no slapd, clang, strace).
+deps-runtime:
+	@scripts/install-deps.sh --runtime
+
 # The full test suite: packages, normal build, sanitizer build, tests on
 # both, a short fuzz run.  tests/run.sh prints "N passed, N failed, N
 # skipped"; FWDMAP_STRICT=1 makes every skip a failure except the few on
@@ -148,22 +155,65 @@ soak: deps all
 demo: deps all
 	scripts/demo.sh $(DEMO_ARGS)
 
-install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/schema \
-		$(DESTDIR)$(DATADIR)/systemd $(DESTDIR)$(BINDIR)
+# What make install puts where, and make uninstall takes away.
+MAN1		:= $(wildcard docs/man/*.1)
+MAN5		:= $(wildcard docs/man/*.5)
+MAN8		:= $(wildcard docs/man/*.8)
+SCHEMA_FILES	:= $(wildcard schema/*)
+SYSTEMD_FILES	:= $(wildcard scripts/systemd/*)
+MONITOR_FILES	:= $(wildcard docs/monitoring/*)
+INSTALLED	:= $(SBINDIR)/fwdmapd $(SBINDIR)/ldapsync $(BINDIR)/fwdmap \
+		   $(MAN1:docs/man/%=$(MANDIR)/man1/%) \
+		   $(MAN5:docs/man/%=$(MANDIR)/man5/%) \
+		   $(MAN8:docs/man/%=$(MANDIR)/man8/%) \
+		   $(SCHEMA_FILES:schema/%=$(DATADIR)/schema/%) \
+		   $(SYSTEMD_FILES:scripts/systemd/%=$(DATADIR)/systemd/%) \
+		   $(MONITOR_FILES:docs/monitoring/%=$(DATADIR)/monitoring/%)
+
+# Builds the three programs only (no tests, no benchmarks); every step is
+# checked, so a file that cannot be installed fails the install.
+install: $(PROGS)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/schema \
+		$(DESTDIR)$(DATADIR)/systemd $(DESTDIR)$(DATADIR)/monitoring
 	install -m 0755 $(B)/fwdmapd $(B)/ldapsync $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(B)/fwdmap $(DESTDIR)$(BINDIR)/
-	for f in docs/man/*.5; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man5/; done; true
-	for f in docs/man/*.1; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man1/; done; true
-	for f in docs/man/*.8; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man8/; done; true
-	for f in schema/*; do install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/schema/; done
-	for f in scripts/systemd/*; do [ -f "$$f" ] || continue; \
-		sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/fwdmap/|$(SYSCONFDIR)/fwdmap/|g' "$$f" \
-			> $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); \
-		chmod 0644 $(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); done
-	install -d $(DESTDIR)$(DATADIR)/monitoring
-	install -m 0644 docs/monitoring/* $(DESTDIR)$(DATADIR)/monitoring/
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(SCHEMA_FILES) $(DESTDIR)$(DATADIR)/schema/
+	install -m 0644 $(MONITOR_FILES) $(DESTDIR)$(DATADIR)/monitoring/
+	set -e; for f in $(SYSTEMD_FILES); do \
+		t=$(DESTDIR)$(DATADIR)/systemd/$$(basename "$$f"); \
+		sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/fwdmap/|$(SYSCONFDIR)/fwdmap/|g' \
+			"$$f" > "$$t"; \
+		chmod 0644 "$$t"; \
+	done
+
+# Removes what make install installed (same PREFIX and DESTDIR), and
+# DATADIR once it is empty; shared directories (bin, sbin, man) stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	set -e; for d in $(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DATADIR)/systemd \
+		$(DESTDIR)$(DATADIR)/monitoring $(DESTDIR)$(DATADIR); do \
+		[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; \
+	done
+
+# The Debian package (debian/), built unsigned and binary-only from a copy
+# of the tree, so that neither the tree nor its parent directory gets the
+# build's files: build-deb/fwdmap_VERSION_ARCH.deb, then lintian on it
+# (an error fails the target; the tags kept, info level only, are listed
+# with the reason at the top of debian/rules).
+DEB_DIR	?= build-deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/fwdmap
+	tar -cf - --exclude=./build --exclude='./build-*' --exclude=./.git . | tar -xf - -C $(DEB_DIR)/src/fwdmap
+	cd $(DEB_DIR)/src/fwdmap && dpkg-buildpackage -us -uc -b > ../../dpkg-buildpackage.log 2>&1 || \
+		{ tail -n 30 ../../dpkg-buildpackage.log; exit 1; }
+	mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.changes $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/
+	rm -rf $(DEB_DIR)/src
+	lintian --fail-on error -I $(DEB_DIR)/*.changes | tee $(DEB_DIR)/lintian.log
+	@ls $(DEB_DIR)/*.deb
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb

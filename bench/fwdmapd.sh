@@ -262,12 +262,17 @@ awk -v N="$N" -v K="$LKEYS" 'BEGIN { srand(7)
     for (i = 0; i < K; i++) { r = int(rand() * N)
         if (i % 2) print "p" r ".person@tum.de"; else print "nobody" r "@tum.de" } }' > "$T/pkeys.txt"
 pm() { postmap -c "$T/pf" -q - "$1" < "$T/pkeys.txt" > "$T/pm.out" 2>"$T/pm.err"; }
-# ms_of NAME TABLE: time one postmap run; print "NAME MS FOUND".
+# ms_of NAME TABLE: time one postmap run; print "NAME MS FOUND SERVER-CPU-NS"
+# (the server's CPU time for fwdmapd and nullmap, from /proc/PID/sched;
+# 0 for cdb: and ldap:).
 ms_of() {
-    local s e
+    local s e c0=0 c1=0 pid=
+    case $1 in fwdmapd) pid=$FWPID ;; nullmap) pid=$NMPID ;; esac
+    [ -n "$pid" ] && c0=$(cpu_ns "$pid")
     s=$(date +%s%N); pm "$2"; e=$(date +%s%N)
+    [ -n "$pid" ] && c1=$(cpu_ns "$pid")
     [ -s "$T/pm.err" ] && { echo "postmap $1 errors:" >&2; head -3 "$T/pm.err" >&2; }
-    echo "$1 $(( (e - s) / 1000000 )) $(wc -l < "$T/pm.out")"
+    echo "$1 $(( (e - s) / 1000000 )) $(wc -l < "$T/pm.out") $(( c1 - c0 ))"
 }
 TABLES=("fwdmapd socketmap:unix:$SOCK:recipients" "nullmap socketmap:unix:$NSOCK:recipients"
         "cdb cdb:$T/pf/recipients" "ldap ldap:$T/pf/ldap-recipients.cf")
@@ -282,14 +287,18 @@ for round in 1 2 3 4; do
         tb=${TABLES[$(( (i + round - 1) % 4 ))]}
         ms_of "${tb%% *}" "${tb#* }"
     done > "$T/round"
-    awk -v r="$round" -v K="$LKEYS" '
-        { ms[$1] = $2; f[$1] = $3; printf "%s%s %5d ms (%3.0f us/key, %d found)",
-              NR == 1 ? "round " r ": " : "   ", $1, $2, $2 * 1000 / K, $3 }
-        END { printf "\n         ldap/fwdmapd %.1fx   ldap/nullmap %.1fx (the most any socketmap" \
-                     " server could reach here)   fwdmapd-nullmap %.0f us/key\n",
+    awk -v r="$round" -v K="$LKEYS" -v L="$(cut -d' ' -f1 /proc/loadavg)" '
+        { ms[$1] = $2; f[$1] = $3; cpu[$1] = $4
+          printf "%s%s %5d ms (%3.0f us/key, %d found%s)",
+              NR == 1 ? "round " r ": " : "   ", $1, $2, $2 * 1000 / K, $3,
+              ($4 > 0) ? sprintf(", server CPU %.1f us/key", $4 / 1e3 / K) : "" }
+        END { printf "\n         fwdmapd/nullmap: wall %.2fx, server CPU %.2fx   fwdmapd/cdb %.1fx" \
+                     "   ldap/fwdmapd %.1fx   ldap/nullmap %.1fx   load %s\n",
+                     ms["fwdmapd"] / (ms["nullmap"] ? ms["nullmap"] : 1),
+                     cpu["fwdmapd"] / (cpu["nullmap"] ? cpu["nullmap"] : 1),
+                     ms["fwdmapd"] / (ms["cdb"] ? ms["cdb"] : 1),
                      ms["ldap"] / (ms["fwdmapd"] ? ms["fwdmapd"] : 1),
-                     ms["ldap"] / (ms["nullmap"] ? ms["nullmap"] : 1),
-                     (ms["fwdmapd"] - ms["nullmap"]) * 1000 / K }' "$T/round"
+                     ms["ldap"] / (ms["nullmap"] ? ms["nullmap"] : 1), L }' "$T/round"
 done
 # Where the sequential time goes: the same postmap runs with the server
 # (every slapd thread for ldap:) and postmap pinned to the same CPU, then

@@ -8,7 +8,12 @@
 #     wall time and peak RSS (/usr/bin/time -v).  Target: ldapsync within
 #     1.5x of ldapsearch + cdb -c, peak memory under 1 GiB.  Run twice:
 #     into an empty maps dir, then over the first result (the diff path).
-#  2. continuous mode: initial refresh via syncprov, then change latency:
+#  2. restarts (issue 11, target: a change visible within 2 s): the first
+#     daemon start after `--once` (which leaves cookie + snapshot), and a
+#     restart of the daemon with its cookie; each time one change is made
+#     the moment the daemon is started and timed until the tables show it.
+#     The load average is printed with each figure.
+#  3. continuous mode: initial refresh via syncprov, then change latency:
 #     RATE modifications/s for SECS seconds (after a WARMUP), each timed
 #     from sending the LDAP modify until the tables (read the way fwdmapd
 #     reads them) answer with the new value.  Target: p99 < 1 s.
@@ -97,6 +102,35 @@ run_once "empty maps dir"
 run_once "over the previous generation"
 echo "published: $(du -m "$T/maps/fwdmap.cdb" | cut -f1) MB"
 
+probe() {
+    "$PROBE" -H "$URI" -D "$SLAPD_ROOTDN" -y <(echo "$SLAPD_ROOTPW") -b "ou=tum,$SLAPD_SUFFIX" \
+        -m "$T/maps" -r "$RATE" -d "$1" -n "$N" "${@:2}"
+}
+# restart_probe LABEL: start the daemon, change one person at once, time it.
+restart_probe() {
+    local t0 out
+    echo "$1 (load $(cut -d' ' -f1-3 /proc/loadavg)):"
+    : > "$T/daemon.log"
+    t0=$(now)
+    "$LDAPSYNC" -c "$T/fwdmap.json" >>"$T/daemon.log" 2>&1 &
+    LP=$!
+    t_track "$LP"
+    out=$(RATE=1 probe 1 -t 120)
+    echo "    one change made at the start: $out"
+    _refreshed() { grep -q "refresh done" "$T/daemon.log"; }
+    t_wait 300 _refreshed
+    echo "    daemon: $(grep -E 'resuming from|refresh done|full refresh|reloading' "$T/daemon.log" | sed 's/^ldapsync\[[0-9]*\]: //' | tr '\n' ';')"
+    echo "    refresh done by $(secs "$t0" "$(now)") s after the start; load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+}
+
+echo
+echo "== restarts"
+restart_probe "first daemon start after ldapsync --once"
+t_stop_pid "$LP"
+restart_probe "daemon restarted with its cookie"
+t_stop_pid "$LP"
+
 echo
 echo "== continuous mode (refreshAndPersist) and change latency"
 rm -f "$T/maps/ldapsync.cookie"
@@ -108,10 +142,6 @@ t_track "$LP"
 _ready() { grep -q "snapshot saved" "$T/daemon.log"; }
 t_wait 900 _ready || { echo "daemon did not come up:"; tail "$T/daemon.log"; exit 1; }
 echo "initial refresh + publish + state snapshot: $(secs "$t0" "$(now)") s, daemon RSS $(( $(ps -o rss= -p "$LP") / 1024 )) MiB"
-probe() {
-    "$PROBE" -H "$URI" -D "$SLAPD_ROOTDN" -y <(echo "$SLAPD_ROOTPW") -b "ou=tum,$SLAPD_SUFFIX" \
-        -m "$T/maps" -r "$RATE" -d "$1" -n "$N"
-}
 probe "$WARMUP" >/dev/null
 echo "latency ($RATE changes/s for $SECS s, after a ${WARMUP} s warm-up):"
 echo "    $(probe "$SECS")"

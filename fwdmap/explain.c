@@ -474,15 +474,20 @@ x_dot(struct xwalk *w)
 		snprintf(dom, sizeof(dom), "%.*s", (int) dl, d);
 		json_decref(xq(w->g, w->o, "domains", dom, &dq));
 	    }
-	    t = dq == MAP_Q_OK ? "Postfix default transport"
-		: "Internet (DNS MX)";
+	    if (dq == MAP_Q_OK)
+		t = "Postfix default transport";
+	    else {
+		snprintf(dom, sizeof(dom), "Internet\n%s", w->o->outside ?
+			 w->o->outside() : "(DNS MX)");
+		t = dom;
+	    }
 	}
 	if ((id = json_object_get(tnodes, t)) == NULL) {
 	    id = json_integer(nt++);
 	    json_object_set_new(tnodes, t, id);
 	    printf("  t%d [label=", (int) json_integer_value(id));
 	    dot_str(t);
-	    printf(", shape=%s];\n", strncmp(t, "Internet", 8) == 0
+	    printf(", shape=%s];\n", strncmp(t, "Internet\n", 9) == 0
 		   ? "octagon" : "cylinder");
 	}
 	printf("  n%zu -> t%d;\n", i, (int) json_integer_value(id));
@@ -606,7 +611,8 @@ explain_one(struct map_gen *g, const char *addr, const struct explain_opts *o)
 		json_object_set_new(e, "ours", json_boolean(dq2 == MAP_Q_OK));
 	    }
 	    json_object_set_new(e, "transport", json_is_null(tr) ?
-				json_string("(Postfix default: DNS MX)") : tr);
+				json_string(o->outside ? o->outside() :
+					    "(Postfix default: DNS MX)") : tr);
 	    if (w.n[i].depth > 1) {
 		json_t *p = x_path(&w, w.n[i].parent);
 

@@ -62,6 +62,9 @@ struct explain_opts {
     const char *sender;			/* -s, "" the null sender */
     explain_query_fn query;
     explain_verdict_fn special_verdict;	/* or NULL */
+    /* What Postfix does with a destination the tables give no transport
+     * (a forward target outside): a parenthesised text; NULL: "DNS MX". */
+    const char *(*outside) (void);
 };
 
 int	explain_one(struct map_gen *g, const char *addr,

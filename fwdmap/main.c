@@ -45,6 +45,7 @@
  *	or usage error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
@@ -64,7 +66,6 @@
 #include "srs_query.h"
 #include "query.h"
 
-#define DEFAULT_CONF	"/etc/fwdmap/fwdmap.json"
 
 static const char *opt_conf;
 static const char *opt_dir;
@@ -100,7 +101,7 @@ load_settings(void)
 {
     struct conf *c;
     char    err[1024];
-    const char *path = opt_conf ? opt_conf : DEFAULT_CONF;
+    const char *path = opt_conf ? opt_conf : CONF_DEFAULT_PATH;
 
     if (opt_dir && opt_delims)
 	return;
@@ -470,6 +471,73 @@ cmd_info(void)
  * explain (fwdmap/explain.c)
  */
 
+/*
+ * What Postfix does with a destination fwdmap has no transport for: not
+ * ours to say.  Postfix's default_transport decides, with relayhost when
+ * default_transport names no next hop.  When postconf(1) can be run
+ * (MAIL_CONFIG is honoured, as by Postfix), the answer names the two
+ * settings' values; else it says that fwdmap cannot know them.  Computed
+ * once per run.  (sender_dependent_* maps and other transport_maps
+ * entries can still override both; the text says "default".)
+ */
+static const char *
+postfix_default(void)
+{
+    static char desc[600];
+    static int done;
+    char    out[1024], dt[256] = "", rh[256] = "";
+    size_t  n = 0;
+    ssize_t r;
+    int     fd[2], st = -1;
+    pid_t   pid;
+
+    if (done)
+	return (desc);
+    done = 1;
+    snprintf(desc, sizeof(desc), "(not in fwdmap's tables: Postfix's "
+	     "default_transport and relayhost decide; postconf not available)");
+    if (pipe(fd) < 0)
+	return (desc);
+    if ((pid = fork()) < 0) {
+	close(fd[0]);
+	close(fd[1]);
+	return (desc);
+    }
+    if (pid == 0) {
+	int     dn = open("/dev/null", O_RDWR);
+
+	if (dup2(fd[1], 1) < 0 || (dn >= 0 && dup2(dn, 2) < 0))
+	    _exit(127);
+	close(fd[0]);
+	execlp("postconf", "postconf", "-h", "default_transport", "relayhost",
+	       (char *) NULL);
+	_exit(127);
+    }
+    close(fd[1]);
+    while (n < sizeof(out) - 1
+	   && ((r = read(fd[0], out + n, sizeof(out) - 1 - n)) > 0
+	       || (r < 0 && errno == EINTR)))
+	if (r > 0)
+	    n += (size_t) r;
+    out[n] = 0;
+    close(fd[0]);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0
+	|| sscanf(out, "%255[^\n]\n%255[^\n]", dt, rh) < 1)
+	return (desc);
+    if (strchr(dt, ':'))			/* transport:nexthop */
+	snprintf(desc, sizeof(desc), "(not in fwdmap's tables: Postfix "
+		 "default_transport %s)", dt);
+    else if (*rh)
+	snprintf(desc, sizeof(desc), "(not in fwdmap's tables: Postfix "
+		 "default_transport %s via relayhost %s)", dt, rh);
+    else
+	snprintf(desc, sizeof(desc), "(not in fwdmap's tables: Postfix "
+		 "default_transport %s, to the domain's MX hosts)", dt);
+    return (desc);
+}
+
 /* explain's lookups: what fwdmapd answers, SRS included. */
 static enum map_q
 fm_explain_query(struct map_gen *g, const char *map, const char *key,
@@ -546,6 +614,7 @@ cmd_explain(int argc, char **argv)
     o.propagate = opt_propagate;
     o.query = fm_explain_query;
     o.special_verdict = fm_srs_verdict;
+    o.outside = postfix_default;
     for (i = optind; i < argc; i++)
 	if ((r = explain_one(g, argv[i], &o)) > ret)
 	    ret = r;
@@ -580,7 +649,7 @@ cmd_postconf(int argc, char **argv)
     }
     if (optind != argc)
 	usage();
-    path = opt_conf ? opt_conf : DEFAULT_CONF;
+    path = opt_conf ? opt_conf : CONF_DEFAULT_PATH;
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
 	fprintf(stderr, "fwdmap: %s\n", err);
 	return (2);

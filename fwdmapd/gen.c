@@ -30,24 +30,15 @@ gen_sig_take(const char *dir, struct gen_sig *g)
 }
 
 static int
-stat_same(const struct stat *a, const struct stat *b)
-{
-    return (a->st_dev == b->st_dev && a->st_ino == b->st_ino
-	    && a->st_size == b->st_size
-	    && a->st_mtim.tv_sec == b->st_mtim.tv_sec
-	    && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
-}
-
-static int
 gen_sig_same(const struct gen_sig *a, const struct gen_sig *b)
 {
     if (!a->valid || !b->valid)
 	return (0);
     if (a->has_base != b->has_base || a->has_delta != b->has_delta)
 	return (0);
-    if (a->has_base && !stat_same(&a->base, &b->base))
+    if (a->has_base && !map_same_file(&a->base, &b->base))
 	return (0);
-    if (a->has_delta && !stat_same(&a->delta, &b->delta))
+    if (a->has_delta && !map_same_file(&a->delta, &b->delta))
 	return (0);
     return (1);
 }

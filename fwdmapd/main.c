@@ -37,14 +37,12 @@
 #include "srs.h"
 #include "srs_query.h"
 
-#define DEF_CONFIG	"/etc/fwdmap/fwdmap.json"
-
 static void
 usage(void)
 {
     fprintf(stderr,
 	    "usage: fwdmapd [-c FILE] [-f] [-d] [-t | -S]\n"
-	    "  -c FILE  configuration file (default " DEF_CONFIG ")\n"
+	    "  -c FILE  configuration file (default " CONF_DEFAULT_PATH ")\n"
 	    "  -f       log to stderr instead of syslog (mail facility)\n"
 	    "  -d       debug logging (implies -f); repeat for more\n"
 	    "  -t       check the configuration and exit\n"
@@ -232,7 +230,7 @@ check_maps_dir(const struct conf *c)
 int
 main(int argc, char **argv)
 {
-    const char *path = DEF_CONFIG;
+    const char *path = CONF_DEFAULT_PATH;
     int     ch, foreground = 0, test = 0, stats = 0, debug = 0;
     struct conf *c;
     struct priv p;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mono.h"
 #include "netstr.h"
 #include "proto.h"
 #include "query.h"
@@ -78,22 +79,13 @@ proto_reply(struct pbuf *out, const char *word, const char *data, size_t dlen)
     return (0);
 }
 
-static uint64_t
-proto_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ((uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec);
-}
-
 size_t
 proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	  struct pbuf *out, size_t high, int *status, const char **why)
 {
     size_t  done = 0;
     int     timing = ctx->st != NULL && ctx->st->timing;
-    uint64_t t0 = timing ? proto_ns() : 0, t1;
+    uint64_t t0 = timing ? mono_ns() : 0, t1;
 
     *status = PROTO_GO_ON;
     *why = NULL;
@@ -170,7 +162,7 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	/* One clock read per answer: each answer's time runs from the
 	 * end of the previous one (or the start of the batch). */
 	if (timing && sm) {
-	    t1 = proto_ns();
+	    t1 = mono_ns();
 	    metrics_hist_observe(&sm->lat, t1 - t0);
 	    t0 = t1;
 	}

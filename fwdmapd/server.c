@@ -31,6 +31,7 @@
 #include "gen.h"
 #include "log.h"
 #include "map.h"
+#include "mono.h"
 #include "netstr.h"
 #include "policy.h"
 #include "proto.h"
@@ -108,26 +109,17 @@ struct server {
     uint64_t stop_deadline;
 };
 
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
-}
-
 /* Size the shared read buffer for max_request and a policy request. */
 static int
 server_rbuf(struct server *s)
 {
     size_t  need = (size_t) s->conf->fwdmapd.max_request + NETSTR_MAX_DIGITS
 	+ 2;
+    char   *p;
 
     if (need < POLICY_MAX_REQUEST)
 	need = POLICY_MAX_REQUEST;
     need += SERVER_READ_EXTRA;
-    char   *p;
 
     if (need <= s->rbufsz)
 	return (0);
@@ -834,7 +826,7 @@ server_create(struct conf *conf, int sigfd, char *err, size_t errlen)
     s->sigfd = sigfd;
     s->sigev.type = EV_SIGNAL;
     s->st.started = time(NULL);
-    s->now = mono_ms();
+    s->now = (uint64_t) mono_ms();
     if ((s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 	snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
 	free(s);
@@ -921,7 +913,7 @@ server_run(struct server *s)
 	    log_error("epoll_wait: %s", strerror(errno));
 	    return (-1);
 	}
-	s->now = mono_ms();
+	s->now = (uint64_t) mono_ms();
 	for (i = 0; i < n; i++) {
 	    struct evsrc *src = evs[i].data.ptr;
 

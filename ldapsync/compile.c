@@ -489,8 +489,8 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	    : first->bad ? first->bad
 	    : "entry lost its primary address to another entry";
 
-	out->v[REC_IDX('X')] = xjson(first->e->dn, ent_tenant(c, first->e), why);
-	return out->v[REC_IDX('X')] ? 0 : -1;
+	out->v[REC_IDX(MAP_T_REJECTED)] = xjson(first->e->dn, ent_tenant(c, first->e), why);
+	return out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1;
     }
     e = w->e;
     primary = e->v[V_MAIL].s[0];
@@ -500,9 +500,9 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 		   is_primary ? rep : NULL);
     if (strcmp(loc, "none") == 0 && nk == 0) {
 	report_reject(rep, e->dn, NULL, "no valid destination left (all forwards dropped)", NULL);
-	out->v[REC_IDX('X')] = xjson(e->dn, ent_tenant(c, e),
+	out->v[REC_IDX(MAP_T_REJECTED)] = xjson(e->dn, ent_tenant(c, e),
 				     "no valid destination left (all forwards dropped)");
-	return out->v[REC_IDX('X')] ? 0 : -1;
+	return out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1;
     }
     if (loser) {
 	char   *why = NULL;
@@ -510,14 +510,14 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	(void) !asprintf(&why, "conflict: address routed to %s (%s)", e->dn,
 			 (w->role == ROLE_PRIMARY && loser->role == ROLE_ALIAS)
 			 ? "primary address beats alias" : "smallest entryUUID wins");
-	out->v[REC_IDX('X')] = why ? xjson(loser->e->dn, ent_tenant(c, loser->e), why) : NULL;
+	out->v[REC_IDX(MAP_T_REJECTED)] = why ? xjson(loser->e->dn, ent_tenant(c, loser->e), why) : NULL;
 	free(why);
     }
-    out->v[REC_IDX('R')] = strdup(ent_tenant(c, e));
-    out->v[REC_IDX('T')] = transport_of(c, e);
+    out->v[REC_IDX(MAP_T_RECIPIENT)] = strdup(ent_tenant(c, e));
+    out->v[REC_IDX(MAP_T_TRANSPORT)] = transport_of(c, e);
     /* Expansion. */
     if (!is_primary) {
-	out->v[REC_IDX('V')] = strdup(primary);
+	out->v[REC_IDX(MAP_T_VIRTUAL)] = strdup(primary);
     } else if (nk) {
 	struct sbuf v = {0};
 
@@ -534,7 +534,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 		sb_str(&v, e->fwd_pub[kept[i]]);
 	    }
 	}
-	out->v[REC_IDX('V')] = v.p;
+	out->v[REC_IDX(MAP_T_VIRTUAL)] = v.p;
 	/* Loops through our own domains (reported, not altered). */
 	if (rep) {
 	    const char *path[MAX_LOOP_DEPTH + 1];
@@ -571,8 +571,8 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	sb_json(&b, u);
 	sb_str(&b, "}");
     }
-    out->v[REC_IDX('P')] = b.p;
-    if (b.oom || out->v[REC_IDX('R')] == NULL)
+    out->v[REC_IDX(MAP_T_PROVENANCE)] = b.p;
+    if (b.oom || out->v[REC_IDX(MAP_T_RECIPIENT)] == NULL)
 	return -1;
     return 0;
 }

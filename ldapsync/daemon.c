@@ -26,6 +26,7 @@
 #include "log.h"
 #include "lsmetrics.h"
 #include "map.h"
+#include "mono.h"
 #include "publish.h"
 #include "report.h"
 #include "state.h"
@@ -70,22 +71,13 @@ daemon_catch_signals(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleep up to ms, returning early on a signal. */
 static void
 nap(long long ms)
 {
-    long long end = now_ms() + ms;
+    long long end = mono_ms() + ms;
 
-    while (!stop_flag && now_ms() < end) {
+    while (!stop_flag && mono_ms() < end) {
 	struct timespec ts = {0, 50 * 1000000L};
 
 	nanosleep(&ts, NULL);
@@ -122,6 +114,36 @@ finish_report(const struct conf *c, struct report *rep, const char *result,
     lsm_report(rep, result);
 }
 
+static void config_hash(const struct conf *c, char out[17]);
+static int save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial);
+static void remove_cookies(const struct conf *c);
+
+/*
+ * Empty the state for a full refresh.  A state_init() that finds memory
+ * short leaves empty tables that allocate as entries arrive (and report
+ * failure then), so this only says so.
+ */
+static void
+state_reset(struct state *st)
+{
+    state_free(st);
+    if (state_init(st) < 0)
+	log_warn("out of memory emptying the in-memory state; it grows as"
+		 " entries arrive");
+}
+
+/* pub_init() for the daemon; the same on a short memory. */
+static void
+daemon_pub_init(struct pub *pub, const struct conf *c, int force)
+{
+    if (pub_init(pub, c) < 0)
+	log_warn("out of memory setting up the delta table; it grows as"
+		 " changes arrive");
+    pub->force = force;
+    pub->keep_base = 1;
+    pub->bg_compact = 1;
+}
+
 /* ---- one full sync ---- */
 
 int
@@ -133,15 +155,35 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     char    err[1024];
     size_t  idx = 0;
     LDAP   *ld = NULL;
-    int     r, tries, ret = 1;
+    int     r, tries, ret = 1, synced;
     long long t0;
+    struct syncer sy;
 
-    state_init(&st);
+    memset(&pub, 0, sizeof(pub));
+    memset(&sy, 0, sizeof(sy));		/* sy_free() at out: is harmless */
+    if (state_init(&st) < 0 || pub_init(&pub, c) < 0) {
+	log_error("full sync failed: out of memory; nothing published");
+	goto out;
+    }
     st.no_dirty = 1;
-    pub_init(&pub, c);
     pub.dry_run = dry_run;
     pub.force = force;
     pub.skip_unchanged = !exiting;	/* periodic syncs: no identical bases */
+    /*
+     * --once against a server with syncprov reads the directory with
+     * RFC 4533's refreshOnly, which ends with a cookie for exactly what
+     * was read, and leaves cookie + snapshot beside the base: the daemon
+     * started next resumes from them instead of reloading everything.
+     * Periodic full syncs (poll mode) and dry runs read with a paged
+     * search as before, and so does --once when the server refuses the
+     * sync control (or caps the search: nothing truncated is published).
+     */
+    synced = exiting && !dry_run && strcmp(c->ldap.sync, "poll") != 0;
+    if (sy_init(&sy, c, &st) < 0)
+	synced = 0;		/* out of memory: the paged search */
+    sy.refresh_only = 1;
+    sy.no_changed = 1;
+    config_hash(c, cfg_hash);
     for (tries = 0; tries < 3 && ld == NULL && !stop_flag; tries++) {
 	if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	    log_warn("connect: %s", err);
@@ -159,8 +201,34 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     if (err[0])
 	log_warn("failed over to %s after: %s", c->ldap.uris[idx], err);
     report_set_str(rep, "uri", c->ldap.uris[idx]);
-    t0 = now_ms();
-    if (lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
+    t0 = mono_ms();
+    if (synced) {
+	/* Read with the sync control, so that a daemon can resume. */
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	ld = NULL;
+	if ((r = sy_start(&sy)) == 0) {
+	    sy_stop(&sy);		/* keeps the cookies */
+	    if (sy.err[0])
+		log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
+	    report_set_str(rep, "uri", c->ldap.uris[sy.uri_index]);
+	} else {
+	    log_info("no sync cookie for a daemon to resume from (%s); reading"
+		     " with a paged search", sy.err);
+	    synced = 0;
+	    sy_clear_cookies(&sy);
+	    state_reset(&st);
+	    st.no_dirty = 1;
+	    idx = 0;
+	    if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
+		lsm_directory(0);
+		log_error("full sync failed: %s; nothing published", err);
+		report_set_str(rep, "error", err);
+		finish_report(c, rep, "failed", !dry_run);
+		goto out;
+	    }
+	}
+    }
+    if (!synced && lc_full_search(c, ld, &st, err, sizeof(err)) < 0) {
 	lsm_directory(0);
 	log_error("full sync failed: %s; nothing published", err);
 	report_set_str(rep, "error", err);
@@ -168,10 +236,10 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	goto out;
     }
     (exiting ? log_info : log_debug)("full search: %zu entries in %lld ms", st.nents,
-				     now_ms() - t0);
-    t0 = now_ms();
+				     mono_ms() - t0);
+    t0 = mono_ms();
     r = pub_full(&pub, &st, rep, err, sizeof(err));
-    (exiting ? log_info : log_debug)("compile and publish: %lld ms", now_ms() - t0);
+    (exiting ? log_info : log_debug)("compile and publish: %lld ms", mono_ms() - t0);
     if (r == -2) {
 	log_error("%s", err);
 	report_set_str(rep, "error", err);
@@ -182,12 +250,23 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	report_set_str(rep, "error", err);
 	finish_report(c, rep, "failed", !dry_run);
     } else {
-	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
 	ret = 0;
+	if (synced && r == 1) {
+	    t0 = mono_ms();
+	    if (state_save(&st, c->ldapsync.state_dir, pub.base_serial, err, sizeof(err)) < 0) {
+		log_warn("%s; the next daemon start does a full refresh", err);
+		remove_cookies(c);
+	    } else if (save_cookies(c, &sy, pub.base_serial) == 0)
+		log_info("state snapshot and sync cookie saved in %lld ms: a daemon"
+			 " resumes from them", mono_ms() - t0);
+	} else if (!dry_run)
+	    remove_cookies(c);	/* a cookie of an older base is no use */
+	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
     }
 out:
     if (ld)
 	ldap_unbind_ext_s(ld, NULL, NULL);
+    sy_free(&sy);
     report_free(rep);
     pub_free(&pub);
     if (FREE_AT_EXIT || !exiting)
@@ -339,6 +418,8 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     uint64_t cs, bs = 0, ls = 0;
     struct map_meta bm, dm;
     size_t  t;
+    long    routes, dr = 0;
+    long long t0 = mono_ms();
 
     snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
     if ((o = json_load_file(path, 0, &je)) == NULL)
@@ -357,7 +438,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     cs = (uint64_t) json_integer_value(json_object_get(o, "base_serial"));
     ck = json_object_get(o, "cookies");
     snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_BASE_NAME);
-    if (pub_quick_meta(path, &bm) < 0 || bm.is_delta || bm.serial != cs) {
+    if (map_read_meta(path, &bm, NULL, 0) < 0 || bm.is_delta || bm.serial != cs) {
 	log_info("saved cookie does not match the published base; full refresh");
 	json_decref(o);
 	return 0;
@@ -366,8 +447,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 		   err, sizeof(err)) < 0 || bs != cs) {
 	log_info("state snapshot unusable (%s); full refresh", err);
 	json_decref(o);
-	state_free(st);
-	state_init(st);
+	state_reset(st);
 	return 0;
     }
     for (t = 0; t < sy->nsess; t++) {
@@ -376,8 +456,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	if (!json_is_string(v)) {
 	    log_info("no saved cookie for tenant %s; full refresh", c->tenants[t].name);
 	    json_decref(o);
-	    state_free(st);
-	    state_init(st);
+	    state_reset(st);
 	    sy_clear_cookies(sy);
 	    return 0;
 	}
@@ -387,45 +466,39 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     /* Adopt the published base (and delta serial) as our own. */
     if (pub_open_base(pub, err, sizeof(err)) < 0) {
 	log_info("cannot open published tables (%s); full refresh", err);
-	state_free(st);
-	state_init(st);
+	state_reset(st);
 	sy_clear_cookies(sy);
 	return 0;
     }
-    /* Rebuild the in-memory delta from the published delta file. */
+    /*
+     * Adopt the published delta too (its records become the in-memory
+     * delta over the base), so that the next change is a small delta
+     * again, not a full base.  The routes of the published view are the
+     * base's R records (its #meta counts them) plus what the delta adds
+     * and removes: nothing is compiled here, at a million people that
+     * took longer than the load itself.
+     */
     pub->base_serial = pub->serial = bm.serial;
+    routes = (long) bm.counts[REC_IDX(MAP_T_RECIPIENT)];
     snprintf(path, sizeof(path), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
     if (map_file_meta(path, &dm, err, sizeof(err)) == 0 && dm.base_serial == bm.serial) {
-	/* Simplest correct move: the delta stays valid, but we do not
-	 * know its records here; write a fresh base on the first batch. */
 	pub->serial = dm.serial;
-	pub_close_base(pub);
-    }
-    /* Routes in the published view. */
-    {
-	size_t  pos = 0;
-	void   *v;
-	unsigned long routes = 0;
-
-	st->changes = 0;
-	while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
-	    struct recs r;
-	    struct anode *a = v;
-
-	    if (a->nc == 0)
-		continue;
-	    if (comp_addr(c, st, a->addr, &r, NULL) == 0 && r.v[REC_IDX('R')]) {
-		routes++;
-		a->routed = 1;
-	    }
-	    recs_free(&r);
+	if (pub_adopt_delta(pub, &dr, err, sizeof(err)) == 0)
+	    routes += dr;
+	else {
+	    /* Still correct: a fresh base on the first batch. */
+	    log_warn("cannot adopt the published delta (%s); the next publish"
+		     " writes a new base", err);
+	    pub_close_base(pub);
 	}
-	pub->routes = routes;
     }
+    pub->routes = routes > 0 ? (unsigned long) routes : 0;
+    st->changes = 0;
     state_dirty_clear(st);
     st->no_dirty = 0;
-    log_info("resuming from saved cookie: %zu entries, base serial %llu",
-	     st->nents, (unsigned long long) bm.serial);
+    log_info("resuming from saved cookie: %zu entries, base serial %llu,"
+	     " state loaded in %lld ms", st->nents, (unsigned long long) bm.serial,
+	     mono_ms() - t0);
     return 1;
 }
 
@@ -478,7 +551,7 @@ flush_cookie(const struct conf *c, struct syncer *sy, struct pub *pub)
     }
     if (save_cookies(c, sy, pub->base_serial) == 0)
 	cookie_lags = 0;
-    last_cookie = now_ms();
+    last_cookie = mono_ms();
 }
 
 /*
@@ -521,7 +594,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	    journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
 	sy_changed_clear(sy);
 	cookie_lags = 1;
-	if (now_ms() - last_cookie >= COOKIE_SAVE_MS)
+	if (mono_ms() - last_cookie >= COOKIE_SAVE_MS)
 	    flush_cookie(c, sy, pub);
 	return 0;
     } else {
@@ -531,7 +604,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
     if (r < 0)
 	return -1;
     if (pub->base_serial != old_base || full) {
-	long long t0 = now_ms();
+	long long t0 = mono_ms();
 
 	if (state_save(st, c->ldapsync.state_dir, pub->base_serial, err, sizeof(err)) < 0) {
 	    log_warn("%s", err);
@@ -539,10 +612,10 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	    sy_changed_clear(sy);
 	    return 1;
 	}
-	log_info("state snapshot saved: %zu entries in %lld ms", st->nents, now_ms() - t0);
+	log_info("state snapshot saved: %zu entries in %lld ms", st->nents, mono_ms() - t0);
 	sy_changed_clear(sy);
 	cookie_lags = save_cookies(c, sy, pub->base_serial) < 0;
-	last_cookie = now_ms();
+	last_cookie = mono_ms();
 	return 1;
     }
     journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
@@ -553,7 +626,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
      * replays a few changes, which is harmless); saving it, and the
      * fsync of the journal it depends on, is kept off the per-batch path.
      */
-    if (now_ms() - last_cookie >= COOKIE_SAVE_MS)
+    if (mono_ms() - last_cookie >= COOKIE_SAVE_MS)
 	flush_cookie(c, sy, pub);
     return 1;
 }
@@ -586,12 +659,18 @@ daemon_run(const struct conf *c, int force)
     if (strcmp(c->ldap.sync, "poll") == 0)
 	return poll_mode(c, force);
     config_hash(c, cfg_hash);
-    state_init(&st);
-    pub_init(&pub, c);
+    memset(&pub, 0, sizeof(pub));
+    memset(&sy, 0, sizeof(sy));
+    if (state_init(&st) < 0 || pub_init(&pub, c) < 0 || sy_init(&sy, c, &st) < 0) {
+	log_error("out of memory starting the sync");
+	sy_free(&sy);
+	pub_free(&pub);
+	state_free(&st);
+	return 1;
+    }
     pub.force = force;
     pub.keep_base = 1;
     pub.bg_compact = 1;
-    sy_init(&sy, c, &st);
     resumed = try_resume(c, &st, &sy, &pub);
     while (!stop_flag) {
 	int     full = !resumed;
@@ -608,8 +687,7 @@ daemon_run(const struct conf *c, int force)
 	}
 	if (r == SY_REFRESH_REQUIRED) {
 	    log_warn("%s: reloading everything", sy.err);
-	    state_free(&st);
-	    state_init(&st);
+	    state_reset(&st);
 	    sy_changed_clear(&sy);
 	    resumed = 0;
 	    continue;
@@ -619,15 +697,11 @@ daemon_run(const struct conf *c, int force)
 	     * last saved state. */
 	    lsm_directory(0);
 	    log_warn("sync: %s; retrying in %lld s", sy.err, backoff / 1000);
-	    state_free(&st);
-	    state_init(&st);
+	    state_reset(&st);
 	    sy_changed_clear(&sy);
 	    sy_clear_cookies(&sy);
 	    pub_free(&pub);
-	    pub_init(&pub, c);
-	    pub.force = force;
-	    pub.keep_base = 1;
-	    pub.bg_compact = 1;
+	    daemon_pub_init(&pub, c, force);
 	    resumed = try_resume(c, &st, &sy, &pub);
 	    nap(backoff);
 	    if (backoff < 60000)
@@ -649,11 +723,11 @@ daemon_run(const struct conf *c, int force)
 	    int     wait_ms = 1000, n;
 
 	    if (first_pending) {
-		long long left = first_pending + c->ldapsync.batch_delay_ms - now_ms();
+		long long left = first_pending + c->ldapsync.batch_delay_ms - mono_ms();
 
 		wait_ms = left > 0 ? (int) left : 0;
 	    } else if (cookie_lags) {
-		long long left = last_cookie + COOKIE_SAVE_MS - now_ms();
+		long long left = last_cookie + COOKIE_SAVE_MS - mono_ms();
 
 		wait_ms = left > 0 ? (left < wait_ms ? (int) left : wait_ms) : 0;
 	    }
@@ -672,23 +746,23 @@ daemon_run(const struct conf *c, int force)
 		    log_warn("%s", err);
 	    }
 	    if (n > 0 && first_pending == 0)
-		first_pending = now_ms();
-	    if (first_pending && (now_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
-		long long t0 = now_ms(), waited = t0 - first_pending;
+		first_pending = mono_ms();
+	    if (first_pending && (mono_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
+		long long t0 = mono_ms(), waited = t0 - first_pending;
 		int     pr = publish_now(c, &st, &pub, &sy, 0);
 
-		if (now_ms() - t0 > 300 || waited > 2LL * c->ldapsync.batch_delay_ms + 100)
+		if (mono_ms() - t0 > 300 || waited > 2LL * c->ldapsync.batch_delay_ms + 100)
 		    log_warn("slow batch: waited %lld ms, published in %lld ms",
-			     waited, now_ms() - t0);
+			     waited, mono_ms() - t0);
 		if (pr != 0 || sy.changed.n == 0)
 		    first_pending = 0;
 		if (first_pending)	/* refused: retry after another delay */
-		    first_pending = now_ms();
+		    first_pending = mono_ms();
 	    }
 	    /* The stream went quiet with the saved cookie behind what is
 	     * journaled and published: save it now, not at the next change. */
 	    if (cookie_lags && n == 0 && first_pending == 0 && sy.changed.n == 0
-		&& now_ms() - last_cookie >= COOKIE_SAVE_MS)
+		&& mono_ms() - last_cookie >= COOKIE_SAVE_MS)
 		flush_cookie(c, &sy, &pub);
 	    /* Session up, nothing pending: the tables match the directory. */
 	    if (n >= 0 && first_pending == 0 && sy.changed.n == 0)
@@ -696,8 +770,7 @@ daemon_run(const struct conf *c, int force)
 	    if (n == SY_REFRESH_REQUIRED) {
 		log_warn("server requires a full refresh");
 		sy_stop(&sy);
-		state_free(&st);
-		state_init(&st);
+		state_reset(&st);
 		sy_changed_clear(&sy);
 		resumed = 0;
 		break;
@@ -719,7 +792,8 @@ daemon_run(const struct conf *c, int force)
 	flush_cookie(c, &sy, &pub);
     sy_free(&sy);
     pub_free(&pub);
-    state_free(&st);
+    if (FREE_AT_EXIT)		/* a million entries: seconds; the exit frees them */
+	state_free(&st);
     log_info("stopped");
     return 0;
 }

@@ -45,6 +45,17 @@ htab_free(struct htab *h)
     memset(h, 0, sizeof(*h));
 }
 
+void
+htab_free_keys(struct htab *h)
+{
+    size_t  pos = 0;
+    const char *k;
+
+    while (htab_next(h, &pos, &k, NULL, NULL))
+	free((char *) (uintptr_t) k);
+    htab_free(h);
+}
+
 static struct htab_slot *
 htab_find(const struct htab *h, const char *key, size_t klen, uint64_t hash)
 {
@@ -132,15 +143,10 @@ htab_put(struct htab *h, const char *key, size_t klen, void *val)
 int
 htab_del(struct htab *h, const char *key, size_t klen)
 {
-    struct htab_slot *s;
+    const char *k;
+    void   *v;
 
-    if (h->cap == 0 || (s = htab_find(h, key, klen, htab_hash(key, klen))) == NULL)
-	return 0;
-    s->key = htab_tomb;
-    s->val = NULL;
-    h->n--;
-    h->tombs++;
-    return 1;
+    return htab_take(h, key, klen, &k, &v);
 }
 
 int

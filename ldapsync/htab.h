@@ -5,6 +5,10 @@
  *	Open addressing with linear probing over keys given as pointer
  *	plus length.  The table stores the key pointer it is given (the
  *	caller keeps the key alive as long as the item) and one value.
+ *	htab_init() presizes a table for hint items: 0, or -1 when memory
+ *	is short (the table is then empty and still valid: a zeroed struct
+ *	htab is an empty table, and htab_put() allocates it).  htab_free()
+ *	leaves such an empty table behind.
  *	htab_get() returns the value or NULL; htab_put() inserts or
  *	replaces (1 new, 0 replaced, -1 out of memory); htab_del() removes
  *	(1 removed, 0 absent).  htab_next() iterates: start with *pos = 0.
@@ -30,8 +34,11 @@ struct htab {
 };
 
 uint64_t htab_hash(const char *key, size_t klen);
-int	htab_init(struct htab *h, size_t hint);
+int	htab_init(struct htab *h, size_t hint)
+	__attribute__((warn_unused_result));
 void	htab_free(struct htab *h);
+/* htab_free() for a table that owns its keys (malloc'd): frees them too. */
+void	htab_free_keys(struct htab *h);
 void   *htab_get(const struct htab *h, const char *key, size_t klen);
 int	htab_put(struct htab *h, const char *key, size_t klen, void *val);
 int	htab_del(struct htab *h, const char *key, size_t klen);

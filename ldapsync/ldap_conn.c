@@ -328,7 +328,9 @@ lc_entry_ber(const struct conf *c, BerElement *ber, const struct berval *bdn,
 	snprintf(err, errlen, "%s: undecodable attribute list: %s", dn,
 		 ldap_err2string(LDAP_DECODING_ERROR));
     else if (!have_uuid)
-	snprintf(err, errlen, "%s: no entryUUID", dn);
+	snprintf(err, errlen, "%s: no entryUUID: the bind DN may not read it"
+		 " (a directory ACL that grants the routing attributes must"
+		 " also grant entryUUID, entryCSN and entry; see install.md)", dn);
     else if ((e = ent_new(u, dn, (char **const *) vals, nvals)) == NULL)
 	snprintf(err, errlen, "out of memory");
     for (k = 0; k < V_NUM; k++) {

@@ -10,6 +10,7 @@
 #include "lsmetrics.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "mono.h"
 
 enum { LSM_FULL, LSM_DELTA, LSM_NMODES };
 enum { LSM_PUBLISHED, LSM_UNCHANGED, LSM_FAILED, LSM_REFUSED, LSM_NRESULTS };
@@ -41,7 +42,7 @@ static struct lsm_vals lv;
 static struct metrics_snap lsnap;
 static int lfds[MHTTP_MAX_SOCKETS], nlfds;
 static struct mhttp *lhttp;
-static struct timespec refresh_t0;
+static uint64_t refresh_t0;	/* mono_ns() when a full refresh began; 0 none */
 
 static int lsm_render_cb(void *snap, struct mbuf *b);
 
@@ -100,7 +101,7 @@ lsm_stop(void)
 void
 lsm_refresh_begin(void)
 {
-    clock_gettime(CLOCK_MONOTONIC, &refresh_t0);
+    refresh_t0 = mono_ns();
 }
 
 void
@@ -109,7 +110,6 @@ lsm_report(const struct report *rep, const char *result)
     int     mode = strcmp(report_mode(rep), "delta") == 0 ? LSM_DELTA : LSM_FULL;
     int     res, i;
     uint64_t ns = (uint64_t) report_elapsed_ms(rep) * 1000000ULL;
-    struct timespec now;
 
     if (strcmp(result, "published") == 0)
 	res = LSM_PUBLISHED;
@@ -121,12 +121,9 @@ lsm_report(const struct report *rep, const char *result)
 	res = LSM_UNCHANGED;
     /* A refresh's first report: from the start of the refresh.  Only
      * that one: later deltas time their own compile and publish. */
-    if (mode == LSM_FULL && refresh_t0.tv_sec) {
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ns = (uint64_t) (now.tv_sec - refresh_t0.tv_sec) * 1000000000ULL
-	    + (uint64_t) now.tv_nsec - (uint64_t) refresh_t0.tv_nsec;
-    }
-    memset(&refresh_t0, 0, sizeof(refresh_t0));
+    if (mode == LSM_FULL && refresh_t0)
+	ns = mono_ns() - refresh_t0;
+    refresh_t0 = 0;
     lv.syncs[mode][res]++;
     metrics_hist_observe(&lv.dur[mode], ns);
     if (res == LSM_REFUSED)

@@ -170,7 +170,7 @@ main(int argc, char **argv)
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0}
     };
-    const char *path = "/etc/fwdmap/fwdmap.json";
+    const char *path = CONF_DEFAULT_PATH;
     int     once = 0, dry = 0, force = 0, check = 0, use_syslog = 0, ch, ret;
     struct conf *c;
     char    err[1024];

@@ -40,17 +40,7 @@ pub_init(struct pub *p, const struct conf *c)
 void
 pub_delta_clear(struct pub *p)
 {
-    size_t  pos = 0;
-    const char *k;
-    void   *v;
-
-    while (htab_next(&p->delta, &pos, &k, NULL, &v)) {
-	free((char *) (uintptr_t) k);
-	if (v != pub_tomb)
-	    free(v);
-    }
-    htab_free(&p->delta);
-    htab_init(&p->delta, 1024);
+    pub_delta_free_table(&p->delta);	/* an empty table, allocated on use */
 }
 
 void
@@ -196,106 +186,76 @@ pub_get(struct pub *p, int tag, const char *addr, size_t alen,
     return pub_base_get(p, tag, addr, alen, v, vlen);
 }
 
-static uint32_t
-le32(const unsigned char *p)
+/* ---- adopting a published delta (restart) ---- */
+
+struct adopt {
+    struct pub *p;
+    long    routes;		/* R records the delta adds minus removes */
+};
+
+static int
+adopt_one(void *ctx, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
+    struct adopt *a = ctx;
+    const char *bv;
+    size_t  bl;
+    char   *key, *val;
+    int     in_base;
 
-/* Read the records of one CDB file in order; -1 on a damaged file. */
-int
-pub_scan_file(const char *path, pub_each_fn each, void *ctx, char *err,
-	      size_t errlen)
-{
-    FILE   *f = fopen(path, "r");
-    unsigned char hdr[2048], lens[8];
-    char   *buf = NULL;
-    size_t  cap = 0;
-    long    pos = 2048, dend, fsize;
-    int     ret = -1;
-
-    if (f == NULL)
-	return errno == ENOENT ? 0 : -1;
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
-    if (fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr) || fseek(f, 0, SEEK_END) < 0
-	|| (fsize = ftell(f)) < 2048 || fseek(f, 2048, SEEK_SET) < 0) {
-	snprintf(err, errlen, "%s: too short", path);
-	goto out;
-    }
-    dend = (long) le32(hdr);
-    if (dend < 2048 || dend > fsize) {
-	snprintf(err, errlen, "%s: bad header", path);
-	goto out;
-    }
-    while (pos + 8 <= dend) {
-	uint32_t kl, vl;
-
-	if (fread(lens, 1, 8, f) != 8)
-	    break;
-	kl = le32(lens);
-	vl = le32(lens + 4);
-	if ((uint64_t) pos + 8 + kl + vl > (uint64_t) dend) {
-	    snprintf(err, errlen, "%s: record beyond the data", path);
-	    goto out;
-	}
-	if ((size_t) kl + vl + 1 > cap) {
-	    char   *nb = realloc(buf, (size_t) kl + vl + 1);
-
-	    if (nb == NULL)
-		goto out;
-	    buf = nb;
-	    cap = (size_t) kl + vl + 1;
-	}
-	if (fread(buf, 1, (size_t) kl + vl, f) != (size_t) kl + vl) {
-	    snprintf(err, errlen, "%s: short read", path);
-	    goto out;
-	}
-	pos += 8 + (long) kl + (long) vl;
-	if (each(ctx, buf, kl, buf + kl, vl) < 0)
-	    goto out;
-    }
-    ret = 0;
-out:
-    free(buf);
-    fclose(f);
-    return ret;
-}
-
-/*
- * Serial, kind and base serial of a published file from its #meta
- * record alone (map_file_meta would verify, and so touch, every record
- * of a big base); the sequential scan checks the records' bounds.
- */
-int
-pub_quick_meta(const char *path, struct map_meta *m)
-{
-    struct cdb cdb;
-    int     fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
-    json_t *j = NULL;
-    json_error_t je;
-    const char *kind;
-
-    memset(m, 0, sizeof(*m));
-    if (fd < 0)
+    if (klen < 3 || k[1] != ':' || k[0] == 0 || strchr(PUB_RECTAGS, k[0]) == NULL)
+	return 0;		/* #meta */
+    if (htab_get(&a->p->delta, k, klen) != NULL)
+	return -1;		/* a key twice: a damaged file */
+    if ((key = malloc(klen + 1)) == NULL)
 	return -1;
-    if (cdb_init(&cdb, fd) < 0) {
-	close(fd);
+    memcpy(key, k, klen);
+    key[klen] = 0;
+    if (vlen == MAP_TOMBSTONE_LEN && memcmp(v, MAP_TOMBSTONE, MAP_TOMBSTONE_LEN) == 0)
+	val = pub_tomb;
+    else if ((val = malloc(vlen + 1)) == NULL) {
+	free(key);
+	return -1;
+    } else {
+	memcpy(val, v, vlen);
+	val[vlen] = 0;
+    }
+    if (k[0] == MAP_T_RECIPIENT) {
+	in_base = pub_base_get(a->p, MAP_T_RECIPIENT, k + 2, klen - 2, &bv, &bl);
+	if (val == pub_tomb && in_base)
+	    a->routes--;
+	else if (val != pub_tomb && !in_base)
+	    a->routes++;
+    }
+    if (htab_put(&a->p->delta, key, klen, val) < 0) {
+	free(key);
+	if (val != pub_tomb)
+	    free(val);
 	return -1;
     }
-    if (cdb_find(&cdb, MAP_META_KEY, sizeof(MAP_META_KEY) - 1) > 0
-	&& cdb_getdata(&cdb) != NULL
-	&& (j = json_loadb(cdb_getdata(&cdb), cdb_datalen(&cdb), 0, &je)) != NULL
-	&& json_is_integer(json_object_get(j, "serial"))
-	&& (kind = json_string_value(json_object_get(j, "kind"))) != NULL) {
-	m->serial = (uint64_t) json_integer_value(json_object_get(j, "serial"));
-	m->is_delta = strcmp(kind, "delta") == 0;
-	m->base_serial = (uint64_t) json_integer_value(json_object_get(j, "base_serial"));
-	ret = 0;
+    return 0;
+}
+
+int
+pub_adopt_delta(struct pub *p, long *routes, char *err, size_t errlen)
+{
+    char    path[4096];
+    struct adopt a = {p, 0};
+
+    *routes = 0;
+    if (errlen)
+	err[0] = 0;
+    snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
+    pub_delta_clear(p);
+    if (p->base == NULL || map_scan(path, adopt_one, &a, err, errlen) < 0) {
+	if (p->base == NULL)
+	    snprintf(err, errlen, "no base open");
+	else if (err[0] == 0)
+	    snprintf(err, errlen, "%s: out of memory or a key twice", path);
+	pub_delta_clear(p);
+	return -1;
     }
-    json_decref(j);
-    cdb_free(&cdb);
-    close(fd);
-    return ret;
+    *routes = a.routes;
+    return 0;
 }
 
 /* ---- leftovers of a crash ---- */

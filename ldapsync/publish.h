@@ -59,7 +59,8 @@ struct pub {
     struct htab since_fork;	/* delta keys changed since the fork */
 };
 
-int	pub_init(struct pub *p, const struct conf *c);
+int	pub_init(struct pub *p, const struct conf *c)
+	__attribute__((warn_unused_result));
 void	pub_free(struct pub *p);
 int	pub_full(struct pub *p, struct state *st, struct report *rep,
 		 char *err, size_t errlen);
@@ -80,7 +81,9 @@ long long pub_child_ms(const struct pub *p);	/* since the compaction started */
 /* Remove (and log) leftovers of ldapsync's own temporary names in
  * maps_dir and state_dir; startup: also those a publish can leave. */
 unsigned pub_remove_stale(const struct conf *c, int startup);
-/* Serial, kind, base serial from a file's #meta record alone. */
-int	pub_quick_meta(const char *path, struct map_meta *m);
+/* Restart: read the published delta (over the open base) into p->delta;
+ * *routes: the R records it adds minus those it removes.  0, or -1 with a
+ * message in err (p->delta then empty). */
+int	pub_adopt_delta(struct pub *p, long *routes, char *err, size_t errlen);
 
 #endif

@@ -18,6 +18,7 @@
 #include <cdb.h>
 
 #include "log.h"
+#include "mono.h"
 #include "publish.h"
 #include "publish_int.h"
 
@@ -105,7 +106,7 @@ child_merge(struct pub *p, uint64_t serial)
 	return -1;
     m.fd = open_writer_tmp(p->conf->maps_dir, PUB_NEXT_BASE);
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
-    if (pub_scan_file(path, merge_rec, &m, err, sizeof(err)) < 0)
+    if (map_scan(path, merge_rec, &m, err, sizeof(err)) < 0)
 	goto fail;
     while (htab_next(&p->delta, &pos, &k, &klen, &v))
 	if (v != pub_tomb && map_writer_put(m.mw, k[0], k + 2, klen - 2, v, strlen(v)) < 0)
@@ -126,15 +127,6 @@ fail:
     return -1;
 }
 
-static long long
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 long long
 pub_child_ms(const struct pub *p)
 {
@@ -149,9 +141,14 @@ pub_start_compaction(struct pub *p, struct state *st)
 
     /* A compaction killed with an earlier ldapsync left these. */
     pub_remove_stale(p->conf, 0);
-    fflush(NULL);
-    if ((pid = fork()) < 0)
+    /* The keys changed while the child runs; ready before it exists. */
+    if (htab_init(&p->since_fork, 1024) < 0)
 	return -1;
+    fflush(NULL);
+    if ((pid = fork()) < 0) {
+	htab_free(&p->since_fork);
+	return -1;
+    }
     if (pid == 0) {
 	char    err[512];
 	int     ok;
@@ -179,19 +176,13 @@ pub_start_compaction(struct pub *p, struct state *st)
 	     " serial %llu, new base serial %llu", (long) pid, p->delta.n,
 	     (unsigned long long) p->base_serial, (unsigned long long) serial);
     p->child_serial = serial;
-    htab_init(&p->since_fork, 1024);
     return 0;
 }
 
 static void
 since_fork_clear(struct pub *p)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&p->since_fork, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&p->since_fork);
+    htab_free_keys(&p->since_fork);
 }
 
 void
@@ -240,7 +231,10 @@ pub_poll_child(struct pub *p, char *err, size_t errlen)
 	goto fail;
     }
     /* The new delta: what changed since the fork, against the new base. */
-    htab_init(&nd, 1024);
+    if (htab_init(&nd, 1024) < 0) {
+	snprintf(err, errlen, "out of memory installing the compacted base");
+	goto fail;
+    }
     while (htab_next(&p->since_fork, &pos, &k, &klen, NULL)) {
 	const char *cv = NULL, *bv = NULL;
 	size_t  cl = 0, bl = 0;
@@ -301,6 +295,7 @@ pub_poll_child(struct pub *p, char *err, size_t errlen)
     return 1;
 fail:
     if (nb) {
+	cdb_free(&nb->cdb);		/* nothing mapped: a no-op */
 	if (nb->fd >= 0)
 	    close(nb->fd);
 	free(nb);

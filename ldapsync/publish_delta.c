@@ -92,8 +92,8 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	    snprintf(err, errlen, "out of memory compiling %s", addr);
 	    goto out;
 	}
-	had_r = pub_get(p, 'R', addr, alen, &ov, &ol);
-	has_r = r.v[REC_IDX('R')] != NULL;
+	had_r = pub_get(p, MAP_T_RECIPIENT, addr, alen, &ov, &ol);
+	has_r = r.v[REC_IDX(MAP_T_RECIPIENT)] != NULL;
 	for (t = PUB_RECTAGS; *t; t++) {
 	    const char *nv = r.v[REC_IDX(*t)];
 	    int     pf = pub_get(p, *t, addr, alen, &ov, &ol);
@@ -104,7 +104,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 
 	    if (pf ? same(ov, ol, nv) : nv == NULL)
 		continue;	/* published view already right */
-	    if (*t == 'V' || *t == 'T')
+	    if (*t == MAP_T_VIRTUAL || *t == MAP_T_TRANSPORT)
 		diff = 1;
 	    bf = pub_base_get(p, *t, addr, alen, &bv, &bl);
 	    if (bf ? same(bv, bl, nv) : nv == NULL)

@@ -50,7 +50,7 @@ rec_hash(int tag, const char *v, size_t vlen)
 {
     uint64_t h = htab_hash(v, vlen);
 
-    return (uint32_t) (h ^ (h >> 32)) * (tag == 'V' ? 2654435761U : 40503U) + (uint32_t) tag;
+    return (uint32_t) (h ^ (h >> 32)) * (tag == MAP_T_VIRTUAL ? 2654435761U : 40503U) + (uint32_t) tag;
 }
 
 static void
@@ -66,14 +66,15 @@ scan_rec(struct scanctx *x, const char *k, size_t klen, const char *v, size_t vl
     if (x->want_hash)
 	x->allhash ^= whole_hash(k[0], k + 2, klen - 2, v, vlen);
     x->nrec++;
-    if (k[0] != 'R' && k[0] != 'V' && k[0] != 'T')
+    if (k[0] != MAP_T_RECIPIENT && k[0] != MAP_T_VIRTUAL
+	&& k[0] != MAP_T_TRANSPORT)
 	return;
     tag = k[0];
     a = state_addr(x->st, k + 2, klen - 2);
-    if (tag == 'R')
+    if (tag == MAP_T_RECIPIENT)
 	x->old_routes++;
     if (a == NULL) {
-	if (tag == 'R') {
+	if (tag == MAP_T_RECIPIENT) {
 	    char    buf[MAP_KEY_MAX + 1];
 	    size_t  n = klen - 2 < MAP_KEY_MAX ? klen - 2 : MAP_KEY_MAX;
 
@@ -86,7 +87,7 @@ scan_rec(struct scanctx *x, const char *k, size_t klen, const char *v, size_t vl
 	}
 	return;
     }
-    if (tag == 'R')
+    if (tag == MAP_T_RECIPIENT)
 	a->old_r = 1;
     else
 	a->old_vt ^= rec_hash(tag, v, vlen);
@@ -120,32 +121,32 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
     char    bpath[4096], dpath[4096];
     struct map_meta bm, dm;
     struct htab skip;
-    size_t  pos = 0;
-    const char *k;
     int     ret = 0;
 
     snprintf(bpath, sizeof(bpath), "%s/%s", c->maps_dir, MAP_BASE_NAME);
     snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
-    if (pub_quick_meta(bpath, &bm) < 0 || bm.is_delta)
+    if (map_read_meta(bpath, &bm, NULL, 0) < 0 || bm.is_delta)
 	return 0;		/* nothing (valid) published yet */
-    htab_init(&skip, 1024);
+    if (htab_init(&skip, 1024) < 0) {
+	snprintf(err, errlen, "out of memory");
+	return -1;
+    }
     x->skip = &skip;
     if (bm.serial > *serial)
 	*serial = bm.serial;
-    if (pub_quick_meta(dpath, &dm) == 0 && dm.is_delta
+    if (map_read_meta(dpath, &dm, NULL, 0) == 0 && dm.is_delta
 	&& dm.base_serial == bm.serial) {
 	if (dm.serial > *serial)
 	    *serial = dm.serial;
 	x->is_delta = 1;
-	if (pub_scan_file(dpath, scan_each, x, err, errlen) < 0)
+	if (map_scan(dpath, scan_each, x, err, errlen) < 0 && errno != ENOENT)
 	    ret = -1;
 	x->is_delta = 0;
     }
-    if (ret == 0 && pub_scan_file(bpath, scan_each, x, err, errlen) < 0)
+    if (ret == 0 && map_scan(bpath, scan_each, x, err, errlen) < 0
+	&& errno != ENOENT)
 	ret = -1;
-    while (htab_next(&skip, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&skip);
+    htab_free_keys(&skip);
     return ret < 0 ? -1 : 1;
 }
 
@@ -241,13 +242,13 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	    snprintf(err, errlen, "out of memory compiling %s", a->addr);
 	    goto out;
 	}
-	if (r.v[REC_IDX('R')]) {
+	if (r.v[REC_IDX(MAP_T_RECIPIENT)]) {
 	    uint32_t vt = 0;
 	    const char *t;
 
 	    a->routed = 1;
 	    routes++;
-	    for (t = "VT"; *t; t++)
+	    for (t = PUB_VTTAGS; *t; t++)
 		if ((nv = r.v[REC_IDX(*t)]) != NULL)
 		    vt ^= rec_hash(*t, nv, strlen(nv));
 	    if (!a->old_r) {

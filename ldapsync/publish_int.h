@@ -19,8 +19,6 @@
  *	int	pub_guard(const struct pub *p, unsigned long routes,
  *			  unsigned long old_routes, unsigned long removed,
  *			  char *err, size_t errlen);
- *	int	pub_scan_file(const char *path, pub_each_fn each, void *ctx,
- *			      char *err, size_t errlen);
  *	int	pub_write_delta(struct pub *p, char *err, size_t errlen);
  *	int	pub_start_compaction(struct pub *p, struct state *st);
  *
@@ -40,12 +38,6 @@
  *	safety.max_removed_percent of old_routes) routes without p->force or
  *	safety.allow_mass_removal; else 0.
  *
- *	pub_scan_file() reads the records of a published CDB file in file
- *	order through a bounded buffer (not mapped, so that a big old
- *	generation does not count against our memory) and hands each to
- *	each(ctx, key, klen, value, vlen); each() returns -1 to stop.  A
- *	missing file is 0 records.
- *
  *	pub_write_delta() writes p->delta as MAPS_DIR/fwdmap.delta.cdb with
  *	serial p->serial + 1 over p->base_serial (publish_delta.c).
  *
@@ -53,9 +45,8 @@
  *	into a new base (publish_compact.c).
  *
  * DIAGNOSTICS
- *	pub_scan_file() and pub_write_delta() return -1 with a message in
- *	err (pub_scan_file() leaves err alone when each() or memory
- *	failed); pub_start_compaction() returns -1 with errno set (fork).
+ *	pub_write_delta() returns -1 with a message in err;
+ *	pub_start_compaction() returns -1 with errno set (fork).
  */
 #ifndef LDAPSYNC_PUBLISH_INT_H
 #define LDAPSYNC_PUBLISH_INT_H
@@ -64,7 +55,10 @@
 
 #include "publish.h"
 
-#define PUB_RECTAGS	"RVTPX"		/* per-address tables */
+/* The per-address tables, and those whose change is a "changed" route. */
+#define PUB_RECTAGS	((const char[]) {MAP_T_RECIPIENT, MAP_T_VIRTUAL, \
+			  MAP_T_TRANSPORT, MAP_T_PROVENANCE, MAP_T_REJECTED, 0})
+#define PUB_VTTAGS	((const char[]) {MAP_T_VIRTUAL, MAP_T_TRANSPORT, 0})
 #define PUB_NEXT_BASE	".fwdmap.next.cdb"	/* compaction output */
 
 struct pub_base {
@@ -73,9 +67,6 @@ struct pub_base {
 };
 
 extern char pub_tomb[1];
-
-typedef int (*pub_each_fn) (void *ctx, const char *k, size_t klen,
-			    const char *v, size_t vlen);
 
 void	pub_delta_clear(struct pub *p);
 void	pub_delta_free_table(struct htab *h);
@@ -86,8 +77,6 @@ int	pub_get(struct pub *p, int tag, const char *addr, size_t alen,
 int	pub_guard(const struct pub *p, unsigned long routes,
 		  unsigned long old_routes, unsigned long removed, char *err,
 		  size_t errlen);
-int	pub_scan_file(const char *path, pub_each_fn each, void *ctx,
-		      char *err, size_t errlen);
 int	pub_write_delta(struct pub *p, char *err, size_t errlen);
 int	pub_start_compaction(struct pub *p, struct state *st);
 

@@ -117,7 +117,10 @@ report_new(const char *mode)
     r->added = json_array();
     r->removed = json_array();
     r->changed = json_array();
-    htab_init(&r->seen, 64);
+    if (htab_init(&r->seen, 64) < 0) {
+	report_free(r);
+	return NULL;
+    }
     json_object_set_new(r->root, "mode", json_string(mode));
     json_object_set_new(r->root, "started", json_integer((json_int_t) r->start.tv_sec));
     return r;
@@ -126,14 +129,9 @@ report_new(const char *mode)
 void
 report_free(struct report *r)
 {
-    size_t  pos = 0;
-    const char *k;
-
     if (r == NULL)
 	return;
-    while (htab_next(&r->seen, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&r->seen);
+    htab_free_keys(&r->seen);
     json_decref(r->root);
     json_decref(r->counts);
     json_decref(r->rejected);

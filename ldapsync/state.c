@@ -173,7 +173,6 @@ state_free(struct state *st)
 {
     size_t  pos = 0;
     void   *v;
-    const char *k;
 
     while (htab_next(&st->ents, &pos, NULL, NULL, &v))
 	ent_free(v);
@@ -186,12 +185,9 @@ state_free(struct state *st)
 	free(a->f);
 	free(a);
     }
-    pos = 0;
-    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
     htab_free(&st->ents);
     htab_free(&st->addrs);
-    htab_free(&st->dirty);
+    htab_free_keys(&st->dirty);
 }
 
 struct ent *
@@ -419,6 +415,23 @@ mark_ent(struct state *st, struct ent *e)
     return 0;
 }
 
+/* The keys of the dirty set now (a copy of the pointers: marking adds to
+ * the set while the caller walks the list); NULL when out of memory. */
+static char **
+dirty_keys(struct state *st, size_t *n)
+{
+    size_t  pos = 0;
+    const char *k;
+    char  **list;
+
+    *n = 0;
+    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+	return NULL;
+    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
+	list[(*n)++] = (char *) (uintptr_t) k;
+    return list;
+}
+
 /*
  * Addresses whose records can depend on the dirty ones: every address
  * of an entry claiming a dirty address (its primary may have been won
@@ -429,16 +442,12 @@ mark_ent(struct state *st, struct ent *e)
 int
 state_dirty_expand(struct state *st)
 {
-    size_t  pos = 0, n = 0, i;
-    const char *k;
-    size_t  klen;
+    size_t  n, i;
     char  **list;
     uint32_t j;
 
-    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+    if ((list = dirty_keys(st, &n)) == NULL)
 	return -1;
-    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = (char *) (uintptr_t) k;
     /* Pass 1: claimants' entries. */
     for (i = 0; i < n; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
@@ -448,12 +457,8 @@ state_dirty_expand(struct state *st)
 		goto fail;
     }
     free(list);
-    n = 0;
-    pos = 0;
-    if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
+    if ((list = dirty_keys(st, &n)) == NULL)
 	return -1;
-    while (htab_next(&st->dirty, &pos, &k, &klen, NULL))
-	list[n++] = (char *) (uintptr_t) k;
     /* Pass 2: forwarders. */
     for (i = 0; i < n; i++) {
 	struct anode *a = htab_get(&st->addrs, list[i], strlen(list[i]));
@@ -472,13 +477,7 @@ fail:
 void
 state_dirty_clear(struct state *st)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&st->dirty);
-    htab_init(&st->dirty, 256);
+    htab_free_keys(&st->dirty);		/* an empty table, allocated on use */
     st->changes = 0;
 }
 
@@ -635,7 +634,9 @@ save_as(struct state *st, const char *dir, const char *name, int truncate_journa
 	return -1;
     }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
-    fprintf(f, "%s %llu\n", STATE_MAGIC, (unsigned long long) base_serial);
+    /* The counts let a load size its tables once (no rehashing). */
+    fprintf(f, "%s %llu %zu %zu\n", STATE_MAGIC, (unsigned long long) base_serial,
+	    st->nents, st->addrs.n);
     {
 	unsigned long n = 0;
 
@@ -809,15 +810,31 @@ state_load_files(struct state *st, FILE *f, const char *path, FILE *jf,
     char   *line = NULL;
     size_t  cap = 0;
     ssize_t n;
-    unsigned long long s;
-    int     ok = 0, ret = -1;
+    unsigned long long s, ne = 0, na = 0;
+    int     ok = 0, ret = -1, nf;
 
     if ((n = getline(&line, &cap, f)) <= 0
-	|| sscanf(line, STATE_MAGIC " %llu", &s) != 1) {
+	|| (nf = sscanf(line, STATE_MAGIC " %llu %llu %llu", &s, &ne, &na)) < 1) {
 	snprintf(err, errlen, "%s: bad header", path);
 	goto out;
     }
     *base_serial = *last_serial = s;
+    /* Size the empty tables for what comes (bounded: the header is
+     * untrusted; they still grow as needed). */
+    if (nf == 3 && st->nents == 0 && st->ents.n == 0 && st->addrs.n == 0
+	&& ne <= 50000000 && na <= 200000000) {
+	struct htab e2, a2;
+
+	if (htab_init(&e2, (size_t) ne) == 0) {
+	    if (htab_init(&a2, (size_t) na) == 0) {
+		htab_free(&st->ents);
+		htab_free(&st->addrs);
+		st->ents = e2;
+		st->addrs = a2;
+	    } else
+		htab_free(&e2);
+	}
+    }
     while ((n = getline(&line, &cap, f)) > 0) {
 	if (line[n - 1] == '\n')
 	    line[--n] = 0;

@@ -92,10 +92,11 @@ void	ent_free(struct ent *e);
 void	uuid_str(const unsigned char u[16], char out[37]);
 int	uuid_parse(const char *s, unsigned char u[16]);
 
-int	state_init(struct state *st);
+int	state_init(struct state *st) __attribute__((warn_unused_result));
 /* Sized for about that many entries (the tables grow as needed): a
  * fuzz target's tiny states need not clear a large table each time. */
-int	state_init_hint(struct state *st, size_t entries);
+int	state_init_hint(struct state *st, size_t entries)
+	__attribute__((warn_unused_result));
 void	state_free(struct state *st);
 struct ent *state_get(struct state *st, const unsigned char uuid[16]);
 

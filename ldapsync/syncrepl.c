@@ -22,7 +22,7 @@ note_changed(struct syncer *s, const unsigned char *uuid)
     unsigned char *k;
 
     s->events++;
-    if (htab_get(&s->changed, (const char *) uuid, 16))
+    if (s->no_changed || htab_get(&s->changed, (const char *) uuid, 16))
 	return;
     if ((k = malloc(16)) == NULL)
 	return;
@@ -268,6 +268,28 @@ sy_scan_state(BerElement *ber, int *state, struct berval *uuid,
     return 0;
 }
 
+/*
+ * "{ cookie OPTIONAL, flag BOOLEAN DEFAULT dflt" of refreshDelete,
+ * refreshPresent, syncIdSet and syncDone: *flag is dflt when absent;
+ * -1 when the sequence or the flag does not decode.
+ */
+static int
+scan_cookie_flag(BerElement *ber, ber_tag_t flag_tag, struct berval *cookie,
+		 ber_int_t dflt, ber_int_t *flag)
+{
+    ber_len_t len;
+
+    *flag = dflt;
+    if (ber_scanf(ber, "{") == LBER_ERROR)
+	return -1;
+    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
+	&& ber_scanf(ber, "m", cookie) == LBER_ERROR)
+	cookie->bv_val = NULL, cookie->bv_len = 0;
+    if (ber_peek_tag(ber, &len) == flag_tag && ber_scanf(ber, "b", flag) == LBER_ERROR)
+	return -1;
+    return 0;
+}
+
 int
 sy_scan_info(BerElement *ber, struct sy_info *in)
 {
@@ -287,28 +309,16 @@ sy_scan_info(BerElement *ber, struct sy_info *in)
     if (tag == LDAP_TAG_SYNC_REFRESH_DELETE || tag == LDAP_TAG_SYNC_REFRESH_PRESENT) {
 	in->kind = tag == LDAP_TAG_SYNC_REFRESH_PRESENT ? SY_INFO_REFRESH_PRESENT
 	    : SY_INFO_REFRESH_DELETE;
-	flag = 1;		/* refreshDone defaults to TRUE */
-	if (ber_scanf(ber, "{") == LBER_ERROR)
-	    return -1;
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-	    && ber_scanf(ber, "m", &in->cookie) == LBER_ERROR)
-	    in->cookie.bv_val = NULL, in->cookie.bv_len = 0;
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDONE
-	    && ber_scanf(ber, "b", &flag) == LBER_ERROR)
+	/* refreshDone defaults to TRUE */
+	if (scan_cookie_flag(ber, LDAP_TAG_REFRESHDONE, &in->cookie, 1, &flag) < 0)
 	    return -1;
 	in->refresh_done = flag != 0;
 	return 0;
     }
     if (tag == LDAP_TAG_SYNC_ID_SET) {
 	in->kind = SY_INFO_ID_SET;
-	flag = 0;		/* refreshDeletes defaults to FALSE */
-	if (ber_scanf(ber, "{") == LBER_ERROR)
-	    return -1;
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-	    && ber_scanf(ber, "m", &in->cookie) == LBER_ERROR)
-	    in->cookie.bv_val = NULL, in->cookie.bv_len = 0;
-	if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES
-	    && ber_scanf(ber, "b", &flag) == LBER_ERROR)
+	/* refreshDeletes defaults to FALSE */
+	if (scan_cookie_flag(ber, LDAP_TAG_REFRESHDELETES, &in->cookie, 0, &flag) < 0)
 	    return -1;
 	if (ber_scanf(ber, "[W]}", &in->uuids) == LBER_ERROR) {
 	    in->uuids = NULL;
@@ -323,22 +333,16 @@ sy_scan_info(BerElement *ber, struct sy_info *in)
 int
 sy_scan_done(BerElement *ber, struct berval *cookie, int *refresh_deletes)
 {
-    ber_len_t len;
     ber_int_t flag = 0;
+    int     r;
 
     cookie->bv_val = NULL;
     cookie->bv_len = 0;
-    *refresh_deletes = 0;
-    if (ber_scanf(ber, "{") == LBER_ERROR)
-	return -1;
-    if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
-	&& ber_scanf(ber, "m", cookie) == LBER_ERROR)
-	cookie->bv_val = NULL, cookie->bv_len = 0;
-    if (ber_peek_tag(ber, &len) == LDAP_TAG_REFRESHDELETES
-	&& ber_scanf(ber, "b", &flag) == LBER_ERROR)
-	flag = 0;
-    *refresh_deletes = flag != 0;
-    return 0;
+    /* A refreshDeletes that does not decode reads as FALSE; the cookie
+     * before it still counts. */
+    r = scan_cookie_flag(ber, LDAP_TAG_REFRESHDELETES, cookie, 0, &flag);
+    *refresh_deletes = r == 0 && flag != 0;
+    return r < 0 && cookie->bv_val == NULL ? -1 : 0;
 }
 
 #define MSG_GO_ON	0
@@ -461,14 +465,15 @@ sync_request(struct sy_sess *ss)
     BerElement *ber = ber_alloc_t(LBER_USE_DER);
     LDAPControl ctrl, *ctrls[2] = {&ctrl, NULL};
     int     rc;
+    ber_int_t mode = ss->owner->refresh_only ? LDAP_SYNC_REFRESH_ONLY
+	: LDAP_SYNC_REFRESH_AND_PERSIST;
 
     if (ber == NULL)
 	return LDAP_NO_MEMORY;
     if (ls->ls_cookie.bv_val)
-	rc = ber_printf(ber, "{eOb}", (ber_int_t) LDAP_SYNC_REFRESH_AND_PERSIST,
-			&ls->ls_cookie, (ber_int_t) 0);
+	rc = ber_printf(ber, "{eOb}", mode, &ls->ls_cookie, (ber_int_t) 0);
     else
-	rc = ber_printf(ber, "{eb}", (ber_int_t) LDAP_SYNC_REFRESH_AND_PERSIST, (ber_int_t) 0);
+	rc = ber_printf(ber, "{eb}", mode, (ber_int_t) 0);
     memset(&ctrl, 0, sizeof(ctrl));
     if (rc < 0 || ber_flatten2(ber, &ctrl.ldctl_value, 0) < 0) {
 	ber_free(ber, 1);
@@ -491,8 +496,10 @@ sy_init(struct syncer *s, const struct conf *c, struct state *st)
     s->c = c;
     s->st = st;
     s->nsess = c->ntenants;
-    if ((s->sess = calloc(s->nsess, sizeof(*s->sess))) == NULL)
+    if ((s->sess = calloc(s->nsess, sizeof(*s->sess))) == NULL) {
+	s->nsess = 0;			/* sy_free() stays safe */
 	return -1;
+    }
     for (t = 0; t < s->nsess; t++) {
 	ldap_sync_initialize(&s->sess[t].ls);
 	s->sess[t].owner = s;
@@ -598,8 +605,12 @@ sy_start(struct syncer *s)
 	    }
 	    r = sync_message(ss, m);
 	    ldap_msgfree(m);
-	    if (r == MSG_REFRESHED)
+	    if (r == MSG_REFRESHED && !s->refresh_only)
 		break;
+	    if (r == MSG_REFRESHED)
+		continue;	/* refreshOnly ends with searchResultDone */
+	    if (r == MSG_ENDED && s->refresh_only && !ss->refresh_required)
+		break;		/* syncDone: the content and its cookie */
 	    /* A refused cookie is not a missing syncprov: slapd's syncprov
 	     * answers unwillingToPerform ("consumer state is newer than
 	     * provider") when it restarts after a crash with an older
@@ -726,13 +737,7 @@ sy_stop(struct syncer *s)
 void
 sy_changed_clear(struct syncer *s)
 {
-    size_t  pos = 0;
-    const char *k;
-
-    while (htab_next(&s->changed, &pos, &k, NULL, NULL))
-	free((char *) (uintptr_t) k);
-    htab_free(&s->changed);
-    htab_init(&s->changed, 256);
+    htab_free_keys(&s->changed);	/* an empty table, allocated on use */
 }
 
 void

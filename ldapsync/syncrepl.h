@@ -17,6 +17,10 @@
  *	are put into the state, deleted ones removed; in a present phase
  *	(present messages and syncIdSets) every entry of the session's
  *	subtree that was not named present is deleted when the phase ends.
+ *	With s->refresh_only, sy_start() runs RFC 4533's refreshOnly mode
+ *	instead: each session's search ends with its content and a Sync Done
+ *	control carrying the cookie (ldapsync --once, so that a daemon can
+ *	resume from what it read).
  *	sy_poll() waits up to timeout_ms for persist-phase changes on all
  *	sessions and applies them.  Every applied change records its uuid
  *	in s->changed (for the journal).
@@ -59,6 +63,8 @@ struct syncer {
     size_t  uri_index;		/* the URI that answered last */
     struct htab changed;	/* uuid (16 bytes, owned) -> 1 */
     unsigned long events;
+    int	    refresh_only;	/* sy_start: RFC 4533 refreshOnly, ends at syncDone */
+    int	    no_changed;		/* do not record changed uuids (--once) */
     int	    failed;
     char    err[512];
 };
@@ -92,7 +98,8 @@ int	sy_scan_state(BerElement *ber, int *state, struct berval *uuid,
 int	sy_scan_info(BerElement *ber, struct sy_info *in);
 int	sy_scan_done(BerElement *ber, struct berval *cookie, int *refresh_deletes);
 
-int	sy_init(struct syncer *s, const struct conf *c, struct state *st);
+int	sy_init(struct syncer *s, const struct conf *c, struct state *st)
+	__attribute__((warn_unused_result));
 void	sy_set_cookie(struct syncer *s, size_t tenant, const char *cookie);
 const char *sy_cookie(const struct syncer *s, size_t tenant);	/* or NULL */
 void	sy_clear_cookies(struct syncer *s);

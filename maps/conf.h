@@ -84,6 +84,9 @@ struct conf_ldapsync {
     char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
 };
 
+/* The configuration file of all three programs unless -c names another. */
+#define CONF_DEFAULT_PATH	"/etc/fwdmap/fwdmap.json"
+
 /* 301 addresses of 254 octets and their commas fit a socketmap reply. */
 #define CONF_MAX_FORWARDS	300
 

@@ -389,6 +389,32 @@ map_check_index(const struct cdb *c, unsigned long long size)
     return (end == size ? 0 : -1);
 }
 
+/* Find and parse the #meta record of an open CDB file. */
+static int
+map_cdb_meta(const char *path, struct cdb *c, struct map_meta *m, char *err,
+	     size_t errlen)
+{
+    int     r = cdb_find(c, MAP_META_KEY, sizeof(MAP_META_KEY) - 1);
+
+    if (r <= 0 || cdb_getdata(c) == NULL) {
+	map_err(err, errlen, "%s: %s", path, r != 0 ?
+		"corrupt CDB file" : "no metadata record (not an fwdmap table)");
+	return (-1);
+    }
+    if (map_meta_parse(cdb_getdata(c), cdb_datalen(c), m, err, errlen) < 0) {
+	size_t  n = err ? strlen(err) : 0;
+
+	if (err && n + 1 < errlen) {
+	    char    tmp[512];
+
+	    snprintf(tmp, sizeof(tmp), "%s", err);
+	    map_err(err, errlen, "%s: %s", path, tmp);
+	}
+	return (-1);
+    }
+    return (0);
+}
+
 /*
  * Open one file, read its metadata and walk every record: each must lie
  * within the file (tinycdb checks this and fails with EPROTO), and the
@@ -424,24 +450,8 @@ map_file_open(const char *path, struct map_file *f, char *err, size_t errlen)
 	map_err(err, errlen, "%s: corrupt CDB index (truncated file?)", path);
 	goto fail_cdb;
     }
-    r = cdb_find(&f->cdb, MAP_META_KEY, sizeof(MAP_META_KEY) - 1);
-    if (r <= 0) {
-	map_err(err, errlen, "%s: %s", path, r < 0 ?
-		"corrupt CDB file" : "no metadata record (not an fwdmap table)");
+    if (map_cdb_meta(path, &f->cdb, &f->meta, err, errlen) < 0)
 	goto fail_cdb;
-    }
-    if (map_meta_parse(cdb_getdata(&f->cdb), cdb_datalen(&f->cdb), &f->meta,
-		       err, errlen) < 0) {
-	size_t  n = err ? strlen(err) : 0;
-
-	if (err && n + 1 < errlen) {
-	    char    tmp[512];
-
-	    snprintf(tmp, sizeof(tmp), "%s", err);
-	    map_err(err, errlen, "%s: %s", path, tmp);
-	}
-	goto fail_cdb;
-    }
     cdb_seqinit(&pos, &f->cdb);
     while ((r = cdb_seqnext(&pos, &f->cdb)) > 0) {
 	const char *k = cdb_getkey(&f->cdb);
@@ -507,7 +517,107 @@ map_file_meta(const char *path, struct map_meta *meta, char *err,
     return (0);
 }
 
-static int
+int
+map_read_meta(const char *path, struct map_meta *meta, char *err,
+	      size_t errlen)
+{
+    struct cdb cdb;
+    struct stat st;
+    int     fd, e, ret;
+
+    memset(meta, 0, sizeof(*meta));
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	e = errno;
+	map_err(err, errlen, "open %s: %s", path, strerror(e));
+	errno = e;
+	return (-1);
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 2048
+	|| st.st_size > 0xffffffffLL || cdb_init(&cdb, fd) < 0) {
+	map_err(err, errlen, "%s: not a CDB file (truncated or corrupt)", path);
+	close(fd);
+	errno = EINVAL;
+	return (-1);
+    }
+    ret = map_cdb_meta(path, &cdb, meta, err, errlen);
+    cdb_free(&cdb);
+    close(fd);
+    if (ret < 0)
+	errno = EINVAL;
+    return (ret);
+}
+
+/*
+ * Read one CDB file front to back through a bounded buffer, checking
+ * every record against the end of the data section.
+ */
+int
+map_scan(const char *path, map_scan_fn fn, void *ctx, char *err,
+	 size_t errlen)
+{
+    FILE   *f;
+    unsigned char hdr[2048], lens[8];
+    char   *buf = NULL;
+    size_t  cap = 0;
+    long    pos = 2048, dend, fsize;
+    int     ret = -1, e;
+
+    if ((f = fopen(path, "re")) == NULL) {
+	e = errno;
+	map_err(err, errlen, "open %s: %s", path, strerror(e));
+	errno = e;
+	return (-1);
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    if (fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr) || fseek(f, 0, SEEK_END) < 0
+	|| (fsize = ftell(f)) < 2048 || fseek(f, 2048, SEEK_SET) < 0) {
+	map_err(err, errlen, "%s: too short", path);
+	goto out;
+    }
+    dend = (long) map_le32(hdr);
+    if (dend < 2048 || dend > fsize) {
+	map_err(err, errlen, "%s: bad header", path);
+	goto out;
+    }
+    while (pos + 8 <= dend) {
+	unsigned kl, vl;
+
+	if (fread(lens, 1, 8, f) != 8)
+	    break;
+	kl = map_le32(lens);
+	vl = map_le32(lens + 4);
+	if ((unsigned long long) pos + 8 + kl + vl > (unsigned long long) dend) {
+	    map_err(err, errlen, "%s: record beyond the data", path);
+	    goto out;
+	}
+	if ((size_t) kl + vl + 1 > cap) {
+	    char   *nb = realloc(buf, (size_t) kl + vl + 1);
+
+	    if (nb == NULL) {
+		map_err(err, errlen, "%s: out of memory", path);
+		goto out;
+	    }
+	    buf = nb;
+	    cap = (size_t) kl + vl + 1;
+	}
+	if (fread(buf, 1, (size_t) kl + vl, f) != (size_t) kl + vl) {
+	    map_err(err, errlen, "%s: short read", path);
+	    goto out;
+	}
+	pos += 8 + (long) kl + (long) vl;
+	if (fn(ctx, buf, kl, buf + kl, vl) < 0)
+	    goto out;
+    }
+    ret = 0;
+out:
+    free(buf);
+    fclose(f);
+    if (ret < 0)
+	errno = EINVAL;
+    return (ret);
+}
+
+int
 map_same_file(const struct stat *a, const struct stat *b)
 {
     return (a->st_dev == b->st_dev && a->st_ino == b->st_ino

@@ -147,9 +147,36 @@ const struct map_meta *map_gen_meta(const struct map_gen *g);	/* base */
 const struct map_meta *map_gen_delta_meta(const struct map_gen *g); /* or NULL */
 void	map_gen_close(struct map_gen *g);
 
+/* 1 when a and b describe the same, unchanged file (device, inode, size
+ * and modification time), else 0: how readers tell a newly published file. */
+struct stat;
+int	map_same_file(const struct stat *a, const struct stat *b);
+
 /* Open a single CDB file (base or delta) and read its #meta, verifying it. */
 int	map_file_meta(const char *path, struct map_meta *meta,
 		      char *err, size_t errlen);
+
+/*
+ * Read only the #meta record of one file (no verification of the other
+ * records: cheap on a big base).  -1 with a message in err; errno ENOENT
+ * when the file does not exist.
+ */
+int	map_read_meta(const char *path, struct map_meta *meta,
+		      char *err, size_t errlen);
+
+/*
+ * Read every record of one file in file order, sequentially through a
+ * bounded buffer (nothing is mapped, so a big file does not count
+ * against the caller's memory), checking each against the end of the
+ * data.  fn gets the key as stored ("T:key", or "#meta") and the value
+ * (tombstones included); it returns -1 to stop (map_scan then returns
+ * -1 and leaves err alone).  -1 with a message in err on a file that
+ * cannot be read or is damaged; errno ENOENT when it does not exist.
+ */
+typedef int (*map_scan_fn)(void *ctx, const char *k, size_t klen,
+			   const char *v, size_t vlen);
+int	map_scan(const char *path, map_scan_fn fn, void *ctx,
+		 char *err, size_t errlen);
 
 /* Iterate all records of the generation's base file (for dumps/diffs).
  * The callback returns 0 to go on, non-zero to stop (returned). */

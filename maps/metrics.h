@@ -105,7 +105,8 @@ void	metrics_hist_render(struct mbuf *b, const char *name,
 			    const struct metrics_hist *h);
 void	mbuf_free(struct mbuf *b);
 
-int	metrics_snap_init(struct metrics_snap *s, size_t size);
+int	metrics_snap_init(struct metrics_snap *s, size_t size)
+	__attribute__((warn_unused_result));
 int	metrics_snap_put(struct metrics_snap *s, const void *src, int wait);
 void	metrics_snap_get(struct metrics_snap *s, void *dst);
 void	metrics_snap_free(struct metrics_snap *s);

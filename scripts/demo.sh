@@ -60,7 +60,7 @@ for p in fwdmapd ldapsync fwdmap; do
     [ -x "${FWDMAP_BUILD:-$TOP/build}/$p" ] ||
         { echo "PROBLEM: ${FWDMAP_BUILD:-$TOP/build}/$p is missing; run: make" >&2; exit 1; }
 done
-for p in slapd slapadd ldapmodify postfix postmap smtp-sink swaks runuser; do
+for p in slapd slapadd ldapmodify postfix postmap smtp-sink swaks runuser jq; do
     command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] || [ -x "/sbin/$p" ] ||
         { echo "PROBLEM: $p is missing; run: make deps" >&2; exit 1; }
 done

@@ -3,6 +3,12 @@
 # build, test, benchmark and run its demo.  Idempotent: does nothing when
 # everything is there.  Run by `make deps`, `make check` and `make demo`.
 #
+#   scripts/install-deps.sh --runtime   (`make deps-runtime`)
+#	only what building and running the programs needs (compiler, the
+#	-dev libraries, Postfix): no slapd, clang, strace, swaks or other
+#	test tools, for a production forwarder built from source.  (With the
+#	Debian package, `apt install ./fwdmap_*.deb` pulls in what it needs.)
+#
 # Installing slapd and postfix must not leave a system slapd or Postfix
 # running (the tests start their own on loopback): services are kept from
 # starting with a temporary policy-rc.d, and debconf is told not to
@@ -20,8 +26,23 @@ PKGS="build-essential clang libclang-rt-14-dev pkg-config
       postsrsd
       faketime
       python3-dkim
+      debhelper
+      dpkg-dev
+      lintian
+      adduser
+      systemd
+      util-linux
       graphviz
 "
+RUNTIME_PKGS="build-essential pkg-config libcdb-dev libjansson-dev libldap-dev
+      libmicrohttpd-dev
+      nettle-dev
+      postfix"
+case ${1:-} in
+--runtime) PKGS=$RUNTIME_PKGS ;;
+"") ;;
+*) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PKGS; do
@@ -77,7 +98,9 @@ case " $missing " in
 esac
 
 # Should anything have started anyway, stop the system instances: the tests
-# run their own and must not find ports or queues taken.
+# run their own and must not find ports or queues taken.  Not on a
+# production forwarder (--runtime): its Postfix is the admin's.
+[ "${1:-}" = --runtime ] && { echo "install-deps: done"; exit 0; }
 for svc in slapd postfix prometheus; do
     if command -v service >/dev/null 2>&1 && pgrep -x "$svc" >/dev/null 2>&1; then
         $SUDO service "$svc" stop >/dev/null 2>&1 || true

@@ -9,6 +9,11 @@ source "$TOP/tests/lib/common.sh"
 fm() { "$(t_bin fwdmap)" -d "$T/maps" -D + "$@"; }
 mkdir -p "$T/maps"
 command -v dot >/dev/null || t_skip "graphviz (dot) not installed"
+# What Postfix does with a destination outside the tables comes from its
+# configuration (postconf, MAIL_CONFIG): a fixed one without relayhost.
+mkdir -p "$T/pf"; echo "myhostname = fw.example.org" >"$T/pf/main.cf"
+export MAIL_CONFIG=$T/pf
+OUTSIDE="(not in fwdmap's tables: Postfix default_transport smtp, to the domain's MX hosts)"
 
 cat > "$T/in.txt" <<'IN'
 D tum.de tum reject
@@ -69,7 +74,7 @@ t_eq "still serial 5" 5 "$(fm info | jq .base.serial)"
 # only the mailbox.  Postfix expands jane.doe@ again and reaches both.
 out=$(fm explain j.doe@tum.de) || t_fail "explain j.doe: exit $?"
 t_match "alias: mailbox" $'\n  delivered to +jane.doe@tum.de -> smtp:\\[exchange.example.org\\]:25\n' "$out"
-t_match "alias: forward too" $'\n +jane@gmail.example -> \\(Postfix default: DNS MX\\)\n' "$out"
+[[ $out == *$'\n                 jane@gmail.example -> '"$OUTSIDE"$'\n'* ]] || t_fail "alias: forward too: $out"
 t_eq "alias: json" "jane.doe@tum.de jane@gmail.example" \
     "$(fm explain -j j.doe@tum.de | jq -r '[.destinations[].address] | join(" ")')"
 # With an extension, propagated onto both (as fwdmapd answers Postfix).
@@ -125,5 +130,5 @@ t_match "group box" 'n0 \[label="faculty@tum.de\\ngroup, its tenant may send", s
 t_eq "edges" 8 "$(grep -c -- '-> n' "$T/g.dot")"
 t_match "store" 't[0-9]+ \[label="lmtp:\[mytum.example.org\]:24", shape=cylinder\]' "$(cat "$T/g.dot")"
 t_match "sub-list" 'label="fwdmap.sub.0123456789abcdef.1@tum.de\\ninternal sub-list"' "$(cat "$T/g.dot")"
-t_match "internet" 'label="Internet \(DNS MX\)", shape=octagon' "$(cat "$T/g.dot")"
+grep -qF "label=\"Internet\\n$OUTSIDE\", shape=octagon" "$T/g.dot" || t_fail "no Internet node: $(cat "$T/g.dot")"
 exit 0

@@ -153,4 +153,18 @@ t_match "TEMP for every map" '^TEMP ' "$(fw_q transport jane.doe@tum.de)"
 fw_gen 14
 t_wait 10 answer_is domains tum.de 'OK tum' || t_fail "no recovery after the truncation"
 t_eq "serial after recovery" 14 "$(fw_stat generation.serial)"
+
+# And a second time: the bracket saves no signal mask on the request
+# path, so after a caught SIGBUS it must unblock SIGBUS itself, or this
+# one would kill the daemon.
+{ fw_gen_records 15; awk 'BEGIN { for (i = 0; i < 20000; i++) print "R q" i "@tum.de tum" }'; } |
+    fw_compile 15
+t_wait 10 answer_is recipients q19999@tum.de 'OK tum' || t_fail "second big generation not served"
+truncate -s 4096 "$T/maps/fwdmap.cdb"
+t_match "truncated again: TEMP" '^TEMP ' "$(fw_q recipients q12345@tum.de)"
+kill -0 "$FWPID" 2>/dev/null || t_fail "fwdmapd died on the second truncation (SIGBUS left blocked)"
+t_eq "two SIGBUS logged" 2 "$(grep -c 'SIGBUS reading the tables' "$FWLOG")"
+fw_gen 16
+t_wait 10 answer_is domains tum.de 'OK tum' || t_fail "no recovery after the second truncation"
+t_eq "serial after the second recovery" 16 "$(fw_stat generation.serial)"
 exit 0

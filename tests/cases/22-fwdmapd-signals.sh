@@ -26,7 +26,8 @@ t_eq "slow but in time" "OK tum" "$(SM "unix:$SOCK" pending domains tum.de 0.5)"
 
 # An unmatched extension goes onto the virtual answer (default), and
 # propagate_extensions false (re-read on SIGHUP) keeps it off.
-t_eq "extension propagated" "OK jane.doe+x@tum.de" "$(fw_q virtual J.Doe+X@tum.de)"
+# The extension keeps the case the sender used (issue 11).
+t_eq "extension propagated" "OK jane.doe+X@tum.de" "$(fw_q virtual J.Doe+X@tum.de)"
 t_eq "exact match: nothing to propagate" "OK jane.doe@tum.de" "$(fw_q virtual j.doe@tum.de)"
 sed -i 's|"recipient_delimiter"|"propagate_extensions": false, "recipient_delimiter"|' "$CONF"
 kill -HUP "$FWPID"

@@ -110,7 +110,7 @@ row() { awk -v r="$1 " 'substr($0, 1, length(r)) == r' "$OUT"; }
 # ---------------------------------------------------------------- (a)
 t0=$(date +%s)
 demo_start plain
-demo_end 90
+demo_end 150
 t_log "(a) plain run: exit $RC after $(( $(date +%s) - t0 )) s"
 [ "$RC" = 0 ] || t_fail "plain demo run exited $RC; its output:$(grep -E '^(PROBLEM|FAIL)' "$OUT"; tail -n 25 "$OUT")"
 t_eq "first line" "demo directory: $DDIR" "$(head -n 1 "$OUT")"
@@ -195,7 +195,7 @@ awk -v RS= -v ORS='\n\n' '
 t_eq "changed lines" 2 "$(diff "$TOP/scripts/demo/directory.ldif" "$data/directory.ldif" | grep -c '^> .')"
 
 FWDMAP_DEMO_DATA=$data demo_start keep --keep-running
-demo_wait_for '^== Everything keeps running' 90
+demo_wait_for '^== Everything keeps running' 150
 problems=$(sed -n 's/^PROBLEM: \([^:]*\):.*/\1/p' "$OUT" | sort -u | tr '\n' '|')
 t_eq "recipients with PROBLEM lines" \
     "Jane.Doe+Lists@TUM.de|info@lrz.de|j.doe@tum.de|jane.doe@ei.tum.de|jane.doe@tum.de|one message to 5 recipients|" \

@@ -31,6 +31,18 @@
 #               limits (slapd.conf(5) "limits"), for the paged-search tests.
 #               SLAPD_EXTRA_SCHEMAS="FILE..." includes these .schema files
 #               after fwdmap.schema ("conf" form only), e.g. misc.schema.
+#               SLAPD_ACCESS="LINES" replaces the rule after the userPassword
+#               one ("access to * by dn.exact=SYNCDN read by * read") in
+#               the "conf" form, SLAPD_OLCACCESS="LINES" (olcAccess values,
+#               one a line) in the "cnconfig" form: least-privilege ACLs.
+#               SLAPD_GUIDE_DB=1 leaves out of the database what
+#               docs/install.md's directory settings add (the sync
+#               account's limits, the entryUUID,entryCSN and mail indexes,
+#               the syncprov overlay, and in "cnconfig" form its module),
+#               so that a test adds them the guide's way (tests/cases/91-*).
+#               SLAPD_LDAPI=1 ("cnconfig" form): slapd also listens on a
+#               ldapi:// socket ($(slapd_ldapi_uri NAME)), and root over it
+#               (SASL EXTERNAL) may manage cn=config, as on Debian's slapd.
 #   slapd_load NAME FILE...   slapadd -q FILEs (server must be stopped)
 #   slapd_start NAME          start, wait until it answers (fails the test
 #                             otherwise); sets SLAPD_PID[NAME]
@@ -104,17 +116,25 @@ rootdn "$SLAPD_ROOTDN"
 rootpw $SLAPD_ROOTPW
 directory $d/db
 index objectClass eq
+EOF
+    [ -n "${SLAPD_GUIDE_DB:-}" ] || cat <<EOF
 index entryUUID,entryCSN eq
 index mail,fwdMailAlias eq
 limits dn.exact="$SLAPD_SYNCDN" ${SLAPD_SYNC_LIMITS:-size=unlimited time=unlimited}
+EOF
+    cat <<EOF
 limits dn.exact="$SLAPD_ROOTDN" size=unlimited time=unlimited
 access to attrs=userPassword by self write by anonymous auth by * none
-access to * by dn.exact="$SLAPD_SYNCDN" read by * read
 EOF
+    if [ -n "${SLAPD_ACCESS:-}" ]; then
+        printf '%s\n' "$SLAPD_ACCESS"
+    else
+        echo "access to * by dn.exact=\"$SLAPD_SYNCDN\" read by * read"
+    fi
 }
 
 _slapd_syncprov_conf() {
-    [ -n "${SLAPD_NO_SYNCPROV:-}" ] && return 0
+    [ -n "${SLAPD_NO_SYNCPROV:-}${SLAPD_GUIDE_DB:-}" ] && return 0
     printf 'overlay syncprov\nsyncprov-checkpoint 100 1\n'
     [ -n "${SLAPD_NO_SESSIONLOG:-}" ] || printf 'syncprov-sessionlog 10000\n'
     [ -z "${SLAPD_RELOADHINT:-}" ] || printf 'syncprov-reloadhint TRUE\n'
@@ -186,12 +206,19 @@ cn: module{0}
 olcModulePath: $SLAPD_MODULE_DIR
 olcModuleLoad: back_mdb
 EOF
-        [ -n "${SLAPD_NO_SYNCPROV:-}" ] || echo "olcModuleLoad: syncprov"
+        [ -n "${SLAPD_NO_SYNCPROV:-}${SLAPD_GUIDE_DB:-}" ] || echo "olcModuleLoad: syncprov"
         cat <<EOF
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
 cn: schema
+
+EOF
+        [ -z "${SLAPD_LDAPI:-}" ] || cat <<EOF
+dn: olcDatabase={0}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {0}config
+olcAccess: {0}to * by dn.exact=gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth manage by * break
 
 EOF
         for s in core cosine inetorgperson nis; do
@@ -209,14 +236,22 @@ olcRootPW: $SLAPD_ROOTPW
 olcDbDirectory: $d/db
 olcDbMaxSize: 8589934592
 olcDbIndex: objectClass eq
+EOF
+        [ -n "${SLAPD_GUIDE_DB:-}" ] || cat <<EOF
 olcDbIndex: entryUUID,entryCSN eq
 olcDbIndex: mail,fwdMailAlias eq
 olcLimits: dn.exact="$SLAPD_SYNCDN" ${SLAPD_SYNC_LIMITS:-size=unlimited time=unlimited}
+EOF
+        cat <<EOF
 olcLimits: dn.exact="$SLAPD_ROOTDN" size=unlimited time=unlimited
 olcAccess: to attrs=userPassword by self write by anonymous auth by * none
-olcAccess: to * by dn.exact="$SLAPD_SYNCDN" read by * read
 EOF
-        if [ -z "${SLAPD_NO_SYNCPROV:-}" ]; then
+        if [ -n "${SLAPD_OLCACCESS:-}" ]; then
+            printf '%s\n' "$SLAPD_OLCACCESS" | sed 's/^/olcAccess: /'
+        else
+            echo "olcAccess: to * by dn.exact=\"$SLAPD_SYNCDN\" read by * read"
+        fi
+        if [ -z "${SLAPD_NO_SYNCPROV:-}${SLAPD_GUIDE_DB:-}" ]; then
             cat <<EOF
 
 dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config
@@ -250,6 +285,8 @@ slapd_load() {
 }
 
 slapd_uri() { echo "ldap://127.0.0.1:${SLAPD_PORTS[${1:-ldap}]}/"; }
+# The ldapi:// URI of server NAME (SLAPD_LDAPI=1): its socket, %-encoded.
+slapd_ldapi_uri() { echo "ldapi://$(_slapd_dir "${1:-ldap}" | sed 's|/|%2F|g')%2Fldapi"; }
 slapd_ldaps_uri() { echo "ldaps://127.0.0.1:${SLAPD_LDAPS_PORTS[${1:-ldap}]}/"; }
 
 slapd_tls_ca() {
@@ -277,6 +314,7 @@ slapd_start() {
     # shellcheck disable=SC2046
     local urls
     urls=$(slapd_uri "$name")
+    [ -n "${SLAPD_LDAPI:-}" ] && urls="$urls $(slapd_ldapi_uri "$name")"
     [ -n "${SLAPD_LDAPS_PORTS[$name]:-}" ] && urls="$urls $(slapd_ldaps_uri "$name")"
     "$SLAPD_BIN" -d 0 -h "$urls" $(_slapd_cfgarg "$name") \
         >>"$d/slapd.log" 2>&1 &

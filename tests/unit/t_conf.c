@@ -8,15 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "conf.h"
 
-static int failures;
 static char dir[] = "/tmp/t_conf.XXXXXX";
 static char path[256];
-
-#define CHECK(c) do { if (!(c)) { \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-    failures++; } } while (0)
 
 static const char *example =
 "{\n"
@@ -66,18 +62,19 @@ bad(int line, const char *text, const char *needle)
     char    err[512];
     struct conf *c;
 
+    check_count++;
     write_file(text);
     c = conf_load(path, err, sizeof(err));
     if (c != NULL) {
 	fprintf(stderr, "line %d: loaded, expected error with \"%s\"\n", line, needle);
-	failures++;
+	check_failures++;
 	conf_free(c);
 	return;
     }
     if (strstr(err, needle) == NULL || strstr(err, path) == NULL) {
 	fprintf(stderr, "line %d: error \"%s\" lacks \"%s\" or the file name\n",
 		line, err, needle);
-	failures++;
+	check_failures++;
     }
 }
 
@@ -87,10 +84,11 @@ good(int line, const char *text)
     char    err[512];
     struct conf *c;
 
+    check_count++;
     write_file(text);
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
 	fprintf(stderr, "line %d: unexpected error: %s\n", line, err);
-	failures++;
+	check_failures++;
     }
     return c;
 }
@@ -427,10 +425,5 @@ main(void)
 
     unlink(path);
     rmdir(dir);
-    if (failures) {
-	fprintf(stderr, "t_conf: %d failures\n", failures);
-	return 1;
-    }
-    printf("t_conf: ok\n");
-    return 0;
+    return (DONE());
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "compile.h"
 #include "conf.h"
 #include "dn.h"
@@ -19,11 +20,6 @@
 #include "syncrepl.h"
 #include "state.h"
 
-static int failures;
-
-#define CHECK(c) do { if (!(c)) { \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-    failures++; } } while (0)
 
 static char dir[] = "/tmp/t_ldapsync.XXXXXX";
 static struct conf *conf;
@@ -85,8 +81,9 @@ rec(struct state *st, const char *addr, int tag)
 }
 
 #define REC_EQ(st, addr, tag, want) do { const char *got_ = rec(st, addr, tag); \
+    check_count++; \
     if (strcmp(got_, want) != 0) { fprintf(stderr, "%s:%d: %c:%s = [%s], want [%s]\n", \
-	__FILE__, __LINE__, tag, addr, got_, want); failures++; } } while (0)
+	__FILE__, __LINE__, tag, addr, got_, want); check_failures++; } } while (0)
 
 static int
 dirty_has(struct state *st, const char *a)
@@ -99,7 +96,7 @@ test_rules(void)
 {
     struct state st;
 
-    state_init(&st);
+    CHECK(state_init(&st) == 0);
     state_put(&st, mk(1, "uid=jane,ou=tum,dc=ex", "m:Jane.Doe@TUM.de", "a:jd@tum.de",
 		      "l:exchange", "f:jane@gmail.com", NULL));
     state_put(&st, mk(2, "uid=bob,ou=tum,dc=ex", "m:bob@tum.de", "l:external",
@@ -142,7 +139,7 @@ test_conflicts(void)
 {
     struct state st;
 
-    state_init(&st);
+    CHECK(state_init(&st) == 0);
     /* Two primaries: the smaller uuid (2) wins, whatever the order. */
     state_put(&st, mk(7, "uid=a,ou=tum,dc=ex", "m:dup@tum.de", "a:a-alias@tum.de", "l:exchange", NULL));
     state_put(&st, mk(2, "uid=b,ou=tum,dc=ex", "m:dup@tum.de", "l:mytum", NULL));
@@ -176,7 +173,7 @@ test_dirty_forwarders(void)
 {
     struct state st;
 
-    state_init(&st);
+    CHECK(state_init(&st) == 0);
     state_put(&st, mk(1, "uid=f,ou=tum,dc=ex", "m:f@tum.de", "l:exchange", "f:t@tum.de", NULL));
     REC_EQ(&st, "f@tum.de", 'V', "-");		/* t unknown: forward dropped */
     state_dirty_clear(&st);
@@ -241,7 +238,7 @@ test_expansion(void)
 
     CHECK(strlen(one->v[V_FWD].s[0]) == 254);
     ent_free(one);
-    state_init(&st);
+    CHECK(state_init(&st) == 0);
     conf->ldapsync.max_forwards = CONF_MAX_FORWARDS;
     state_put(&st, mk_long(1, "uid=max,ou=tum,dc=ex", "max@tum.de", CONF_MAX_FORWARDS));
     CHECK(comp_addr(conf, &st, "max@tum.de", &r, NULL) == 0);
@@ -300,7 +297,7 @@ test_dn(void)
     CHECK(dn_normalize("ou=tum,dc") == NULL && dn_normalize("") == NULL);
 
     /* The deepest base wins, whatever its spelling. */
-    state_init(&st);
+    CHECK(state_init(&st) == 0);
     state_put(&st, mk(1, "uid=p,ou=ph,ou=tum,dc=ex", "m:p@phys.de", "l:exchange", NULL));
     state_put(&st, mk(2, "uid=q, OU=PH ,ou=Tum,DC=ex", "m:q@phys.de", "l:exchange", NULL));
     state_put(&st, mk(3, "cn=r\\,ou=ph,ou=tum,dc=ex", "m:r@phys.de", "l:exchange", NULL));
@@ -330,7 +327,7 @@ test_snapshot(void)
     struct ent *puts[1];
     unsigned char dels[1][16] = {{0}};
 
-    state_init(&st);
+    CHECK(state_init(&st) == 0);
     state_put(&st, mk(1, "uid=x\ty,ou=tum,dc=ex", "m:x@tum.de", "l:exchange", "a:x2@tum.de", NULL));
     state_put(&st, mk(2, "uid=z,ou=tum,dc=ex", "m:z@tum.de", "l:mytum", NULL));
     CHECK(state_save(&st, dir, 7, err, sizeof(err)) == 0);
@@ -338,7 +335,7 @@ test_snapshot(void)
     dels[0][15] = 2;
     CHECK(state_journal(dir, 8, puts, 1, dels, 1, err, sizeof(err)) == 0);
     ent_free(puts[0]);
-    state_init(&st2);
+    CHECK(state_init(&st2) == 0);
     CHECK(state_load(&st2, dir, &bs, &ls, validate_cb, NULL, err, sizeof(err)) == 0);
     CHECK(bs == 7 && ls == 8);
     CHECK(st2.nents == 2);
@@ -362,7 +359,7 @@ test_forward_case(void)
     char    err[256];
     uint64_t bs = 0, ls = 0;
 
-    state_init(&st);
+    CHECK(state_init(&st) == 0);
     state_put(&st, mk(1, "uid=c,ou=tum,dc=ex", "m:Carl@tum.de", "l:exchange",
 		      "f:Carl.Family@Example.NET", "f:carl.family@example.net",
 		      "f:Lena@TUM.de", NULL));
@@ -390,7 +387,7 @@ test_forward_case(void)
     CHECK(dirty_has(&st, "carl@tum.de"));
     /* The case survives the snapshot. */
     CHECK(state_save(&st, dir, 9, err, sizeof(err)) == 0);
-    state_init(&st2);
+    CHECK(state_init(&st2) == 0);
     CHECK(state_load(&st2, dir, &bs, &ls, validate_cb, NULL, err, sizeof(err)) == 0);
     REC_EQ(&st2, "carl@tum.de", 'V', "carl@tum.de,Carl.Family@example.net,Lena@tum.de");
     state_free(&st);
@@ -523,7 +520,7 @@ test_htab(void)
     int     i, ok = 1;
     size_t  pos = 0, n = 0;
 
-    htab_init(&h, 1);
+    CHECK(htab_init(&h, 1) == 0);
     for (i = 0; i < 5000; i++) {
 	snprintf(keys[i], sizeof(keys[i]), "k%d", i);
 	if (htab_put(&h, keys[i], strlen(keys[i]), keys[i]) != 1)
@@ -570,11 +567,6 @@ main(void)
     conf_free(conf);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
     if (system(path) != 0)
-	failures++;
-    if (failures) {
-	fprintf(stderr, "t_ldapsync_compile: %d failures\n", failures);
-	return 1;
-    }
-    printf("t_ldapsync_compile: ok\n");
-    return 0;
+	check_failures++;
+    return (DONE());
 }

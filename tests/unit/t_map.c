@@ -380,6 +380,104 @@ test_corrupt(void)
     unlink(good);
 }
 
+/* map_scan's callback: count records per kind; stop at "stop" records. */
+struct scan_count {
+    int     recs, meta, tombs, stop;
+    char    first[64];
+};
+
+static int
+scan_count(void *ctx, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    struct scan_count *sc = ctx;
+
+    if (sc->recs == 0 && sc->meta == 0)
+	snprintf(sc->first, sizeof(sc->first), "%.*s", (int) klen, k);
+    if (klen == strlen(MAP_META_KEY) && memcmp(k, MAP_META_KEY, klen) == 0)
+	sc->meta++;
+    else if (vlen == MAP_TOMBSTONE_LEN && v[0] == 0)
+	sc->tombs++;
+    else
+	sc->recs++;
+    return (sc->stop && sc->recs >= sc->stop ? -1 : 0);
+}
+
+/* map_read_meta (the #meta record alone) and map_scan (every record in
+ * file order, bounded buffer), on good, damaged and missing files. */
+static void
+test_scan(void)
+{
+    struct map_meta m;
+    struct scan_count sc;
+    struct map_writer *w;
+    char    base[512], delta[512];
+    int     size, len, scanned = 0;
+
+    CHECK(publish_base(60, 0) == 0);
+    snprintf(base, sizeof(base), "%s/%s", dir, MAP_BASE_NAME);
+    snprintf(delta, sizeof(delta), "%s/%s", dir, MAP_DELTA_NAME);
+    CHECK(map_read_meta(base, &m, err, sizeof(err)) == 0);
+    CHECK(m.serial == 60 && !m.is_delta && m.counts[1] == 3);
+    memset(&sc, 0, sizeof(sc));
+    CHECK(map_scan(base, scan_count, &sc, err, sizeof(err)) == 0);
+    CHECK(sc.recs == 11 && sc.meta == 1 && sc.tombs == 0);
+    CHECK(strcmp(sc.first, "D:tum.de") == 0);	/* file order */
+    /* The callback stops the scan. */
+    memset(&sc, 0, sizeof(sc));
+    sc.stop = 2;
+    CHECK(map_scan(base, scan_count, &sc, err, sizeof(err)) < 0 && sc.recs == 2);
+
+    w = map_writer_open(dir, MAP_DELTA_NAME, err, sizeof(err));
+    CHECK(w != NULL);
+    PUT(w, MAP_T_RECIPIENT, "new@tum.de", "tum");
+    CHECK(map_writer_del(w, MAP_T_RECIPIENT, "jane@tum.de", 11) == 0);
+    memset(&m, 0, sizeof(m));
+    m.is_delta = 1;
+    m.serial = 61;
+    m.base_serial = 60;
+    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+    CHECK(map_read_meta(delta, &m, err, sizeof(err)) == 0);
+    CHECK(m.is_delta && m.serial == 61 && m.base_serial == 60);
+    memset(&sc, 0, sizeof(sc));
+    CHECK(map_scan(delta, scan_count, &sc, err, sizeof(err)) == 0);
+    CHECK(sc.recs == 1 && sc.tombs == 1 && sc.meta == 1);
+    unlink(delta);
+
+    /* Missing: -1, ENOENT, a message naming the file. */
+    errno = 0;
+    CHECK(map_read_meta(delta, &m, err, sizeof(err)) < 0 && errno == ENOENT
+	  && strstr(err, MAP_DELTA_NAME) != NULL);
+    errno = 0;
+    CHECK(map_scan(delta, scan_count, &sc, err, sizeof(err)) < 0
+	  && errno == ENOENT && strstr(err, MAP_DELTA_NAME) != NULL);
+
+    /* Every truncation: an error or (cut in the hash tables, after the
+     * data) the same records; never a record beyond the cut (ASan). */
+    {
+	char    good[512];
+
+	snprintf(good, sizeof(good), "%s/good.cdb", dir);
+	rename(base, good);
+	size = copy_file(good, base, 1 << 20, -1);
+	for (len = 0; len < size; len += (len < 2100 ? 1 : 5)) {
+	    copy_file(good, base, len, -1);
+	    memset(&sc, 0, sizeof(sc));
+	    if (map_scan(base, scan_count, &sc, err, sizeof(err)) == 0) {
+		scanned++;
+		CHECK(sc.recs == 11 && sc.meta == 1);
+	    }
+	    if (map_read_meta(base, &m, err, sizeof(err)) == 0)
+		CHECK(m.serial == 60);
+	}
+	CHECK(scanned < size / 5);
+	/* Not a CDB file at all. */
+	copy_file(good, base, 0, -1);
+	CHECK(map_read_meta(base, &m, err, sizeof(err)) < 0
+	      && strstr(err, "not a CDB") != NULL);
+	rename(good, base);
+    }
+}
+
 static void
 test_atomic(void)
 {
@@ -430,6 +528,7 @@ main(void)
     test_delta();
     test_refresh();
     test_corrupt();
+    test_scan();
     test_atomic();
     if (check_failures == 0) {
 	char    cmd[600];
