@@ -4,7 +4,8 @@
  * SYNOPSIS
  *	fwdmap [-c FILE] [-d DIR] compile [-s SERIAL] [-b BASE_SERIAL] [INPUT]
  *	fwdmap [-c FILE] [-d DIR] [-D DELIMS] query MAP KEY...
- *	fwdmap [-c FILE] [-d DIR] [-D DELIMS] explain [-j] ADDRESS...
+ *	fwdmap [-c FILE] [-d DIR] [-D DELIMS] explain [-j | --dot] [-a]
+ *		[-m MEMBER] [-s SENDER] ADDRESS...
  *	fwdmap [-c FILE] [-d DIR] dump
  *	fwdmap [-c FILE] [-d DIR] info
  *	fwdmap [-c FILE] postconf [-c FILE] [-M]
@@ -21,7 +22,10 @@
  *	    T address transport
  *	    P address {provenance JSON}	(rest of the line)
  *	    X address {rejection JSON}	(rest of the line)
- *	    -TAG key			(delta only: deleted since the base)
+ *	    G address anyone|tenant|members|listed primary tenant
+ *	    S primary sender member|allowed	(sender: address or @domain)
+ *	    -TAG key			(delta only: deleted since the base;
+ *					 -S primary sender)
  *
  *	query answers like fwdmapd would (OK value, NOTFOUND, TEMP, PERM) for
  *	map domains, recipients, virtual or transport, and with an srs
@@ -42,6 +46,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +59,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "explain.h"
 #include "map.h"
 #include "postconf.h"
 #include "srs.h"
@@ -78,7 +84,10 @@ usage(void)
 	    "  query MAP KEY...        answer like fwdmapd (MAP: domains,\n"
 	    "                          recipients, virtual, transport,\n"
 	    "                          srs_forward, srs_reverse)\n"
-	    "  explain [-j] ADDRESS... why an address is routed as it is\n"
+	    "  explain [-j | --dot] [-a] [-m MEMBER] [-s SENDER] ADDRESS...\n"
+	    "                          why an address is routed as it is: every\n"
+	    "                          destination, a group's policy and members,\n"
+	    "                          the path to MEMBER, whether SENDER may send\n"
 	    "  dump                    print every record\n"
 	    "  info                    print the generation's metadata\n"
 	    "  postconf [-c FILE] [-M] Postfix main.cf lines (-M: master.cf\n"
@@ -225,7 +234,7 @@ cmd_compile(int argc, char **argv)
 	return (2);
     }
     while ((n = getline(&line, &cap, in)) >= 0) {
-	char   *p = line, *tag, *key, *rest, val[2048];
+	char   *p = line, *tag, *key, *rest, val[2048], skey[MAP_KEY_MAX];
 	int     del = 0;
 
 	lineno++;
@@ -249,7 +258,29 @@ cmd_compile(int argc, char **argv)
 	    bad = 1;
 	    continue;
 	}
+	if (tag[0] == MAP_T_SENDER) {
+	    /* The key is "primary\tsender". */
+	    char   *snd = rest ? strsep(&rest, " \t") : NULL;
+
+	    if (rest)
+		rest += strspn(rest, " \t");
+	    if (snd == NULL || *snd == 0 || (!del && (rest == NULL
+		|| (strcmp(rest, "member") && strcmp(rest, "allowed"))))) {
+		fprintf(stderr, "fwdmap: line %ld: expected S primary sender"
+			" member|allowed\n", lineno);
+		bad = 1;
+		continue;
+	    }
+	    if (snprintf(skey, sizeof(skey), "%s\t%s", key, snd)
+		>= (int) sizeof(skey)) {
+		fprintf(stderr, "fwdmap: line %ld: key too long\n", lineno);
+		bad = 1;
+		continue;
+	    }
+	    key = skey;
+	}
 	if (del) {
+	    addr_fold(key, strlen(key));
 	    if (!meta.is_delta) {
 		fprintf(stderr, "fwdmap: line %ld: deletion outside a delta "
 			"(use -b)\n", lineno);
@@ -276,6 +307,25 @@ cmd_compile(int argc, char **argv)
 	    }
 	    snprintf(val, sizeof(val), "%s\t%s\t%s", tenant, pol,
 		     route ? route : "");
+	    rest = val;
+	} else if (tag[0] == MAP_T_GROUP) {
+	    char   *pol = strsep(&rest, " \t"), *prim = NULL, *tenant = NULL;
+
+	    if (rest)
+		prim = strsep(&rest, " \t");
+	    if (rest)
+		tenant = strsep(&rest, " \t");
+	    if (!pol || (strcmp(pol, "anyone") && strcmp(pol, "tenant")
+			 && strcmp(pol, "members") && strcmp(pol, "listed"))
+		|| !prim || !*prim || !tenant || !*tenant || rest) {
+		fprintf(stderr, "fwdmap: line %ld: expected G address"
+			" anyone|tenant|members|listed primary tenant\n",
+			lineno);
+		bad = 1;
+		continue;
+	    }
+	    addr_fold(prim, strlen(prim));
+	    snprintf(val, sizeof(val), "%s\t%s\t%s", pol, prim, tenant);
 	    rest = val;
 	}
 	addr_fold(key, strlen(key));
@@ -350,9 +400,14 @@ dump_one(int tag, const char *key, size_t klen, const char *val, size_t vlen,
     size_t  i;
 
     (void) ctx;
-    printf("%c %.*s ", tag, (int) klen, key);
+    /* Tabs inside D and G values and S keys become compile's spaces. */
+    printf("%c ", tag);
+    for (i = 0; i < klen; i++)
+	putchar(key[i] == '\t' ? ' ' : key[i]);
+    putchar(' ');
     for (i = 0; i < vlen; i++)
-	putchar(tag == MAP_T_DOMAIN && val[i] == '\t' ? ' ' : val[i]);
+	putchar((tag == MAP_T_DOMAIN || tag == MAP_T_GROUP) && val[i] == '\t'
+		? ' ' : val[i]);
     putchar('\n');
     return (0);
 }
@@ -371,7 +426,7 @@ cmd_dump(void)
     return (0);
 }
 
-static json_t *
+json_t *
 meta_json(const struct map_meta *m)
 {
     json_t *o = json_object(), *c = json_object();
@@ -413,9 +468,8 @@ cmd_info(void)
 }
 
 /*
- * explain
+ * explain (fwdmap/explain.c)
  */
-static int explain_json;
 
 /*
  * What Postfix does with a destination fwdmap has no transport for: not
@@ -484,216 +538,85 @@ postfix_default(void)
     return (desc);
 }
 
-/* Query one map for key; store "OK value"/"NOTFOUND"/... as JSON. */
-static json_t *
-explain_q(struct map_gen *g, const char *map, const char *key, enum map_q *qp)
+/* explain's lookups: what fwdmapd answers, SRS included. */
+static enum map_q
+fm_explain_query(struct map_gen *g, const char *map, const char *key,
+		 const char **v, size_t *vl)
 {
-    const char *v;
-    size_t  vl;
-    enum map_q q = fm_query(g, map, key, &v, &vl);
-
-    if (qp)
-	*qp = q;
-    switch (q) {
-    case MAP_Q_OK:
-	return (json_stringn(v, vl));
-    case MAP_Q_NOTFOUND:
-	return (json_null());
-    default:
-	return (json_sprintf("%s: %.*s", q == MAP_Q_TEMP ? "TEMP" : "PERM",
-			     (int) vl, v));
-    }
+    return (fm_query(g, map, key, v, vl));
 }
 
-/* The key as found in the tables: exact or without extension. */
+/* An address in the SRS domain that looks like SRS: whom it stands for,
+ * or why it is refused.  -1 when it is not SRS's business. */
 static int
-explain_get(struct map_gen *g, int tag, const char *key, char *found,
-	    const char **v, size_t *vl)
+fm_srs_verdict(const char *addr, char *verdict, size_t len)
 {
-    char    k[MAP_KEY_MAX];
-    size_t  n = strlen(key), sl;
+    char    orig[SRS_ADDR_MAX];
+    size_t  ol;
+    const char *why = "";
 
-    if (n >= sizeof(k))
+    if (!fm_srs() || !srs_in_domain(opt_srs, addr, strlen(addr))
+	|| !srs_looks_srs(addr, strlen(addr)))
+	return (-1);
+    if (srs_reverse(opt_srs, addr, strlen(addr), time(NULL), orig,
+		    sizeof(orig), &ol, &why) > 0) {
+	snprintf(verdict, len, "accepted: SRS address of a forwarded copy;"
+		 " mail to it (bounces) goes to %.400s", orig);
 	return (0);
-    memcpy(k, key, n + 1);
-    addr_fold(k, n);
-    if (map_gen_get(g, tag, k, n, v, vl) > 0) {
-	strcpy(found, k);
-	return (1);
     }
-    if (addr_strip_ext(k, n, opt_delims, found, MAP_KEY_MAX - 1, &sl) == 1) {
-	found[sl] = 0;
-	return (map_gen_get(g, tag, found, sl, v, vl) > 0);
-    }
-    return (0);
-}
-
-static void
-print_field(const char *label, json_t *v)
-{
-    if (json_is_string(v))
-	printf("  %-14s %s\n", label, json_string_value(v));
-    else if (v && !json_is_null(v)) {
-	char   *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-	printf("  %-14s %s\n", label, s);
-	free(s);
-    }
-}
-
-static int
-explain_one(struct map_gen *g, const char *addr)
-{
-    json_t *o = json_object(), *targets = json_array(), *prov = NULL,
-	   *rej = NULL, *tv;
-    const char *v, *dom, *expansion;
-    size_t  vl, domlen;
-    char    found[MAP_KEY_MAX], domain[MAP_KEY_MAX], verdict[512];
-    enum map_q rq, vq, dq;
-    int     ret = 0;
-
-    json_object_set_new(o, "address", json_string(addr));
-    if (addr_domain(addr, strlen(addr), &dom, &domlen) < 0) {
-	dom = addr;
-	domlen = strlen(addr);
-    }
-    snprintf(domain, sizeof(domain), "%.*s", (int) domlen, dom);
-    addr_fold(domain, strlen(domain));
-    json_object_set_new(o, "domain", json_string(domain));
-    json_object_set_new(o, "tenant", explain_q(g, "domains", domain, &dq));
-    json_object_set_new(o, "recipient", explain_q(g, "recipients", addr, &rq));
-    json_object_set_new(o, "virtual", tv = explain_q(g, "virtual", addr, &vq));
-    json_object_set_new(o, "transport", explain_q(g, "transport", addr, NULL));
-    if (explain_get(g, MAP_T_PROVENANCE, addr, found, &v, &vl)) {
-	json_object_set_new(o, "key", json_string(found));
-	prov = json_loadb(v, vl, 0, NULL);
-    }
-    json_object_set_new(o, "provenance", prov ? prov : json_null());
-    if (explain_get(g, MAP_T_REJECTED, addr, found, &v, &vl))
-	rej = json_loadb(v, vl, 0, NULL);
-    json_object_set_new(o, "rejected_claim", rej ? rej : json_null());
-
-    /* Where each destination of the expansion goes. */
-    expansion = json_is_string(tv) ? json_string_value(tv) : NULL;
-    if (rq == MAP_Q_OK) {
-	char   *list = strdup(expansion ? expansion : addr), *save = NULL, *t;
-
-	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-	    json_t *e = json_object(), *tr = explain_q(g, "transport", t, NULL);
-	    enum map_q dq2;
-	    const char *td;
-	    size_t  tdl;
-
-	    json_object_set_new(e, "address", json_string(t));
-	    if (addr_domain(t, strlen(t), &td, &tdl) == 0) {
-		char    d2[MAP_KEY_MAX];
-
-		snprintf(d2, sizeof(d2), "%.*s", (int) tdl, td);
-		json_decref(explain_q(g, "domains", d2, &dq2));
-		json_object_set_new(e, "ours", json_boolean(dq2 == MAP_Q_OK));
-	    }
-	    json_object_set_new(e, "transport", json_is_null(tr) ?
-				json_string(postfix_default()) : tr);
-	    json_array_append_new(targets, e);
-	}
-	free(list);
-    }
-    json_object_set_new(o, "destinations", targets);
-
-    if (fm_srs() && srs_in_domain(opt_srs, addr, strlen(addr))
-	&& srs_looks_srs(addr, strlen(addr))) {
-	char    orig[SRS_ADDR_MAX];
-	size_t  ol;
-	const char *why = "";
-
-	if (srs_reverse(opt_srs, addr, strlen(addr), time(NULL), orig,
-			sizeof(orig), &ol, &why) > 0)
-	    snprintf(verdict, sizeof(verdict), "accepted: SRS address of a "
-		     "forwarded copy; mail to it (bounces) goes to %.400s", orig);
-	else {
-	    snprintf(verdict, sizeof(verdict), "rejected at RCPT with 5xx: "
-		     "not a valid SRS address (%s)", why);
-	    ret = 1;
-	}
-    } else if (dq == MAP_Q_TEMP || rq == MAP_Q_TEMP || vq == MAP_Q_TEMP) {
-	snprintf(verdict, sizeof(verdict), "deferred (4xx): tables not usable");
-	ret = 2;
-    } else if (dq != MAP_Q_OK) {
-	snprintf(verdict, sizeof(verdict), "not our domain: Postfix does "
-		 "not relay it (unless configured elsewhere)");
-	ret = 1;
-    } else if (rq != MAP_Q_OK) {
-	snprintf(verdict, sizeof(verdict), "rejected at RCPT with 5xx: unknown "
-		 "recipient in a domain that rejects unknown recipients");
-	ret = 1;
-    } else if (!explain_get(g, MAP_T_RECIPIENT, addr, found, &v, &vl))
-	snprintf(verdict, sizeof(verdict), "accepted: unknown address in a "
-		 "domain that passes unknown recipients to its default route");
-    else if (!prov)
-	snprintf(verdict, sizeof(verdict), "accepted and routed (no "
-		 "provenance recorded)");
-    else
-	snprintf(verdict, sizeof(verdict), "accepted and routed");
-    json_object_set_new(o, "verdict", json_string(verdict));
-    json_object_set_new(o, "generation", meta_json(map_gen_meta(g)));
-
-    if (explain_json) {
-	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-	putchar('\n');
-    } else {
-	size_t  i;
-	json_t *e;
-
-	printf("%s\n", addr);
-	printf("  %-14s %s\n", "verdict", verdict);
-	print_field("tenant", json_object_get(o, "tenant"));
-	if (prov) {
-	    print_field("owner dn", json_object_get(prov, "dn"));
-	    print_field("role", json_object_get(prov, "role"));
-	    print_field("primary", json_object_get(prov, "primary"));
-	    print_field("location", json_object_get(prov, "location"));
-	    print_field("host", json_object_get(prov, "host"));
-	    print_field("forwards", json_object_get(prov, "forwards"));
-	    print_field("note", json_object_get(prov, "note"));
-	}
-	print_field("expands to", json_object_get(o, "virtual"));
-	json_array_foreach(targets, i, e) {
-	    printf("  %-14s %s -> %s\n", i ? "" : "delivered to",
-		   json_string_value(json_object_get(e, "address")),
-		   json_string_value(json_object_get(e, "transport")));
-	}
-	if (rej) {
-	    printf("  %-14s claimed by %s: %s\n", "rejected claim",
-		   json_string_value(json_object_get(rej, "dn")),
-		   json_string_value(json_object_get(rej, "reason")));
-	}
-	printf("  %-14s serial %llu%s, created %s", "generation",
-	       (unsigned long long) map_gen_meta(g)->serial,
-	       map_gen_delta_meta(g) ? " + delta" : "",
-	       ctime(&map_gen_meta(g)->created));
-    }
-    json_decref(o);
-    return (ret);
+    snprintf(verdict, len, "rejected at RCPT with 5xx: not a valid SRS"
+	     " address (%s)", why);
+    return (1);
 }
 
 static int
 cmd_explain(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+	{"dot", no_argument, NULL, 'G'},
+	{"json", no_argument, NULL, 'j'},
+	{"member", required_argument, NULL, 'm'},
+	{"sender", required_argument, NULL, 's'},
+	{"all", no_argument, NULL, 'a'},
+	{NULL, 0, NULL, 0}
+    };
+    struct explain_opts o;
     struct map_gen *g;
     int     i, ch, ret = 0, r;
 
+    memset(&o, 0, sizeof(o));
     optind = 1;
-    while ((ch = getopt(argc, argv, "j")) != -1) {
-	if (ch == 'j')
-	    explain_json = 1;
-	else
+    while ((ch = getopt_long(argc, argv, "ajm:s:", longopts, NULL)) != -1) {
+	switch (ch) {
+	case 'a':
+	    o.all = 1;
+	    break;
+	case 'j':
+	    o.json = 1;
+	    break;
+	case 'm':
+	    o.member = optarg;
+	    break;
+	case 's':
+	    o.sender = optarg;
+	    break;
+	case 'G':
+	    o.dot = 1;
+	    break;
+	default:
 	    usage();
+	}
     }
-    if (optind >= argc)
+    if (optind >= argc || (o.dot && o.json))
 	usage();
     g = open_gen(1);
+    o.delims = opt_delims;
+    o.propagate = opt_propagate;
+    o.query = fm_explain_query;
+    o.special_verdict = fm_srs_verdict;
+    o.outside = postfix_default;
     for (i = optind; i < argc; i++)
-	if ((r = explain_one(g, argv[i])) > ret)
+	if ((r = explain_one(g, argv[i], &o)) > ret)
 	    ret = r;
     map_gen_close(g);
     return (ret);

@@ -213,6 +213,30 @@ pc_base(struct pc *p)
     pc_set(p, "append_dot_mydomain", "no");
 }
 
+/*
+ * Who may send to a group (issue 10): with fwdmapd.policy_listen set,
+ * smtpd asks fwdmapd's policy service at RCPT, after
+ * reject_unauth_destination (only mail for our domains reaches it).
+ * fwdmapd closes a connection idle for fwdmapd.idle_timeout seconds;
+ * smtpd keeps its policy connection up to smtpd_policy_service_max_idle
+ * (default 300 s), so it is set below that and smtpd does not find it
+ * closed under it.
+ */
+static void
+pc_policy(struct pc *p)
+{
+    const struct conf_fwdmapd *f = &p->conf->fwdmapd;
+    char    item[600];
+
+    if (f->policy_listen == NULL)
+	return;
+    snprintf(item, sizeof(item), "check_policy_service %s", f->policy_listen);
+    pc_list_add(p, "smtpd_recipient_restrictions", item, NULL);
+    if (f->idle_timeout <= 300)
+	pc_set(p, "smtpd_policy_service_max_idle", "%ds",
+	       f->idle_timeout > 5 ? f->idle_timeout - 5 : 1);
+}
+
 /* The four lookups that route every message (docs/architecture.md). */
 static void
 pc_tables(struct pc *p)
@@ -329,6 +353,7 @@ static const struct pc_feature {
 } pc_features[] = {
     {"a safe base: nothing delivered locally, only this host relays outward",
      pc_base},
+    {"group sender policies: fwdmapd's policy service at RCPT", pc_policy},
     {"every routing decision comes from fwdmapd", pc_tables},
     {"distribution lists of up to 100,000 members expand in one go", pc_groups},
     {"SRS for the copies that leave, bounces back to the sender", pc_srs},

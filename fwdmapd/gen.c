@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "gen.h"
 #include "log.h"
+#include "policy.h"
 
 static void
 gen_sig_take(const char *dir, struct gen_sig *g)
@@ -71,6 +72,7 @@ refresh_job(void *arg)
 
 struct answer_job {
     const struct proto_ctx *ctx;
+    const struct policy_ctx *pctx;	/* policy requests instead */
     const char *data;
     size_t  len;
     struct pbuf *out;
@@ -86,8 +88,12 @@ answer_job(void *arg)
     struct answer_job *j = arg;
 
     j->out->len = 0;
-    j->used = proto_run(j->ctx, j->data, j->len, j->out, j->high,
-			&j->status, &j->why);
+    if (j->pctx)
+	j->used = policy_run(j->pctx, j->data, j->len, j->out, j->high,
+			     &j->status, &j->why);
+    else
+	j->used = proto_run(j->ctx, j->data, j->len, j->out, j->high,
+			    &j->status, &j->why);
 }
 
 void
@@ -258,29 +264,50 @@ gen_watch_forget(struct gen_watch *w)
     w->said_missing = 0;
 }
 
+/* Run j from the generation being served (*genp), with SIGBUS caught. */
+static size_t
+gen_watch_run(struct gen_watch *w, struct answer_job *j, struct map_gen **genp,
+	      int *status, const char **why)
+{
+    struct stats_map saved[STATS_NMAPS];
+    struct stats_policy saved_pol = w->st->policy;
+    uint64_t saved_perr = w->st->proto_errors;
+
+    *genp = w->gen;
+    memcpy(saved, w->st->map, sizeof(saved));
+    if (bus_guard(answer_job, j) < 0) {
+	/* SIGBUS in a lookup: answer these requests again without the
+	 * generation (TEMP), from the same input, counting them once. */
+	memcpy(w->st->map, saved, sizeof(saved));
+	w->st->proto_errors = saved_perr;
+	w->st->policy = saved_pol;
+	gen_watch_lost(w);
+	*genp = NULL;
+	answer_job(j);
+    }
+    *status = j->status;
+    *why = j->why;
+    return (j->used);
+}
+
 size_t
 gen_watch_answer(struct gen_watch *w, struct proto_ctx *ctx, const char *in,
 		 size_t len, struct pbuf *out, size_t high, int *status,
 		 const char **why)
 {
-    struct answer_job j = {ctx, in, len, out, high, 0, NULL, 0};
-    struct stats_map saved[STATS_NMAPS];
-    uint64_t saved_perr = w->st->proto_errors;
+    struct answer_job j = {ctx, NULL, in, len, out, high, 0, NULL, 0};
 
-    ctx->gen = w->gen;
-    memcpy(saved, w->st->map, sizeof(saved));
-    if (bus_guard(answer_job, &j) < 0) {
-	/* SIGBUS in a lookup: answer these requests again without the
-	 * generation (TEMP), from the same input, counting them once. */
-	memcpy(w->st->map, saved, sizeof(saved));
-	w->st->proto_errors = saved_perr;
-	gen_watch_lost(w);
-	ctx->gen = NULL;
-	answer_job(&j);
-    }
-    *status = j.status;
-    *why = j.why;
-    return (j.used);
+    return (gen_watch_run(w, &j, &ctx->gen, status, why));
+}
+
+size_t
+gen_watch_policy(struct gen_watch *w, struct policy_ctx *ctx, const char *in,
+		 size_t len, struct pbuf *out, size_t high, int *status,
+		 const char **why)
+{
+    struct answer_job j = {NULL, ctx, in, len, out, high, 0, NULL, 0};
+
+    return (gen_watch_run(w, &j, &ctx->gen, status, why));
 }
 
 void

@@ -14,6 +14,9 @@
  *	size_t	gen_watch_answer(struct gen_watch *w, struct proto_ctx *ctx,
  *				 const char *in, size_t len, struct pbuf *out,
  *				 size_t high, int *status, const char **why);
+ *	size_t	gen_watch_policy(struct gen_watch *w, struct policy_ctx *ctx,
+ *				 const char *in, size_t len, struct pbuf *out,
+ *				 size_t high, int *status, const char **why);
  *	void	gen_watch_free(struct gen_watch *w);
  *
  * DESCRIPTION
@@ -44,7 +47,8 @@
  *	generation is dropped (logged, counted as a reload failure, next
  *	look at maps_dir due at once) and the same requests are answered
  *	again without it (TEMP), counted once.  It returns what proto_run()
- *	returns.
+ *	returns.  gen_watch_policy() does the same for policy delegation
+ *	requests with policy_run() (a dropped generation: DEFER_IF_PERMIT).
  *
  *	gen_watch_free() closes the generations.
  */
@@ -57,6 +61,7 @@
 #include <time.h>
 
 #include "map.h"
+#include "policy.h"
 #include "proto.h"
 #include "stats.h"
 
@@ -87,6 +92,9 @@ void	gen_watch_reload(struct gen_watch *w, const char *dir, uint64_t now,
 			 int force);
 void	gen_watch_forget(struct gen_watch *w);
 size_t	gen_watch_answer(struct gen_watch *w, struct proto_ctx *ctx,
+			 const char *in, size_t len, struct pbuf *out,
+			 size_t high, int *status, const char **why);
+size_t	gen_watch_policy(struct gen_watch *w, struct policy_ctx *ctx,
 			 const char *in, size_t len, struct pbuf *out,
 			 size_t high, int *status, const char **why);
 void	gen_watch_free(struct gen_watch *w);

@@ -61,6 +61,11 @@ check_conf(const struct conf *c, struct priv *p, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: fwdmapd.listen: %s", c->path, e);
 	return (-1);
     }
+    if (c->fwdmapd.policy_listen
+	&& listen_check(c->fwdmapd.policy_listen, e, sizeof(e)) < 0) {
+	snprintf(err, errlen, "%s: fwdmapd.policy_listen: %s", c->path, e);
+	return (-1);
+    }
     if (c->fwdmapd.metrics_listen
 	&& listen_resolve(c->fwdmapd.metrics_listen, e, sizeof(e)) < 0) {
 	snprintf(err, errlen, "%s: fwdmapd.metrics_listen: %s", c->path, e);
@@ -120,6 +125,13 @@ do_test(struct conf *c)
     }
     printf("fwdmapd: configuration %s OK: listen %s, maps_dir %s\n",
 	   c->path, c->fwdmapd.listen, c->maps_dir);
+    if (c->fwdmapd.policy_listen)
+	printf("fwdmapd: policy service on %s (check_policy_service %s in"
+	       " smtpd_recipient_restrictions)\n", c->fwdmapd.policy_listen,
+	       c->fwdmapd.policy_listen);
+    else
+	printf("fwdmapd: no policy service (fwdmapd.policy_listen not set):"
+	       " group sender policies are not enforced\n");
     if (c->fwdmapd.metrics_listen)
 	printf("fwdmapd: metrics at http://%s/metrics\n",
 	       c->fwdmapd.metrics_listen + 5);
@@ -223,7 +235,7 @@ main(int argc, char **argv)
     struct conf *c;
     struct priv p;
     char    err[1024];
-    int     fds[16], n, i, sigfd, rc;
+    int     fds[16], n, np = 0, i, sigfd, rc;
     int     mfds[MHTTP_MAX_SOCKETS], nm = 0;
     sigset_t set;
     struct server *s;
@@ -297,15 +309,24 @@ main(int argc, char **argv)
     n = listen_open(c->fwdmapd.listen, c->fwdmapd.socket_mode,
 		    p.has_user ? p.uid : (uid_t) -1,
 		    p.has_group ? p.sock_gid : (gid_t) -1,
-		    fds, 15, err, sizeof(err));
+		    fds, 8, err, sizeof(err));
     if (n < 0)
 	log_fatal("fwdmapd.listen: %s", err);
+    /* The policy socket: for the same Postfix, so the same mode and group. */
+    if (c->fwdmapd.policy_listen) {
+	np = listen_open(c->fwdmapd.policy_listen, c->fwdmapd.socket_mode,
+			 p.has_user ? p.uid : (uid_t) -1,
+			 p.has_group ? p.sock_gid : (gid_t) -1,
+			 fds + n, 7, err, sizeof(err));
+	if (np < 0)
+	    log_fatal("fwdmapd.policy_listen: %s", err);
+    }
     if (c->fwdmapd.control) {
 	char    spec[4096];
 
 	snprintf(spec, sizeof(spec), "unix:%s", c->fwdmapd.control);
 	if (listen_open(spec, 0600, p.has_user ? p.uid : (uid_t) -1,
-			(gid_t) -1, fds + n, 1, err, sizeof(err)) < 0)
+			(gid_t) -1, fds + n + np, 1, err, sizeof(err)) < 0)
 	    log_fatal("fwdmapd.control: %s", err);
     }
     if (c->fwdmapd.metrics_listen
@@ -326,9 +347,13 @@ main(int argc, char **argv)
 	log_info("SRS domain %s, %zu secret(s) read from %s (the first signs)",
 		 srs_domain(srs), srs_nsecrets(srs), c->srs.secrets_file);
     for (i = 0; i < n; i++)
-	if (server_add_listener(s, fds[i], 0) < 0)
+	if (server_add_listener(s, fds[i], SERVER_L_SOCKETMAP) < 0)
 	    log_fatal_errno("listener");
-    if (c->fwdmapd.control && server_add_listener(s, fds[n], 1) < 0)
+    for (i = n; i < n + np; i++)
+	if (server_add_listener(s, fds[i], SERVER_L_POLICY) < 0)
+	    log_fatal_errno("policy listener");
+    if (c->fwdmapd.control
+	&& server_add_listener(s, fds[n + np], SERVER_L_CONTROL) < 0)
 	log_fatal_errno("control listener");
     if (nm > 0) {
 	/* HTTP threads start only now, after the privileges are gone. */
@@ -340,8 +365,11 @@ main(int argc, char **argv)
 	    log_fatal("fwdmapd.metrics_listen: %s", err);
 	log_info("metrics at http://%s/metrics", c->fwdmapd.metrics_listen + 5);
     }
-    log_info("listening on %s%s%s as uid %ld, maps_dir %s",
-	     c->fwdmapd.listen, c->fwdmapd.control ? ", control " : "",
+    log_info("listening on %s%s%s%s%s as uid %ld, maps_dir %s",
+	     c->fwdmapd.listen,
+	     c->fwdmapd.policy_listen ? ", policy " : "",
+	     c->fwdmapd.policy_listen ? c->fwdmapd.policy_listen : "",
+	     c->fwdmapd.control ? ", control " : "",
 	     c->fwdmapd.control ? c->fwdmapd.control : "", (long) getuid(),
 	     c->maps_dir);
     rc = server_run(s);

@@ -33,6 +33,7 @@
 #include "map.h"
 #include "mono.h"
 #include "netstr.h"
+#include "policy.h"
 #include "proto.h"
 #include "server.h"
 #include "metrics.h"
@@ -61,6 +62,7 @@ struct listener {
     struct evsrc ev;
     int     fd;
     int     control;
+    int     policy;		/* policy delegation (policy.c) */
     int     paused;
 };
 
@@ -68,6 +70,7 @@ struct conn {
     struct evsrc ev;
     int     fd;
     int     control;
+    int     policy;		/* speaks policy delegation, not socketmap */
     int     closing;		/* close once out is sent */
     uint32_t events;		/* registered epoll events */
     struct conn *prev, *next;
@@ -89,7 +92,7 @@ struct server {
     int     nlis;
     struct conn *conns;		/* list of all connections */
     struct conn *dead;		/* closed, to free after this batch */
-    unsigned nconns;		/* socketmap clients */
+    unsigned nconns;		/* socketmap and policy clients */
     unsigned ncontrol;		/* admin clients */
     char   *rbuf;
     size_t  rbufsz;
@@ -106,13 +109,17 @@ struct server {
     uint64_t stop_deadline;
 };
 
-/* Size the shared read buffer for max_request. */
+/* Size the shared read buffer for max_request and a policy request. */
 static int
 server_rbuf(struct server *s)
 {
     size_t  need = (size_t) s->conf->fwdmapd.max_request + NETSTR_MAX_DIGITS
-	+ 2 + SERVER_READ_EXTRA;
+	+ 2;
     char   *p;
+
+    if (need < POLICY_MAX_REQUEST)
+	need = POLICY_MAX_REQUEST;
+    need += SERVER_READ_EXTRA;
 
     if (need <= s->rbufsz)
 	return (0);
@@ -287,11 +294,50 @@ conn_settle(struct server *s, struct conn *c)
     return (0);
 }
 
+/* A client-given string for a log line: printable, bounded. */
+static void
+log_safe(char *out, size_t outsz, const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len > outsz - 1)
+	len = outsz - 1;
+    for (i = 0; i < len; i++)
+	out[i] = (unsigned char) s[i] < 0x20 || (unsigned char) s[i] >= 0x7f
+	    ? '?' : s[i];
+    out[len] = 0;
+}
+
+/* Every judged policy request: refusals at info level, the rest debug. */
+static void
+policy_note(void *arg, const struct policy_req *req,
+	    const struct senderpol_result *res)
+{
+    struct conn *c = arg;
+    char    snd[300], rcpt[300];
+
+    if (res->verdict == SENDERPOL_DUNNO && log_verbose == 0)
+	return;
+    log_safe(snd, sizeof(snd), req->sender, req->has_sender ?
+	     req->sender_len : 0);
+    log_safe(rcpt, sizeof(rcpt), req->recipient, req->recipient_len);
+    if (res->verdict == SENDERPOL_REJECT)
+	log_info("policy: reject: from=<%s> to=<%s>: %s (%s)", snd, rcpt,
+		 res->text, res->why);
+    else if (res->verdict == SENDERPOL_TEMP)
+	log_debug("%s: policy: defer: from=<%s> to=<%s>: %s", conn_name(c),
+		  snd, rcpt, res->text);
+    else
+	log_debug("%s: policy: dunno: from=<%s> to=<%s>: %s", conn_name(c),
+		  snd, rcpt, res->why);
+}
+
 /* Answer the requests in data[0..len); keep the rest.  0 ok, -1 closed. */
 static int
 conn_process(struct server *s, struct conn *c, const char *data, size_t len)
 {
     struct proto_ctx ctx;
+    struct policy_ctx pctx;
     size_t  used;
     int     status;
     const char *why;
@@ -304,9 +350,18 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
     ctx.propagate = s->conf->propagate_extensions;
     ctx.max_request = (size_t) s->conf->fwdmapd.max_request;
     ctx.st = &s->st;
+    pctx.gen = NULL;			/* set by gen_watch_policy() */
+    pctx.delims = s->conf->recipient_delimiter;
+    pctx.st = &s->st;
+    pctx.note = policy_note;
+    pctx.note_arg = c;
     for (;;) {
-	used = gen_watch_answer(&s->gw, &ctx, data, len, &s->obuf,
-				SERVER_OUT_HIGH, &status, &why);
+	if (c->policy)
+	    used = gen_watch_policy(&s->gw, &pctx, data, len, &s->obuf,
+				    SERVER_OUT_HIGH, &status, &why);
+	else
+	    used = gen_watch_answer(&s->gw, &ctx, data, len, &s->obuf,
+				    SERVER_OUT_HIGH, &status, &why);
 	if (status == PROTO_NOMEM) {
 	    log_warn("%s: out of memory; closing", conn_name(c));
 	    s->obuf.len = 0;
@@ -314,8 +369,9 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
 	    return (-1);
 	}
 	if (status == PROTO_CLOSE) {
-	    log_warn("%s: protocol error: %s; answered PERM, closing",
-		     conn_name(c), why);
+	    log_warn("%s: %sprotocol error: %s; answered %s, closing",
+		     conn_name(c), c->policy ? "policy " : "", why,
+		     c->policy ? "DEFER_IF_PERMIT" : "PERM");
 	    c->closing = 1;
 	    used = len;
 	}
@@ -583,7 +639,10 @@ listener_accept(struct server *s, struct listener *l)
 	    continue;
 	}
 	conn_peer(c, &ss, sslen);
+	c->policy = l->policy;
 	s->st.conn_accepted++;
+	if (l->policy)
+	    s->st.policy.conn_accepted++;
     }
 }
 
@@ -674,6 +733,7 @@ server_reconfigure(struct server *s)
     } while (0)
     KEEP_STR(listen);
     KEEP_STR(control);
+    KEEP_STR(policy_listen);
     KEEP_STR(user);
     KEEP_STR(socket_group);
     KEEP_STR(metrics_listen);
@@ -797,7 +857,7 @@ bad:
 }
 
 int
-server_add_listener(struct server *s, int fd, int control)
+server_add_listener(struct server *s, int fd, int kind)
 {
     struct listener *l;
     struct epoll_event ev;
@@ -809,7 +869,8 @@ server_add_listener(struct server *s, int fd, int control)
     l = &s->lis[s->nlis];
     l->ev.type = EV_LISTEN;
     l->fd = fd;
-    l->control = control;
+    l->control = kind == SERVER_L_CONTROL;
+    l->policy = kind == SERVER_L_POLICY;
     memset(&ev, 0, sizeof(ev));
     ev.events = EPOLLIN;
     ev.data.ptr = l;

@@ -9,7 +9,7 @@
  *
  *	struct server *server_create(struct conf *conf, int sigfd,
  *				     char *err, size_t errlen);
- *	int	server_add_listener(struct server *s, int fd, int control);
+ *	int	server_add_listener(struct server *s, int fd, int kind);
  *	void	server_set_metrics(struct server *s, struct metrics_snap *snap);
  *	void	server_set_srs(struct server *s, struct srs *srs);
  *	int	server_run(struct server *s);
@@ -27,8 +27,13 @@
  *	SRS settings and secrets are kept and an error is logged.
  *
  *	server_add_listener() adds a listening, non-blocking socket: a
- *	socketmap endpoint, or (control non-zero) the admin socket that
- *	answers every connection with the statistics as JSON and closes.
+ *	socketmap endpoint (kind SERVER_L_SOCKETMAP), the admin socket that
+ *	answers every connection with the statistics as JSON and closes
+ *	(SERVER_L_CONTROL), or the policy delegation endpoint for Postfix's
+ *	check_policy_service (SERVER_L_POLICY, policy.c): its connections
+ *	count against max_connections and follow the same idle and request
+ *	timeouts; refusals are logged ("policy: reject: from=<...>
+ *	to=<...>: ..."), other answers at debug level.
  *
  *	server_set_metrics() turns the Prometheus counters on: answer
  *	latencies are measured, and after every batch of events the
@@ -51,8 +56,8 @@
  *	delta is not yet written) is held back for up to 5 seconds while a
  *	newer one is awaited, so answers never briefly go back in time.  SIGHUP re-reads the
  *	configuration file; settings that need a new socket or other
- *	privileges (listen, control, user, socket_group, socket_mode,
- *	metrics_listen) are kept and a warning says so.
+ *	privileges (listen, control, policy_listen, user, socket_group,
+ *	socket_mode, metrics_listen) are kept and a warning says so.
  *
  * DIAGNOSTICS
  *	server_create() returns NULL with a message in err.  server_run()
@@ -70,7 +75,11 @@ struct server;
 
 struct server *server_create(struct conf *conf, int sigfd, char *err,
 			     size_t errlen);
-int	server_add_listener(struct server *s, int fd, int control);
+#define SERVER_L_SOCKETMAP	0
+#define SERVER_L_CONTROL	1
+#define SERVER_L_POLICY		2
+
+int	server_add_listener(struct server *s, int fd, int kind);
 struct metrics_snap;
 void	server_set_metrics(struct server *s, struct metrics_snap *snap);
 void	server_set_srs(struct server *s, struct srs *srs);

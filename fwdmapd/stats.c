@@ -103,6 +103,16 @@ stats_json(const struct stats *st, const struct stats_view *v, time_t now)
     if (json_object_set_new(root, "reload_failures",
 			    json_integer((json_int_t) st->reload_failures)) < 0)
 	goto done;
+    if (json_object_set_new(root, "policy",
+			    json_pack("{sIsIsIsIsIsIsI}",
+				      "connections", (json_int_t) st->policy.conn_accepted,
+				      "requests", (json_int_t) st->policy.requests,
+				      "dunno", (json_int_t) st->policy.dunno,
+				      "reject", (json_int_t) st->policy.reject,
+				      "defer", (json_int_t) st->policy.defer,
+				      "not_rcpt", (json_int_t) st->policy.not_rcpt,
+				      "protocol_errors", (json_int_t) st->policy.errors)) < 0)
+	goto done;
     out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 done:
     json_decref(root);
@@ -181,6 +191,34 @@ prom_one(struct mbuf *b, const char *name, const char *type,
     metrics_sample(b, name, NULL, 0, v);
 }
 
+/* The policy service: answers by action, and its own errors. */
+static void
+prom_policy(struct mbuf *b, const struct stats *st)
+{
+    static const char *const act[3] = {"dunno", "reject", "defer"};
+    const uint64_t v[3] = {st->policy.dunno, st->policy.reject,
+    st->policy.defer};
+    struct metrics_label l;
+    int     i;
+
+    metrics_family(b, "fwdmap_policy_requests_total", "counter",
+		   "Policy delegation requests answered (fwdmapd.policy_listen),"
+		   " by action: dunno (not a restricted group, or the sender"
+		   " may send), reject (a group's policy refuses the sender),"
+		   " defer (no tables, or a request fwdmapd cannot judge).");
+    for (i = 0; i < 3; i++) {
+	l.name = "action";
+	l.value = act[i];
+	metrics_sample(b, "fwdmap_policy_requests_total", &l, 1, (double) v[i]);
+    }
+    prom_one(b, "fwdmap_policy_protocol_errors_total", "counter",
+	     "Malformed or oversized policy requests (answered"
+	     " DEFER_IF_PERMIT, connection closed).", (double) st->policy.errors);
+    prom_one(b, "fwdmap_policy_connections_accepted_total", "counter",
+	     "Policy service connections accepted.",
+	     (double) st->policy.conn_accepted);
+}
+
 int
 stats_render(void *snap, struct mbuf *b)
 {
@@ -230,6 +268,7 @@ stats_render(void *snap, struct mbuf *b)
 		 "When fwdmapd switched to the generation served, Unix time.",
 		 (double) v->loaded);
     }
+    prom_policy(b, st);
     prom_one(b, "fwdmap_start_time_seconds", "gauge",
 	     "When this fwdmapd started, Unix time.", (double) st->started);
     return (b->failed ? -1 : 0);

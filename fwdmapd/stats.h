@@ -9,7 +9,8 @@
  *	answer per map (index from map_query_name(), STATS_OTHER for a name
  *	no map has); the server counts connections and reloads.
  *	stats_json() renders everything, plus what the caller knows about
- *	the loaded generation, as one JSON object (a malloc'ed string the
+ *	the loaded generation, as one JSON object, the policy service's
+ *	counters under "policy" (a malloc'ed string the
  *	caller frees, or NULL when out of memory).
  *
  *	stats_map_name() gives each counted map's name from one table (the
@@ -48,8 +49,20 @@ struct stats_map {
     struct metrics_hist lat;		/* answer latency, with timing */
 };
 
+/* The policy service (policy.c): who may send to a group. */
+struct stats_policy {
+    uint64_t requests;			/* complete requests answered */
+    uint64_t dunno;			/* allowed, or not a restricted group */
+    uint64_t reject;			/* refused by a group's policy */
+    uint64_t defer;			/* DEFER_IF_PERMIT: tables, bad request */
+    uint64_t not_rcpt;			/* protocol_state other than RCPT */
+    uint64_t errors;			/* malformed requests (closed) */
+    uint64_t conn_accepted;
+};
+
 struct stats {
     struct stats_map map[STATS_NMAPS];
+    struct stats_policy policy;
     uint64_t conn_accepted;
     uint64_t conn_rejected;		/* over max_connections */
     uint64_t conn_timeouts;		/* idle or request timeouts */

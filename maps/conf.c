@@ -424,7 +424,9 @@ static const char *const ldapsync_keys[] = {
 static const char *const fwdmapd_keys[] = {
     "listen", "user", "socket_group", "socket_mode", "control",
     "max_connections", "idle_timeout", "request_timeout", "max_request",
-    "reload_check_ms", "metrics_listen", NULL
+    "reload_check_ms", "metrics_listen",
+    "policy_listen",
+    NULL
 };
 
 static const char *const srs_keys[] = {
@@ -841,6 +843,20 @@ load_fwdmapd(struct cctx *x, struct conf *c, json_t *root)
     get_iint(x, s, "fwdmapd", "request_timeout", 1, 3600, 10, &F->request_timeout);
     get_iint(x, s, "fwdmapd", "max_request", 64, 1048576, 1024, &F->max_request);
     get_iint(x, s, "fwdmapd", "reload_check_ms", 10, 600000, 100, &F->reload_check_ms);
+    get_str(x, s, "fwdmapd", "policy_listen", 0, NULL, &F->policy_listen);
+    if (!x->failed && F->policy_listen) {
+	if (!valid_listen(F->policy_listen, &why))
+	    conf_err(x, "fwdmapd.policy_listen", "\"%s\": %s",
+		     F->policy_listen, why);
+	else if (strcmp(F->policy_listen, F->listen) == 0)
+	    conf_err(x, "fwdmapd.policy_listen", "\"%s\" is also"
+		     " fwdmapd.listen: the policy service needs its own socket",
+		     F->policy_listen);
+	else if (strncmp(F->policy_listen, "unix:", 5) == 0
+		 && strcmp(F->policy_listen + 5, F->control) == 0)
+	    conf_err(x, "fwdmapd.policy_listen", "\"%s\" is also the control"
+		     " socket", F->policy_listen);
+    }
     get_metrics_listen(x, s, "fwdmapd", &F->metrics_listen);
 }
 
@@ -1017,6 +1033,7 @@ conf_free(struct conf *c)
     free(c->fwdmapd.user);
     free(c->fwdmapd.socket_group);
     free(c->fwdmapd.control);
+    free(c->fwdmapd.policy_listen);
     free(c->fwdmapd.metrics_listen);
     free(c);
 }

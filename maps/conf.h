@@ -108,6 +108,8 @@ struct conf_fwdmapd {
     int     request_timeout;	/* seconds to finish a started request, default 10 */
     int     max_request;	/* bytes, default 1024 */
     int     reload_check_ms;	/* how often to look for a new generation */
+    char   *policy_listen;	/* policy delegation endpoint ("unix:PATH" or
+				 * "inet:HOST:PORT"), NULL: no policy service */
     char   *metrics_listen;	/* "inet:HOST:PORT" for /metrics, NULL: off */
 };
 

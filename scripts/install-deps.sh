@@ -32,6 +32,7 @@ PKGS="build-essential clang libclang-rt-14-dev pkg-config
       adduser
       systemd
       util-linux
+      graphviz
 "
 RUNTIME_PKGS="build-essential pkg-config libcdb-dev libjansson-dev libldap-dev
       libmicrohttpd-dev

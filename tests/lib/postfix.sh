@@ -28,6 +28,8 @@
 #   pf_sendmail FROM RCPT...	submit a message via sendmail(1) (sets PF_TOKEN;
 #			call it in the current shell, not in a pipe)
 #   pf_smtp FROM RCPT...	one SMTP transaction with swaks; see below
+#			(PF_XCLIENT_ADDR=IP: as a client from IP, by XCLIENT;
+#			needs smtpd_authorized_xclient_hosts = 127.0.0.1)
 #
 # pf_smtp writes the transcript to $PF_LAST (a file) and prints one line per
 # recipient, "RCPT <addr> <code> <text>", then "DATA <code> <text>" (code
@@ -237,6 +239,7 @@ pf_smtp() {
     _pf_new_token
     PF_LAST=$PF_DIR/smtp-$_pf_n.log
     swaks --server 127.0.0.1 --port "$PF_PORT" --helo client.fwdmap.invalid \
+        ${PF_XCLIENT_ADDR:+--xclient-addr "$PF_XCLIENT_ADDR"} \
         --from "$from" --to "$to" --timeout 30 \
         --header "Subject: fwdmap test $PF_TOKEN" --header "X-Fwdmap-Test: $PF_TOKEN" \
         --body "test message $PF_TOKEN" >"$PF_LAST" 2>&1

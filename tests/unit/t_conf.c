@@ -230,6 +230,33 @@ main(void)
     if (c)
 	CHECK(strcmp(c->fwdmapd.control, "/run/admin/stats.sock") == 0);
     conf_free(c);
+    /* fwdmapd.policy_listen: off by default; an endpoint of its own. */
+    c = GOOD(example);
+    if (c)
+	CHECK(c->fwdmapd.policy_listen == NULL);
+    conf_free(c);
+    c = GOOD(edit("\"socket_mode\": \"0660\"",
+		  "\"policy_listen\": \"unix:/run/fwdmap/policy.sock\""));
+    if (c)
+	CHECK(strcmp(c->fwdmapd.policy_listen, "unix:/run/fwdmap/policy.sock") == 0);
+    conf_free(c);
+    c = GOOD(edit("\"socket_mode\": \"0660\"",
+		  "\"policy_listen\": \"inet:127.0.0.1:10040\""));
+    conf_free(c);
+    BAD(edit("\"socket_mode\": \"0660\"", "\"policy_listen\": \"policy.sock\""),
+	"fwdmapd.policy_listen");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"policy_listen\": \"unix:policy.sock\""),
+	"absolute path");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"policy_listen\": \"inet:127.0.0.1\""),
+	"fwdmapd.policy_listen");
+    BAD(edit("\"socket_mode\": \"0660\"",
+	     "\"policy_listen\": \"unix:/run/fwdmap/fwdmapd.sock\""),
+	"is also fwdmapd.listen");
+    BAD(edit("\"socket_mode\": \"0660\"",
+	     "\"policy_listen\": \"unix:/run/fwdmap/fwdmapd.ctl\""),
+	"is also the control socket");
+    BAD(edit("\"socket_mode\": \"0660\"", "\"policy_listen\": 5"),
+	"fwdmapd.policy_listen");
     /* Minimal file: no fwdmapd section at all. */
     c = GOOD("{\"ldap\":{\"uris\":[\"ldap://h/\"]},\"tenants\":{\"a\":{\"base\":\"dc=a\",\"domains\":[\"a.example\"]}}}");
     if (c)
