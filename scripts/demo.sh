@@ -10,8 +10,11 @@
 #     (tenants TUM, LMU, LRZ, BAdW: staff on Exchange, students on myTUM,
 #     alumni with forwards only, chemistry on its own server, physics in the
 #     middle of its migration, and a few deliberately bad entries);
-#   - ldapsync (one full sync, then continuous) and fwdmapd, configured by
-#     scripts/demo/fwdmap.json.in;
+#     and three distribution lists: a team list, a faculty list with the
+#     team list nested in it, and a members-only list;
+#   - ldapsync (one full sync, then continuous) and fwdmapd (tables and
+#     the policy service that enforces who may send to a list), configured
+#     by scripts/demo/fwdmap.json.in;
 #   - a private Postfix instance configured as the forwarder;
 #   - smtp-sink "stores": Exchange (SMTP), myTUM (LMTP), chemistry's server,
 #     the old physics server, and "the Internet" for external forwards.
@@ -164,7 +167,8 @@ declare -A STORE_NAME=(
 # recipient | where the sample directory means its mail to go: the stores
 # ("store:envelope recipient", lower case, space separated; each exactly
 # once, nothing anywhere else) or "reject" (5xx at RCPT, nothing delivered) |
-# what the sample directory says about it
+# what the sample directory says about it | the envelope sender (optional;
+# default a fresh outside address, see fw_sender)
 CASES=(
     "jane.doe@tum.de|exchange:jane.doe@tum.de|TUM staff, mailbox on Exchange"
     "j.doe@tum.de|exchange:jane.doe@tum.de|alias of jane.doe"
@@ -189,6 +193,10 @@ CASES=(
     "bad.store@tum.de|reject|entry names an unknown store"
     "bad.external@ch.tum.de|reject|external without fwdMailHost"
     "bad.forward@alumni.tum.de|reject|forward smuggles a 2nd address"
+    "it-team@tum.de|exchange:jane.doe@tum.de exchange:erika.mustermann@tum.de outside:erika.m@example.com mytum:max.muster@mytum.de|team list: every member once|"
+    "fakultaet-info@tum.de|exchange:jane.doe@tum.de exchange:erika.mustermann@tum.de outside:erika.m@example.com mytum:max.muster@mytum.de exchange:paul.physik@ph.tum.de dept:clara.chemie@ch.tum.de|faculty list, team list nested|jane.doe@tum.de"
+    "senat@tum.de|exchange:jane.doe@tum.de outside:familie.alt@example.net outside:senat-archiv@example.org|members-only list, a member writes|hans.alt@alumni.tum.de"
+    "academic-senate@tum.de|reject|members-only list, outsider writes|stranger@example.com"
 )
 # One message with several recipients in different stores: it must reach
 # the union of their expectations above.
@@ -205,8 +213,8 @@ BOUNCE_TOKEN=
 BOUNCE_RCPT=hans.alt@alumni.tum.de BOUNCE_TARGET=familie.alt@example.net
 RCPTS=()
 for c in "${CASES[@]}"; do
-    IFS='|' read -r r e w <<<"$c"
-    RCPTS+=("$r"); EXPECT[$r]=$e; WHAT[$r]=$w
+    IFS='|' read -r r e w snd <<<"$c"
+    RCPTS+=("$r"); EXPECT[$r]=$e; WHAT[$r]=$w; SENDER[$r]=$snd
 done
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); }
@@ -258,23 +266,29 @@ fw_ldapsync_start
 import json, sys
 b = json.load(sys.stdin)["base"]
 c = b["counts"]
-print("   published generation %s: %s domains, %s recipient addresses, %s expansions, %s transports, %s rejected claims"
-      % (b["serial"], c.get("D", 0), c.get("R", 0), c.get("V", 0), c.get("T", 0), c.get("X", 0)))
+print("   published generation %s: %s domains, %s recipient addresses, %s expansions, %s transports, %s rejected claims, %s group addresses"
+      % (b["serial"], c.get("D", 0), c.get("R", 0), c.get("V", 0), c.get("T", 0), c.get("X", 0), c.get("G", 0)))
 ' 2>/dev/null || true
 
 step "fwdmapd and a private Postfix forwarder"
 fw_fwdmapd_start
 pf_init "unix:$FW_SOCK" "$(sink_port outside)" "$(sink_port stray)"
+# The demo's mail comes from "another host" (192.0.2.25, by XCLIENT), as a
+# forwarder's mail does: this host itself is in mynetworks, which Postfix
+# lets through before asking the policy service.
+pf_conf "smtpd_authorized_xclient_hosts = 127.0.0.1"
+export PF_XCLIENT_ADDR=192.0.2.25
 pf_start
-printf '   fwdmapd on %s, Postfix on 127.0.0.1:%s (config %s)\n' "$FW_SOCK" "$PF_PORT" "$PF_DIR/etc"
+printf '   fwdmapd on %s (policy service %s), Postfix on 127.0.0.1:%s (config %s)\n' \
+    "$FW_SOCK" "$FW_POLICY" "$PF_PORT" "$PF_DIR/etc"
 postconf -c "$PF_DIR/etc" -n relay_domains relay_recipient_maps virtual_alias_maps \
     sender_dependent_default_transport_maps recipient_canonical_maps \
-    virtual_alias_domains transport_maps | sed 's/^/   /'
+    virtual_alias_domains transport_maps smtpd_recipient_restrictions | sed 's/^/   /'
 
 # ---------------------------------------------------------------- the mail
 step "Sending one message per recipient with swaks"
 for r in "${RCPTS[@]}"; do
-    SENDER[$r]=$(fw_sender)
+    [ -n "${SENDER[$r]}" ] || SENDER[$r]=$(fw_sender)
     pf_smtp "${SENDER[$r]}" "$r" >/dev/null
     TOKEN[$r]=$PF_TOKEN
     CODE[$r]=$(pf_rcpt_code "$r")
@@ -362,12 +376,15 @@ done
 step "SRS: copies that leave carry an SRS sender in $FW_SRS_DOMAIN, the stores' copies the original"
 # check_senders TOKEN SENDER: every copy of TOKEN at the Internet store
 # has an SRS sender that fwdmapd decodes to SENDER; every other copy SENDER.
+# A sender in one of our own domains (a member writing to a list) is never
+# rewritten.
 check_senders() {
-    local n f got dec
+    local n f got dec ours=0
+    fw_query domains "${2##*@}" >/dev/null && ours=1
     for n in "${STORES[@]}"; do
         for f in $(_sink_files "$n" "$1"); do
             got=$(sed -n 's/^X-Mail-Args: <\([^>]*\)>.*/\1/p' "$f" | head -n 1)
-            if [ "$n" != outside ]; then
+            if [ "$n" != outside ] || [ "$ours" = 1 ]; then
                 [ "$got" = "$2" ] || problem "SRS: ${STORE_NAME[$n]} got $1 from <$got>, expected the original <$2>"
             elif [[ $got != SRS0=*@$FW_SRS_DOMAIN ]] || ! dec=$(fw_query srs_reverse "$got") || [ "$dec" != "$2" ]; then
                 problem "SRS: the Internet got $1 from <$got>, expected an SRS address for <$2>"
@@ -403,6 +420,13 @@ step "Why? fwdmap explain (what the published tables say, and where it came from
 for r in j.doe@tum.de einstein@ph.tum.de info@lrz.de praesident@lmu.de; do
     bold "\$ fwdmap explain $r"
     "$FWDMAP" -c "$FW_CONF" explain "$r" 2>&1 | sed 's/^/   /'
+done
+# Groups: the path to a member through the nested list, and why a sender
+# was refused (what fwdmapd's policy service answered Postfix).
+for args in "-m max.muster@mytum.de fakultaet-info@tum.de" "-s stranger@example.com academic-senate@tum.de"; do
+    bold "\$ fwdmap explain $args"
+    # shellcheck disable=SC2086
+    "$FWDMAP" -c "$FW_CONF" explain $args 2>&1 | sed 's/^/   /'
 done
 
 report=$(ls "$FW_STATE"/*report*.json 2>/dev/null | head -n 1)

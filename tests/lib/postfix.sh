@@ -319,6 +319,7 @@ FW_MAPS=$TEST_TMP/maps
 FW_STATE=$TEST_TMP/state
 FW_SOCK=$TEST_TMP/run/fwdmapd.sock
 FW_CONTROL=$TEST_TMP/run/fwdmapd.ctl
+FW_POLICY=$TEST_TMP/run/policy.sock
 FW_LDAPSYNC_PID=
 FW_FWDMAPD_PID=
 FW_DEMO=$TOP/scripts/demo
@@ -355,6 +356,7 @@ fw_config() {
         -e "s|@EXCHANGE_PORT@|$(sink_port exchange)|" -e "s|@MYTUM_PORT@|$(sink_port mytum)|" \
         -e "s|@PHYSICS_PORT@|$(sink_port physics)|" -e "s|@STATE_DIR@|$FW_STATE|" \
         -e "s|@SOCKET@|$FW_SOCK|" -e "s|@CONTROL@|$FW_CONTROL|" \
+        -e "s|@POLICY@|$FW_POLICY|" \
         "$FW_DEMO/fwdmap.json.in" >"$FW_CONF" || t_fail "writing $FW_CONF"
     [ -n "${FW_SRS_DOMAIN:-}" ] && _fw_srs_config
     return 0
