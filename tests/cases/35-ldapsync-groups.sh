@@ -106,25 +106,25 @@ t_match "grab: URL rejected in the report" "outside the group's tenant" "$(rep '
 # A group with a mailbox is rejected.
 t_eq "boxed" NOTFOUND "$(q recipients boxed@tum.de)"
 # Policy records.
-t_eq "G team" "G team@tum.de members	team@tum.de	tum" "$(dump | grep '^G team@tum.de ')"
-t_eq "G team alias" "G team-alias@tum.de members	team@tum.de	tum" "$(dump | grep '^G team-alias@tum.de ')"
-t_eq "G n1" "G n1@tum.de tenant	n1@tum.de	tum" "$(dump | grep '^G n1@tum.de ')"
-t_eq "G n2 (default policy)" "G n2@tum.de anyone	n2@tum.de	tum" "$(dump | grep '^G n2@tum.de ')"
+t_eq "G team" "G team@tum.de members team@tum.de tum" "$(dump | grep '^G team@tum.de ')"
+t_eq "G team alias" "G team-alias@tum.de members team@tum.de tum" "$(dump | grep '^G team-alias@tum.de ')"
+t_eq "G n1" "G n1@tum.de tenant n1@tum.de tum" "$(dump | grep '^G n1@tum.de ')"
+t_eq "G n2 (default policy)" "G n2@tum.de anyone n2@tum.de tum" "$(dump | grep '^G n2@tum.de ')"
 t_eq "S team" "$(printf '%s\n' \
-    "S team@tum.de	@lmu.de allowed" \
-    "S team@tum.de	alum@tum.de member" \
-    "S team@tum.de	boss@example.com allowed" \
-    "S team@tum.de	p1@tum.de member" \
-    "S team@tum.de	p2@tum.de member" \
-    "S team@tum.de	p3@tum.de member" \
-    "S team@tum.de	p5@tum.de allowed" \
-    "S team@tum.de	partner@example.org member" \
-    "S team@tum.de	peter1@tum.de member" \
-    "S team@tum.de	ute@lmu.de member")" "$(dump | grep '^S team@tum.de	' | sort)"
+    "S team@tum.de @lmu.de allowed" \
+    "S team@tum.de alum@tum.de member" \
+    "S team@tum.de boss@example.com allowed" \
+    "S team@tum.de p1@tum.de member" \
+    "S team@tum.de p2@tum.de member" \
+    "S team@tum.de p3@tum.de member" \
+    "S team@tum.de p5@tum.de allowed" \
+    "S team@tum.de partner@example.org member" \
+    "S team@tum.de peter1@tum.de member" \
+    "S team@tum.de ute@lmu.de member")" "$(dump | grep '^S team@tum.de ' | sort)"
 t_eq "S staff (listed: the allowed group's members)" "$(printf '%s\n' \
-    "S staff@tum.de	p1@tum.de allowed" "S staff@tum.de	p3@tum.de allowed" \
-    "S staff@tum.de	peter1@tum.de allowed")" "$(dump | grep '^S staff@tum.de	' | sort)"
-t_eq "no S for anyone" "" "$(dump | grep '^S n2@tum.de	')"
+    "S staff@tum.de p1@tum.de allowed" "S staff@tum.de p3@tum.de allowed" \
+    "S staff@tum.de peter1@tum.de allowed")" "$(dump | grep '^S staff@tum.de ' | sort)"
+t_eq "no S for anyone" "" "$(dump | grep '^S n2@tum.de ')"
 
 # ---- incremental, through the running daemon ----
 ls_start
@@ -134,14 +134,14 @@ mod p2 mail p2.new@tum.de
 t_wait 10 eval '[ "$(sorted c1@tum.de)" = "p1@tum.de p2.new@tum.de" ]' || t_fail "c1 after p2's new address: $(sorted c1@tum.de)"
 t_eq "c1 after p2's new address" "p1@tum.de p2.new@tum.de" "$(sorted c1@tum.de)"
 t_eq "team after p2's new address" "alum@tum.de p1@tum.de p2.new@tum.de p3@tum.de partner@example.org ute@lmu.de" "$(sorted team@tum.de)"
-t_eq "S follows" "S team@tum.de	p2.new@tum.de member" "$(dump | grep '^S team@tum.de	p2')"
+t_eq "S follows" "S team@tum.de p2.new@tum.de member" "$(dump | grep '^S team@tum.de p2')"
 # Members added and removed (a nested group's member: the parents follow).
 printf 'dn: cn=n5,ou=tum,%s\nchangetype: modify\nadd: member\nmember: uid=p4,ou=tum,%s\n' "$S" "$S" | slapd_modify ldap
 t_wait 10 q_is virtual n1@tum.de "OK p5@tum.de,p4@mytum.de" || t_fail "n1 after a member was added 4 levels down: $(q virtual n1@tum.de)"
 printf 'dn: cn=sub,ou=tum,%s\nchangetype: modify\ndelete: uniqueMember\nuniqueMember: uid=p3,ou=tum,%s\n' "$S" "$S" | slapd_modify ldap
 t_wait 10 eval '[ "$(sorted team@tum.de)" = "alum@tum.de p1@tum.de p2.new@tum.de partner@example.org ute@lmu.de" ]' ||
     t_fail "team after p3 left sub: $(sorted team@tum.de)"
-t_eq "p3 can no longer send to team" "" "$(dump | grep '^S team@tum.de	p3@')"
+t_eq "p3 can no longer send to team" "" "$(dump | grep '^S team@tum.de p3@')"
 # A member moves to another tenant (modrdn + new superior): the group's
 # DN no longer resolves; a member is deleted.
 ldapmodrdn -x -H "$(slapd_uri ldap)" -D "$SLAPD_ROOTDN" -w "$SLAPD_ROOTPW" -s "ou=lmu,$S" \
