@@ -73,7 +73,7 @@ jq --arg s "unix:$T/old/f.sock" --arg c "$T/old/c.sock" \
 # (faketime is an LD_PRELOAD library: an ASan build must not insist on
 # coming first in the library list.)
 ASAN_OPTIONS=verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} \
-    FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f -30d "$FWDMAPD" -c "$T/old/fwdmap.json" -f \
+    FAKETIME_DONT_FAKE_MONOTONIC=1 faked -30d "$FWDMAPD" -c "$T/old/fwdmap.json" -f \
     >"$T/logs/fwdmapd-old.log" 2>&1 &
 t_track $! "fwdmapd under faketime"
 oq() { printf '%s %s\n' "$1" "$2" | SM "unix:$T/old/f.sock" query; }

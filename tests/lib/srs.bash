@@ -12,7 +12,7 @@
 #   postsrsd_start SECRETS DOMAIN [FAKETIME]
 #                                  Debian's postsrsd on 127.0.0.1 (ports
 #                                  $PSRS_FWD, $PSRS_REV), optionally under
-#                                  faketime -f FAKETIME; stopped at exit
+#                                  libfaketime (faked); stopped at exit
 #   postsrsd_get PORT KEY          one tcp_table request: prints "200 VALUE"
 #                                  or "500 reason"
 
@@ -53,6 +53,17 @@ day = int(time.time()) // 86400 - int(sys.argv[1])
 print(B32[(day >> 5) & 31] + B32[day & 31])' "${1:-0}"
 }
 
+# faked FAKETIME CMD...: run CMD with libfaketime preloaded, as
+# `faketime -f FAKETIME CMD` does, but without faketime's wrapper process:
+# started in the background, $! is CMD itself, so t_track stops it.
+faked() {
+    local fake=$1 lib
+    shift
+    lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
+    [ -n "$lib" ] || t_skip "faketime not installed (no libfaketime.so.1)"
+    LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" FAKETIME="$fake" exec "$@"
+}
+
 PSRS_FWD=
 PSRS_REV=
 postsrsd_start() {
@@ -62,7 +73,7 @@ postsrsd_start() {
     PSRS_REV=$(t_port)
     if [ -n "$fake" ]; then
         command -v faketime >/dev/null || t_skip "faketime not installed"
-        faketime -f "$fake" /usr/sbin/postsrsd -s "$sec" -d "$dom" -f "$PSRS_FWD" -r "$PSRS_REV" \
+        faked "$fake" /usr/sbin/postsrsd -s "$sec" -d "$dom" -f "$PSRS_FWD" -r "$PSRS_REV" \
             -l 127.0.0.1 -4 >>"$T/logs/postsrsd.log" 2>&1 &
     else
         /usr/sbin/postsrsd -s "$sec" -d "$dom" -f "$PSRS_FWD" -r "$PSRS_REV" \
