@@ -912,92 +912,228 @@ comp_sublist_stem(const char *primary, char out[17])
 }
 
 /*
+ * Which first-level sub-list a final member address goes to: a hash of
+ * a key that stays when the member changes (a person's entryUUID, else
+ * the address itself), so that one member's new address, or one member
+ * more or less, changes one sub-list record and leaves the others and
+ * the group's own V as they are (issue 10: a change to a big group is a
+ * small delta).
+ */
+static uint64_t
+member_hash(const char *addr, const struct ent *who)
+{
+    const unsigned char *p = who ? who->uuid : (const unsigned char *) addr;
+    size_t  l = who ? sizeof(who->uuid) : strlen(addr);
+    uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+
+    while (l--) {
+	h ^= *p++;
+	h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;			/* mix the high bits into the low */
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/*
+ * The first-level sub-lists of n final addresses (total bytes with their
+ * commas): nb buckets, a power of two.  The count the group had when it
+ * was last compiled (prev, 0: none) is kept while no bucket is over
+ * MAP_SUBLIST_BYTES and they are filled an eighth on average or more;
+ * else nb fills them about half.  Doubled until none is over.  A group
+ * thus keeps its sub-lists as it grows and shrinks, and changes them all
+ * only when it has doubled or shrunk to a quarter.  Sets bucket[i] for
+ * every address and returns nb, or 0 when out of memory.
+ */
+static size_t
+sublist_buckets(const char **addrs, const struct ent **who, size_t n,
+		size_t total, size_t prev, size_t *bucket)
+{
+    size_t  nb = 2, i, *fill;
+
+    if (prev >= 2 && (prev & (prev - 1)) == 0 && prev * (MAP_SUBLIST_BYTES / 8) < total)
+	nb = prev;
+    else
+	while (nb * (MAP_SUBLIST_BYTES / 2) < total)
+	    nb *= 2;
+    for (;;) {
+	int     over = 0;
+
+	if ((fill = calloc(nb, sizeof(*fill))) == NULL)
+	    return 0;
+	for (i = 0; i < n; i++) {
+	    bucket[i] = (size_t) (member_hash(addrs[i], who[i]) & (nb - 1));
+	    fill[bucket[i]] += strlen(addrs[i]) + 1;
+	    if (fill[bucket[i]] > MAP_SUBLIST_BYTES + 1)
+		over = 1;
+	}
+	free(fill);
+	if (!over || nb >= n)
+	    return nb;
+	nb *= 2;
+    }
+}
+
+/* The first-level sub-list count group g had when last compiled (0:
+ * none), and setting it. */
+static size_t
+gsub_get(struct state *st, const struct ent *g)
+{
+    return (size_t) (uintptr_t) htab_get(&st->gsub, (const char *) g->uuid, 16);
+}
+
+static void
+gsub_set(struct state *st, const struct ent *g, size_t nb)
+{
+    const char *ok;
+    void   *ov;
+    char   *k;
+
+    if (htab_take(&st->gsub, (const char *) g->uuid, 16, &ok, &ov))
+	free((char *) (uintptr_t) ok);
+    if (nb == 0 || (k = malloc(16)) == NULL)
+	return;			/* only a hint */
+    memcpy(k, g->uuid, 16);
+    if (htab_put(&st->gsub, k, 16, (void *) (uintptr_t) nb) < 0)
+	free(k);
+}
+
+/*
  * The group's V value from its final addresses: as it is when it fits
- * MAP_SUBLIST_BYTES, else split into sub-lists (extra V records) and,
- * as often as needed, the list of sub-lists again.  Returns the value
- * (malloc'ed) or NULL (out of memory); *nsub counts the sub-lists.
+ * MAP_SUBLIST_BYTES, else split into sub-lists (extra V records) by
+ * member_hash(), and when the list of those is too long itself, that
+ * list cut into further sub-lists, as often as needed.  Returns the
+ * value (malloc'ed) or NULL (out of memory); *nsub counts the sub-list
+ * records.
  */
 static char *
-group_value(const char *primary, const char **addrs, size_t n, struct recs *r,
-	    size_t *nsub)
+group_value(struct state *st, const struct ent *g, const char **addrs,
+	    const struct ent **who, size_t n, struct recs *r, size_t *nsub)
 {
+    const char *primary = g->v[V_MAIL].s[0];
+    size_t  prev = gsub_get(st, g);
     char    stem[17];
     char  **items = NULL;
-    size_t  ni = n, i;
-    int     owned = 0;
-    struct sbuf v = {0};
+    size_t  ni = 0, i, total = 0, nb = 0, b, id;
+    size_t *bucket = NULL;
+    struct sbuf v = {0}, *ch = NULL;
 
     *nsub = 0;
+    for (i = 0; i < n; i++)
+	total += strlen(addrs[i]) + 1;
+    /* Inline when it fits, unless it was split and is not much smaller. */
+    if (n <= 1 || (total <= MAP_SUBLIST_BYTES + 1
+		   && !(prev && prev * (MAP_SUBLIST_BYTES / 8) < total))) {
+	for (i = 0; i < n; i++) {
+	    if (i)
+		sb_str(&v, ",");
+	    sb_str(&v, addrs[i]);
+	}
+	gsub_set(st, g, 0);
+	goto done;
+    }
     comp_sublist_stem(primary, stem);
+    if ((bucket = malloc(n * sizeof(*bucket))) == NULL
+	|| (nb = sublist_buckets(addrs, who, n, total, prev, bucket)) == 0
+	|| (ch = calloc(nb, sizeof(*ch))) == NULL || (items = calloc(nb, sizeof(*items))) == NULL)
+	goto oom;
+    gsub_set(st, g, nb);
+    for (i = 0; i < n; i++) {
+	if (ch[bucket[i]].n)
+	    sb_str(&ch[bucket[i]], ",");
+	sb_str(&ch[bucket[i]], addrs[i]);
+    }
+    /* Sub-list b is named b + 1, empty ones left out. */
+    for (b = 0; b < nb; b++) {
+	char   *key = NULL;
+
+	if (ch[b].oom)
+	    goto oom;
+	if (ch[b].n == 0)
+	    continue;
+	if (asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu@" MAP_SUBLIST_DOMAIN, stem, b + 1) < 0)
+	    goto oom;
+	items[ni++] = key;
+	++*nsub;
+	if (recs_extra(r, 'V', strdup(key), ch[b].p) < 0) {
+	    ch[b].p = NULL;
+	    goto oom;
+	}
+	ch[b].p = NULL;
+    }
+    /* The list of sub-lists, cut in order when it is too long (above
+     * about a thousand sub-lists, some 30 MB of addresses). */
+    id = nb;
     for (;;) {
-	size_t  total = 0, nout = 0;
+	size_t  nout = 0;
 	char  **next;
 
+	total = 0;
 	for (i = 0; i < ni; i++)
-	    total += strlen(owned ? items[i] : addrs[i]) + 1;
+	    total += strlen(items[i]) + 1;
 	if (total <= MAP_SUBLIST_BYTES + 1 || ni <= 1) {
 	    for (i = 0; i < ni; i++) {
 		if (i)
 		    sb_str(&v, ",");
-		sb_str(&v, owned ? items[i] : addrs[i]);
+		sb_str(&v, items[i]);
 	    }
 	    break;
 	}
-	/* Cut into chunks; each becomes a sub-list record. */
 	if ((next = calloc(ni, sizeof(char *))) == NULL)
 	    goto oom;
 	for (i = 0; i < ni;) {
-	    struct sbuf ch = {0};
+	    struct sbuf c = {0};
 	    char   *key = NULL;
 
 	    while (i < ni) {
-		const char *a = owned ? items[i] : addrs[i];
-
-		if (ch.n && ch.n + 1 + strlen(a) > MAP_SUBLIST_BYTES)
+		if (c.n && c.n + 1 + strlen(items[i]) > MAP_SUBLIST_BYTES)
 		    break;
-		if (ch.n)
-		    sb_str(&ch, ",");
-		sb_str(&ch, a);
+		if (c.n)
+		    sb_str(&c, ",");
+		sb_str(&c, items[i]);
 		i++;
 	    }
 	    ++*nsub;
-	    if (ch.oom || asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu@" MAP_SUBLIST_DOMAIN,
-				   stem, *nsub) < 0) {
-		free(ch.p);
-		free(next);
-		goto oom;
+	    if (c.oom || asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu@" MAP_SUBLIST_DOMAIN,
+				  stem, ++id) < 0) {
+		free(c.p);
+		key = NULL;
 	    }
-	    next[nout++] = key;
-	    if (recs_extra(r, 'V', strdup(key), ch.p) < 0) {
+	    if (key == NULL || (next[nout++] = key,
+				recs_extra(r, 'V', strdup(key), c.p) < 0)) {
+		for (b = 0; b < nout; b++)
+		    free(next[b]);
 		free(next);
 		goto oom;
 	    }
 	}
-	if (owned) {
-	    for (i = 0; i < ni; i++)
-		free(items[i]);
-	    free(items);
-	}
-	items = next;
-	ni = nout;
-	owned = 1;
-    }
-    if (owned) {
 	for (i = 0; i < ni; i++)
 	    free(items[i]);
 	free(items);
+	items = next;
+	ni = nout;
     }
+done:
+    for (i = 0; i < ni; i++)
+	free(items[i]);
+    free(items);
+    free(bucket);
+    free(ch);
     if (v.oom) {
 	free(v.p);
 	return NULL;
     }
     return v.p ? v.p : strdup("");
 oom:
-    if (owned) {
-	for (i = 0; i < ni; i++)
-	    free(items[i]);
-	free(items);
-    }
+    for (i = 0; i < ni; i++)
+	free(items[i]);
+    free(items);
+    if (ch)
+	for (b = 0; b < nb; b++)
+	    free(ch[b].p);
+    free(ch);
+    free(bucket);
     free(v.p);
     return NULL;
 }
@@ -1185,7 +1321,7 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     if (asprintf(&out->v[REC_IDX('G')], "%s\t%s\t%s", policy, primary, tenant) < 0)
 	out->v[REC_IDX('G')] = NULL;
     if (is_primary) {
-	out->v[REC_IDX('V')] = group_value(primary, x.addrs, x.n, out, &nsub);
+	out->v[REC_IDX('V')] = group_value(st, g, x.addrs, x.who, x.n, out, &nsub);
 	if (out->v[REC_IDX('V')] == NULL
 	    || group_senders(c, st, g, policy, &x, out, x.skipped) < 0)
 	    goto out;

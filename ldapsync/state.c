@@ -218,7 +218,8 @@ state_init_hint(struct state *st, size_t entries)
     if (htab_init(&st->ents, entries) < 0 || htab_init(&st->addrs, entries) < 0
 	|| htab_init(&st->dirty, entries / 4) < 0 || htab_init(&st->dns, entries) < 0
 	|| htab_init(&st->refs, 256) < 0 || htab_init(&st->urls, 16) < 0
-	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0)
+	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0
+	|| htab_init(&st->gsub, 16) < 0)
 	return -1;
     return 0;
 }
@@ -256,6 +257,7 @@ state_free(struct state *st)
     htab_free(&st->refs);
     htab_free_keys(&st->url_pending);
     htab_free_keys(&st->grel);
+    htab_free_keys(&st->gsub);
 }
 
 struct ent *
@@ -718,6 +720,8 @@ state_del(struct state *st, const unsigned char uuid[16])
 	free((char *) (uintptr_t) k);
     }
     url_pending_del(st, uuid);
+    if (htab_take(&st->gsub, (const char *) uuid, 16, &k, &v))
+	free((char *) (uintptr_t) k);
     htab_del(&st->ents, (const char *) uuid, 16);
     ent_free(old);
     st->nents--;

@@ -113,6 +113,10 @@ struct state {
     struct htab url_pending;	/* group uuid (owned) -> NULL: evaluate soon */
     struct htab grel;		/* uuid (owned) of entries changed since the
 				 * last delta in a way groups naming them see */
+    struct htab gsub;		/* group uuid (owned) -> its first-level
+				 * sub-lists when last compiled (uintptr_t):
+				 * kept while they fit, so that a big group
+				 * changes one sub-list at a time (compile.c) */
     size_t  nurlgroups;		/* groups with memberURLs */
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */
