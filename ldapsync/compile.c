@@ -837,15 +837,17 @@ gexp_group(struct gexp *x, const struct ent *g)
     htab_put(&x->seen, k, 16, WALK_DONE);
 }
 
+/* Ready to expand a group of about members direct members (the table of
+ * final addresses sized once: a big group's grew a dozen times). */
 static int
-gexp_init(struct gexp *x, const struct conf *c, struct state *st)
+gexp_init(struct gexp *x, const struct conf *c, struct state *st, size_t members)
 {
     memset(x, 0, sizeof(*x));
     x->c = c;
     x->st = st;
     x->skipped = json_array();
     x->cycle = json_array();
-    if (htab_init(&x->seen, 16) < 0 || htab_init(&x->out, 64) < 0
+    if (htab_init(&x->seen, 16) < 0 || htab_init(&x->out, members > 64 ? members : 64) < 0
 	|| x->skipped == NULL || x->cycle == NULL)
 	return -1;
     return 0;
@@ -1213,7 +1215,7 @@ group_senders(const struct conf *c, struct state *st, const struct ent *g,
 	    } else if (ENT_IS_GROUP(e)) {
 		struct gexp ax;
 
-		if (gexp_init(&ax, c, st) < 0) {
+		if (gexp_init(&ax, c, st, e->v[V_MEMBER].n) < 0) {
 		    gexp_free(&ax);
 		    goto out;
 		}
@@ -1287,8 +1289,12 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     (void) addr;		/* any address of g: the same records but V */
     if (policy == NULL)
 	policy = "anyone";
-    if (gexp_init(&x, c, st) < 0)
-	goto out;
+    {
+	struct urlres *u = state_urls(st, g);
+
+	if (gexp_init(&x, c, st, g->v[V_MEMBER].n + (u ? u->n : 0)) < 0)
+	    goto out;
+    }
     gexp_group(&x, g);
     if (x.oom)
 	goto out;

@@ -32,6 +32,7 @@
 #include "report.h"
 #include "state.h"
 #include "syncrepl.h"
+#include "urlcache.h"
 
 /*
  * Freeing a million entries one by one at exit costs seconds; a normal
@@ -124,9 +125,12 @@ static void remove_cookies(const struct conf *c);
  * short leaves empty tables that allocate as entries arrive (and report
  * failure then), so this only says so.
  */
+static unsigned long saved_url_gen = ~0UL;	/* st->url_gen in ldapsync.urls */
+
 static void
 state_reset(struct state *st)
 {
+    saved_url_gen = ~0UL;
     state_free(st);
     if (state_init(st) < 0)
 	log_warn("out of memory emptying the in-memory state; it grows as"
@@ -318,6 +322,9 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	    } else if (save_cookies(c, &sy, pub.base_serial) == 0)
 		log_info("state snapshot and sync cookie saved in %lld ms: a daemon"
 			 " resumes from them", mono_ms() - t0);
+	    if (st.nurlgroups
+		&& urlcache_save(&st, c->ldapsync.state_dir, time(NULL), err, sizeof(err)) < 0)
+		log_warn("%s; a daemon evaluates the memberURLs again at its start", err);
 	} else if (!dry_run)
 	    remove_cookies(c);	/* a cookie of an older base is no use */
 	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
@@ -470,6 +477,58 @@ validate_cb(struct ent *e, void *ctx)
     return comp_validate(ctx, e);
 }
 
+/*
+ * memberURL results across restarts (urlcache.h): saved after the
+ * publish that includes them, loaded on a resume.  A restarted daemon
+ * answers with them and evaluates the URLs again when the interval since
+ * the saved evaluation is over, after its first publish; only the groups
+ * without saved results (new, or other URLs now) are evaluated before.
+ */
+static long long last_url_eval;	/* mono_ms() of the last full evaluation */
+static time_t url_eval_wall;	/* its wall-clock time */
+
+static void
+load_url_results(const struct conf *c, struct state *st)
+{
+    char    err[512];
+    time_t  t, now = time(NULL);
+    long    n;
+    long long age;
+
+    if (st->nurlgroups == 0)
+	return;
+    if ((n = urlcache_load(st, c->ldapsync.state_dir, &t, err, sizeof(err))) < 0) {
+	log_warn("%s; the memberURLs are evaluated again", err);
+	return;
+    }
+    if (n == 0)
+	return;
+    saved_url_gen = st->url_gen;
+    url_eval_wall = t;
+    age = now >= t ? (long long) (now - t) : 0;
+    if (age > c->ldapsync.group_url_interval)
+	age = c->ldapsync.group_url_interval;
+    last_url_eval = mono_ms() - age * 1000;
+    log_info("memberURL results of %ld of %zu groups loaded (evaluated %lld s ago);"
+	     " evaluated again in %lld s", n, st->nurlgroups, (long long) (now - t),
+	     (long long) c->ldapsync.group_url_interval - age);
+}
+
+/* After a publish: save the memberURL results it includes. */
+static void
+save_url_results(const struct conf *c, struct state *st)
+{
+    char    err[512];
+
+    if (st->url_gen == saved_url_gen || (st->nurlgroups == 0 && st->urls.n == 0))
+	return;
+    if (urlcache_save(st, c->ldapsync.state_dir, url_eval_wall, err, sizeof(err)) < 0) {
+	log_warn("%s; a restart evaluates the memberURLs again", err);
+	return;
+    }
+    saved_url_gen = st->url_gen;
+}
+
 /* Resume from cookie + snapshot + journal when they match the published base. */
 static int
 try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub *pub)
@@ -563,6 +622,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	sy_clear_cookies(sy);
 	return 0;
     }
+    load_url_results(c, st);
     state_dirty_clear(st);
     st->no_dirty = 0;
     log_info("resuming from saved cookie: %zu entries, base serial %llu,"
@@ -722,8 +782,6 @@ poll_mode(const struct conf *c, int force)
  * changed, on a connection of their own.  Returns the number of groups
  * whose members changed.
  */
-static long long last_url_eval;
-
 static int
 eval_urls(const struct conf *c, struct state *st, int pending_only)
 {
@@ -733,10 +791,12 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
     int     r;
     long long t0 = mono_ms();
 
-    if (!pending_only)
+    if (!pending_only) {
 	last_url_eval = t0;
-    if (st->nurlgroups == 0 && st->url_pending.n == 0)
-	return 0;		/* no groupOfURLs: no connection */
+	url_eval_wall = time(NULL);
+    }
+    if ((st->nurlgroups == 0 || pending_only) && st->url_pending.n == 0)
+	return 0;		/* nothing to evaluate: no connection */
     if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
 	return 0;
@@ -828,9 +888,13 @@ daemon_run(const struct conf *c, int force)
 	    log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
 	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
 		 st.nents, c->ldap.uris[sy.uri_index]);
-	eval_urls(c, &st, 0);
-	if (publish_now(c, &st, &pub, &sy, full) >= 0)
+	/* The groups without results (all after a full refresh) before
+	 * publishing; the others on the interval. */
+	eval_urls(c, &st, st.url_pending.n < st.nurlgroups);
+	if (publish_now(c, &st, &pub, &sy, full) >= 0) {
 	    resumed = 1;
+	    save_url_results(c, &st);
+	}
 	st.no_dirty = 0;
 	/* Persist phase. */
 	first_pending = 0;
@@ -871,6 +935,9 @@ daemon_run(const struct conf *c, int force)
 	    if (first_pending && (mono_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
 		long long t0 = mono_ms(), waited = t0 - first_pending;
 		int     pr = publish_now(c, &st, &pub, &sy, 0);
+
+		if (pr >= 0)
+		    save_url_results(c, &st);
 
 		if (mono_ms() - t0 > 300 || waited > 2LL * c->ldapsync.batch_delay_ms + 100)
 		    log_warn("slow batch: waited %lld ms, published in %lld ms",

@@ -779,6 +779,7 @@ state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
     if (refs_of(st, g, 1) < 0)
 	return -1;
     st->changes++;
+    st->url_gen++;
     if (mark_addrs(st, g) < 0)
 	return -1;
     return 1;

@@ -118,6 +118,7 @@ struct state {
 				 * kept while they fit, so that a big group
 				 * changes one sub-list at a time (compile.c) */
     size_t  nurlgroups;		/* groups with memberURLs */
+    unsigned long url_gen;	/* counts changes of memberURL results */
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */
     int	    no_dirty;		/* full load: do not track dirty addresses */
