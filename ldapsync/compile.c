@@ -680,7 +680,12 @@ struct gexp {
     const struct conf *c;
     struct state *st;
     struct htab seen;		/* group uuid -> WALK_ON_STACK / WALK_DONE */
-    struct htab out;		/* final addresses */
+    struct htab out;		/* final addresses not of a person */
+    unsigned gen;		/* people taken: ent->gexp_gen == gen */
+    int	    depth;		/* of the group being expanded (0: the top) */
+    json_t *direct;		/* the top group's direct members (P record),
+				 * at most MAP_P_LIST_MAX; NULL: not wanted */
+    size_t  ndirect;
     const char **addrs;		/* final addresses, in the order met */
     const struct ent **who;	/* per address: the person, or NULL */
     size_t  n, cap;
@@ -710,7 +715,14 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 {
     size_t  l = strlen(addr);
 
-    if (htab_get(&x->out, addr, l))
+    /* A person by a mark on the entry (no table lookup: a big group's
+     * expansion is mostly people); other addresses by the table.  A
+     * person's primary address is in our domains and won by them alone,
+     * so it never equals an address of the other kind. */
+    if (who) {
+	if (who->gexp_gen == x->gen)
+	    return;
+    } else if (htab_get(&x->out, addr, l))
 	return;
     if (x->n == x->cap) {
 	size_t  nc = x->cap ? x->cap * 2 : 64;
@@ -729,7 +741,9 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 	x->who = w;
 	x->cap = nc;
     }
-    if (htab_put(&x->out, addr, l, x) < 0) {
+    if (who)
+	((struct ent *) (uintptr_t) who)->gexp_gen = x->gen;
+    else if (htab_put(&x->out, addr, l, x) < 0) {
 	x->oom = 1;
 	return;
     }
@@ -738,6 +752,28 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 }
 
 static void gexp_group(struct gexp *x, const struct ent *g);
+
+/*
+ * A direct member of the top group, for its P record: an entry that can
+ * be a member (a recipient or a group; others are listed as skipped) by
+ * its primary address or DN, or an external address as written.
+ */
+static void
+gexp_direct(struct gexp *x, const struct ent *m, const char *addr)
+{
+    if (x->direct == NULL || x->depth != 1)
+	return;
+    if (m) {
+	if (m->invalid || (m->v[V_MAIL].n == 0 && !ENT_IS_GROUP(m)))
+	    return;
+	addr = m->v[V_MAIL].n ? m->v[V_MAIL].s[0] : m->dn;
+    }
+    if (addr == NULL)
+	return;
+    x->ndirect++;
+    if (json_array_size(x->direct) < MAP_P_LIST_MAX)
+	json_array_append_new(x->direct, json_string(addr));
+}
 
 static void
 gexp_person(struct gexp *x, const struct ent *p)
@@ -751,7 +787,8 @@ gexp_person(struct gexp *x, const struct ent *p)
 	gexp_add(x, p->v[V_MAIL].s[0], p);
 }
 
-static void
+/* A member DN; returns its entry, or NULL when there is none. */
+static const struct ent *
 gexp_dn(struct gexp *x, const char *dn)
 {
     const struct ent *m = htab_get(&x->st->dns, dn, strlen(dn));
@@ -765,6 +802,7 @@ gexp_dn(struct gexp *x, const char *dn)
 	gexp_group(x, m);
     else
 	gexp_person(x, m);
+    return m;
 }
 
 /* An external member (fwdForwardAddress of group g). */
@@ -820,21 +858,36 @@ gexp_group(struct gexp *x, const struct ent *g)
 	x->oom = 1;
 	return;
     }
+    x->depth++;
     for (i = 0; i < g->v[V_MEMBER].n; i++)
-	gexp_dn(x, g->v[V_MEMBER].s[i]);
+	gexp_direct(x, gexp_dn(x, g->v[V_MEMBER].s[i]), NULL);
     if ((u = state_urls(x->st, g)) != NULL) {
 	for (i = 0; i < u->n; i++)
-	    gexp_dn(x, u->dns[i]);
+	    gexp_direct(x, gexp_dn(x, u->dns[i]), NULL);
 	if (u->why)
 	    gexp_skip(x, g->dn, u->why, u->bad_url);
     }
     for (i = 0; i < g->v[V_FWD].n; i++) {
 	if (g->fwd_bad[i])
 	    gexp_skip(x, g->dn, g->fwd_bad[i], g->v[V_FWD].s[i]);
-	else
+	else {
 	    gexp_addr(x, g, g->v[V_FWD].s[i], g->fwd_pub[i]);
+	    gexp_direct(x, NULL, g->v[V_FWD].s[i]);
+	}
     }
+    x->depth--;
     htab_put(&x->seen, k, 16, WALK_DONE);
+}
+
+/* Forget every mark (the generation counter wrapped). */
+static void
+gexp_gen_reset(struct state *st)
+{
+    size_t  pos = 0;
+    void   *v;
+
+    while (htab_next(&st->ents, &pos, NULL, NULL, &v))
+	((struct ent *) v)->gexp_gen = 0;
 }
 
 /* Ready to expand a group of about members direct members (the table of
@@ -842,9 +895,16 @@ gexp_group(struct gexp *x, const struct ent *g)
 static int
 gexp_init(struct gexp *x, const struct conf *c, struct state *st, size_t members)
 {
+    static unsigned gen;
+
     memset(x, 0, sizeof(*x));
     x->c = c;
     x->st = st;
+    if (++gen == 0) {		/* wrapped: a mark left from 2^32 ago could match */
+	gexp_gen_reset(st);
+	gen = 1;
+    }
+    x->gen = gen;
     x->skipped = json_array();
     x->cycle = json_array();
     if (htab_init(&x->seen, 16) < 0 || htab_init(&x->out, members > 64 ? members : 64) < 0
@@ -856,6 +916,7 @@ gexp_init(struct gexp *x, const struct conf *c, struct state *st, size_t members
 static void
 gexp_free(struct gexp *x)
 {
+    json_decref(x->direct);
     htab_free(&x->seen);
     htab_free(&x->out);
     free(x->addrs);
@@ -1242,37 +1303,6 @@ out:
     return ret;
 }
 
-/* The direct members of g, for its P record. */
-static json_t *
-group_direct(struct state *st, const struct ent *g, size_t *total)
-{
-    json_t *a = json_array();
-    struct urlres *u = state_urls(st, g);
-    size_t  n = g->v[V_MEMBER].n + (u ? u->n : 0), i;
-
-    *total = 0;
-    for (i = 0; i < n + g->v[V_FWD].n; i++) {
-	const char *item;
-
-	if (i < n) {
-	    const char *dn = i < g->v[V_MEMBER].n ? g->v[V_MEMBER].s[i]
-		: u->dns[i - g->v[V_MEMBER].n];
-	    const struct ent *m = htab_get(&st->dns, dn, strlen(dn));
-
-	    if (m == NULL || m->invalid || (m->v[V_MAIL].n == 0 && !ENT_IS_GROUP(m)))
-		continue;		/* listed under "skipped" */
-	    item = m->v[V_MAIL].n ? m->v[V_MAIL].s[0] : m->dn;
-	} else if (g->fwd_bad[i - n])
-	    continue;
-	else
-	    item = g->v[V_FWD].s[i - n];
-	++*total;
-	if (json_array_size(a) < MAP_P_LIST_MAX)
-	    json_array_append_new(a, json_string(item));
-    }
-    return a;
-}
-
 static int
 comp_group(const struct conf *c, struct state *st, const struct ent *g,
 	   const char *addr, int is_primary, struct recs *out, struct report *rep)
@@ -1282,7 +1312,7 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     const char *tenant = ent_tenant(c, g);
     struct gexp x;
     json_t *p = NULL, *urls;
-    size_t  nsub = 0, ndirect = 0, i;
+    size_t  nsub = 0, i;
     char   *pj;
     int     ret = -1;
 
@@ -1292,7 +1322,8 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     {
 	struct urlres *u = state_urls(st, g);
 
-	if (gexp_init(&x, c, st, g->v[V_MEMBER].n + (u ? u->n : 0)) < 0)
+	if (gexp_init(&x, c, st, g->v[V_MEMBER].n + (u ? u->n : 0)) < 0
+	    || (x.direct = json_array()) == NULL)
 	    goto out;
     }
     gexp_group(&x, g);
@@ -1340,12 +1371,11 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
 	char    u[37];
 
 	uuid_str(g->uuid, u);
-	p = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:o, s:I, s:O, s:I, s:o,"
+	p = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:O, s:I, s:O, s:I, s:o,"
 		      " s:I, s:s}",
 		      "dn", g->dn, "tenant", tenant, "role", "group", "alias", !is_primary,
 		      "primary", primary, "policy", policy, "members", (json_int_t) x.n,
-		      "direct", group_direct(st, g, &ndirect),
-		      "direct_total", (json_int_t) ndirect,
+		      "direct", x.direct, "direct_total", (json_int_t) x.ndirect,
 		      "skipped", x.skipped, "skipped_total", (json_int_t) x.nskipped,
 		      "urls", urls, "sublists", (json_int_t) nsub, "uuid", u);
     }

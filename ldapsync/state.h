@@ -54,6 +54,8 @@ struct ent {
     unsigned char uuid[16];
     int	    tenant;		/* index into conf->tenants, -1 none */
     unsigned mark;		/* present-phase generation */
+    unsigned gexp_gen;		/* compile.c: the group expansion that last
+				 * took this person's address (each once) */
     const char *invalid;	/* static reason the entry is rejected */
     const char *invalid_arg;	/* offending value, or NULL */
     const char **alias_bad;	/* per alias: reason or NULL */
