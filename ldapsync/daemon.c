@@ -782,6 +782,8 @@ poll_mode(const struct conf *c, int force)
  * changed, on a connection of their own.  Returns the number of groups
  * whose members changed.
  */
+static void url_round_end(void);
+
 static int
 eval_urls(const struct conf *c, struct state *st, int pending_only)
 {
@@ -792,6 +794,7 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
     long long t0 = mono_ms();
 
     if (!pending_only) {
+	url_round_end();	/* this one evaluates them all */
 	last_url_eval = t0;
 	url_eval_wall = time(NULL);
     }
@@ -813,11 +816,106 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
     return r;
 }
 
+/*
+ * The periodic evaluation of every group runs in slices of URL_SLICE_MS
+ * between the batches, so that a thousand memberURL groups (seconds of
+ * searches) never hold up the changes arriving meanwhile: a round takes
+ * the groups there are when it starts and goes on where the last slice
+ * stopped.
+ */
+#define URL_SLICE_MS	100
+
+static struct {
+    unsigned char (*ids)[16];
+    size_t  n, pos, evaluated;
+    int     changed;
+    long long t0;
+} url_round;
+
+static void
+url_round_end(void)
+{
+    free(url_round.ids);
+    memset(&url_round, 0, sizeof(url_round));
+}
+
 static int
 url_groups_due(const struct conf *c, const struct state *st)
 {
-    return st->url_pending.n > 0
-	|| mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000;
+    return st->url_pending.n > 0 || url_round.ids != NULL
+	|| (st->nurlgroups > 0
+	    && mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000);
+}
+
+/* Start a round: every groupOfURLs group now. */
+static void
+url_round_start(struct state *st)
+{
+    size_t  pos = 0;
+    void   *v;
+
+    url_round_end();
+    last_url_eval = url_round.t0 = mono_ms();
+    url_eval_wall = time(NULL);
+    if ((url_round.ids = calloc(st->nurlgroups + 1, 16)) == NULL)
+	return;			/* at the next interval */
+    while (htab_next(&st->ents, &pos, NULL, NULL, &v) && url_round.n < st->nurlgroups) {
+	struct ent *e = v;
+
+	if (ENT_IS_GROUP(e) && e->v[V_URL].n)
+	    memcpy(url_round.ids[url_round.n++], e->uuid, 16);
+    }
+}
+
+/*
+ * In the persist loop: the groups whose URLs are new or changed at once,
+ * then a slice of the periodic round (started when the interval is
+ * over).  Returns the number of groups whose members changed.
+ */
+static int
+url_step(const struct conf *c, struct state *st)
+{
+    char    err[1024];
+    size_t  idx = 0, done = 0, ev = 0;
+    LDAP   *ld;
+    int     r = 0, rs;
+
+    if (st->url_pending.n > 0)
+	r = eval_urls(c, st, 1);
+    if (url_round.ids == NULL) {
+	if (st->nurlgroups == 0
+	    || mono_ms() - last_url_eval < (long long) c->ldapsync.group_url_interval * 1000)
+	    return r;
+	url_round_start(st);
+	if (url_round.ids == NULL)
+	    return r;
+    }
+    if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
+	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	url_round_end();
+	return r;
+    }
+    rs = lc_eval_url_list(c, ld, st, url_round.ids + url_round.pos,
+			  url_round.n - url_round.pos, URL_SLICE_MS, &done, &ev,
+			  err, sizeof(err));
+    ldap_unbind_ext_s(ld, NULL, NULL);
+    if (rs < 0) {
+	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	url_round_end();
+	return r;
+    }
+    url_round.pos += done;
+    url_round.evaluated += ev;
+    url_round.changed += rs;
+    if (url_round.pos >= url_round.n) {
+	long long ms = mono_ms() - url_round.t0;
+
+	if (url_round.changed > 0 || ms > 1000)
+	    log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed",
+		     url_round.evaluated, ms, url_round.changed);
+	url_round_end();
+    }
+    return r + rs;
 }
 
 int
@@ -910,6 +1008,8 @@ daemon_run(const struct conf *c, int force)
 
 		wait_ms = left > 0 ? (left < wait_ms ? (int) left : wait_ms) : 0;
 	    }
+	    if (url_round.ids && wait_ms > 10)
+		wait_ms = 10;	/* the next slice of memberURL searches */
 	    n = sy_poll(&sy, pub_compacting(&pub) && wait_ms > 100 ? 100 : wait_ms);
 	    if (pub_compacting(&pub)) {
 		char    err[512];
@@ -926,10 +1026,7 @@ daemon_run(const struct conf *c, int force)
 	    }
 	    if (n > 0 && first_pending == 0)
 		first_pending = mono_ms();
-	    if (n >= 0 && url_groups_due(c, &st)
-		&& eval_urls(c, &st, st.url_pending.n > 0
-			     && mono_ms() - last_url_eval
-			     < (long long) c->ldapsync.group_url_interval * 1000) > 0
+	    if (n >= 0 && url_groups_due(c, &st) && url_step(c, &st) > 0
 		&& first_pending == 0)
 		first_pending = mono_ms();
 	    if (first_pending && (mono_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
