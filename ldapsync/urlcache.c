@@ -155,16 +155,9 @@ long
 urlcache_load(struct state *st, const char *dir, time_t *evaluated,
 	      char *err, size_t errlen)
 {
-    char    path[4096], *line = NULL;
-    size_t  cap = 0, ng = 0, cg = 0, i;
-    ssize_t len;
-    struct ugroup *gs = NULL, *cur = NULL;
-    size_t  want_urls = 0, want_dns = 0;
-    long long t;
-    long    applied = 0;
-    unsigned long lineno = 0;
-    int     ended = 0;
+    char    path[4096];
     FILE   *f;
+    long    r;
 
     *evaluated = 0;
     snprintf(path, sizeof(path), "%s/%s", dir, URLCACHE_FILE);
@@ -174,6 +167,26 @@ urlcache_load(struct state *st, const char *dir, time_t *evaluated,
 	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
 	return -1;
     }
+    r = urlcache_load_file(st, f, path, evaluated, err, errlen);
+    fclose(f);
+    return r;
+}
+
+long
+urlcache_load_file(struct state *st, FILE *f, const char *path, time_t *evaluated,
+		   char *err, size_t errlen)
+{
+    char   *line = NULL;
+    size_t  cap = 0, ng = 0, cg = 0, i;
+    ssize_t len;
+    struct ugroup *gs = NULL, *cur = NULL;
+    size_t  want_urls = 0, want_dns = 0;
+    long long t;
+    long    applied = 0;
+    unsigned long lineno = 0;
+    int     ended = 0;
+
+    *evaluated = 0;
     while ((len = getline(&line, &cap, f)) >= 0) {
 	lineno++;
 	if (len == 0 || line[len - 1] != '\n' || len > URLCACHE_LINE_MAX || ended)
@@ -270,6 +283,5 @@ out:
 	ugroup_free(&gs[i]);
     free(gs);
     free(line);
-    fclose(f);
     return applied;
 }

@@ -11,6 +11,8 @@
  *			      char *err, size_t errlen);
  *	long	urlcache_load(struct state *st, const char *dir, time_t *evaluated,
  *			      char *err, size_t errlen);
+ *	long	urlcache_load_file(struct state *st, FILE *f, const char *path,
+ *				   time_t *evaluated, char *err, size_t errlen);
  *
  * DESCRIPTION
  *	The members a group's memberURLs found are not in the directory
@@ -29,7 +31,8 @@
  *	there is no file, -1 with a message in err when it is unreadable or
  *	malformed (then nothing is applied: the groups are evaluated as
  *	after a start without the file) or memory ran short; *evaluated is
- *	the saved time.
+ *	the saved time.  urlcache_load_file() does the same on an open
+ *	stream (path only names it in messages; for the fuzz target).
  *
  * FILE FORMAT
  *	"fwdmap-urls 1 TIME\n", then per group "g UUID NURLS NDNS\n", its
@@ -41,6 +44,7 @@
 #define LDAPSYNC_URLCACHE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "state.h"
@@ -51,5 +55,7 @@ int	urlcache_save(struct state *st, const char *dir, time_t evaluated,
 		      char *err, size_t errlen);
 long	urlcache_load(struct state *st, const char *dir, time_t *evaluated,
 		      char *err, size_t errlen);
+long	urlcache_load_file(struct state *st, FILE *f, const char *path,
+			   time_t *evaluated, char *err, size_t errlen);
 
 #endif
