@@ -514,14 +514,21 @@ load_url_results(const struct conf *c, struct state *st)
 	     (long long) c->ldapsync.group_url_interval - age);
 }
 
-/* After a publish: save the memberURL results it includes. */
+/*
+ * After a publish: save the memberURL results it includes, at most once
+ * per group_url_interval (at a million people the file holds millions of
+ * DNs; one that is older only makes a restart evaluate sooner).
+ */
 static void
 save_url_results(const struct conf *c, struct state *st)
 {
+    static long long last_save;
     char    err[512];
 
-    if (st->url_gen == saved_url_gen || (st->nurlgroups == 0 && st->urls.n == 0))
+    if (st->url_gen == saved_url_gen || (st->nurlgroups == 0 && st->urls.n == 0)
+	|| (last_save && mono_ms() - last_save < (long long) c->ldapsync.group_url_interval * 1000))
 	return;
+    last_save = mono_ms();
     if (urlcache_save(st, c->ldapsync.state_dir, url_eval_wall, err, sizeof(err)) < 0) {
 	log_warn("%s; a restart evaluates the memberURLs again", err);
 	return;
