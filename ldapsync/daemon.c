@@ -120,13 +120,13 @@ static void config_hash(const struct conf *c, char out[17]);
 static int save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial);
 static void remove_cookies(const struct conf *c);
 
+static unsigned long saved_url_gen = ~0UL;	/* st->url_gen in ldapsync.urls */
+
 /*
  * Empty the state for a full refresh.  A state_init() that finds memory
  * short leaves empty tables that allocate as entries arrive (and report
  * failure then), so this only says so.
  */
-static unsigned long saved_url_gen = ~0UL;	/* st->url_gen in ldapsync.urls */
-
 static void
 state_reset(struct state *st)
 {
