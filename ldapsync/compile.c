@@ -787,11 +787,12 @@ gexp_person(struct gexp *x, const struct ent *p)
 	gexp_add(x, p->v[V_MAIL].s[0], p);
 }
 
-/* A member DN; returns its entry, or NULL when there is none. */
+/* A member DN (its htab_hash() in hash); returns its entry, or NULL
+ * when there is none. */
 static const struct ent *
-gexp_dn(struct gexp *x, const char *dn)
+gexp_dn(struct gexp *x, const char *dn, uint64_t hash)
 {
-    const struct ent *m = htab_get(&x->st->dns, dn, strlen(dn));
+    const struct ent *m = htab_get_hashed(&x->st->dns, dn, strlen(dn), hash);
 
     if (m == NULL)
 	gexp_skip(x, dn, "no such entry among the synced recipients (missing, outside"
@@ -839,6 +840,37 @@ gexp_cycle(struct gexp *x, const struct ent *g)
 	json_array_append_new(x->cycle, json_string(p));
 }
 
+/*
+ * Member DNs in a row.  A big group's walk waits on memory (the DN table
+ * of a million entries, then each entry): the slot of the DN GEXP_AHEAD
+ * members ahead is fetched early, its key and entry half as far ahead.
+ */
+#define GEXP_AHEAD	8
+
+static void
+gexp_dns(struct gexp *x, const char *const *dns, size_t n)
+{
+    const struct htab *h = &x->st->dns;
+    uint64_t hs[GEXP_AHEAD];
+    size_t  i;
+
+    for (i = 0; i < n && i < GEXP_AHEAD; i++) {
+	hs[i] = htab_hash(dns[i], strlen(dns[i]));
+	htab_prefetch(h, hs[i]);
+    }
+    for (i = 0; i < n; i++) {
+	uint64_t hash = hs[i % GEXP_AHEAD];
+
+	if (i + GEXP_AHEAD / 2 < n)
+	    htab_prefetch_entry(h, hs[(i + GEXP_AHEAD / 2) % GEXP_AHEAD]);
+	if (i + GEXP_AHEAD < n) {
+	    hs[i % GEXP_AHEAD] = htab_hash(dns[i + GEXP_AHEAD], strlen(dns[i + GEXP_AHEAD]));
+	    htab_prefetch(h, hs[i % GEXP_AHEAD]);
+	}
+	gexp_direct(x, gexp_dn(x, dns[i], hash), NULL);
+    }
+}
+
 static void
 gexp_group(struct gexp *x, const struct ent *g)
 {
@@ -859,11 +891,9 @@ gexp_group(struct gexp *x, const struct ent *g)
 	return;
     }
     x->depth++;
-    for (i = 0; i < g->v[V_MEMBER].n; i++)
-	gexp_direct(x, gexp_dn(x, g->v[V_MEMBER].s[i]), NULL);
+    gexp_dns(x, (const char *const *) g->v[V_MEMBER].s, g->v[V_MEMBER].n);
     if ((u = state_urls(x->st, g)) != NULL) {
-	for (i = 0; i < u->n; i++)
-	    gexp_direct(x, gexp_dn(x, u->dns[i]), NULL);
+	gexp_dns(x, (const char *const *) u->dns, u->n);
 	if (u->why)
 	    gexp_skip(x, g->dn, u->why, u->bad_url);
     }
