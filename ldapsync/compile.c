@@ -206,14 +206,16 @@ loc_of(const struct conf *c, const struct ent *e)
     return effective_location(c, e);
 }
 
-/* Among the acceptable primary claims of addr: the smallest uuid. */
+/* Among the acceptable primary claims of addr (its node a, NULL: look
+ * it up): the smallest uuid. */
 static const struct claim *
-primary_winner(struct state *st, const char *addr)
+primary_winner_of(struct state *st, const char *addr, const struct anode *a)
 {
-    struct anode *a = state_addr(st, addr, strlen(addr));
     const struct claim *w = NULL;
     uint32_t i;
 
+    if (a == NULL)
+	a = state_addr(st, addr, strlen(addr));
     for (i = 0; a && i < a->nc; i++) {
 	const struct claim *cl = &a->c[i];
 
@@ -225,6 +227,12 @@ primary_winner(struct state *st, const char *addr)
     return w;
 }
 
+static const struct claim *
+primary_winner(struct state *st, const char *addr)
+{
+    return primary_winner_of(st, addr, NULL);
+}
+
 static int
 wins_primary(struct state *st, const struct ent *e)
 {
@@ -232,7 +240,7 @@ wins_primary(struct state *st, const struct ent *e)
 
     if (e->invalid || e->v[V_MAIL].n != 1)
 	return 0;
-    w = primary_winner(st, e->v[V_MAIL].s[0]);
+    w = primary_winner_of(st, e->v[V_MAIL].s[0], e->pa);
     return w && w->e == e;
 }
 

@@ -501,6 +501,7 @@ unindex(struct state *st, struct ent *e)
     size_t  k, i;
     uint32_t j;
 
+    e->pa = NULL;		/* its claim goes, and the node may too */
     if (htab_get(&st->dns, e->dnkey, strlen(e->dnkey)) == e)
 	htab_del(&st->dns, e->dnkey, strlen(e->dnkey));
     if (ENT_IS_GROUP(e))
@@ -551,6 +552,8 @@ reindex(struct state *st, struct ent *e)
     for (i = 0; i < e->v[V_MAIL].n; i++)
 	if (index_claim(st, e, e->v[V_MAIL].s[i], ROLE_PRIMARY, NULL) < 0)
 	    return -1;
+    if (e->v[V_MAIL].n == 1)
+	e->pa = state_addr(st, e->v[V_MAIL].s[0], strlen(e->v[V_MAIL].s[0]));
     for (i = 0; i < e->v[V_ALIAS].n; i++) {
 	/* An alias repeating the entry's own mail or another alias is
 	 * not a second claim. */

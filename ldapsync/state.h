@@ -56,6 +56,9 @@ struct ent {
     unsigned mark;		/* present-phase generation */
     unsigned gexp_gen;		/* compile.c: the group expansion that last
 				 * took this person's address (each once) */
+    struct anode *pa;		/* the address node of its (only) mail while
+				 * it is indexed, else NULL: no lookup to
+				 * tell whether it wins it */
     const char *invalid;	/* static reason the entry is rejected */
     const char *invalid_arg;	/* offending value, or NULL */
     const char **alias_bad;	/* per alias: reason or NULL */
