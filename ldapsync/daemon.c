@@ -721,8 +721,26 @@ poll_mode(const struct conf *c, int force)
  * them, and soon after a change the groups whose URLs are new or
  * changed, on a connection of their own.  Returns the number of groups
  * whose members changed.
+ *
+ * The periodic round runs in slices of URL_SLICE_MS (at 1,000,000 people
+ * and 1,000 memberURL groups of 1,000 people each, a whole round took
+ * 66-108 s, and a round in one piece held every directory change back
+ * that long): the persist loop publishes what came in between slices
+ * and, while a round is under way, does not wait for messages.  Groups
+ * whose URLs are new or changed are evaluated at once, between slices.
  */
+#define URL_SLICE_MS	100
+
 static long long last_url_eval;
+static struct lc_url_round url_round;	/* the periodic round under way */
+static size_t url_round_groups;
+static int url_round_changed;
+
+static int
+url_round_busy(void)
+{
+    return url_round.next < url_round.n;
+}
 
 static int
 eval_urls(const struct conf *c, struct state *st, int pending_only)
@@ -733,30 +751,55 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
     int     r;
     long long t0 = mono_ms();
 
-    if (!pending_only)
+    if (!pending_only && !url_round_busy()) {
 	last_url_eval = t0;
-    if (st->nurlgroups == 0 && st->url_pending.n == 0)
-	return 0;		/* no groupOfURLs: no connection */
+	url_round_groups = 0;
+	url_round_changed = 0;
+	if (st->nurlgroups == 0)
+	    return 0;		/* no groupOfURLs: no connection */
+	if (lc_url_round_start(&url_round, st, 0) < 0) {
+	    log_warn("memberURL evaluation: out of memory; the groups keep their members until the next try");
+	    return 0;
+	}
+    }
+    if (pending_only && st->url_pending.n == 0)
+	return 0;
     if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	lc_url_round_free(&url_round);
 	return 0;
     }
-    r = lc_eval_urls(c, ld, st, pending_only, &ng, err, sizeof(err));
+    if (pending_only)
+	r = lc_eval_urls(c, ld, st, 1, &ng, err, sizeof(err));
+    else
+	r = lc_eval_urls_slice(c, ld, st, &url_round, URL_SLICE_MS, &ng, err, sizeof(err));
     ldap_unbind_ext_s(ld, NULL, NULL);
     if (r < 0) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	lc_url_round_free(&url_round);
 	return 0;
     }
-    if (r > 0 || (ng && !pending_only && mono_ms() - t0 > 1000))
-	log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed", ng,
-		 mono_ms() - t0, r);
+    if (pending_only) {
+	if (r > 0 || (ng && mono_ms() - t0 > 1000))
+	    log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed", ng,
+		     mono_ms() - t0, r);
+	return r;
+    }
+    url_round_groups += ng;
+    url_round_changed += r;
+    if (!url_round_busy()) {
+	lc_url_round_free(&url_round);
+	if (url_round_changed > 0 || (url_round_groups && mono_ms() - last_url_eval > 1000))
+	    log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed",
+		     url_round_groups, mono_ms() - last_url_eval, url_round_changed);
+    }
     return r;
 }
 
 static int
 url_groups_due(const struct conf *c, const struct state *st)
 {
-    return st->url_pending.n > 0
+    return st->url_pending.n > 0 || url_round_busy()
 	|| mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000;
 }
 
@@ -828,7 +871,11 @@ daemon_run(const struct conf *c, int force)
 	    log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
 	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
 		 st.nents, c->ldap.uris[sy.uri_index]);
-	eval_urls(c, &st, 0);
+	/* Every group's URLs before the first publish: the whole round. */
+	lc_url_round_free(&url_round);
+	do
+	    eval_urls(c, &st, 0);
+	while (url_round_busy() && !stop_flag);
 	if (publish_now(c, &st, &pub, &sy, full) >= 0)
 	    resumed = 1;
 	st.no_dirty = 0;
@@ -846,6 +893,8 @@ daemon_run(const struct conf *c, int force)
 
 		wait_ms = left > 0 ? (left < wait_ms ? (int) left : wait_ms) : 0;
 	    }
+	    if (url_round_busy())
+		wait_ms = 0;	/* the next slice of the round */
 	    n = sy_poll(&sy, pub_compacting(&pub) && wait_ms > 100 ? 100 : wait_ms);
 	    if (pub_compacting(&pub)) {
 		char    err[512];
@@ -864,8 +913,8 @@ daemon_run(const struct conf *c, int force)
 		first_pending = mono_ms();
 	    if (n >= 0 && url_groups_due(c, &st)
 		&& eval_urls(c, &st, st.url_pending.n > 0
-			     && mono_ms() - last_url_eval
-			     < (long long) c->ldapsync.group_url_interval * 1000) > 0
+			     && (url_round_busy() || mono_ms() - last_url_eval
+				 < (long long) c->ldapsync.group_url_interval * 1000)) > 0
 		&& first_pending == 0)
 		first_pending = mono_ms();
 	    if (first_pending && (mono_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
@@ -911,6 +960,7 @@ daemon_run(const struct conf *c, int force)
     /* Only when everything the cookie covers has been published. */
     if (resumed && pub.base_serial && sy.changed.n == 0)
 	flush_cookie(c, &sy, &pub);
+    lc_url_round_free(&url_round);
     sy_free(&sy);
     pub_free(&pub);
     if (FREE_AT_EXIT)		/* a million entries: seconds; the exit frees them */

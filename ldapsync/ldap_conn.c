@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ldap.h>
@@ -638,29 +639,25 @@ oom:
 }
 
 int
-lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
-	     size_t *evaluated, char *err, size_t errlen)
+lc_url_round_start(struct lc_url_round *rd, struct state *st, int pending_only)
 {
-    unsigned char (*ids)[16] = NULL;
-    size_t  n = 0, cap = 0, pos = 0, i;
+    size_t  cap = 0, pos = 0;
     const char *k;
     void   *v;
-    int     changed = 0, r;
 
-    *evaluated = 0;
-    err[0] = 0;
+    lc_url_round_free(rd);
     if (pending_only) {
 	while (htab_next(&st->url_pending, &pos, &k, NULL, NULL)) {
-	    if (n == cap) {
+	    if (rd->n == cap) {
 		size_t  nc = cap ? cap * 2 : 16;
-		unsigned char (*x)[16] = realloc(ids, nc * 16);
+		unsigned char (*x)[16] = realloc(rd->ids, nc * 16);
 
 		if (x == NULL)
 		    goto oom;
-		ids = x;
+		rd->ids = x;
 		cap = nc;
 	    }
-	    memcpy(ids[n++], k, 16);
+	    memcpy(rd->ids[rd->n++], k, 16);
 	}
     } else {
 	while (htab_next(&st->ents, &pos, NULL, NULL, &v)) {
@@ -668,37 +665,86 @@ lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
 
 	    if (!ENT_IS_GROUP(e) || e->v[V_URL].n == 0)
 		continue;
-	    if (n == cap) {
+	    if (rd->n == cap) {
 		size_t  nc = cap ? cap * 2 : 16;
-		unsigned char (*x)[16] = realloc(ids, nc * 16);
+		unsigned char (*x)[16] = realloc(rd->ids, nc * 16);
 
 		if (x == NULL)
 		    goto oom;
-		ids = x;
+		rd->ids = x;
 		cap = nc;
 	    }
-	    memcpy(ids[n++], e->uuid, 16);
+	    memcpy(rd->ids[rd->n++], e->uuid, 16);
 	}
     }
-    for (i = 0; i < n; i++) {
-	struct ent *g = state_get(st, ids[i]);
+    return 0;
+oom:
+    lc_url_round_free(rd);
+    return -1;
+}
+
+void
+lc_url_round_free(struct lc_url_round *rd)
+{
+    free(rd->ids);
+    memset(rd, 0, sizeof(*rd));
+}
+
+static long long
+url_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+lc_eval_urls_slice(const struct conf *c, LDAP *ld, struct state *st,
+		   struct lc_url_round *rd, long long budget_ms, size_t *evaluated,
+		   char *err, size_t errlen)
+{
+    long long t0 = budget_ms >= 0 ? url_now_ms() : 0;
+    int     changed = 0, r;
+
+    err[0] = 0;
+    while (rd->next < rd->n) {
+	struct ent *g = state_get(st, rd->ids[rd->next]);
 
 	if (g == NULL || !ENT_IS_GROUP(g) || g->v[V_URL].n == 0) {
 	    if (g)
 		(void) state_set_urls(st, g, NULL, 0, NULL, NULL);
+	    rd->next++;
 	    continue;
 	}
 	if ((r = eval_group(c, ld, st, g, err, errlen)) < 0) {
-	    free(ids);
+	    if (r == -2)
+		snprintf(err, errlen, "out of memory");
 	    return -1;
 	}
+	rd->next++;
 	changed += r;
 	++*evaluated;
+	if (budget_ms >= 0 && url_now_ms() - t0 >= budget_ms)
+	    break;
     }
-    free(ids);
     return changed;
-oom:
-    free(ids);
-    snprintf(err, errlen, "out of memory");
-    return -1;
+}
+
+int
+lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
+	     size_t *evaluated, char *err, size_t errlen)
+{
+    struct lc_url_round rd = {0};
+    int     r;
+
+    *evaluated = 0;
+    err[0] = 0;
+    if (lc_url_round_start(&rd, st, pending_only) < 0) {
+	snprintf(err, errlen, "out of memory");
+	return -1;
+    }
+    r = lc_eval_urls_slice(c, ld, st, &rd, -1, evaluated, err, errlen);
+    lc_url_round_free(&rd);
+    return r;
 }

@@ -61,4 +61,24 @@ char   *lc_filter(const struct conf *c, size_t tenant);	/* malloc'd */
 int	lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st,
 		     int pending_only, size_t *evaluated, char *err, size_t errlen);
 
+/*
+ * The same in slices, so that a daemon with many memberURL groups keeps
+ * publishing changes during a round: lc_url_round_start() notes the
+ * groups to evaluate (as lc_eval_urls() would; -1: out of memory);
+ * lc_eval_urls_slice() evaluates them from rd->next on until all are done
+ * (rd->next == rd->n) or budget_ms has passed (at least one group per
+ * call; budget_ms < 0: no limit), adding to *evaluated, and returns like
+ * lc_eval_urls() (a group gone or without URLs any more is skipped; after
+ * -1 the round may be continued on a new connection).
+ */
+struct lc_url_round {
+    unsigned char (*ids)[16];	/* group entryUUIDs */
+    size_t  n, next;
+};
+int	lc_url_round_start(struct lc_url_round *rd, struct state *st, int pending_only);
+int	lc_eval_urls_slice(const struct conf *c, LDAP *ld, struct state *st,
+			   struct lc_url_round *rd, long long budget_ms,
+			   size_t *evaluated, char *err, size_t errlen);
+void	lc_url_round_free(struct lc_url_round *rd);
+
 #endif
