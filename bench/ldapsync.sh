@@ -31,6 +31,11 @@
 #   COMPACT=2000 ...                         (ldapsync.compact_records: force
 #                                             background compactions during
 #                                             the latency run)
+#   RESTARTS_ONLY=1 ...                      (setup, one --once, the restarts;
+#                                             no baseline, no continuous mode)
+#   KEEP_STATE=DIR ...                       (copy the maps and state dir the
+#                                             --once left, and the config, to
+#                                             DIR: bench/state_load's input)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
@@ -80,6 +85,7 @@ JSON
 
 echo
 echo "== full sync"
+if [ -z "${RESTARTS_ONLY:-}" ]; then
 ATTRS="mail fwdMailAlias fwdMailboxLocation fwdMailHost fwdForwardAddress entryUUID"
 [ "$NGROUPS" -gt 0 ] && ATTRS="$ATTRS member uniqueMember memberURL fwdGroupSenderPolicy fwdGroupAllowedSender objectClass"
 t0=$(now)
@@ -98,6 +104,9 @@ nrec=$(wc -l < "$T/base/records.txt")
 rm -f "$T/base/dump.ldif" "$T/base/records.txt"
 base=$(awk -v a="$t_search" -v b="$t_cdb" 'BEGIN { printf "%.2f", a + b }')
 echo "baseline: ldapsearch $t_search s + cdb -c $t_cdb s = $base s ($nrec records; the LDIF-to-records awk step, not counted: $t_awk s)"
+else
+    base=0
+fi
 
 run_once() {
     /usr/bin/time -v "$LDAPSYNC" -c "$T/fwdmap.json" --once >"$T/once.log" 2>"$T/time.txt"
@@ -106,12 +115,15 @@ run_once() {
     [ $rc -eq 0 ] || { echo "ldapsync --once failed (rc $rc):"; tail -5 "$T/time.txt"; exit 1; }
     local w r
     w=$(wall_of "$T/time.txt"); r=$(rss_of "$T/time.txt")
-    echo "ldapsync --once ($1): ${w} s, peak RSS ${r} MiB, ratio to baseline $(awk -v a="$w" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+    echo "ldapsync --once ($1): ${w} s, peak RSS ${r} MiB, ratio to baseline $(awk -v a="$w" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }')"
     grep -E "full search|memberURLs of|compile and publish|full sync:" "$T/time.txt" | sed 's/^ldapsync\[[0-9]*\]: /    /'
 }
 run_once "empty maps dir"
-run_once "over the previous generation"
-echo "published: $(du -m "$T/maps/fwdmap.cdb" | cut -f1) MB"
+[ -z "${RESTARTS_ONLY:-}" ] && run_once "over the previous generation"
+echo "published: $(du -m "$T/maps/fwdmap.cdb" | cut -f1) MB; state snapshot: $(du -m "$T/maps/ldapsync.state" | cut -f1) MB"
+if [ -n "${KEEP_STATE:-}" ]; then
+    mkdir -p "$KEEP_STATE" && cp -a "$T/maps" "$T/fwdmap.json" "$KEEP_STATE/" && echo "kept in $KEEP_STATE"
+fi
 
 probe() {
     "$PROBE" -H "$URI" -D "$SLAPD_ROOTDN" -y <(echo "$SLAPD_ROOTPW") -b "ou=tum,$SLAPD_SUFFIX" \
@@ -137,10 +149,14 @@ restart_probe() {
 
 echo
 echo "== restarts"
+# Stop it and wait until it is gone (its lock with it): at a million
+# entries the exit of a daemon killed after t_stop_pid's 5 s takes a while.
+stop_daemon() { t_stop_pid "$LP"; wait "$LP" 2>/dev/null; }
 restart_probe "first daemon start after ldapsync --once"
-t_stop_pid "$LP"
+stop_daemon
 restart_probe "daemon restarted with its cookie"
-t_stop_pid "$LP"
+stop_daemon
+[ -n "${RESTARTS_ONLY:-}" ] && exit 0
 
 echo
 echo "== continuous mode (refreshAndPersist) and change latency"

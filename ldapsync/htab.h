@@ -47,5 +47,9 @@ int	htab_take(struct htab *h, const char *key, size_t klen,
 		  const char **okey, void **oval);
 int	htab_next(const struct htab *h, size_t *pos, const char **key,
 		  size_t *klen, void **val);
+/* Ask for transparent huge pages on the 2 MB-aligned part of a large
+ * allocation not touched yet (a hint: nothing happens where the system
+ * does not allow it). */
+void	htab_advise_huge(void *p, size_t len);
 
 #endif
