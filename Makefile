@@ -121,11 +121,14 @@ deps-runtime:
 # both, a short fuzz run.  tests/run.sh prints "N passed, N failed, N
 # skipped"; FWDMAP_STRICT=1 makes every skip a failure except the few on
 # its allow-list (no clang or no libFuzzer for the fuzz step).
+# Both builds and the fuzz targets compile on every core.
+JOBS	?= $(shell nproc 2>/dev/null || echo 2)
+
 check: deps
-	$(MAKE) all
-	$(MAKE) B=build-asan CC=clang OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	$(MAKE) -j$(JOBS) all
+	$(MAKE) -j$(JOBS) B=build-asan CC=clang OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" all
-	FWDMAP_STRICT=1 tests/run.sh
+	FWDMAP_STRICT=1 FWDMAP_JOBS=$(JOBS) tests/run.sh
 
 # Quick loop for developers: no package check, no sanitizers.
 check-fast: all

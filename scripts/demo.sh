@@ -221,9 +221,46 @@ problem() { PROBLEMS+=("$*"); }
 
 # got TOKEN: what the stores received with TOKEN, "store:rcpt" per line,
 # store by store; gots TOKEN: the same, sorted, to compare.
+# While GOT_INDEXED=1, got answers from GOT, an index of every store's dump
+# files read once by index_stores (forking a grep per store and token made
+# the table take seconds); sending more mail sets GOT_INDEXED=0 again.
+declare -A GOT=()
+GOT_INDEXED=0
 got() {
     local n
+    if [ "$GOT_INDEXED" = 1 ]; then
+        printf '%s' "${GOT[$1]:-}"
+        return 0
+    fi
     for n in "${STORES[@]}"; do sink_rcpts "$n" "$1" | sort | sed "s/^/$n:/"; done
+}
+# index_stores: fill GOT, in got's order (store by store, recipients
+# sorted), and SENT_FROM[token]: "store sender" per dump file.
+declare -A SENT_FROM=()
+index_stores() {
+    local i kind tok a b
+    GOT=() SENT_FROM=()
+    while IFS=$'\t' read -r kind tok a b; do
+        case $kind in
+        R) GOT[$tok]+="$b"$'\n' ;;
+        S) SENT_FROM[$tok]+="$a $b"$'\n' ;;
+        esac
+    done < <(for i in "${!STORES[@]}"; do
+                 find "$SINK_ROOT/${STORES[$i]}" -type f -exec awk -v n="${STORES[$i]}" -v i="$i" '
+                     function flush(   t, r) {
+                         for (t in toks) {
+                             for (r in rcpts) printf "R\t%s\t%d\t%s:%s\n", t, i, n, r
+                             if (from != "") printf "S\t%s\t%s\t%s\n", t, n, from
+                         }
+                         split("", toks); split("", rcpts); from = ""
+                     }
+                     FNR == 1 { flush() }
+                     /^X-Fwdmap-Test: / { toks[substr($0, 16)] = 1 }
+                     /^X-Rcpt-Args: </ { r = substr($0, 15); sub(/>.*/, "", r); rcpts[tolower(r)] = 1 }
+                     /^X-Mail-Args: </ && from == "" { from = substr($0, 15); sub(/>.*/, "", from); if (from == "") from = "<>" }
+                     END { flush() }' {} + 2>/dev/null
+             done | sort -t$'\t' -k1,1 -k2,2 -k3,3n -k4,4)
+    GOT_INDEXED=1
 }
 gots() { got "$1" | sort; }
 # sorted EXPECTATION: the same form from an expectation string.
@@ -350,6 +387,7 @@ check_deliveries() {
 # A store may still be writing the last message when the queue empties:
 # look again for a few seconds before calling a difference a problem.
 for i in 1 2 3 4 5; do
+    index_stores
     check_deliveries && break
     sleep 1
 done
@@ -378,19 +416,24 @@ step "SRS: copies that leave carry an SRS sender in $FW_SRS_DOMAIN, the stores' 
 # has an SRS sender that fwdmapd decodes to SENDER; every other copy SENDER.
 # A sender in one of our own domains (a member writing to a list) is never
 # rewritten.
+# Reads SENT_FROM (index_stores, before any mail below is sent).
+declare -A OURS=()
 check_senders() {
-    local n f got dec ours=0
-    fw_query domains "${2##*@}" >/dev/null && ours=1
-    for n in "${STORES[@]}"; do
-        for f in $(_sink_files "$n" "$1"); do
-            got=$(sed -n 's/^X-Mail-Args: <\([^>]*\)>.*/\1/p' "$f" | head -n 1)
-            if [ "$n" != outside ] || [ "$ours" = 1 ]; then
-                [ "$got" = "$2" ] || problem "SRS: ${STORE_NAME[$n]} got $1 from <$got>, expected the original <$2>"
-            elif [[ $got != SRS0=*@$FW_SRS_DOMAIN ]] || ! dec=$(fw_query srs_reverse "$got") || [ "$dec" != "$2" ]; then
-                problem "SRS: the Internet got $1 from <$got>, expected an SRS address for <$2>"
-            fi
-        done
-    done
+    local n got dec ours d=${2##*@}
+    if [ -z "${OURS[$d]:-}" ]; then
+        OURS[$d]=0
+        fw_query domains "$d" >/dev/null && OURS[$d]=1
+    fi
+    ours=${OURS[$d]}
+    while read -r n got; do
+        [ -n "$n" ] || continue
+        [ "$got" = "<>" ] && got=
+        if [ "$n" != outside ] || [ "$ours" = 1 ]; then
+            [ "$got" = "$2" ] || problem "SRS: ${STORE_NAME[$n]} got $1 from <$got>, expected the original <$2>"
+        elif [[ $got != SRS0=*@$FW_SRS_DOMAIN ]] || ! dec=$(fw_query srs_reverse "$got") || [ "$dec" != "$2" ]; then
+            problem "SRS: the Internet got $1 from <$got>, expected an SRS address for <$2>"
+        fi
+    done <<<"${SENT_FROM[$1]:-}"
 }
 for r in "${RCPTS[@]}"; do check_senders "${TOKEN[$r]}" "${SENDER[$r]}"; done
 check_senders "$MULTI_TOKEN" "$MULTI_SENDER"
@@ -405,6 +448,7 @@ for r in erika.mustermann@tum.de "$BOUNCE_RCPT"; do
 done
 srs=$(sink_sender outside "$BOUNCE_TARGET" "${TOKEN[$BOUNCE_RCPT]}")
 BOUNCE_TOKEN="bounce-$$-$RANDOM"
+GOT_INDEXED=0	# more mail from here on: got reads the stores again
 printf 'From: MAILER-DAEMON@mx.example.net\nTo: %s\nSubject: Undelivered Mail Returned to Sender\nX-Fwdmap-Test: %s\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n--b\nContent-Type: text/plain\n\nNo such user.\n--b--\n' \
     "$srs" "$BOUNCE_TOKEN" >"$DEMO_DIR/bounce.eml"
 if [ -z "$srs" ] || ! swaks --server 127.0.0.1 --port "$PF_PORT" --from '<>' --to "$srs" \

@@ -129,13 +129,13 @@ if [ $# -eq 0 ] && [ "${FWDMAP_NO_FUZZ:-0}" != 1 ] && ls tests/fuzz/fuzz_*.c >/d
         note_skip "fuzz (short)" "fuzz: clang not installed"
     elif ! clang -fsanitize=fuzzer -o "$probe" "$probe.c" >"$probe.log" 2>&1; then
         note_skip "fuzz (short)" "fuzz: libFuzzer not available (clang -fsanitize=fuzzer: $(head -n 1 "$probe.log"))"
-    elif ! make -s fuzz-build >"$runroot/fuzz-build.log" 2>&1; then
+    elif ! make -s -j"${FWDMAP_JOBS:-1}" fuzz-build >"$runroot/fuzz-build.log" 2>&1; then
         fail=$((fail+1)); failed+=("fuzz build")
         printf 'FAIL %-50s (make fuzz-build failed although clang builds fuzzers; log in %s)\n' \
             "fuzz build" "$runroot/fuzz-build.log"
         tail -n 20 "$runroot/fuzz-build.log"
     else
-        run_one "fuzz (short)" "$TOP/build" tests/fuzz/run.sh "${FWDMAP_FUZZ_SECONDS:-20}"
+        run_one "fuzz (short)" "$TOP/build" tests/fuzz/run.sh "${FWDMAP_FUZZ_SECONDS:-6}"
     fi
 fi
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz_gen.h"
 #include "map.h"
 #include "netstr.h"
 #include "proto.h"
@@ -23,57 +24,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct map_gen *fz_gen;
-static char fz_dir[] = "/tmp/fuzz_request.XXXXXX";
 static int fz_ready;
 
-static void
-fz_cleanup(void)
-{
-    char    p[sizeof(fz_dir) + 32];
-
-    if (fz_gen)
-	map_gen_close(fz_gen);
-    fz_gen = NULL;
-    snprintf(p, sizeof(p), "%s/%s", fz_dir, MAP_BASE_NAME);
-    unlink(p);
-    rmdir(fz_dir);
-}
-
-static void
-fz_put(struct map_writer *w, int tag, const char *k, const char *v)
-{
-    if (map_writer_put(w, tag, k, strlen(k), v, strlen(v)) < 0)
-	abort();
-}
+static const struct fix_rec fz_recs[] = {
+    { MAP_T_DOMAIN, "tum.de", "tum\treject\t" },
+    { MAP_T_DOMAIN, "ph.tum.de", "tum\troute\tsmtp:[mail.ph.tum.de]:25" },
+    { MAP_T_RECIPIENT, "jane.doe@tum.de", "tum" },
+    { MAP_T_VIRTUAL, "j.doe@tum.de", "jane.doe@tum.de" },
+    { MAP_T_TRANSPORT, "jane.doe@tum.de", "smtp:[exchange.example.org]:25" },
+};
 
 static void
 fz_init(void)
 {
-    struct map_writer *w;
-    struct map_meta m;
-    char    err[512];
-
     fz_ready = 1;
-    if (mkdtemp(fz_dir) == NULL)
-	abort();
-    atexit(fz_cleanup);
-    if ((w = map_writer_open(fz_dir, MAP_BASE_NAME, err, sizeof(err))) == NULL)
-	abort();
-    fz_put(w, MAP_T_DOMAIN, "tum.de", "tum\treject\t");
-    fz_put(w, MAP_T_DOMAIN, "ph.tum.de", "tum\troute\tsmtp:[mail.ph.tum.de]:25");
-    fz_put(w, MAP_T_RECIPIENT, "jane.doe@tum.de", "tum");
-    fz_put(w, MAP_T_VIRTUAL, "j.doe@tum.de", "jane.doe@tum.de");
-    fz_put(w, MAP_T_TRANSPORT, "jane.doe@tum.de", "smtp:[exchange.example.org]:25");
-    memset(&m, 0, sizeof(m));
-    m.format = MAP_FORMAT;
-    m.serial = 1;
-    m.created = time(NULL);
-    snprintf(m.source, sizeof(m.source), "fuzz_request");
-    if (map_writer_commit(w, &m, err, sizeof(err)) < 0)
-	abort();
-    if (map_gen_open(fz_dir, &fz_gen, err, sizeof(err)) < 0)
-	abort();
+    fz_gen_build("fuzz_request", fz_recs, FIX_N(fz_recs));
 }
 
 /* Check the replies in out; returns the kind of the last one (0: none). */

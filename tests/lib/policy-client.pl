@@ -17,8 +17,9 @@
 # ENDPOINT is unix:PATH or inet:HOST:PORT.
 use strict;
 use warnings;
-use IO::Socket::UNIX;
-use IO::Socket::INET;
+use FindBin;
+use lib $FindBin::Bin;
+use FwdmapEndpoint qw(endpoint_connect);
 use IO::Select;
 use Time::HiRes qw(time);
 
@@ -26,20 +27,7 @@ $SIG{PIPE} = "IGNORE";
 my ($ep, $mode, @args) = @ARGV;
 die "usage: policy-client ENDPOINT MODE ...\n" unless defined $mode;
 
-sub conn {
-    my $s;
-    if ($ep =~ /^unix:(.*)$/) {
-        $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $1);
-    } elsif ($ep =~ /^inet:(.*):(\d+)$/) {
-        $s = IO::Socket::INET->new(PeerAddr => $1, PeerPort => $2, Proto => 'tcp');
-    } else {
-        die "bad endpoint $ep\n";
-    }
-    die "connect $ep: $!\n" unless $s;
-    $s->autoflush(1);
-    binmode $s;
-    return $s;
-}
+sub conn { return endpoint_connect($ep); }
 
 # The attributes Postfix 3.7's smtpd sends, in its order.
 sub request {

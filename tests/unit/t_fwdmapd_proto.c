@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "gen_fixture.h"
 #include "map.h"
 #include "netstr.h"
 #include "proto.h"
@@ -17,46 +18,17 @@
 
 static char dir[] = "/tmp/t_fwdmapd_proto.XXXXXX";
 
-static int
-put(struct map_writer *w, int tag, const char *k, const char *v)
-{
-    return (map_writer_put(w, tag, k, strlen(k), v, strlen(v)));
-}
+static const struct fix_rec recs[] = {
+    { MAP_T_DOMAIN, "tum.de", "tum\treject\t" },
+    { MAP_T_RECIPIENT, "jane.doe@tum.de", "tum" },
+    { MAP_T_TRANSPORT, "jane.doe@tum.de", "smtp:[exchange.example.org]:25" },
+    { MAP_T_VIRTUAL, "j.doe@tum.de", "jane.doe@tum.de" },
+};
 
 static struct map_gen *
 build(void)
 {
-    struct map_writer *w;
-    struct map_meta m;
-    struct map_gen *g = NULL;
-    char    err[512];
-
-    if ((w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err))) == NULL) {
-	fprintf(stderr, "writer: %s\n", err);
-	return (NULL);
-    }
-    if (put(w, MAP_T_DOMAIN, "tum.de", "tum\treject\t") < 0
-	|| put(w, MAP_T_RECIPIENT, "jane.doe@tum.de", "tum") < 0
-	|| put(w, MAP_T_TRANSPORT, "jane.doe@tum.de",
-	       "smtp:[exchange.example.org]:25") < 0
-	|| put(w, MAP_T_VIRTUAL, "j.doe@tum.de", "jane.doe@tum.de") < 0) {
-	map_writer_abort(w);
-	return (NULL);
-    }
-    memset(&m, 0, sizeof(m));
-    m.format = MAP_FORMAT;
-    m.serial = 42;
-    m.created = time(NULL);
-    snprintf(m.source, sizeof(m.source), "t_fwdmapd_proto");
-    if (map_writer_commit(w, &m, err, sizeof(err)) < 0) {
-	fprintf(stderr, "commit: %s\n", err);
-	return (NULL);
-    }
-    if (map_gen_open(dir, &g, err, sizeof(err)) < 0) {
-	fprintf(stderr, "open: %s\n", err);
-	return (NULL);
-    }
-    return (g);
+    return (fix_gen(dir, 42, "t_fwdmapd_proto", recs, FIX_N(recs)));
 }
 
 /* Append the netstring of s to buf (lengths computed, not typed in). */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "gen_fixture.h"
 #include "map.h"
 #include "policy.h"
 #include "proto.h"
@@ -19,60 +20,30 @@
 
 static char dir[] = "/tmp/t_policy.XXXXXX";
 
-static int
-put(struct map_writer *w, int tag, const char *k, const char *v)
-{
-    return (map_writer_put(w, tag, k, strlen(k), v, strlen(v)));
-}
+static const struct fix_rec recs[] = {
+    { MAP_T_DOMAIN, "tum.de", "tum\treject\t" },
+    { MAP_T_DOMAIN, "ph.tum.de", "tum\troute\tsmtp:[mail.ph.tum.de]:25" },
+    { MAP_T_DOMAIN, "lmu.de", "lmu\treject\t" },
+    { MAP_T_RECIPIENT, "jane.doe@tum.de", "tum" },
+    { MAP_T_GROUP, "team@tum.de", "members\tteam@tum.de\ttum" },
+    { MAP_T_GROUP, "team-alias@tum.de", "members\tteam@tum.de\ttum" },
+    { MAP_T_GROUP, "staff@tum.de", "tenant\tstaff@tum.de\ttum" },
+    { MAP_T_GROUP, "board@tum.de", "listed\tboard@tum.de\ttum" },
+    { MAP_T_GROUP, "all@tum.de", "anyone\tall@tum.de\ttum" },
+    { MAP_T_GROUP, "broken@tum.de", "members only" },
+    { MAP_T_GROUP, "odd@tum.de", "members\todd@tum.de\ttum" },
+    { MAP_T_SENDER, "team@tum.de\tjane.doe@tum.de", "member" },
+    { MAP_T_SENDER, "team@tum.de\tboss@example.org", "allowed" },
+    { MAP_T_SENDER, "board@tum.de\t@partner.org", "allowed" },
+    { MAP_T_SENDER, "board@tum.de\tjane.doe@tum.de", "member" },
+    { MAP_T_SENDER, "staff@tum.de\tguest@lmu.de", "allowed" },
+    { MAP_T_SENDER, "odd@tum.de\tx@tum.de", "maybe" },
+};
 
 static struct map_gen *
 build(void)
 {
-    struct map_writer *w;
-    struct map_meta m;
-    struct map_gen *g = NULL;
-    char    err[512];
-    int     bad = 0;
-
-    if ((w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err))) == NULL) {
-	fprintf(stderr, "writer: %s\n", err);
-	return (NULL);
-    }
-    bad |= put(w, MAP_T_DOMAIN, "tum.de", "tum\treject\t");
-    bad |= put(w, MAP_T_DOMAIN, "ph.tum.de", "tum\troute\tsmtp:[mail.ph.tum.de]:25");
-    bad |= put(w, MAP_T_DOMAIN, "lmu.de", "lmu\treject\t");
-    bad |= put(w, MAP_T_RECIPIENT, "jane.doe@tum.de", "tum");
-    bad |= put(w, MAP_T_GROUP, "team@tum.de", "members\tteam@tum.de\ttum");
-    bad |= put(w, MAP_T_GROUP, "team-alias@tum.de", "members\tteam@tum.de\ttum");
-    bad |= put(w, MAP_T_GROUP, "staff@tum.de", "tenant\tstaff@tum.de\ttum");
-    bad |= put(w, MAP_T_GROUP, "board@tum.de", "listed\tboard@tum.de\ttum");
-    bad |= put(w, MAP_T_GROUP, "all@tum.de", "anyone\tall@tum.de\ttum");
-    bad |= put(w, MAP_T_GROUP, "broken@tum.de", "members only");
-    bad |= put(w, MAP_T_GROUP, "odd@tum.de", "members\todd@tum.de\ttum");
-    bad |= put(w, MAP_T_SENDER, "team@tum.de\tjane.doe@tum.de", "member");
-    bad |= put(w, MAP_T_SENDER, "team@tum.de\tboss@example.org", "allowed");
-    bad |= put(w, MAP_T_SENDER, "board@tum.de\t@partner.org", "allowed");
-    bad |= put(w, MAP_T_SENDER, "board@tum.de\tjane.doe@tum.de", "member");
-    bad |= put(w, MAP_T_SENDER, "staff@tum.de\tguest@lmu.de", "allowed");
-    bad |= put(w, MAP_T_SENDER, "odd@tum.de\tx@tum.de", "maybe");
-    if (bad) {
-	map_writer_abort(w);
-	return (NULL);
-    }
-    memset(&m, 0, sizeof(m));
-    m.format = MAP_FORMAT;
-    m.serial = 7;
-    m.created = time(NULL);
-    snprintf(m.source, sizeof(m.source), "t_policy");
-    if (map_writer_commit(w, &m, err, sizeof(err)) < 0) {
-	fprintf(stderr, "commit: %s\n", err);
-	return (NULL);
-    }
-    if (map_gen_open(dir, &g, err, sizeof(err)) < 0) {
-	fprintf(stderr, "open: %s\n", err);
-	return (NULL);
-    }
-    return (g);
+    return (fix_gen(dir, 7, "t_policy", recs, FIX_N(recs)));
 }
 
 static struct senderpol_result res;
