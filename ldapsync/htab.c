@@ -84,7 +84,7 @@ htab_free_keys(struct htab *h)
 }
 
 static struct htab_slot *
-htab_find(const struct htab *h, const char *key, size_t klen, uint64_t hash)
+htab_find(const struct htab *h, const char *key, size_t klen, uint32_t hash)
 {
     size_t  i = (size_t) hash & (h->cap - 1);
     struct htab_slot *s;
@@ -107,7 +107,7 @@ htab_get(const struct htab *h, const char *key, size_t klen)
 
     if (h->cap == 0)
 	return NULL;
-    s = htab_find(h, key, klen, htab_hash(key, klen));
+    s = htab_find(h, key, klen, (uint32_t) htab_hash(key, klen));
     return s ? s->val : NULL;
 }
 
@@ -141,11 +141,11 @@ htab_grow(struct htab *h)
 int
 htab_put(struct htab *h, const char *key, size_t klen, void *val)
 {
-    uint64_t hash = htab_hash(key, klen);
+    uint32_t hash = (uint32_t) htab_hash(key, klen);
     struct htab_slot *s;
     size_t  i;
 
-    if (h->cap == 0 && htab_init(h, 16) < 0)
+    if (klen > UINT32_MAX || (h->cap == 0 && htab_init(h, 16) < 0))
 	return -1;
     if ((s = htab_find(h, key, klen, hash)) != NULL) {
 	s->key = key;
@@ -161,7 +161,7 @@ htab_put(struct htab *h, const char *key, size_t klen, void *val)
     if (IS_TOMB(s))
 	h->tombs--;
     s->key = key;
-    s->klen = klen;
+    s->klen = (uint32_t) klen;
     s->hash = hash;
     s->val = val;
     h->n++;
@@ -183,7 +183,8 @@ htab_take(struct htab *h, const char *key, size_t klen, const char **okey,
 {
     struct htab_slot *s;
 
-    if (h->cap == 0 || (s = htab_find(h, key, klen, htab_hash(key, klen))) == NULL)
+    if (h->cap == 0
+	|| (s = htab_find(h, key, klen, (uint32_t) htab_hash(key, klen))) == NULL)
 	return 0;
     *okey = s->key;
     *oval = s->val;

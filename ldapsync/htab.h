@@ -10,7 +10,7 @@
  *	htab is an empty table, and htab_put() allocates it).  htab_free()
  *	leaves such an empty table behind.
  *	htab_get() returns the value or NULL; htab_put() inserts or
- *	replaces (1 new, 0 replaced, -1 out of memory); htab_del() removes
+ *	replaces (1 new, 0 replaced, -1 out of memory or a key of 4 GB); htab_del() removes
  *	(1 removed, 0 absent).  htab_next() iterates: start with *pos = 0.
  */
 #ifndef LDAPSYNC_HTAB_H
@@ -19,11 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 24 bytes: a million-entry table is probed at random, so its size is
+ * what the cache and the first touch of its pages pay for. */
 struct htab_slot {
     const char *key;
-    size_t  klen;
-    uint64_t hash;
     void   *val;
+    uint32_t hash;		/* htab_hash(), its low 32 bits */
+    uint32_t klen;
 };
 
 struct htab {

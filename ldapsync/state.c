@@ -102,7 +102,7 @@ arena_alloc(struct state_chunk **head, size_t n)
     struct state_chunk *c = *head;
     void   *p;
 
-    n = (n + 15) & ~(size_t) 15;
+    n = (n + 7) & ~(size_t) 7;		/* pointers are the widest members */
     if (c == NULL || (size_t) (c->end - c->cur) < n) {
 	/* 64 kB first, doubling up to CHUNK_SIZE: a small state takes
 	 * little, a million entries a dozen mappings. */
@@ -193,11 +193,14 @@ static struct ent *
 ent_build(const unsigned char uuid[16], const char *dn, char **const vals[V_NUM],
 	  const size_t nvals[V_NUM], struct state_chunk **arena)
 {
-    size_t  need = sizeof(struct ent), ptrs = 0, i, k;
+    size_t  need = sizeof(struct ent), ptrs = 0, i, k, dl = strlen(dn);
     struct ent *e;
-    char  **pp, *sp;
+    char  **pp, *sp, canon[512];
+    /* A DN already in canonical form (the usual case) is its own key. */
+    int     same_key = dl < sizeof(canon)
+	&& (state_dn_canon(dn, canon), strcmp(canon, dn) == 0);
 
-    need += 2 * (strlen(dn) + 1);
+    need += (same_key ? 1 : 2) * (dl + 1);
     for (k = 0; k < V_NUM; k++) {
 	ptrs += nvals[k];
 	for (i = 0; i < nvals[k]; i++)
@@ -248,11 +251,15 @@ ent_build(const unsigned char uuid[16], const char *dn, char **const vals[V_NUM]
 	    pp[i] = e->v[V_FWD].s[i];
     }
     pp += nvals[V_FWD];
-    memcpy(sp, dn, strlen(dn) + 1);
+    memcpy(sp, dn, dl + 1);
     e->dn = sp;
-    sp += strlen(dn) + 1;
-    state_dn_canon(dn, sp);
-    e->dnkey = sp;
+    sp += dl + 1;
+    if (same_key)
+	e->dnkey = e->dn;
+    else {
+	state_dn_canon(dn, sp);
+	e->dnkey = sp;
+    }
     return e;
 }
 
