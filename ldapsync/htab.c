@@ -100,6 +100,13 @@ htab_find(const struct htab *h, const char *key, size_t klen, uint32_t hash)
     }
 }
 
+void
+htab_prefetch(const struct htab *h, const char *key, size_t klen)
+{
+    if (h->cap)
+	__builtin_prefetch(&h->slots[(size_t) (uint32_t) htab_hash(key, klen) & (h->cap - 1)], 1);
+}
+
 void   *
 htab_get(const struct htab *h, const char *key, size_t klen)
 {

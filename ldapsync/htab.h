@@ -49,6 +49,10 @@ int	htab_take(struct htab *h, const char *key, size_t klen,
 		  const char **okey, void **oval);
 int	htab_next(const struct htab *h, size_t *pos, const char **key,
 		  size_t *klen, void **val);
+/* Start fetching the slot where key's search begins (a hint: a loop
+ * over many keys issues it a few keys ahead, so that their cache misses
+ * overlap instead of following one another). */
+void	htab_prefetch(const struct htab *h, const char *key, size_t klen);
 /* Ask for transparent huge pages on the 2 MB-aligned part of a large
  * allocation not touched yet (a hint: nothing happens where the system
  * does not allow it). */

@@ -1386,6 +1386,7 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
 #define PIPE_MIN	4096		/* entries (the header's count) worth it */
 #define PIPE_BATCH	256
 #define PIPE_SLOTS	64
+#define PIPE_AHEAD	6		/* entries: prefetch_ent() distance */
 
 struct pipe_batch {
     size_t  n;
@@ -1488,6 +1489,21 @@ pipe_reader(void *arg)
     return NULL;
 }
 
+/* The table slots state_put(st, e) will look at first. */
+static void
+prefetch_ent(struct state *st, const struct ent *e)
+{
+    static const int kinds[] = {V_MAIL, V_ALIAS, V_FWD};
+    size_t  k;
+    uint32_t i;
+
+    htab_prefetch(&st->ents, (const char *) e->uuid, 16);
+    htab_prefetch(&st->dns, e->dnkey, strlen(e->dnkey));
+    for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+	for (i = 0; i < e->v[kinds[k]].n; i++)
+	    htab_prefetch(&st->addrs, e->v[kinds[k]].s[i], strlen(e->v[kinds[k]].s[i]));
+}
+
 /*
  * The body of a snapshot (up to ".") into the empty state st on two
  * threads: 1 loaded, -1 a bad line, -2 truncated, -3 no thread (the
@@ -1522,11 +1538,14 @@ load_piped(struct state *st, FILE *f, state_validate_fn fn, void *ctx)
     }
     st->loading = LOAD_PIPE;
     while (!failed && pipe_pop(lp, &b))
-	for (i = 0; i < b.n; i++)
+	for (i = 0; i < b.n; i++) {
+	    if (i + PIPE_AHEAD < b.n)
+		prefetch_ent(st, b.e[i + PIPE_AHEAD]);
 	    if (state_put(st, b.e[i]) < 0) {
 		failed = 1;
 		break;
 	    }
+	}
     if (failed) {
 	pthread_mutex_lock(&lp->mu);
 	lp->cancel = 1;
