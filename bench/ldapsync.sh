@@ -36,6 +36,11 @@
 #   KEEP_STATE=DIR ...                       (copy the maps and state dir the
 #                                             --once left, and the config, to
 #                                             DIR: bench/state_load's input)
+#   COMPARE_LDAPSYNC=PATH ...                (restarts with the cookie also
+#                                             with that ldapsync binary, e.g.
+#                                             an older build, between two of
+#                                             this build's: a ratio at the
+#                                             same load)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
@@ -131,15 +136,19 @@ probe() {
 }
 # restart_probe LABEL: start the daemon, change one person at once, time it.
 restart_probe() {
-    local t0 out
+    local t0 out bin=${2:-$LDAPSYNC}
     echo "$1 (load $(cut -d' ' -f1-3 /proc/loadavg)):"
     : > "$T/daemon.log"
     t0=$(now)
-    "$LDAPSYNC" -c "$T/fwdmap.json" >>"$T/daemon.log" 2>&1 &
+    "$bin" -c "$T/fwdmap.json" >>"$T/daemon.log" 2>&1 &
     LP=$!
     t_track "$LP"
     out=$(RATE=1 probe 1 -t 120)
-    echo "    one change made at the start: $out"
+    # The probe returns when the tables show the change: the figure for
+    # the target (from the start of the daemon, not from the modify,
+    # which the probe sends once it has bound and opened the tables).
+    echo "    one change made at the start: visible $(secs "$t0" "$(now)") s after the daemon was started"
+    echo "    probe: $out"
     _refreshed() { grep -q "refresh done" "$T/daemon.log"; }
     t_wait 300 _refreshed
     echo "    daemon: $(grep -E 'resuming from|refresh done|full refresh|reloading' "$T/daemon.log" | sed 's/^ldapsync\[[0-9]*\]: //' | tr '\n' ';')"
@@ -156,6 +165,12 @@ restart_probe "first daemon start after ldapsync --once"
 stop_daemon
 restart_probe "daemon restarted with its cookie"
 stop_daemon
+if [ -n "${COMPARE_LDAPSYNC:-}" ]; then
+    restart_probe "daemon restarted with its cookie, $COMPARE_LDAPSYNC" "$COMPARE_LDAPSYNC"
+    stop_daemon
+    restart_probe "daemon restarted with its cookie, this build again"
+    stop_daemon
+fi
 [ -n "${RESTARTS_ONLY:-}" ] && exit 0
 
 echo

@@ -50,6 +50,21 @@ htab_advise_huge(void *p, size_t len)
 #endif
 }
 
+void
+htab_populate(const struct htab *h)
+{
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t pg = 4096;
+    uintptr_t a = ((uintptr_t) h->slots + pg - 1) & ~(pg - 1);
+    uintptr_t b = ((uintptr_t) (h->slots + h->cap)) & ~(pg - 1);
+
+    if (h->slots && b > a)
+	(void) madvise((void *) a, b - a, MADV_POPULATE_WRITE);
+#else
+    (void) h;
+#endif
+}
+
 int
 htab_init(struct htab *h, size_t hint)
 {

@@ -53,6 +53,10 @@ int	htab_next(const struct htab *h, size_t *pos, const char **key,
  * over many keys issues it a few keys ahead, so that their cache misses
  * overlap instead of following one another). */
 void	htab_prefetch(const struct htab *h, const char *key, size_t klen);
+/* Fault in the slot array of a large table now, writable, without
+ * changing it (safe while another thread uses the table): the first
+ * touch of its pages is then paid by the caller's thread. */
+void	htab_populate(const struct htab *h);
 /* Ask for transparent huge pages on the 2 MB-aligned part of a large
  * allocation not touched yet (a hint: nothing happens where the system
  * does not allow it). */

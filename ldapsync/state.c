@@ -1405,6 +1405,7 @@ struct loadpipe {
     state_validate_fn fn;
     void   *ctx;
     struct state_chunk *arena;		/* the reader's */
+    struct htab tabs[3];		/* pipe_populate()'s */
 };
 
 static int
@@ -1489,6 +1490,20 @@ pipe_reader(void *arg)
     return NULL;
 }
 
+/* A third thread while a snapshot loads: the first touch of the
+ * presized tables' pages (hundreds of MB at a million entries: the
+ * kernel zeroes each) off the indexing thread, which is the busier. */
+static void *
+pipe_populate(void *arg)
+{
+    const struct htab *t = arg;	/* copies: the tables may grow meanwhile */
+
+    htab_populate(&t[0]);
+    htab_populate(&t[1]);
+    htab_populate(&t[2]);
+    return NULL;
+}
+
 /* The table slots state_put(st, e) will look at first. */
 static void
 prefetch_ent(struct state *st, const struct ent *e)
@@ -1514,9 +1529,9 @@ load_piped(struct state *st, FILE *f, state_validate_fn fn, void *ctx)
 {
     struct loadpipe *lp;
     struct pipe_batch b;
-    pthread_t th;
+    pthread_t th, pth;
     sigset_t all, old;
-    int     r, failed = 0;
+    int     r, failed = 0, populating;
     size_t  i;
     struct state_chunk *c;
 
@@ -1531,6 +1546,11 @@ load_piped(struct state *st, FILE *f, state_validate_fn fn, void *ctx)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     r = pthread_create(&th, NULL, pipe_reader, lp);
+    /* Not touching the tables' contents: it runs beside the indexing. */
+    lp->tabs[0] = st->addrs;
+    lp->tabs[1] = st->ents;
+    lp->tabs[2] = st->dns;
+    populating = r == 0 && pthread_create(&pth, NULL, pipe_populate, lp->tabs) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (r != 0) {
 	free(lp);
@@ -1553,6 +1573,8 @@ load_piped(struct state *st, FILE *f, state_validate_fn fn, void *ctx)
 	pthread_mutex_unlock(&lp->mu);
     }
     pthread_join(th, NULL);
+    if (populating)
+	pthread_join(pth, NULL);
     st->loading = LOAD_SEQ;
     /* The reader's arena is the state's now (what it queued and was not
      * indexed goes with it). */
