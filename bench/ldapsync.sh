@@ -127,7 +127,12 @@ run_once "empty maps dir"
 [ -z "${RESTARTS_ONLY:-}" ] && run_once "over the previous generation"
 echo "published: $(du -m "$T/maps/fwdmap.cdb" | cut -f1) MB; state snapshot: $(du -m "$T/maps/ldapsync.state" | cut -f1) MB"
 if [ -n "${KEEP_STATE:-}" ]; then
-    mkdir -p "$KEEP_STATE" && cp -a "$T/maps" "$T/fwdmap.json" "$KEEP_STATE/" && echo "kept in $KEEP_STATE"
+    # The configuration there points at the copy and binds to nothing
+    # (the throwaway slapd and its password file are gone after the run).
+    mkdir -p "$KEEP_STATE" && cp -a "$T/maps" "$KEEP_STATE/" &&
+        sed -e "s#\"maps_dir\": \"[^\"]*\"#\"maps_dir\": \"$KEEP_STATE/maps\"#" \
+            -e 's#"bind_dn": "[^"]*",##; s#"bind_password_file": "[^"]*",##' \
+            "$T/fwdmap.json" > "$KEEP_STATE/fwdmap.json" && echo "kept in $KEEP_STATE"
 fi
 
 probe() {
