@@ -136,14 +136,20 @@ check-fast: all
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-# Each target links every library's sources (the maps, fwdmapd's and
-# ldapsync's modules), built with the project's warning flags.
-build-fuzz/%: tests/fuzz/%.c $(MAPS_SRC) $(FWDMAPD_SRC) $(LDAPSYNC_SRC) \
-		$(wildcard maps/*.h fwdmapd/*.h ldapsync/*.h tests/fuzz/*.h)
+# Each target links every library's modules (the maps, fwdmapd's and
+# ldapsync's), compiled once for all targets with coverage instrumentation
+# (fuzzer-no-link) and the project's warning flags.
+FUZZ_CFLAGS := -std=c11 -g -O1 $(WARN) -fno-strict-aliasing
+FUZZ_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(MAPS_SRC) $(FWDMAPD_SRC) $(LDAPSYNC_SRC))
+build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -std=c11 -g -O1 $(WARN) -fno-strict-aliasing \
-		-fsanitize=fuzzer,address,undefined \
-		-o $@ $(filter %.c,$^) $(LDLIBS)
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+		-MMD -MP -c -o $@ $<
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h tests/unit/*.h)
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+-include $(FUZZ_OBJ:.o=.d)
 fuzz-build: $(FUZZERS)
 fuzz: fuzz-build
 	tests/fuzz/run.sh 300

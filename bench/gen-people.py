@@ -65,8 +65,8 @@ for g in range(ngroups):
                 else grnd.randint(51, 5000) if x < 0.01 else grnd.randint(2, 50))
         size = min(size, n)
     start = grnd.randrange(n)
-    for k in range(size):
-        w("member: uid=u%07d,ou=tum,%s\n" % ((start + k * 7919) % n, suffix))
+    tail = ",ou=tum,%s\n" % suffix
+    w("".join(["member: uid=u%07d%s" % ((start + k * 7919) % n, tail) for k in range(size)]))
     if level < 4 and grnd.random() < 0.2:
         for _ in range(grnd.randint(1, 3)):
             child = g + 1 + 5 * grnd.randrange(max(1, (ngroups - g - 1) // 5))  # level + 1

@@ -3,14 +3,14 @@
 # user would pick, in one run.  Results are printed and kept in
 # bench/results/ ; docs/benchmarks.md records them with the machine.
 #
-#   bench/run.sh [fwdmapd|ldapsync ...]
+#   bench/run.sh [fwdmapd|ldapsync|groups-ldap|metrics|srs ...]
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
 export TOP FWDMAP_BUILD="$TOP/build"
 mkdir -p bench/results
 which=("$@")
-[ ${#which[@]} -eq 0 ] && which=(fwdmapd ldapsync metrics srs)
+[ ${#which[@]} -eq 0 ] && which=(fwdmapd ldapsync groups-ldap metrics srs)
 rc=0
 for b in "${which[@]}"; do
     if [ ! -x "bench/$b.sh" ]; then

@@ -46,6 +46,12 @@
 # fwdmap.json.in); tests/cases/65-demo.sh uses it to check that the demo
 # notices when the directory does not route as CASES says.
 
+# The whole script is one brace group: bash parses all of it before running
+# any of it.  Read command by command, a Ctrl-C that arrived while bash
+# was parsing a command with a $(...) in it ran the trap inside the
+# parser and broke the parse ("unexpected EOF while looking for matching
+# `)'"), and the demo went on instead of stopping with 130.
+{
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 KEEP_RUNNING=0
@@ -605,3 +611,4 @@ EOF
     done
 fi
 exit "$VERDICT"
+}

@@ -8,7 +8,8 @@
 # has the line "# asan: yes" runs a second time against build-asan.  A case
 # exits 0 (pass), 77 (skip) or anything else (fail).  Each gets its own
 # TEST_TMP; a failing case's directory and logs are kept and shown.
-# Ends with the line "N passed, N failed, N skipped".
+# Ends with the line "N passed, N failed, N skipped".  FWDMAP_JOBS=N runs
+# N shell cases at a time (see queue_case below).
 #
 # A case skips with t_skip REASON (tests/lib/common.sh), which prints
 # "SKIP: REASON" and exits 77.  With FWDMAP_STRICT=1 (what `make check`
@@ -68,16 +69,37 @@ case_timeout() {	# case_timeout CMD...: the timeout for this command
     echo "$t"
 }
 
-run_one() {	# run_one LABEL BUILD CMD...
+# run_one LABEL BUILD CMD...: run one test now and report it.
+run_one() {
+    exec_one "$@"
+    report_one "$1"
+}
+
+# case_dir LABEL: the directory a test runs in (its TEST_TMP).
+case_dir() { echo "$runroot/$(echo "$1" | tr '/ ' '__')"; }
+
+# exec_one LABEL BUILD CMD...: run one test; leaves its exit status and
+# run time in its directory (rc, secs) for report_one.
+exec_one() {
     local label=$1 build=$2; shift 2
-    local dir="$runroot/$(echo "$label" | tr '/ ' '__')"
+    local dir start rc to ms
+    dir=$(case_dir "$label")
     mkdir -p "$dir"
-    local start=$(date +%s%N) rc reason to
+    start=$(date +%s%N)
     to=$(case_timeout "$@")
     ( export TEST_TMP="$dir" FWDMAP_BUILD="$build"; cd "$TOP"; timeout -k 10 "$to" "$@" ) >"$dir/output.log" 2>&1
     rc=$?
-    local ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    local secs=$(( ms / 1000 )).$(( (ms % 1000) / 100 ))
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    echo "$(( ms / 1000 )).$(( (ms % 1000) / 100 ))" >"$dir/secs"
+    echo "$rc" >"$dir/rc"
+}
+
+# report_one LABEL: count and print the result exec_one left.
+report_one() {
+    local label=$1 dir rc secs reason f
+    dir=$(case_dir "$label")
+    rc=$(cat "$dir/rc" 2>/dev/null || echo 99)
+    secs=$(cat "$dir/secs" 2>/dev/null || echo "?")
     case $rc in
     0)  pass=$((pass+1)); printf 'PASS %-50s %6ss\n' "$label" "$secs"
         [ "$keep" = 1 ] || rm -rf "$dir" ;;
@@ -92,6 +114,50 @@ run_one() {	# run_one LABEL BUILD CMD...
         done
         echo "----" ;;
     esac
+}
+
+# Shell cases run FWDMAP_JOBS at a time (make check: one per core; default
+# 1).  Most cases wait on daemons and timeouts more than they compute.  A
+# case whose header has "# exclusive: yes" (timing checks, heavy loads, the
+# system-wide package) runs alone.  Results print in the order cases end.
+jobs_max=${FWDMAP_JOBS:-1}
+running=()	# labels of the cases running in the background
+
+# reap [all]: report every finished background case (all: wait for all).
+reap() {
+    local l still
+    while :; do
+        still=()
+        for l in "${running[@]}"; do
+            if [ -f "$(case_dir "$l")/rc" ]; then
+                wait "${job_pid[$l]}" 2>/dev/null
+                report_one "$l"
+            else
+                still+=("$l")
+            fi
+        done
+        running=("${still[@]}")
+        [ "${1:-}" = all ] && [ "${#running[@]}" -gt 0 ] || return 0
+        wait -n 2>/dev/null || sleep 0.2
+    done
+}
+
+declare -A job_pid
+# queue_case LABEL BUILD SCRIPT: run a shell case, alone or in parallel.
+queue_case() {
+    local label=$1
+    if [ "$jobs_max" -le 1 ] || grep -q '^# exclusive: yes' "$3"; then
+        reap all
+        run_one "$1" "$2" bash "$3"
+        return
+    fi
+    while [ "${#running[@]}" -ge "$jobs_max" ]; do
+        wait -n 2>/dev/null || sleep 0.2
+        reap
+    done
+    exec_one "$1" "$2" bash "$3" &
+    job_pid[$label]=$!
+    running+=("$label")
 }
 
 builds=(build)
@@ -111,11 +177,12 @@ for c in tests/cases/*.sh; do
     [ -f "$c" ] || continue
     name=$(basename "$c" .sh)
     want "$name" "$@" || continue
-    run_one "$name" "$TOP/build" bash "$c"
+    queue_case "$name" "$TOP/build" "$c"
     if [ "${#builds[@]}" -gt 1 ] && grep -q '^# asan: yes' "$c"; then
-        run_one "$name (asan)" "$TOP/build-asan" bash "$c"
+        queue_case "$name (asan)" "$TOP/build-asan" "$c"
     fi
 done
+reap all
 
 # A short fuzz run of every libFuzzer target.  Only a missing clang, or a
 # clang that cannot link a trivial -fsanitize=fuzzer program, is a skip;

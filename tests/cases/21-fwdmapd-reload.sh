@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# exclusive: yes (runs alone when tests/run.sh runs cases in parallel)
 # asan: yes
 # fwdmapd without tables answers TEMP (never NOTFOUND), picks up published
 # generations by itself while clients keep asking, keeps serving the old

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# exclusive: yes (runs alone when tests/run.sh runs cases in parallel)
 # timeout: 1500
 # 36-e2e-group-100k.sh - issue 10 item 1: a group of 100,000 members is
 # delivered to every member through a real Postfix (one message, 100,000

@@ -36,12 +36,7 @@ t_wait 10 grep -q "refresh done" "$LSLOG" || t_fail "daemon did not sync"
 # Freeze ldapsync, change the provider, let the replica catch up, kill
 # the provider, thaw ldapsync: it must carry on from the replica.
 kill -STOP "$LS_PID"
-slapd_modify ldap <<EOF2
-dn: uid=jane,ou=tum,$SLAPD_SUFFIX
-changetype: modify
-replace: fwdMailboxLocation
-fwdMailboxLocation: mytum
-EOF2
+mod jane fwdMailboxLocation mytum
 slapd_wait_replicated replica ldap || { kill -CONT "$LS_PID"; t_fail "replica did not catch up"; }
 slapd_kill ldap
 kill -CONT "$LS_PID"

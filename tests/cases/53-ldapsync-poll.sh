@@ -13,12 +13,7 @@ ls_start
 t_wait 10 q_is transport jane.doe@tum.de "OK smtp:[exchange.example.org]:25" ||
     t_fail "no first sync: $(cat "$LSLOG")"
 t_match "fallback logged" "falling back to periodic full syncs" "$(cat "$LSLOG")"
-slapd_modify ldap <<EOF2
-dn: uid=jane,ou=tum,$SLAPD_SUFFIX
-changetype: modify
-replace: fwdMailboxLocation
-fwdMailboxLocation: mytum
-EOF2
+mod jane fwdMailboxLocation mytum
 t_wait 10 q_is transport jane.doe@tum.de "OK lmtp:[mytum.example.org]:24" ||
     t_fail "poll mode missed the change: $(tail -3 "$LSLOG")"
 # Nothing changes any more: the periodic syncs do not publish identical bases.

@@ -40,12 +40,7 @@ t_eq "default control socket" "socket 600" "$(stat -c '%F %a' "$T/fwdmapd.ctl" |
 jq -e 'type == "object"' "$T/stats.json" >/dev/null || t_fail "fwdmapd -S: not JSON: $(cat "$T/stats.json")"
 
 # A change travels slapd -> ldapsync (delta) -> fwdmapd.
-slapd_modify ldap <<EOF2
-dn: uid=jane,ou=tum,$SLAPD_SUFFIX
-changetype: modify
-replace: fwdMailboxLocation
-fwdMailboxLocation: mytum
-EOF2
+mod jane fwdMailboxLocation mytum
 t_wait 10 fq_is transport jd@tum.de "OK lmtp:[mytum.example.org]:24" ||
     t_fail "fwdmapd did not follow the delta: [$(fq transport jd@tum.de)]"
 printf 'dn: uid=al,ou=tum,%s\nchangetype: delete\n' "$SLAPD_SUFFIX" | slapd_modify ldap

@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive: yes (runs alone when tests/run.sh runs cases in parallel)
 # 57-ldapsync-compact.sh - when the delta outgrows ldapsync.compact_records
 # the daemon writes a new base (and drops the delta), the tables stay
 # right, and a restart resumes from the new base's snapshot.

@@ -52,12 +52,7 @@ t_eq "supplementary groups" "$groups" "$(awk '/^Groups:/ {$1=""; print}' "$st" |
 t_eq "no capabilities" "0000000000000000" "$(awk '/^CapEff:/ {print $2}' "$st")"
 
 # A change arrives as a delta written by the user.
-slapd_modify ldap <<EOF2
-dn: uid=jane,ou=tum,$SLAPD_SUFFIX
-changetype: modify
-replace: fwdMailboxLocation
-fwdMailboxLocation: mytum
-EOF2
+mod jane fwdMailboxLocation mytum
 t_wait 10 mq_is transport jd@tum.de "OK lmtp:[mytum.example.org]:24" ||
     t_fail "change not published as $RUNAS: $(tail -5 "$LSLOG")"
 

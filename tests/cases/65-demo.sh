@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# exclusive: yes (runs alone when tests/run.sh runs cases in parallel)
 # timeout: 900
 # 65-demo.sh - `make demo` (scripts/demo.sh) tells the truth and cleans up.
 # Each run has DEMO_DIR=$TEST_TMP/<run> and is started in its own process

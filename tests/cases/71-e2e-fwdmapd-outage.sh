@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# exclusive: yes (runs alone when tests/run.sh runs cases in parallel)
 # 71-e2e-fwdmapd-outage.sh - end to end, scenario 11 of issue 4: with
 # fwdmapd stopped, Postfix answers 4xx (never 5xx) and keeps what it has
 # queued; once fwdmapd is back, every queued message reaches the right
@@ -18,7 +19,7 @@ fw_send lena.berger@lrz.de max.muster@mytum.de
 t0=$PF_TOKEN
 t_eq "DATA before the outage" 250 "$(pf_data_code)"
 sink_expect_only mytum max.muster@mytum.de "$t0"
-t_wait 20 pf_log_grep "to=<lena.berger@lrz.de>.*status=deferred" || t_fail "lena's copy was not deferred"
+t_wait 60 pf_log_grep "to=<lena.berger@lrz.de>.*status=deferred" || t_fail "lena's copy was not deferred"
 
 fw_fwdmapd_stop
 [ -S "$FW_SOCK" ] && fuser "$FW_SOCK" >/dev/null 2>&1 && t_fail "something still serves $FW_SOCK"
@@ -38,7 +39,7 @@ t2=$PF_TOKEN
 pf_sendmail "$(fw_sender)" clara.chemie@ch.tum.de erika.mustermann@tum.de einstein@ph.tum.de || t_fail "sendmail"
 t3=$PF_TOKEN
 # Wait until Postfix has tried (and failed) to expand the last one.
-t_wait 20 pf_log_grep 'virtual_alias_maps map lookup problem for clara.chemie@ch.tum.de' ||
+t_wait 60 pf_log_grep 'virtual_alias_maps map lookup problem for clara.chemie@ch.tum.de' ||
     t_fail "no sign of a failed lookup in the mail log"
 pf_flush
 t_eq "queued messages during the outage" 4 "$(pf_queue_count)"
@@ -49,7 +50,7 @@ for t in "$t1" "$t2" "$t3"; do SINK_QUEUE_HELD=1 sink_expect_none "$t"; done
 # retried, the resolver fails, and it stays queued.
 sink_restart exchange
 pf_flush
-t_wait 20 pf_log_grep "to=<lena.berger@lrz.de>.*(resolver|lookup|[Tt]emporary)" ||
+t_wait 60 pf_log_grep "to=<lena.berger@lrz.de>.*(resolver|lookup|[Tt]emporary)" ||
     t_fail "deferred message not retried against the missing tables: $(tail -n 5 "$PF_LOG")"
 SINK_QUEUE_HELD=1 sink_expect_none "$t0" lena.berger@lrz.de
 t_eq "queued messages during the outage" 4 "$(pf_queue_count)"

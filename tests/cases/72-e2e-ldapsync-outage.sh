@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# exclusive: yes (runs alone when tests/run.sh runs cases in parallel)
 # 72-e2e-ldapsync-outage.sh - end to end, scenario 12 of issue 4:
 # ldapsync killed with SIGKILL while publishing, and slapd stopped during a
 # sync: the previous generation keeps serving, mail keeps flowing, and once

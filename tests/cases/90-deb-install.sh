@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive: yes (runs alone when tests/run.sh runs cases in parallel)
 # 90-deb-install.sh - the Debian package, installed the way docs/install.md
 # says, from the package to one routed message, then removed and purged.
 #
