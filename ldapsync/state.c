@@ -1126,7 +1126,7 @@ parse_ent(char *line, struct parse_buf *pb, struct state_chunk **arena)
 	    nvals[k] += (*q == 0x1f);
 	total += nvals[k];
     }
-    if (total > pb->cap) {
+    if (pb->p == NULL || total > pb->cap) {	/* never NULL + 0 below */
 	size_t  nc = total < 64 ? 64 : total;
 	char  **x = realloc(pb->p, nc * sizeof(*x));
 
