@@ -53,10 +53,15 @@ same_as_fresh() {
         t_fail "$1: $(grep -c '^[<>]' "$T/diff.txt") records differ from a fresh full sync: $(head -5 "$T/diff.txt")"
 }
 
+# Start the daemon with a fresh log and wait for its first refresh.
+start_refreshed() {
+    : > "$LSLOG"
+    ls_start
+    t_wait 60 grep -q "refresh done" "$LSLOG" || t_fail "no refresh: $(cat "$LSLOG")"
+}
+
 # The daemon resumes from the large snapshot: no full refresh.
-: > "$LSLOG"
-ls_start
-t_wait 30 grep -q "refresh done" "$LSLOG" || t_fail "no refresh: $(cat "$LSLOG")"
+start_refreshed
 t_match "resumed" "resuming from saved cookie: $((N + 1)) entries, base serial $base" "$(cat "$LSLOG")"
 t_match "incremental" "refresh done \(incremental\)" "$(cat "$LSLOG")"
 mod p100 fwdMailboxLocation mytum
@@ -72,9 +77,7 @@ same_as_fresh "after the resume"
 # A snapshot cut short (after a whole line) is refused: full refresh.
 cp "$T/maps/ldapsync.state" "$T/state.good"
 head -c $(( $(stat -c %s "$T/state.good") / 2 )) "$T/state.good" | sed '$d' > "$T/maps/ldapsync.state"
-: > "$LSLOG"
-ls_start
-t_wait 60 grep -q "refresh done" "$LSLOG" || t_fail "no refresh: $(cat "$LSLOG")"
+start_refreshed
 t_match "cut short: refused" "state snapshot unusable \(.*ldapsync.state: truncated\); full refresh" "$(cat "$LSLOG")"
 t_match "full refresh" "refresh done \(full\)" "$(cat "$LSLOG")"
 mod p101 fwdMailboxLocation mytum
@@ -86,9 +89,7 @@ same_as_fresh "after a truncated snapshot"
 # A line that is no entry, in the middle of a snapshot the daemon saved.
 awk -v m=$((N / 2)) 'NR == m { print "not an entry"; next } { print }' "$T/maps/ldapsync.state" > "$T/state.bad"
 cp "$T/state.bad" "$T/maps/ldapsync.state"
-: > "$LSLOG"
-ls_start
-t_wait 60 grep -q "refresh done" "$LSLOG" || t_fail "no refresh: $(cat "$LSLOG")"
+start_refreshed
 t_match "bad line: refused" "state snapshot unusable \(.*ldapsync.state: bad entry line\); full refresh" "$(cat "$LSLOG")"
 ls_stop
 same_as_fresh "after a snapshot with a bad line"
