@@ -31,6 +31,16 @@
 #   COMPACT=2000 ...                         (ldapsync.compact_records: force
 #                                             background compactions during
 #                                             the latency run)
+#   RESTARTS_ONLY=1 ...                      (setup, one --once, the restarts;
+#                                             no baseline, no continuous mode)
+#   KEEP_STATE=DIR ...                       (copy the maps and state dir the
+#                                             --once left, and the config, to
+#                                             DIR: bench/state_load's input)
+#   COMPARE_LDAPSYNC=PATH ...                (restarts with the cookie also
+#                                             with that ldapsync binary, e.g.
+#                                             an older build, between two of
+#                                             this build's: a ratio at the
+#                                             same load)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 2
@@ -83,6 +93,7 @@ JSON
 
 echo
 echo "== full sync"
+if [ -z "${RESTARTS_ONLY:-}" ]; then
 ATTRS="mail fwdMailAlias fwdMailboxLocation fwdMailHost fwdForwardAddress entryUUID"
 [ "$NGROUPS" -gt 0 ] && ATTRS="$ATTRS member uniqueMember memberURL fwdGroupSenderPolicy fwdGroupAllowedSender objectClass"
 t0=$(now)
@@ -101,6 +112,9 @@ nrec=$(wc -l < "$T/base/records.txt")
 rm -f "$T/base/dump.ldif" "$T/base/records.txt"
 base=$(awk -v a="$t_search" -v b="$t_cdb" 'BEGIN { printf "%.2f", a + b }')
 echo "baseline: ldapsearch $t_search s + cdb -c $t_cdb s = $base s ($nrec records; the LDIF-to-records awk step, not counted: $t_awk s)"
+else
+    base=0
+fi
 
 run_once() {
     /usr/bin/time -v "$LDAPSYNC" -c "$T/fwdmap.json" --once >"$T/once.log" 2>"$T/time.txt"
@@ -109,12 +123,20 @@ run_once() {
     [ $rc -eq 0 ] || { echo "ldapsync --once failed (rc $rc):"; tail -5 "$T/time.txt"; exit 1; }
     local w r
     w=$(wall_of "$T/time.txt"); r=$(rss_of "$T/time.txt")
-    echo "ldapsync --once ($1): ${w} s, peak RSS ${r} MiB, ratio to baseline $(awk -v a="$w" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+    echo "ldapsync --once ($1): ${w} s, peak RSS ${r} MiB, ratio to baseline $(awk -v a="$w" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }')"
     grep -E "full search|memberURLs of|compile and publish|full sync:" "$T/time.txt" | sed 's/^ldapsync\[[0-9]*\]: /    /'
 }
 run_once "empty maps dir"
-run_once "over the previous generation"
-echo "published: $(du -m "$T/maps/fwdmap.cdb" | cut -f1) MB"
+[ -z "${RESTARTS_ONLY:-}" ] && run_once "over the previous generation"
+echo "published: $(du -m "$T/maps/fwdmap.cdb" | cut -f1) MB; state snapshot: $(du -m "$T/maps/ldapsync.state" | cut -f1) MB"
+if [ -n "${KEEP_STATE:-}" ]; then
+    # The configuration there points at the copy and binds to nothing
+    # (the throwaway slapd and its password file are gone after the run).
+    mkdir -p "$KEEP_STATE" && cp -a "$T/maps" "$KEEP_STATE/" &&
+        sed -e "s#\"maps_dir\": \"[^\"]*\"#\"maps_dir\": \"$KEEP_STATE/maps\"#" \
+            -e 's#"bind_dn": "[^"]*",##; s#"bind_password_file": "[^"]*",##' \
+            "$T/fwdmap.json" > "$KEEP_STATE/fwdmap.json" && echo "kept in $KEEP_STATE"
+fi
 
 probe() {
     "$PROBE" -H "$URI" -D "$SLAPD_ROOTDN" -y <(echo "$SLAPD_ROOTPW") -b "ou=tum,$SLAPD_SUFFIX" \
@@ -122,15 +144,19 @@ probe() {
 }
 # restart_probe LABEL: start the daemon, change one person at once, time it.
 restart_probe() {
-    local t0 out
+    local t0 out bin=${2:-$LDAPSYNC}
     echo "$1 (load $(cut -d' ' -f1-3 /proc/loadavg)):"
     : > "$T/daemon.log"
     t0=$(now)
-    "$LDAPSYNC" -c "$T/fwdmap.json" >>"$T/daemon.log" 2>&1 &
+    "$bin" -c "$T/fwdmap.json" >>"$T/daemon.log" 2>&1 &
     LP=$!
     t_track "$LP"
     out=$(RATE=1 probe 1 -t 120)
-    echo "    one change made at the start: $out"
+    # The probe returns when the tables show the change: the figure for
+    # the target (from the start of the daemon, not from the modify,
+    # which the probe sends once it has bound and opened the tables).
+    echo "    one change made at the start: visible $(secs "$t0" "$(now)") s after the daemon was started"
+    echo "    probe: $out"
     _refreshed() { grep -q "refresh done" "$T/daemon.log"; }
     t_wait 300 _refreshed
     echo "    daemon: $(grep -E 'resuming from|refresh done|full refresh|reloading' "$T/daemon.log" | sed 's/^ldapsync\[[0-9]*\]: //' | tr '\n' ';')"
@@ -140,10 +166,20 @@ restart_probe() {
 
 echo
 echo "== restarts"
+# Stop it and wait until it is gone (its lock with it): at a million
+# entries the exit of a daemon killed after t_stop_pid's 5 s takes a while.
+stop_daemon() { t_stop_pid "$LP"; wait "$LP" 2>/dev/null; }
 restart_probe "first daemon start after ldapsync --once"
-t_stop_pid "$LP"
+stop_daemon
 restart_probe "daemon restarted with its cookie"
-t_stop_pid "$LP"
+stop_daemon
+if [ -n "${COMPARE_LDAPSYNC:-}" ]; then
+    restart_probe "daemon restarted with its cookie, $COMPARE_LDAPSYNC" "$COMPARE_LDAPSYNC"
+    stop_daemon
+    restart_probe "daemon restarted with its cookie, this build again"
+    stop_daemon
+fi
+[ -n "${RESTARTS_ONLY:-}" ] && exit 0
 
 echo
 echo "== continuous mode (refreshAndPersist) and change latency"

@@ -864,7 +864,7 @@ gexp_dns(struct gexp *x, const char *const *dns, size_t n)
 
     for (i = 0; i < n && i < GEXP_AHEAD; i++) {
 	hs[i] = htab_hash(dns[i], strlen(dns[i]));
-	htab_prefetch(h, hs[i]);
+	htab_prefetch_hashed(h, hs[i]);
     }
     for (i = 0; i < n; i++) {
 	uint64_t hash = hs[i % GEXP_AHEAD];
@@ -873,7 +873,7 @@ gexp_dns(struct gexp *x, const char *const *dns, size_t n)
 	    htab_prefetch_entry(h, hs[(i + GEXP_AHEAD / 2) % GEXP_AHEAD]);
 	if (i + GEXP_AHEAD < n) {
 	    hs[i % GEXP_AHEAD] = htab_hash(dns[i + GEXP_AHEAD], strlen(dns[i + GEXP_AHEAD]));
-	    htab_prefetch(h, hs[i % GEXP_AHEAD]);
+	    htab_prefetch_hashed(h, hs[i % GEXP_AHEAD]);
 	}
 	gexp_direct(x, gexp_dn(x, dns[i], hash), NULL);
     }

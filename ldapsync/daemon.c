@@ -547,7 +547,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     struct map_meta bm, dm;
     size_t  t;
     long    routes, dr = 0;
-    long long t0 = mono_ms();
+    long long t0 = mono_ms(), t_snap;
 
     snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
     if ((o = json_load_file(path, 0, &je)) == NULL)
@@ -578,6 +578,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	state_reset(st);
 	return 0;
     }
+    t_snap = mono_ms() - t0;
     for (t = 0; t < sy->nsess; t++) {
 	json_t *v = json_object_get(ck, c->tenants[t].name);
 
@@ -633,8 +634,8 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     state_dirty_clear(st);
     st->no_dirty = 0;
     log_info("resuming from saved cookie: %zu entries, base serial %llu,"
-	     " state loaded in %lld ms", st->nents, (unsigned long long) bm.serial,
-	     mono_ms() - t0);
+	     " state loaded in %lld ms (snapshot and journal %lld ms)", st->nents,
+	     (unsigned long long) bm.serial, mono_ms() - t0, t_snap);
     return 1;
 }
 

@@ -10,7 +10,7 @@
  *	htab is an empty table, and htab_put() allocates it).  htab_free()
  *	leaves such an empty table behind.
  *	htab_get() returns the value or NULL; htab_put() inserts or
- *	replaces (1 new, 0 replaced, -1 out of memory); htab_del() removes
+ *	replaces (1 new, 0 replaced, -1 out of memory or a key of 4 GB); htab_del() removes
  *	(1 removed, 0 absent).  htab_next() iterates: start with *pos = 0.
  */
 #ifndef LDAPSYNC_HTAB_H
@@ -19,11 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 24 bytes: a million-entry table is probed at random, so its size is
+ * what the cache and the first touch of its pages pay for. */
 struct htab_slot {
     const char *key;
-    size_t  klen;
-    uint64_t hash;
     void   *val;
+    uint32_t hash;		/* htab_hash(), its low 32 bits */
+    uint32_t klen;
 };
 
 struct htab {
@@ -45,11 +47,11 @@ void   *htab_get_hashed(const struct htab *h, const char *key, size_t klen,
 			uint64_t hash);
 /*
  * Hints for a walk that looks many keys up in a row (memory-bound on a
- * big table): htab_prefetch() the slot of a key some lookups ahead, then
- * htab_prefetch_entry() its key and value a few lookups later, then
+ * big table): htab_prefetch_hashed() the slot of a key some lookups ahead,
+ * then htab_prefetch_entry() its key and value a few lookups later, then
  * htab_get_hashed().  They change nothing and can be left out.
  */
-void	htab_prefetch(const struct htab *h, uint64_t hash);
+void	htab_prefetch_hashed(const struct htab *h, uint64_t hash);
 void	htab_prefetch_entry(const struct htab *h, uint64_t hash);
 int	htab_put(struct htab *h, const char *key, size_t klen, void *val);
 int	htab_del(struct htab *h, const char *key, size_t klen);
@@ -58,5 +60,17 @@ int	htab_take(struct htab *h, const char *key, size_t klen,
 		  const char **okey, void **oval);
 int	htab_next(const struct htab *h, size_t *pos, const char **key,
 		  size_t *klen, void **val);
+/* Start fetching the slot where key's search begins (a hint: a loop
+ * over many keys issues it a few keys ahead, so that their cache misses
+ * overlap instead of following one another). */
+void	htab_prefetch(const struct htab *h, const char *key, size_t klen);
+/* Fault in the slot array of a large table now, writable, without
+ * changing it (safe while another thread uses the table): the first
+ * touch of its pages is then paid by the caller's thread. */
+void	htab_populate(const struct htab *h);
+/* Ask for transparent huge pages on the 2 MB-aligned part of a large
+ * allocation not touched yet (a hint: nothing happens where the system
+ * does not allow it). */
+void	htab_advise_huge(void *p, size_t len);
 
 #endif

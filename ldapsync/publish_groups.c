@@ -245,7 +245,7 @@ pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen)
 {
     struct loadx lx;
     char    path[4096];
-    size_t  pos = 0;
+    size_t  pos = 0, ngroups = 0;
     const char *k;
     void   *v;
     int     ret = -1;
@@ -261,6 +261,8 @@ pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen)
 	struct ent *e = v;
 	char   *stem;
 
+	if (ENT_IS_GROUP(e))
+	    ngroups++;
 	if (!ENT_IS_GROUP(e) || e->v[V_MAIL].n == 0)
 	    continue;
 	if ((stem = malloc(17)) == NULL)
@@ -270,6 +272,17 @@ pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen)
 	    free(stem);
 	    goto out;
 	}
+    }
+    /*
+     * No groups: the published view (what the state was saved from, and
+     * the journal brought up to date) has no group records either, and
+     * reading half a gigabyte of tables at a million people to find none
+     * would hold up the first change after a restart.
+     */
+    if (ngroups == 0) {
+	pub_extras_clear(p);
+	ret = 0;
+	goto out;
     }
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
     if (map_scan(path, loadx_rec, &lx, err, errlen) < 0 && (lx.oom || errno != ENOENT))

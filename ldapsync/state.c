@@ -4,9 +4,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "state.h"
@@ -70,15 +74,133 @@ state_dn_canon(const char *in, char *out)
     *o = 0;
 }
 
+/*
+ * The load arena: a snapshot's million entries and address nodes are
+ * carved from a few large zeroed mappings (on transparent huge pages
+ * where the system grants them on request) instead of millions of
+ * mallocs, each a page fault and a cache miss more.  What is carved is
+ * never freed alone: an entry or node of the arena that is replaced or
+ * deleted later just stays behind (the arena is at most what the load
+ * made) until the state is freed.
+ */
+#define CHUNK_MIN	(64UL << 10)
+#define CHUNK_SIZE	(64UL << 20)
+
+/* st->loading: not loading, loading on one thread, loading into an empty
+ * state on two (every entry is then the reader's arena's). */
+enum { LOAD_NONE, LOAD_SEQ, LOAD_PIPE };
+
+struct state_chunk {
+    struct state_chunk *next;
+    char   *base, *cur, *end;
+};
+
+/* n zeroed bytes from the arena; NULL when out of memory. */
+static void *
+arena_alloc(struct state_chunk **head, size_t n)
+{
+    struct state_chunk *c = *head;
+    void   *p;
+
+    n = (n + 7) & ~(size_t) 7;		/* pointers are the widest members */
+    if (c == NULL || (size_t) (c->end - c->cur) < n) {
+	/* 64 kB first, doubling up to CHUNK_SIZE: a small state takes
+	 * little, a million entries a dozen mappings. */
+	size_t  sz = c == NULL ? CHUNK_MIN : (size_t) (c->end - c->base) * 2;
+
+	if (sz > CHUNK_SIZE)
+	    sz = CHUNK_SIZE;
+	if (n > sz / 4)
+	    sz = n;
+
+	if ((c = malloc(sizeof(*c))) == NULL)
+	    return NULL;
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+	    free(c);
+	    return NULL;
+	}
+	htab_advise_huge(p, sz);
+	c->base = c->cur = p;
+	c->end = c->base + sz;
+	if (*head && (size_t) ((*head)->end - (*head)->cur) >= sz / 4) {
+	    c->next = (*head)->next;	/* a big one-off: keep filling the other */
+	    (*head)->next = c;
+	    c->cur = c->end;
+	    return p;
+	}
+	c->next = *head;
+	*head = c;
+    }
+    p = c->cur;
+    c->cur += n;
+    return p;
+}
+
+static int
+arena_owns(const struct state_chunk *c, const void *p)
+{
+    for (; c; c = c->next)
+	if ((const char *) p >= c->base && (const char *) p < c->end)
+	    return 1;
+    return 0;
+}
+
+static void
+arena_free(struct state_chunk **head)
+{
+    struct state_chunk *c, *next;
+
+    for (c = *head; c; c = next) {
+	next = c->next;
+	munmap(c->base, (size_t) (c->end - c->base));
+	free(c);
+    }
+    *head = NULL;
+}
+
+/* Free an entry the state held (not one of the arena). */
+static void
+drop_ent(struct state *st, struct ent *e)
+{
+    if (st->loading != LOAD_PIPE && !arena_owns(st->arena, e))
+	ent_free(e);
+}
+
+static void
+drop_anode(struct state *st, struct anode *a)
+{
+    if (a->c != &a->c1)
+	free(a->c);
+    free(a->f);
+    if (!arena_owns(st->arena, a))
+	free(a);
+}
+
+static struct ent *
+ent_build(const unsigned char uuid[16], const char *dn, char **const vals[V_NUM],
+	  const size_t nvals[V_NUM], struct state_chunk **arena);
+
 struct ent *
 ent_new(const unsigned char uuid[16], const char *dn,
 	char **const vals[V_NUM], const size_t nvals[V_NUM])
 {
-    size_t  need = sizeof(struct ent), ptrs = 0, i, k;
-    struct ent *e;
-    char  **pp, *sp;
+    return ent_build(uuid, dn, vals, nvals, NULL);
+}
 
-    need += 2 * (strlen(dn) + 1);
+/* ent_new(), from the arena when one is given. */
+static struct ent *
+ent_build(const unsigned char uuid[16], const char *dn, char **const vals[V_NUM],
+	  const size_t nvals[V_NUM], struct state_chunk **arena)
+{
+    size_t  need = sizeof(struct ent), ptrs = 0, i, k, dl = strlen(dn);
+    struct ent *e;
+    char  **pp, *sp, canon[512];
+    /* A DN already in canonical form (the usual case) is its own key. */
+    int     same_key = dl < sizeof(canon)
+	&& (state_dn_canon(dn, canon), strcmp(canon, dn) == 0);
+
+    need += (same_key ? 1 : 2) * (dl + 1);
     for (k = 0; k < V_NUM; k++) {
 	ptrs += nvals[k];
 	for (i = 0; i < nvals[k]; i++)
@@ -89,7 +211,7 @@ ent_new(const unsigned char uuid[16], const char *dn,
 	    need += strlen(vals[V_FWD][i]) + 1;
     ptrs += nvals[V_ALIAS] + 2 * nvals[V_FWD];	/* *_bad, fwd_pub */
     need += ptrs * sizeof(char *);
-    if ((e = calloc(1, need)) == NULL)
+    if ((e = arena ? arena_alloc(arena, need) : calloc(1, need)) == NULL)
 	return NULL;
     memcpy(e->uuid, uuid, 16);
     e->tenant = -1;
@@ -129,11 +251,15 @@ ent_new(const unsigned char uuid[16], const char *dn,
 	    pp[i] = e->v[V_FWD].s[i];
     }
     pp += nvals[V_FWD];
-    memcpy(sp, dn, strlen(dn) + 1);
+    memcpy(sp, dn, dl + 1);
     e->dn = sp;
-    sp += strlen(dn) + 1;
-    state_dn_canon(dn, sp);
-    e->dnkey = sp;
+    sp += dl + 1;
+    if (same_key)
+	e->dnkey = e->dn;
+    else {
+	state_dn_canon(dn, sp);
+	e->dnkey = sp;
+    }
     return e;
 }
 
@@ -231,16 +357,10 @@ state_free(struct state *st)
     void   *v;
 
     while (htab_next(&st->ents, &pos, NULL, NULL, &v))
-	ent_free(v);
+	drop_ent(st, v);
     pos = 0;
-    while (htab_next(&st->addrs, &pos, NULL, NULL, &v)) {
-	struct anode *a = v;
-
-	if (a->c != &a->c1)
-	    free(a->c);
-	free(a->f);
-	free(a);
-    }
+    while (htab_next(&st->addrs, &pos, NULL, NULL, &v))
+	drop_anode(st, v);
     pos = 0;
     while (htab_next(&st->refs, &pos, NULL, NULL, &v)) {
 	free(((struct rnode *) v)->g);
@@ -258,6 +378,7 @@ state_free(struct state *st)
     htab_free_keys(&st->url_pending);
     htab_free_keys(&st->grel);
     htab_free_keys(&st->gsub);
+    arena_free(&st->arena);
 }
 
 struct ent *
@@ -392,12 +513,13 @@ anode_get(struct state *st, const char *addr)
 
     if (a)
 	return a;
-    if ((a = calloc(1, sizeof(*a) + len + 1)) == NULL)
+    if ((a = st->loading ? arena_alloc(&st->arena, sizeof(*a) + len + 1)
+	 : calloc(1, sizeof(*a) + len + 1)) == NULL)
 	return NULL;
     memcpy(a->addr, addr, len + 1);
     a->c = &a->c1;
     if (htab_put(&st->addrs, a->addr, len, a) < 0) {
-	free(a);
+	drop_anode(st, a);
 	return NULL;
     }
     return a;
@@ -409,10 +531,7 @@ anode_maybe_free(struct state *st, struct anode *a)
     if (a->nc || a->nf)
 	return;
     htab_del(&st->addrs, a->addr, strlen(a->addr));
-    if (a->c != &a->c1)
-	free(a->c);
-    free(a->f);
-    free(a);
+    drop_anode(st, a);
 }
 
 static int
@@ -696,7 +815,7 @@ state_put(struct state *st, struct ent *e)
     if (htab_put(&st->ents, (const char *) e->uuid, 16, e) < 0)
 	return -1;
     if (old)
-	ent_free(old);
+	drop_ent(st, old);
     else
 	st->nents++;
     st->changes++;
@@ -726,7 +845,7 @@ state_del(struct state *st, const unsigned char uuid[16])
     if (htab_take(&st->gsub, (const char *) uuid, 16, &k, &v))
 	free((char *) (uintptr_t) k);
     htab_del(&st->ents, (const char *) uuid, 16);
-    ent_free(old);
+    drop_ent(st, old);
     st->nents--;
     st->changes++;
     return 1;
@@ -978,15 +1097,23 @@ unesc(char *s)
     *o = 0;
 }
 
+/*
+ * Pointers into one line being parsed, reused from line to line (a
+ * snapshot's million lines allocate nothing but their entries).
+ */
+struct parse_buf {
+    char  **p;
+    size_t  cap;
+};
+
 /* Parse one line (modified in place) into a new entry. */
 static struct ent *
-parse_ent(char *line)
+parse_ent(char *line, struct parse_buf *pb, struct state_chunk **arena)
 {
     char   *fld[2 + V_NUM], *p = line;
     char  **vals[V_NUM] = {0};
-    size_t  nvals[V_NUM] = {0}, k, i;
+    size_t  nvals[V_NUM] = {0}, k, i, total = 0, at = 0;
     unsigned char u[16];
-    struct ent *e = NULL;
 
     for (k = 0; k < 2 + V_NUM; k++) {
 	fld[k] = p;
@@ -1000,14 +1127,27 @@ parse_ent(char *line)
 	return NULL;
     unesc(fld[1]);
     for (k = 0; k < V_NUM; k++) {
-	char   *s = fld[2 + k], *q;
-	size_t  n = *s ? 1 : 0;
+	char   *q;
 
-	for (q = s; *q; q++)
-	    n += (*q == 0x1f);
-	if (n && (vals[k] = calloc(n, sizeof(char *))) == NULL)
-	    goto out;
-	for (i = 0; i < n; i++) {
+	nvals[k] = *fld[2 + k] ? 1 : 0;
+	for (q = fld[2 + k]; *q; q++)
+	    nvals[k] += (*q == 0x1f);
+	total += nvals[k];
+    }
+    if (pb->p == NULL || total > pb->cap) {	/* never NULL + 0 below */
+	size_t  nc = total < 64 ? 64 : total;
+	char  **x = realloc(pb->p, nc * sizeof(*x));
+
+	if (x == NULL)
+	    return NULL;
+	pb->p = x;
+	pb->cap = nc;
+    }
+    for (k = 0; k < V_NUM; k++) {
+	char   *s = fld[2 + k], *q;
+
+	vals[k] = pb->p + at;
+	for (i = 0; i < nvals[k]; i++) {
 	    vals[k][i] = s;
 	    if ((q = strchr(s, 0x1f)) != NULL) {
 		*q = 0;
@@ -1015,13 +1155,9 @@ parse_ent(char *line)
 	    }
 	    unesc(vals[k][i]);
 	}
-	nvals[k] = n;
+	at += nvals[k];
     }
-    e = ent_new(u, fld[1], (char **const *) vals, nvals);
-out:
-    for (k = 0; k < V_NUM; k++)
-	free(vals[k]);
-    return e;
+    return ent_build(u, fld[1], (char **const *) vals, nvals, arena);
 }
 
 static int
@@ -1208,14 +1344,15 @@ journal_to(const char *dir, const char *name, uint64_t serial, struct ent **puts
 }
 
 static int
-load_line(struct state *st, char *line, state_validate_fn fn, void *ctx)
+load_line(struct state *st, char *line, struct parse_buf *pb, state_validate_fn fn,
+	  void *ctx)
 {
-    struct ent *e = parse_ent(line);
+    struct ent *e = parse_ent(line, pb, &st->arena);
 
     if (e == NULL)
 	return -1;
     if (fn && fn(e, ctx) < 0) {
-	ent_free(e);
+	drop_ent(st, e);
 	return -1;
     }
     return state_put(st, e);
@@ -1236,6 +1373,7 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
 	snprintf(err, errlen, "open %s: %s", spath, strerror(errno));
 	return -1;
     }
+    setvbuf(snap, NULL, _IOFBF, 1 << 20);	/* 112 MB at a million people */
     journal = fopen(jpath, "r");	/* none: nothing to replay */
     ret = state_load_files(st, snap, spath, journal, jpath, base_serial,
 			   last_serial, fn, ctx, err, errlen);
@@ -1243,6 +1381,249 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
     if (journal)
 	fclose(journal);
     return ret;
+}
+
+/*
+ * A large snapshot loads on two threads: a reader reads, parses and
+ * validates its lines into entries (from an arena of its own), while
+ * the caller indexes them (state_put) in the order of the file.  At a
+ * million entries each half is about half the work.  The reader blocks
+ * every signal (the daemon's handlers run on the caller's thread, and a
+ * read is never cut short by one); it never touches the state.
+ */
+#define PIPE_MIN	4096		/* entries (the header's count) worth it */
+#define PIPE_BATCH	256
+#define PIPE_SLOTS	64
+#define PIPE_AHEAD	6		/* entries: prefetch_ent() distance */
+
+struct pipe_batch {
+    size_t  n;
+    struct ent *e[PIPE_BATCH];
+};
+
+/* The reader's end: 1 read up to ".", 0 stopped by the caller, -1 a bad
+ * line (or no memory for one), -2 the end of the file before ".". */
+struct loadpipe {
+    pthread_mutex_t mu;
+    pthread_cond_t can_put, can_get;
+    struct pipe_batch q[PIPE_SLOTS];
+    size_t  head, tail;			/* batches taken, batches queued */
+    int	    done, end, cancel;
+    FILE   *f;
+    state_validate_fn fn;
+    void   *ctx;
+    struct state_chunk *arena;		/* the reader's */
+    struct htab tabs[3];		/* pipe_populate()'s */
+};
+
+static int
+pipe_push(struct loadpipe *lp, const struct pipe_batch *b)
+{
+    int     ok;
+
+    pthread_mutex_lock(&lp->mu);
+    while (lp->tail - lp->head == PIPE_SLOTS && !lp->cancel)
+	pthread_cond_wait(&lp->can_put, &lp->mu);
+    if ((ok = !lp->cancel)) {
+	lp->q[lp->tail % PIPE_SLOTS] = *b;
+	lp->tail++;
+	pthread_cond_signal(&lp->can_get);
+    }
+    pthread_mutex_unlock(&lp->mu);
+    return ok ? 0 : -1;
+}
+
+/* The next batch into b: 1, or 0 when the reader is done (lp->end). */
+static int
+pipe_pop(struct loadpipe *lp, struct pipe_batch *b)
+{
+    int     got;
+
+    pthread_mutex_lock(&lp->mu);
+    while (lp->head == lp->tail && !lp->done)
+	pthread_cond_wait(&lp->can_get, &lp->mu);
+    if ((got = lp->head != lp->tail)) {
+	*b = lp->q[lp->head % PIPE_SLOTS];
+	lp->head++;
+	pthread_cond_signal(&lp->can_put);
+    }
+    pthread_mutex_unlock(&lp->mu);
+    return got;
+}
+
+static void *
+pipe_reader(void *arg)
+{
+    struct loadpipe *lp = arg;
+    struct parse_buf pb = {NULL, 0};
+    struct pipe_batch b;
+    char   *line = NULL;
+    size_t  cap = 0;
+    ssize_t n;
+    int     end = -2;
+
+    b.n = 0;
+    while ((n = getline(&line, &cap, lp->f)) > 0) {
+	struct ent *e;
+
+	if (line[n - 1] == '\n')
+	    line[--n] = 0;
+	if (strcmp(line, ".") == 0) {
+	    end = 1;
+	    break;
+	}
+	if ((e = parse_ent(line, &pb, &lp->arena)) == NULL
+	    || (lp->fn && lp->fn(e, lp->ctx) < 0)) {
+	    end = -1;
+	    break;
+	}
+	b.e[b.n++] = e;
+	if (b.n == PIPE_BATCH) {
+	    if (pipe_push(lp, &b) < 0) {
+		end = 0;
+		break;
+	    }
+	    b.n = 0;
+	}
+    }
+    if (end != 0 && b.n > 0 && pipe_push(lp, &b) < 0)
+	end = 0;
+    free(line);
+    free(pb.p);
+    pthread_mutex_lock(&lp->mu);
+    lp->end = end;
+    lp->done = 1;
+    pthread_cond_signal(&lp->can_get);
+    pthread_mutex_unlock(&lp->mu);
+    return NULL;
+}
+
+/* A third thread while a snapshot loads: the first touch of the
+ * presized tables' pages (hundreds of MB at a million entries: the
+ * kernel zeroes each) off the indexing thread, which is the busier. */
+static void *
+pipe_populate(void *arg)
+{
+    const struct htab *t = arg;	/* copies: the tables may grow meanwhile */
+
+    htab_populate(&t[0]);
+    htab_populate(&t[1]);
+    htab_populate(&t[2]);
+    return NULL;
+}
+
+/* The table slots state_put(st, e) will look at first. */
+static void
+prefetch_ent(struct state *st, const struct ent *e)
+{
+    static const int kinds[] = {V_MAIL, V_ALIAS, V_FWD};
+    size_t  k;
+    uint32_t i;
+
+    htab_prefetch(&st->ents, (const char *) e->uuid, 16);
+    htab_prefetch(&st->dns, e->dnkey, strlen(e->dnkey));
+    for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+	for (i = 0; i < e->v[kinds[k]].n; i++)
+	    htab_prefetch(&st->addrs, e->v[kinds[k]].s[i], strlen(e->v[kinds[k]].s[i]));
+}
+
+/*
+ * The body of a snapshot (up to ".") into the empty state st on two
+ * threads: 1 loaded, -1 a bad line, -2 truncated, -3 no thread (the
+ * caller reads it on one).
+ */
+static int
+load_piped(struct state *st, FILE *f, state_validate_fn fn, void *ctx)
+{
+    struct loadpipe *lp;
+    struct pipe_batch b;
+    pthread_t th, pth;
+    sigset_t all, old;
+    int     r, failed = 0, populating;
+    size_t  i;
+    struct state_chunk *c;
+
+    if ((lp = calloc(1, sizeof(*lp))) == NULL)
+	return -3;
+    lp->f = f;
+    lp->fn = fn;
+    lp->ctx = ctx;
+    pthread_mutex_init(&lp->mu, NULL);
+    pthread_cond_init(&lp->can_put, NULL);
+    pthread_cond_init(&lp->can_get, NULL);
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    r = pthread_create(&th, NULL, pipe_reader, lp);
+    /* Not touching the tables' contents: it runs beside the indexing. */
+    lp->tabs[0] = st->addrs;
+    lp->tabs[1] = st->ents;
+    lp->tabs[2] = st->dns;
+    populating = r == 0 && pthread_create(&pth, NULL, pipe_populate, lp->tabs) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+	free(lp);
+	return -3;
+    }
+    st->loading = LOAD_PIPE;
+    while (!failed && pipe_pop(lp, &b))
+	for (i = 0; i < b.n; i++) {
+	    if (i + PIPE_AHEAD < b.n)
+		prefetch_ent(st, b.e[i + PIPE_AHEAD]);
+	    if (state_put(st, b.e[i]) < 0) {
+		failed = 1;
+		break;
+	    }
+	}
+    if (failed) {
+	pthread_mutex_lock(&lp->mu);
+	lp->cancel = 1;
+	pthread_cond_signal(&lp->can_put);
+	pthread_mutex_unlock(&lp->mu);
+    }
+    pthread_join(th, NULL);
+    if (populating)
+	pthread_join(pth, NULL);
+    st->loading = LOAD_SEQ;
+    /* The reader's arena is the state's now (what it queued and was not
+     * indexed goes with it). */
+    if ((c = lp->arena) != NULL) {
+	while (c->next)
+	    c = c->next;
+	c->next = st->arena;
+	st->arena = lp->arena;
+    }
+    r = failed ? -1 : lp->end == 1 ? 1 : lp->end == -2 ? -2 : -1;
+    pthread_cond_destroy(&lp->can_put);
+    pthread_cond_destroy(&lp->can_get);
+    pthread_mutex_destroy(&lp->mu);
+    free(lp);
+    return r;
+}
+
+/* The bytes of f after its position (0: not a regular file). */
+static unsigned long long
+bytes_left(FILE *f)
+{
+    struct stat sb;
+    long    pos;
+    int     fd = fileno(f);
+
+    if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (pos = ftell(f)) < 0
+	|| sb.st_size <= pos)
+	return 0;
+    return (unsigned long long) (sb.st_size - pos);
+}
+
+/* An empty table h, sized for n items when there is memory for it. */
+static void
+presize(struct htab *h, size_t n)
+{
+    struct htab h2;
+
+    if (h->cap >= 2 * n || htab_init(&h2, n) < 0)
+	return;
+    htab_free(h);
+    *h = h2;
 }
 
 int
@@ -1256,6 +1637,7 @@ state_load_files(struct state *st, FILE *f, const char *path, FILE *jf,
     ssize_t n;
     unsigned long long s, ne = 0, na = 0;
     int     ok = 0, ret = -1, nf;
+    struct parse_buf pb = {NULL, 0};
 
     if ((n = getline(&line, &cap, f)) <= 0
 	|| (nf = sscanf(line, STATE_MAGIC " %llu %llu %llu", &s, &ne, &na)) < 1) {
@@ -1263,30 +1645,46 @@ state_load_files(struct state *st, FILE *f, const char *path, FILE *jf,
 	goto out;
     }
     *base_serial = *last_serial = s;
-    /* Size the empty tables for what comes (bounded: the header is
-     * untrusted; they still grow as needed). */
+    st->loading = LOAD_SEQ;
+    /*
+     * Size the empty tables for what comes.  The header is not trusted
+     * for that: no more than the rest of the file can hold (an entry's
+     * line takes 48 bytes at least, and few addresses take under 16 with
+     * their separator; a stream that is no file is not sized at all).
+     * The tables still grow as needed.
+     */
     if (nf == 3 && st->nents == 0 && st->ents.n == 0 && st->addrs.n == 0
-	&& ne <= 50000000 && na <= 200000000) {
-	struct htab e2, a2;
+	&& st->dns.n == 0) {
+	unsigned long long left = bytes_left(f);
 
-	if (htab_init(&e2, (size_t) ne) == 0) {
-	    if (htab_init(&a2, (size_t) na) == 0) {
-		htab_free(&st->ents);
-		htab_free(&st->addrs);
-		st->ents = e2;
-		st->addrs = a2;
-	    } else
-		htab_free(&e2);
+	presize(&st->ents, (size_t) (ne < left / 48 ? ne : left / 48));
+	presize(&st->dns, (size_t) (ne < left / 48 ? ne : left / 48));
+	presize(&st->addrs, (size_t) (na < left / 16 ? na : left / 16));
+    }
+    if (nf == 3 && ne >= PIPE_MIN && st->nents == 0 && st->ents.n == 0
+	&& st->addrs.n == 0 && st->dns.n == 0) {
+	switch (load_piped(st, f, fn, ctx)) {
+	case 1:
+	    ok = 1;
+	    break;
+	case -1:
+	    snprintf(err, errlen, "%s: bad entry line", path);
+	    goto out;
+	case -2:
+	    snprintf(err, errlen, "%s: truncated", path);
+	    goto out;
+	default:			/* no thread: on this one */
+	    break;
 	}
     }
-    while ((n = getline(&line, &cap, f)) > 0) {
+    while (!ok && (n = getline(&line, &cap, f)) > 0) {
 	if (line[n - 1] == '\n')
 	    line[--n] = 0;
 	if (strcmp(line, ".") == 0) {
 	    ok = 1;
 	    break;
 	}
-	if (load_line(st, line, fn, ctx) < 0) {
+	if (load_line(st, line, &pb, fn, ctx) < 0) {
 	    snprintf(err, errlen, "%s: bad entry line", path);
 	    goto out;
 	}
@@ -1321,7 +1719,7 @@ state_load_files(struct state *st, FILE *f, const char *path, FILE *jf,
 		    if (line[n - 1] == '\n')
 			line[--n] = 0;
 		    if (line[0] == '+') {
-			if (load_line(st, line + 1, fn, ctx) < 0) {
+			if (load_line(st, line + 1, &pb, fn, ctx) < 0) {
 			    snprintf(err, errlen, "%s: bad entry line", jpath);
 			    goto out;
 			}
@@ -1339,7 +1737,9 @@ state_load_files(struct state *st, FILE *f, const char *path, FILE *jf,
     }
     ret = 0;
 out:
+    st->loading = LOAD_NONE;
     free(line);
+    free(pb.p);
     return ret;
 }
 

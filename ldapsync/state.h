@@ -108,6 +108,8 @@ struct anode {
     char    addr[];		/* the address, folded */
 };
 
+struct state_chunk;
+
 struct state {
     struct htab ents;		/* 16-byte uuid -> struct ent */
     struct htab addrs;		/* address -> struct anode */
@@ -127,6 +129,9 @@ struct state {
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */
     int	    no_dirty;		/* full load: do not track dirty addresses */
+    struct state_chunk *arena;	/* entries and address nodes a snapshot
+				 * load made: freed with the state */
+    int	    loading;		/* state_load() runs: allocate from arena */
 };
 
 /* Build an entry from attribute values (copied, folded; forwards also as
@@ -184,6 +189,16 @@ int	state_journal_next(const char *dir, uint64_t serial, struct ent **puts,
 			   char *err, size_t errlen);
 int	state_install_next(const char *dir);
 void	state_drop_next(const char *dir);
+/*
+ * state_load() validates every entry it reads with fn (-1: refuse the
+ * files).  A snapshot of many entries (its header's count) loaded into
+ * an empty state is read, parsed and validated on a second thread while
+ * the caller's indexes the entries, so fn must be safe to call from
+ * another thread (comp_validate() is: it reads the configuration only).
+ * What a load allocates comes from a few large mappings freed with the
+ * state (st->arena).  A damaged snapshot or journal entry fails the load
+ * with the reason in err; the caller discards the state.
+ */
 typedef int (*state_validate_fn)(struct ent *e, void *ctx);
 int	state_load(struct state *st, const char *dir, uint64_t *base_serial,
 		   uint64_t *last_serial, state_validate_fn fn, void *ctx,
