@@ -206,14 +206,16 @@ loc_of(const struct conf *c, const struct ent *e)
     return effective_location(c, e);
 }
 
-/* Among the acceptable primary claims of addr: the smallest uuid. */
+/* Among the acceptable primary claims of addr (its node a, NULL: look
+ * it up): the smallest uuid. */
 static const struct claim *
-primary_winner(struct state *st, const char *addr)
+primary_winner_of(struct state *st, const char *addr, const struct anode *a)
 {
-    struct anode *a = state_addr(st, addr, strlen(addr));
     const struct claim *w = NULL;
     uint32_t i;
 
+    if (a == NULL)
+	a = state_addr(st, addr, strlen(addr));
     for (i = 0; a && i < a->nc; i++) {
 	const struct claim *cl = &a->c[i];
 
@@ -225,6 +227,12 @@ primary_winner(struct state *st, const char *addr)
     return w;
 }
 
+static const struct claim *
+primary_winner(struct state *st, const char *addr)
+{
+    return primary_winner_of(st, addr, NULL);
+}
+
 static int
 wins_primary(struct state *st, const struct ent *e)
 {
@@ -232,7 +240,7 @@ wins_primary(struct state *st, const struct ent *e)
 
     if (e->invalid || e->v[V_MAIL].n != 1)
 	return 0;
-    w = primary_winner(st, e->v[V_MAIL].s[0]);
+    w = primary_winner_of(st, e->v[V_MAIL].s[0], e->pa);
     return w && w->e == e;
 }
 
@@ -680,7 +688,12 @@ struct gexp {
     const struct conf *c;
     struct state *st;
     struct htab seen;		/* group uuid -> WALK_ON_STACK / WALK_DONE */
-    struct htab out;		/* final addresses */
+    struct htab out;		/* final addresses not of a person */
+    unsigned gen;		/* people taken: ent->gexp_gen == gen */
+    int	    depth;		/* of the group being expanded (0: the top) */
+    json_t *direct;		/* the top group's direct members (P record),
+				 * at most MAP_P_LIST_MAX; NULL: not wanted */
+    size_t  ndirect;
     const char **addrs;		/* final addresses, in the order met */
     const struct ent **who;	/* per address: the person, or NULL */
     size_t  n, cap;
@@ -710,7 +723,14 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 {
     size_t  l = strlen(addr);
 
-    if (htab_get(&x->out, addr, l))
+    /* A person by a mark on the entry (no table lookup: a big group's
+     * expansion is mostly people); other addresses by the table.  A
+     * person's primary address is in our domains and won by them alone,
+     * so it never equals an address of the other kind. */
+    if (who) {
+	if (who->gexp_gen == x->gen)
+	    return;
+    } else if (htab_get(&x->out, addr, l))
 	return;
     if (x->n == x->cap) {
 	size_t  nc = x->cap ? x->cap * 2 : 64;
@@ -729,7 +749,9 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 	x->who = w;
 	x->cap = nc;
     }
-    if (htab_put(&x->out, addr, l, x) < 0) {
+    if (who)
+	((struct ent *) (uintptr_t) who)->gexp_gen = x->gen;
+    else if (htab_put(&x->out, addr, l, x) < 0) {
 	x->oom = 1;
 	return;
     }
@@ -738,6 +760,28 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 }
 
 static void gexp_group(struct gexp *x, const struct ent *g);
+
+/*
+ * A direct member of the top group, for its P record: an entry that can
+ * be a member (a recipient or a group; others are listed as skipped) by
+ * its primary address or DN, or an external address as written.
+ */
+static void
+gexp_direct(struct gexp *x, const struct ent *m, const char *addr)
+{
+    if (x->direct == NULL || x->depth != 1)
+	return;
+    if (m) {
+	if (m->invalid || (m->v[V_MAIL].n == 0 && !ENT_IS_GROUP(m)))
+	    return;
+	addr = m->v[V_MAIL].n ? m->v[V_MAIL].s[0] : m->dn;
+    }
+    if (addr == NULL)
+	return;
+    x->ndirect++;
+    if (json_array_size(x->direct) < MAP_P_LIST_MAX)
+	json_array_append_new(x->direct, json_string(addr));
+}
 
 static void
 gexp_person(struct gexp *x, const struct ent *p)
@@ -751,10 +795,12 @@ gexp_person(struct gexp *x, const struct ent *p)
 	gexp_add(x, p->v[V_MAIL].s[0], p);
 }
 
-static void
-gexp_dn(struct gexp *x, const char *dn)
+/* A member DN (its htab_hash() in hash); returns its entry, or NULL
+ * when there is none. */
+static const struct ent *
+gexp_dn(struct gexp *x, const char *dn, uint64_t hash)
 {
-    const struct ent *m = htab_get(&x->st->dns, dn, strlen(dn));
+    const struct ent *m = htab_get_hashed(&x->st->dns, dn, strlen(dn), hash);
 
     if (m == NULL)
 	gexp_skip(x, dn, "no such entry among the synced recipients (missing, outside"
@@ -765,6 +811,7 @@ gexp_dn(struct gexp *x, const char *dn)
 	gexp_group(x, m);
     else
 	gexp_person(x, m);
+    return m;
 }
 
 /* An external member (fwdForwardAddress of group g). */
@@ -801,6 +848,37 @@ gexp_cycle(struct gexp *x, const struct ent *g)
 	json_array_append_new(x->cycle, json_string(p));
 }
 
+/*
+ * Member DNs in a row.  A big group's walk waits on memory (the DN table
+ * of a million entries, then each entry): the slot of the DN GEXP_AHEAD
+ * members ahead is fetched early, its key and entry half as far ahead.
+ */
+#define GEXP_AHEAD	8
+
+static void
+gexp_dns(struct gexp *x, const char *const *dns, size_t n)
+{
+    const struct htab *h = &x->st->dns;
+    uint64_t hs[GEXP_AHEAD];
+    size_t  i;
+
+    for (i = 0; i < n && i < GEXP_AHEAD; i++) {
+	hs[i] = htab_hash(dns[i], strlen(dns[i]));
+	htab_prefetch_hashed(h, hs[i]);
+    }
+    for (i = 0; i < n; i++) {
+	uint64_t hash = hs[i % GEXP_AHEAD];
+
+	if (i + GEXP_AHEAD / 2 < n)
+	    htab_prefetch_entry(h, hs[(i + GEXP_AHEAD / 2) % GEXP_AHEAD]);
+	if (i + GEXP_AHEAD < n) {
+	    hs[i % GEXP_AHEAD] = htab_hash(dns[i + GEXP_AHEAD], strlen(dns[i + GEXP_AHEAD]));
+	    htab_prefetch_hashed(h, hs[i % GEXP_AHEAD]);
+	}
+	gexp_direct(x, gexp_dn(x, dns[i], hash), NULL);
+    }
+}
+
 static void
 gexp_group(struct gexp *x, const struct ent *g)
 {
@@ -820,32 +898,54 @@ gexp_group(struct gexp *x, const struct ent *g)
 	x->oom = 1;
 	return;
     }
-    for (i = 0; i < g->v[V_MEMBER].n; i++)
-	gexp_dn(x, g->v[V_MEMBER].s[i]);
+    x->depth++;
+    gexp_dns(x, (const char *const *) g->v[V_MEMBER].s, g->v[V_MEMBER].n);
     if ((u = state_urls(x->st, g)) != NULL) {
-	for (i = 0; i < u->n; i++)
-	    gexp_dn(x, u->dns[i]);
+	gexp_dns(x, (const char *const *) u->dns, u->n);
 	if (u->why)
 	    gexp_skip(x, g->dn, u->why, u->bad_url);
     }
     for (i = 0; i < g->v[V_FWD].n; i++) {
 	if (g->fwd_bad[i])
 	    gexp_skip(x, g->dn, g->fwd_bad[i], g->v[V_FWD].s[i]);
-	else
+	else {
 	    gexp_addr(x, g, g->v[V_FWD].s[i], g->fwd_pub[i]);
+	    gexp_direct(x, NULL, g->v[V_FWD].s[i]);
+	}
     }
+    x->depth--;
     htab_put(&x->seen, k, 16, WALK_DONE);
 }
 
-static int
-gexp_init(struct gexp *x, const struct conf *c, struct state *st)
+/* Forget every mark (the generation counter wrapped). */
+static void
+gexp_gen_reset(struct state *st)
 {
+    size_t  pos = 0;
+    void   *v;
+
+    while (htab_next(&st->ents, &pos, NULL, NULL, &v))
+	((struct ent *) v)->gexp_gen = 0;
+}
+
+/* Ready to expand a group of about members direct members (the table of
+ * final addresses sized once: a big group's grew a dozen times). */
+static int
+gexp_init(struct gexp *x, const struct conf *c, struct state *st, size_t members)
+{
+    static unsigned gen;
+
     memset(x, 0, sizeof(*x));
     x->c = c;
     x->st = st;
+    if (++gen == 0) {		/* wrapped: a mark left from 2^32 ago could match */
+	gexp_gen_reset(st);
+	gen = 1;
+    }
+    x->gen = gen;
     x->skipped = json_array();
     x->cycle = json_array();
-    if (htab_init(&x->seen, 16) < 0 || htab_init(&x->out, 64) < 0
+    if (htab_init(&x->seen, 16) < 0 || htab_init(&x->out, members > 64 ? members : 64) < 0
 	|| x->skipped == NULL || x->cycle == NULL)
 	return -1;
     return 0;
@@ -854,6 +954,7 @@ gexp_init(struct gexp *x, const struct conf *c, struct state *st)
 static void
 gexp_free(struct gexp *x)
 {
+    json_decref(x->direct);
     htab_free(&x->seen);
     htab_free(&x->out);
     free(x->addrs);
@@ -912,92 +1013,228 @@ comp_sublist_stem(const char *primary, char out[17])
 }
 
 /*
+ * Which first-level sub-list a final member address goes to: a hash of
+ * a key that stays when the member changes (a person's entryUUID, else
+ * the address itself), so that one member's new address, or one member
+ * more or less, changes one sub-list record and leaves the others and
+ * the group's own V as they are (issue 10: a change to a big group is a
+ * small delta).
+ */
+static uint64_t
+member_hash(const char *addr, const struct ent *who)
+{
+    const unsigned char *p = who ? who->uuid : (const unsigned char *) addr;
+    size_t  l = who ? sizeof(who->uuid) : strlen(addr);
+    uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+
+    while (l--) {
+	h ^= *p++;
+	h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;			/* mix the high bits into the low */
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/*
+ * The first-level sub-lists of n final addresses (total bytes with their
+ * commas): nb buckets, a power of two.  The count the group had when it
+ * was last compiled (prev, 0: none) is kept while no bucket is over
+ * MAP_SUBLIST_BYTES and they are filled an eighth on average or more;
+ * else nb fills them about half.  Doubled until none is over.  A group
+ * thus keeps its sub-lists as it grows and shrinks, and changes them all
+ * only when it has doubled or shrunk to a quarter.  Sets bucket[i] for
+ * every address and returns nb, or 0 when out of memory.
+ */
+static size_t
+sublist_buckets(const char **addrs, const struct ent **who, size_t n,
+		size_t total, size_t prev, size_t *bucket)
+{
+    size_t  nb = 2, i, *fill;
+
+    if (prev >= 2 && (prev & (prev - 1)) == 0 && prev * (MAP_SUBLIST_BYTES / 8) < total)
+	nb = prev;
+    else
+	while (nb * (MAP_SUBLIST_BYTES / 2) < total)
+	    nb *= 2;
+    for (;;) {
+	int     over = 0;
+
+	if ((fill = calloc(nb, sizeof(*fill))) == NULL)
+	    return 0;
+	for (i = 0; i < n; i++) {
+	    bucket[i] = (size_t) (member_hash(addrs[i], who[i]) & (nb - 1));
+	    fill[bucket[i]] += strlen(addrs[i]) + 1;
+	    if (fill[bucket[i]] > MAP_SUBLIST_BYTES + 1)
+		over = 1;
+	}
+	free(fill);
+	if (!over || nb >= n)
+	    return nb;
+	nb *= 2;
+    }
+}
+
+/* The first-level sub-list count group g had when last compiled (0:
+ * none), and setting it. */
+static size_t
+gsub_get(struct state *st, const struct ent *g)
+{
+    return (size_t) (uintptr_t) htab_get(&st->gsub, (const char *) g->uuid, 16);
+}
+
+static void
+gsub_set(struct state *st, const struct ent *g, size_t nb)
+{
+    const char *ok;
+    void   *ov;
+    char   *k;
+
+    if (htab_take(&st->gsub, (const char *) g->uuid, 16, &ok, &ov))
+	free((char *) (uintptr_t) ok);
+    if (nb == 0 || (k = malloc(16)) == NULL)
+	return;			/* only a hint */
+    memcpy(k, g->uuid, 16);
+    if (htab_put(&st->gsub, k, 16, (void *) (uintptr_t) nb) < 0)
+	free(k);
+}
+
+/*
  * The group's V value from its final addresses: as it is when it fits
- * MAP_SUBLIST_BYTES, else split into sub-lists (extra V records) and,
- * as often as needed, the list of sub-lists again.  Returns the value
- * (malloc'ed) or NULL (out of memory); *nsub counts the sub-lists.
+ * MAP_SUBLIST_BYTES, else split into sub-lists (extra V records) by
+ * member_hash(), and when the list of those is too long itself, that
+ * list cut into further sub-lists, as often as needed.  Returns the
+ * value (malloc'ed) or NULL (out of memory); *nsub counts the sub-list
+ * records.
  */
 static char *
-group_value(const char *primary, const char **addrs, size_t n, struct recs *r,
-	    size_t *nsub)
+group_value(struct state *st, const struct ent *g, const char **addrs,
+	    const struct ent **who, size_t n, struct recs *r, size_t *nsub)
 {
+    const char *primary = g->v[V_MAIL].s[0];
+    size_t  prev = gsub_get(st, g);
     char    stem[17];
     char  **items = NULL;
-    size_t  ni = n, i;
-    int     owned = 0;
-    struct sbuf v = {0};
+    size_t  ni = 0, i, total = 0, nb = 0, b, id;
+    size_t *bucket = NULL;
+    struct sbuf v = {0}, *ch = NULL;
 
     *nsub = 0;
+    for (i = 0; i < n; i++)
+	total += strlen(addrs[i]) + 1;
+    /* Inline when it fits, unless it was split and is not much smaller. */
+    if (n <= 1 || (total <= MAP_SUBLIST_BYTES + 1
+		   && !(prev && prev * (MAP_SUBLIST_BYTES / 8) < total))) {
+	for (i = 0; i < n; i++) {
+	    if (i)
+		sb_str(&v, ",");
+	    sb_str(&v, addrs[i]);
+	}
+	gsub_set(st, g, 0);
+	goto done;
+    }
     comp_sublist_stem(primary, stem);
+    if ((bucket = malloc(n * sizeof(*bucket))) == NULL
+	|| (nb = sublist_buckets(addrs, who, n, total, prev, bucket)) == 0
+	|| (ch = calloc(nb, sizeof(*ch))) == NULL || (items = calloc(nb, sizeof(*items))) == NULL)
+	goto oom;
+    gsub_set(st, g, nb);
+    for (i = 0; i < n; i++) {
+	if (ch[bucket[i]].n)
+	    sb_str(&ch[bucket[i]], ",");
+	sb_str(&ch[bucket[i]], addrs[i]);
+    }
+    /* Sub-list b is named b + 1, empty ones left out. */
+    for (b = 0; b < nb; b++) {
+	char   *key = NULL;
+
+	if (ch[b].oom)
+	    goto oom;
+	if (ch[b].n == 0)
+	    continue;
+	if (asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu@" MAP_SUBLIST_DOMAIN, stem, b + 1) < 0)
+	    goto oom;
+	items[ni++] = key;
+	++*nsub;
+	if (recs_extra(r, 'V', strdup(key), ch[b].p) < 0) {
+	    ch[b].p = NULL;
+	    goto oom;
+	}
+	ch[b].p = NULL;
+    }
+    /* The list of sub-lists, cut in order when it is too long (above
+     * about a thousand sub-lists, some 30 MB of addresses). */
+    id = nb;
     for (;;) {
-	size_t  total = 0, nout = 0;
+	size_t  nout = 0;
 	char  **next;
 
+	total = 0;
 	for (i = 0; i < ni; i++)
-	    total += strlen(owned ? items[i] : addrs[i]) + 1;
+	    total += strlen(items[i]) + 1;
 	if (total <= MAP_SUBLIST_BYTES + 1 || ni <= 1) {
 	    for (i = 0; i < ni; i++) {
 		if (i)
 		    sb_str(&v, ",");
-		sb_str(&v, owned ? items[i] : addrs[i]);
+		sb_str(&v, items[i]);
 	    }
 	    break;
 	}
-	/* Cut into chunks; each becomes a sub-list record. */
 	if ((next = calloc(ni, sizeof(char *))) == NULL)
 	    goto oom;
 	for (i = 0; i < ni;) {
-	    struct sbuf ch = {0};
+	    struct sbuf c = {0};
 	    char   *key = NULL;
 
 	    while (i < ni) {
-		const char *a = owned ? items[i] : addrs[i];
-
-		if (ch.n && ch.n + 1 + strlen(a) > MAP_SUBLIST_BYTES)
+		if (c.n && c.n + 1 + strlen(items[i]) > MAP_SUBLIST_BYTES)
 		    break;
-		if (ch.n)
-		    sb_str(&ch, ",");
-		sb_str(&ch, a);
+		if (c.n)
+		    sb_str(&c, ",");
+		sb_str(&c, items[i]);
 		i++;
 	    }
 	    ++*nsub;
-	    if (ch.oom || asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu@" MAP_SUBLIST_DOMAIN,
-				   stem, *nsub) < 0) {
-		free(ch.p);
-		free(next);
-		goto oom;
+	    if (c.oom || asprintf(&key, MAP_SUBLIST_PREFIX "%s.%zu@" MAP_SUBLIST_DOMAIN,
+				  stem, ++id) < 0) {
+		free(c.p);
+		key = NULL;
 	    }
-	    next[nout++] = key;
-	    if (recs_extra(r, 'V', strdup(key), ch.p) < 0) {
+	    if (key == NULL || (next[nout++] = key,
+				recs_extra(r, 'V', strdup(key), c.p) < 0)) {
+		for (b = 0; b < nout; b++)
+		    free(next[b]);
 		free(next);
 		goto oom;
 	    }
 	}
-	if (owned) {
-	    for (i = 0; i < ni; i++)
-		free(items[i]);
-	    free(items);
-	}
-	items = next;
-	ni = nout;
-	owned = 1;
-    }
-    if (owned) {
 	for (i = 0; i < ni; i++)
 	    free(items[i]);
 	free(items);
+	items = next;
+	ni = nout;
     }
+done:
+    for (i = 0; i < ni; i++)
+	free(items[i]);
+    free(items);
+    free(bucket);
+    free(ch);
     if (v.oom) {
 	free(v.p);
 	return NULL;
     }
     return v.p ? v.p : strdup("");
 oom:
-    if (owned) {
-	for (i = 0; i < ni; i++)
-	    free(items[i]);
-	free(items);
-    }
+    for (i = 0; i < ni; i++)
+	free(items[i]);
+    free(items);
+    if (ch)
+	for (b = 0; b < nb; b++)
+	    free(ch[b].p);
+    free(ch);
+    free(bucket);
     free(v.p);
     return NULL;
 }
@@ -1077,7 +1314,7 @@ group_senders(const struct conf *c, struct state *st, const struct ent *g,
 	    } else if (ENT_IS_GROUP(e)) {
 		struct gexp ax;
 
-		if (gexp_init(&ax, c, st) < 0) {
+		if (gexp_init(&ax, c, st, e->v[V_MEMBER].n) < 0) {
 		    gexp_free(&ax);
 		    goto out;
 		}
@@ -1104,37 +1341,6 @@ out:
     return ret;
 }
 
-/* The direct members of g, for its P record. */
-static json_t *
-group_direct(struct state *st, const struct ent *g, size_t *total)
-{
-    json_t *a = json_array();
-    struct urlres *u = state_urls(st, g);
-    size_t  n = g->v[V_MEMBER].n + (u ? u->n : 0), i;
-
-    *total = 0;
-    for (i = 0; i < n + g->v[V_FWD].n; i++) {
-	const char *item;
-
-	if (i < n) {
-	    const char *dn = i < g->v[V_MEMBER].n ? g->v[V_MEMBER].s[i]
-		: u->dns[i - g->v[V_MEMBER].n];
-	    const struct ent *m = htab_get(&st->dns, dn, strlen(dn));
-
-	    if (m == NULL || m->invalid || (m->v[V_MAIL].n == 0 && !ENT_IS_GROUP(m)))
-		continue;		/* listed under "skipped" */
-	    item = m->v[V_MAIL].n ? m->v[V_MAIL].s[0] : m->dn;
-	} else if (g->fwd_bad[i - n])
-	    continue;
-	else
-	    item = g->v[V_FWD].s[i - n];
-	++*total;
-	if (json_array_size(a) < MAP_P_LIST_MAX)
-	    json_array_append_new(a, json_string(item));
-    }
-    return a;
-}
-
 static int
 comp_group(const struct conf *c, struct state *st, const struct ent *g,
 	   const char *addr, int is_primary, struct recs *out, struct report *rep)
@@ -1144,15 +1350,20 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     const char *tenant = ent_tenant(c, g);
     struct gexp x;
     json_t *p = NULL, *urls;
-    size_t  nsub = 0, ndirect = 0, i;
+    size_t  nsub = 0, i;
     char   *pj;
     int     ret = -1;
 
     (void) addr;		/* any address of g: the same records but V */
     if (policy == NULL)
 	policy = "anyone";
-    if (gexp_init(&x, c, st) < 0)
-	goto out;
+    {
+	struct urlres *u = state_urls(st, g);
+
+	if (gexp_init(&x, c, st, g->v[V_MEMBER].n + (u ? u->n : 0)) < 0
+	    || (x.direct = json_array()) == NULL)
+	    goto out;
+    }
     gexp_group(&x, g);
     if (x.oom)
 	goto out;
@@ -1185,7 +1396,7 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     if (asprintf(&out->v[REC_IDX('G')], "%s\t%s\t%s", policy, primary, tenant) < 0)
 	out->v[REC_IDX('G')] = NULL;
     if (is_primary) {
-	out->v[REC_IDX('V')] = group_value(primary, x.addrs, x.n, out, &nsub);
+	out->v[REC_IDX('V')] = group_value(st, g, x.addrs, x.who, x.n, out, &nsub);
 	if (out->v[REC_IDX('V')] == NULL
 	    || group_senders(c, st, g, policy, &x, out, x.skipped) < 0)
 	    goto out;
@@ -1198,12 +1409,11 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
 	char    u[37];
 
 	uuid_str(g->uuid, u);
-	p = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:o, s:I, s:O, s:I, s:o,"
+	p = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:O, s:I, s:O, s:I, s:o,"
 		      " s:I, s:s}",
 		      "dn", g->dn, "tenant", tenant, "role", "group", "alias", !is_primary,
 		      "primary", primary, "policy", policy, "members", (json_int_t) x.n,
-		      "direct", group_direct(st, g, &ndirect),
-		      "direct_total", (json_int_t) ndirect,
+		      "direct", x.direct, "direct_total", (json_int_t) x.ndirect,
 		      "skipped", x.skipped, "skipped_total", (json_int_t) x.nskipped,
 		      "urls", urls, "sublists", (json_int_t) nsub, "uuid", u);
     }

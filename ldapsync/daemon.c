@@ -32,6 +32,7 @@
 #include "report.h"
 #include "state.h"
 #include "syncrepl.h"
+#include "urlcache.h"
 
 /*
  * Freeing a million entries one by one at exit costs seconds; a normal
@@ -119,6 +120,8 @@ static void config_hash(const struct conf *c, char out[17]);
 static int save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial);
 static void remove_cookies(const struct conf *c);
 
+static unsigned long saved_url_gen = ~0UL;	/* st->url_gen in ldapsync.urls */
+
 /*
  * Empty the state for a full refresh.  A state_init() that finds memory
  * short leaves empty tables that allocate as entries arrive (and report
@@ -127,6 +130,7 @@ static void remove_cookies(const struct conf *c);
 static void
 state_reset(struct state *st)
 {
+    saved_url_gen = ~0UL;
     state_free(st);
     if (state_init(st) < 0)
 	log_warn("out of memory emptying the in-memory state; it grows as"
@@ -318,6 +322,9 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	    } else if (save_cookies(c, &sy, pub.base_serial) == 0)
 		log_info("state snapshot and sync cookie saved in %lld ms: a daemon"
 			 " resumes from them", mono_ms() - t0);
+	    if (st.nurlgroups
+		&& urlcache_save(&st, c->ldapsync.state_dir, time(NULL), err, sizeof(err)) < 0)
+		log_warn("%s; a daemon evaluates the memberURLs again at its start", err);
 	} else if (!dry_run)
 	    remove_cookies(c);	/* a cookie of an older base is no use */
 	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
@@ -470,6 +477,65 @@ validate_cb(struct ent *e, void *ctx)
     return comp_validate(ctx, e);
 }
 
+/*
+ * memberURL results across restarts (urlcache.h): saved after the
+ * publish that includes them, loaded on a resume.  A restarted daemon
+ * answers with them and evaluates the URLs again when the interval since
+ * the saved evaluation is over, after its first publish; only the groups
+ * without saved results (new, or other URLs now) are evaluated before.
+ */
+static long long last_url_eval;	/* mono_ms() of the last full evaluation */
+static time_t url_eval_wall;	/* its wall-clock time */
+
+static void
+load_url_results(const struct conf *c, struct state *st)
+{
+    char    err[512];
+    time_t  t, now = time(NULL);
+    long    n;
+    long long age;
+
+    if (st->nurlgroups == 0)
+	return;
+    if ((n = urlcache_load(st, c->ldapsync.state_dir, &t, err, sizeof(err))) < 0) {
+	log_warn("%s; the memberURLs are evaluated again", err);
+	return;
+    }
+    if (n == 0)
+	return;
+    saved_url_gen = st->url_gen;
+    url_eval_wall = t;
+    age = now >= t ? (long long) (now - t) : 0;
+    if (age > c->ldapsync.group_url_interval)
+	age = c->ldapsync.group_url_interval;
+    last_url_eval = mono_ms() - age * 1000;
+    log_info("memberURL results of %ld of %zu groups loaded (evaluated %lld s ago);"
+	     " evaluated again in %lld s", n, st->nurlgroups, (long long) (now - t),
+	     (long long) c->ldapsync.group_url_interval - age);
+}
+
+/*
+ * After a publish: save the memberURL results it includes, at most once
+ * per group_url_interval (at a million people the file holds millions of
+ * DNs; one that is older only makes a restart evaluate sooner).
+ */
+static void
+save_url_results(const struct conf *c, struct state *st)
+{
+    static long long last_save;
+    char    err[512];
+
+    if (st->url_gen == saved_url_gen || (st->nurlgroups == 0 && st->urls.n == 0)
+	|| (last_save && mono_ms() - last_save < (long long) c->ldapsync.group_url_interval * 1000))
+	return;
+    last_save = mono_ms();
+    if (urlcache_save(st, c->ldapsync.state_dir, url_eval_wall, err, sizeof(err)) < 0) {
+	log_warn("%s; a restart evaluates the memberURLs again", err);
+	return;
+    }
+    saved_url_gen = st->url_gen;
+}
+
 /* Resume from cookie + snapshot + journal when they match the published base. */
 static int
 try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub *pub)
@@ -564,6 +630,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	sy_clear_cookies(sy);
 	return 0;
     }
+    load_url_results(c, st);
     state_dirty_clear(st);
     st->no_dirty = 0;
     log_info("resuming from saved cookie: %zu entries, base serial %llu,"
@@ -723,7 +790,7 @@ poll_mode(const struct conf *c, int force)
  * changed, on a connection of their own.  Returns the number of groups
  * whose members changed.
  */
-static long long last_url_eval;
+static void url_round_end(void);
 
 static int
 eval_urls(const struct conf *c, struct state *st, int pending_only)
@@ -734,10 +801,13 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
     int     r;
     long long t0 = mono_ms();
 
-    if (!pending_only)
+    if (!pending_only) {
+	url_round_end();	/* this one evaluates them all */
 	last_url_eval = t0;
-    if (st->nurlgroups == 0 && st->url_pending.n == 0)
-	return 0;		/* no groupOfURLs: no connection */
+	url_eval_wall = time(NULL);
+    }
+    if ((st->nurlgroups == 0 || pending_only) && st->url_pending.n == 0)
+	return 0;		/* nothing to evaluate: no connection */
     if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
 	return 0;
@@ -754,11 +824,106 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
     return r;
 }
 
+/*
+ * The periodic evaluation of every group runs in slices of URL_SLICE_MS
+ * between the batches, so that a thousand memberURL groups (seconds of
+ * searches) never hold up the changes arriving meanwhile: a round takes
+ * the groups there are when it starts and goes on where the last slice
+ * stopped.
+ */
+#define URL_SLICE_MS	100
+
+static struct {
+    unsigned char (*ids)[16];
+    size_t  n, pos, evaluated;
+    int     changed;
+    long long t0;
+} url_round;
+
+static void
+url_round_end(void)
+{
+    free(url_round.ids);
+    memset(&url_round, 0, sizeof(url_round));
+}
+
 static int
 url_groups_due(const struct conf *c, const struct state *st)
 {
-    return st->url_pending.n > 0
-	|| mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000;
+    return st->url_pending.n > 0 || url_round.ids != NULL
+	|| (st->nurlgroups > 0
+	    && mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000);
+}
+
+/* Start a round: every groupOfURLs group now. */
+static void
+url_round_start(struct state *st)
+{
+    size_t  pos = 0;
+    void   *v;
+
+    url_round_end();
+    last_url_eval = url_round.t0 = mono_ms();
+    url_eval_wall = time(NULL);
+    if ((url_round.ids = calloc(st->nurlgroups + 1, 16)) == NULL)
+	return;			/* at the next interval */
+    while (htab_next(&st->ents, &pos, NULL, NULL, &v) && url_round.n < st->nurlgroups) {
+	struct ent *e = v;
+
+	if (ENT_IS_GROUP(e) && e->v[V_URL].n)
+	    memcpy(url_round.ids[url_round.n++], e->uuid, 16);
+    }
+}
+
+/*
+ * In the persist loop: the groups whose URLs are new or changed at once,
+ * then a slice of the periodic round (started when the interval is
+ * over).  Returns the number of groups whose members changed.
+ */
+static int
+url_step(const struct conf *c, struct state *st)
+{
+    char    err[1024];
+    size_t  idx = 0, done = 0, ev = 0;
+    LDAP   *ld;
+    int     r = 0, rs;
+
+    if (st->url_pending.n > 0)
+	r = eval_urls(c, st, 1);
+    if (url_round.ids == NULL) {
+	if (st->nurlgroups == 0
+	    || mono_ms() - last_url_eval < (long long) c->ldapsync.group_url_interval * 1000)
+	    return r;
+	url_round_start(st);
+	if (url_round.ids == NULL)
+	    return r;
+    }
+    if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
+	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	url_round_end();
+	return r;
+    }
+    rs = lc_eval_url_list(c, ld, st, url_round.ids + url_round.pos,
+			  url_round.n - url_round.pos, URL_SLICE_MS, &done, &ev,
+			  err, sizeof(err));
+    ldap_unbind_ext_s(ld, NULL, NULL);
+    if (rs < 0) {
+	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
+	url_round_end();
+	return r;
+    }
+    url_round.pos += done;
+    url_round.evaluated += ev;
+    url_round.changed += rs;
+    if (url_round.pos >= url_round.n) {
+	long long ms = mono_ms() - url_round.t0;
+
+	if (url_round.changed > 0 || ms > 1000)
+	    log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed",
+		     url_round.evaluated, ms, url_round.changed);
+	url_round_end();
+    }
+    return r + rs;
 }
 
 int
@@ -829,9 +994,13 @@ daemon_run(const struct conf *c, int force)
 	    log_warn("failed over to %s after: %s", c->ldap.uris[sy.uri_index], sy.err);
 	log_info("refresh done (%s): %zu entries from %s", full ? "full" : "incremental",
 		 st.nents, c->ldap.uris[sy.uri_index]);
-	eval_urls(c, &st, 0);
-	if (publish_now(c, &st, &pub, &sy, full) >= 0)
+	/* The groups without results (all after a full refresh) before
+	 * publishing; the others on the interval. */
+	eval_urls(c, &st, st.url_pending.n < st.nurlgroups);
+	if (publish_now(c, &st, &pub, &sy, full) >= 0) {
 	    resumed = 1;
+	    save_url_results(c, &st);
+	}
 	st.no_dirty = 0;
 	/* Persist phase. */
 	first_pending = 0;
@@ -847,6 +1016,8 @@ daemon_run(const struct conf *c, int force)
 
 		wait_ms = left > 0 ? (left < wait_ms ? (int) left : wait_ms) : 0;
 	    }
+	    if (url_round.ids && wait_ms > 10)
+		wait_ms = 10;	/* the next slice of memberURL searches */
 	    n = sy_poll(&sy, pub_compacting(&pub) && wait_ms > 100 ? 100 : wait_ms);
 	    if (pub_compacting(&pub)) {
 		char    err[512];
@@ -863,15 +1034,15 @@ daemon_run(const struct conf *c, int force)
 	    }
 	    if (n > 0 && first_pending == 0)
 		first_pending = mono_ms();
-	    if (n >= 0 && url_groups_due(c, &st)
-		&& eval_urls(c, &st, st.url_pending.n > 0
-			     && mono_ms() - last_url_eval
-			     < (long long) c->ldapsync.group_url_interval * 1000) > 0
+	    if (n >= 0 && url_groups_due(c, &st) && url_step(c, &st) > 0
 		&& first_pending == 0)
 		first_pending = mono_ms();
 	    if (first_pending && (mono_ms() - first_pending >= c->ldapsync.batch_delay_ms || n < 0)) {
 		long long t0 = mono_ms(), waited = t0 - first_pending;
 		int     pr = publish_now(c, &st, &pub, &sy, 0);
+
+		if (pr >= 0)
+		    save_url_results(c, &st);
 
 		if (mono_ms() - t0 > 300 || waited > 2LL * c->ldapsync.batch_delay_ms + 100)
 		    log_warn("slow batch: waited %lld ms, published in %lld ms",

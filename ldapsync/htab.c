@@ -133,6 +133,45 @@ htab_get(const struct htab *h, const char *key, size_t klen)
     return s ? s->val : NULL;
 }
 
+void   *
+htab_get_hashed(const struct htab *h, const char *key, size_t klen, uint64_t hash)
+{
+    struct htab_slot *s;
+
+    if (h->cap == 0)
+	return NULL;
+    s = htab_find(h, key, klen, hash);
+    return s ? s->val : NULL;
+}
+
+void
+htab_prefetch_hashed(const struct htab *h, uint64_t hash)
+{
+    if (h->cap)
+	__builtin_prefetch(&h->slots[(size_t) hash & (h->cap - 1)]);
+}
+
+void
+htab_prefetch_entry(const struct htab *h, uint64_t hash)
+{
+    size_t  i, n;
+
+    if (h->cap == 0)
+	return;
+    /* The first few slots of the probe: the one whose hash matches. */
+    for (i = (size_t) hash & (h->cap - 1), n = 0; n < 4; i = (i + 1) & (h->cap - 1), n++) {
+	const struct htab_slot *s = &h->slots[i];
+
+	if (s->key == NULL)
+	    return;
+	if (s->hash == hash) {
+	    __builtin_prefetch(s->key);
+	    __builtin_prefetch(s->val);
+	    return;
+	}
+    }
+}
+
 static int
 htab_grow(struct htab *h)
 {

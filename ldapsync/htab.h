@@ -42,6 +42,17 @@ void	htab_free(struct htab *h);
 /* htab_free() for a table that owns its keys (malloc'd): frees them too. */
 void	htab_free_keys(struct htab *h);
 void   *htab_get(const struct htab *h, const char *key, size_t klen);
+/* htab_get() with the key's htab_hash() computed before. */
+void   *htab_get_hashed(const struct htab *h, const char *key, size_t klen,
+			uint64_t hash);
+/*
+ * Hints for a walk that looks many keys up in a row (memory-bound on a
+ * big table): htab_prefetch_hashed() the slot of a key some lookups ahead,
+ * then htab_prefetch_entry() its key and value a few lookups later, then
+ * htab_get_hashed().  They change nothing and can be left out.
+ */
+void	htab_prefetch_hashed(const struct htab *h, uint64_t hash);
+void	htab_prefetch_entry(const struct htab *h, uint64_t hash);
 int	htab_put(struct htab *h, const char *key, size_t klen, void *val);
 int	htab_del(struct htab *h, const char *key, size_t klen);
 /* Like htab_del, and hands back the stored key pointer and value. */

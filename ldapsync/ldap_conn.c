@@ -17,6 +17,7 @@
 #include "compile.h"
 #include "dn.h"
 #include "ldap_conn.h"
+#include "mono.h"
 
 /* Read the bind password; strip one trailing newline. */
 static int
@@ -638,14 +639,48 @@ oom:
 }
 
 int
+lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
+		 unsigned char (*ids)[16], size_t n, long long budget_ms,
+		 size_t *done, size_t *evaluated, char *err, size_t errlen)
+{
+    long long t0 = mono_ms();
+    size_t  i;
+    int     changed = 0, r;
+
+    *done = 0;
+    *evaluated = 0;
+    err[0] = 0;
+    for (i = 0; i < n; i++) {
+	struct ent *g;
+
+	if (budget_ms > 0 && i > 0 && mono_ms() - t0 >= budget_ms)
+	    break;
+	g = state_get(st, ids[i]);
+	if (g == NULL || !ENT_IS_GROUP(g) || g->v[V_URL].n == 0) {
+	    if (g)
+		(void) state_set_urls(st, g, NULL, 0, NULL, NULL);
+	    continue;
+	}
+	if ((r = eval_group(c, ld, st, g, err, errlen)) < 0) {
+	    *done = i;
+	    return -1;
+	}
+	changed += r;
+	++*evaluated;
+    }
+    *done = i;
+    return changed;
+}
+
+int
 lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
 	     size_t *evaluated, char *err, size_t errlen)
 {
     unsigned char (*ids)[16] = NULL;
-    size_t  n = 0, cap = 0, pos = 0, i;
+    size_t  n = 0, cap = 0, pos = 0, done;
     const char *k;
     void   *v;
-    int     changed = 0, r;
+    int     changed;
 
     *evaluated = 0;
     err[0] = 0;
@@ -680,21 +715,7 @@ lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
 	    memcpy(ids[n++], e->uuid, 16);
 	}
     }
-    for (i = 0; i < n; i++) {
-	struct ent *g = state_get(st, ids[i]);
-
-	if (g == NULL || !ENT_IS_GROUP(g) || g->v[V_URL].n == 0) {
-	    if (g)
-		(void) state_set_urls(st, g, NULL, 0, NULL, NULL);
-	    continue;
-	}
-	if ((r = eval_group(c, ld, st, g, err, errlen)) < 0) {
-	    free(ids);
-	    return -1;
-	}
-	changed += r;
-	++*evaluated;
-    }
+    changed = lc_eval_url_list(c, ld, st, ids, n, 0, &done, evaluated, err, errlen);
     free(ids);
     return changed;
 oom:

@@ -58,6 +58,14 @@ char   *lc_filter(const struct conf *c, size_t tenant);	/* malloc'd */
  * groups whose members changed (their addresses are marked dirty), -1
  * when the connection failed (message in err; nothing changed).
  */
+/*
+ * The same for the groups ids[0..n-1] (those no longer groupOfURLs are
+ * skipped), stopping once budget_ms (> 0) have passed: *done says how
+ * many of ids were dealt with, so that the caller goes on from there.
+ */
+int	lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
+			 unsigned char (*ids)[16], size_t n, long long budget_ms,
+			 size_t *done, size_t *evaluated, char *err, size_t errlen);
 int	lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st,
 		     int pending_only, size_t *evaluated, char *err, size_t errlen);
 

@@ -344,7 +344,8 @@ state_init_hint(struct state *st, size_t entries)
     if (htab_init(&st->ents, entries) < 0 || htab_init(&st->addrs, entries) < 0
 	|| htab_init(&st->dirty, entries / 4) < 0 || htab_init(&st->dns, entries) < 0
 	|| htab_init(&st->refs, 256) < 0 || htab_init(&st->urls, 16) < 0
-	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0)
+	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0
+	|| htab_init(&st->gsub, 16) < 0)
 	return -1;
     return 0;
 }
@@ -376,6 +377,7 @@ state_free(struct state *st)
     htab_free(&st->refs);
     htab_free_keys(&st->url_pending);
     htab_free_keys(&st->grel);
+    htab_free_keys(&st->gsub);
     arena_free(&st->arena);
 }
 
@@ -618,6 +620,7 @@ unindex(struct state *st, struct ent *e)
     size_t  k, i;
     uint32_t j;
 
+    e->pa = NULL;		/* its claim goes, and the node may too */
     if (htab_get(&st->dns, e->dnkey, strlen(e->dnkey)) == e)
 	htab_del(&st->dns, e->dnkey, strlen(e->dnkey));
     if (ENT_IS_GROUP(e))
@@ -668,6 +671,8 @@ reindex(struct state *st, struct ent *e)
     for (i = 0; i < e->v[V_MAIL].n; i++)
 	if (index_claim(st, e, e->v[V_MAIL].s[i], ROLE_PRIMARY, NULL) < 0)
 	    return -1;
+    if (e->v[V_MAIL].n == 1)
+	e->pa = state_addr(st, e->v[V_MAIL].s[0], strlen(e->v[V_MAIL].s[0]));
     for (i = 0; i < e->v[V_ALIAS].n; i++) {
 	/* An alias repeating the entry's own mail or another alias is
 	 * not a second claim. */
@@ -837,6 +842,8 @@ state_del(struct state *st, const unsigned char uuid[16])
 	free((char *) (uintptr_t) k);
     }
     url_pending_del(st, uuid);
+    if (htab_take(&st->gsub, (const char *) uuid, 16, &k, &v))
+	free((char *) (uintptr_t) k);
     htab_del(&st->ents, (const char *) uuid, 16);
     drop_ent(st, old);
     st->nents--;
@@ -894,6 +901,7 @@ state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
     if (refs_of(st, g, 1) < 0)
 	return -1;
     st->changes++;
+    st->url_gen++;
     if (mark_addrs(st, g) < 0)
 	return -1;
     return 1;

@@ -54,6 +54,11 @@ struct ent {
     unsigned char uuid[16];
     int	    tenant;		/* index into conf->tenants, -1 none */
     unsigned mark;		/* present-phase generation */
+    unsigned gexp_gen;		/* compile.c: the group expansion that last
+				 * took this person's address (each once) */
+    struct anode *pa;		/* the address node of its (only) mail while
+				 * it is indexed, else NULL: no lookup to
+				 * tell whether it wins it */
     const char *invalid;	/* static reason the entry is rejected */
     const char *invalid_arg;	/* offending value, or NULL */
     const char **alias_bad;	/* per alias: reason or NULL */
@@ -115,7 +120,12 @@ struct state {
     struct htab url_pending;	/* group uuid (owned) -> NULL: evaluate soon */
     struct htab grel;		/* uuid (owned) of entries changed since the
 				 * last delta in a way groups naming them see */
+    struct htab gsub;		/* group uuid (owned) -> its first-level
+				 * sub-lists when last compiled (uintptr_t):
+				 * kept while they fit, so that a big group
+				 * changes one sub-list at a time (compile.c) */
     size_t  nurlgroups;		/* groups with memberURLs */
+    unsigned long url_gen;	/* counts changes of memberURL results */
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */
     int	    no_dirty;		/* full load: do not track dirty addresses */

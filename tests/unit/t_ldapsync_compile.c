@@ -732,6 +732,47 @@ test_groups(void)
     }
     CHECK(nsub >= 2);	/* 4000 x 31 bytes */
     CHECK(nseen == 4000);
+    /*
+     * A member's new primary address changes one sub-list record, not
+     * the group's V nor the other sub-lists (members go to sub-lists by
+     * their entryUUID); one member more changes one sub-list too.
+     */
+    {
+	struct recs r2;
+	size_t  j, ndiff = 0, nsub2 = 0;
+
+	state_put(&st, mk(1000 + 1234, "uid=big01234,ou=tum,dc=ex",
+			  "m:a.much.longer.renamed.member.address@tum.de", "l:exchange", NULL));
+	CHECK(comp_addr(conf, &st, "big@tum.de", &r2, NULL) == 0);
+	CHECK(r2.v[REC_IDX('V')] && strcmp(r2.v[REC_IDX('V')], r.v[REC_IDX('V')]) == 0);
+	for (i = 0; i < r2.nx; i++) {
+	    int     found = 0;
+
+	    if (r2.x[i].tag != 'V')
+		continue;
+	    nsub2++;
+	    for (j = 0; j < r.nx; j++)
+		if (r.x[j].tag == 'V' && strcmp(r.x[j].key, r2.x[i].key) == 0) {
+		    found = 1;
+		    ndiff += strcmp(r.x[j].val, r2.x[i].val) != 0;
+		}
+	    CHECK(found);
+	    CHECK(strlen(r2.x[i].val) <= MAP_SUBLIST_BYTES);
+	    /* the new address once, the old one nowhere */
+	    if (strstr(r2.x[i].val, "a.much.longer.renamed.member.address@tum.de"))
+		CHECK(strstr(strstr(r2.x[i].val, "a.much.longer.renamed.member.address@tum.de") + 1,
+			     "a.much.longer.renamed.member.address@tum.de") == NULL);
+	    CHECK(strstr(r2.x[i].val, "a.rather.long.name.01234@tum.de") == NULL);
+	}
+	CHECK(nsub2 == nsub);
+	CHECK(ndiff == 1);
+	nseen = 0;
+	for (i = 0; i < r2.nx; i++)
+	    if (r2.x[i].tag == 'V' && strstr(r2.x[i].val, "a.much.longer.renamed.member.address@tum.de"))
+		nseen++;
+	CHECK(nseen == 1);
+	recs_free(&r2);
+    }
     recs_free(&r);
     state_free(&st);
 }
