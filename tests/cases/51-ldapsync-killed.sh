@@ -75,14 +75,17 @@ t_wait 30 grep -q -- '--- stopped by SIGSTOP ---' "$T/logs/strace-slapd.log" ||
     t_fail "slapd was not stopped at its 1000th write: $(tail -3 "$LSLOG")"
 read -r schild _ < "/proc/$spid/task/$spid/children"
 t_eq "traced program" slapd "$(cat "/proc/$schild/comm" 2>/dev/null)"
-# The thread's first few writes answered the bind: 9xx entries went out.
-t_match "entries sent before the stop" '^9[0-9][0-9]$' \
+# Usually the thread's first few writes answered the bind and 9xx entries
+# went out; when another slapd thread answered the bind, all 1000 were
+# entries (seen with cases running in parallel).  Either way a part of the
+# 3000.
+t_match "entries sent before the stop" '^(9[0-9][0-9]|1000)$' \
     "$(grep -c 'write(.*uid=p[0-9]*,ou=tum' "$T/logs/strace-slapd.log")"
 kill -KILL "$schild"
 slapd_kill ldap
 t_wait 10 grep -q 'refresh failed: connection lost' "$LSLOG" ||
     t_fail "daemon did not notice that slapd went away: $(tail -3 "$LSLOG")"
-t_match "daemon saw part of the refresh" '^9[0-9][0-9]$' "$(grep -c 'sync entry .* state 1' "$LSLOG")"
+t_match "daemon saw part of the refresh" '^(9[0-9][0-9]|1000)$' "$(grep -c 'sync entry .* state 1' "$LSLOG")"
 t_eq "daemon: nothing published" "$before" "$(md5sum < "$T/maps/fwdmap.cdb")"
 grep -q 'result=published' "$LSLOG" && t_fail "daemon published a partial refresh: $(grep result= "$LSLOG")"
 kill -0 "$LS_PID" 2>/dev/null || t_fail "daemon exited when slapd went away"
