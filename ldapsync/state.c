@@ -1172,6 +1172,54 @@ fsync_dir(const char *dir)
     return r;
 }
 
+/*
+ * The atomic file write of the snapshot and the memberURL results: a
+ * temporary .NAME.XXXXXX in DIR, written through stdio, then flushed,
+ * fsynced, renamed over DIR/NAME and the directory synced.
+ */
+FILE   *
+state_file_open(const char *dir, const char *name, char *tmp, size_t tmpsz,
+		char *err, size_t errlen)
+{
+    FILE   *f;
+    int     fd;
+
+    snprintf(tmp, tmpsz, "%s/.%s.XXXXXX", dir, name);
+    if ((fd = mkstemp(tmp)) < 0) {
+	snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
+	return NULL;
+    }
+    if ((f = fdopen(fd, "w")) == NULL) {
+	snprintf(err, errlen, "fdopen %s: %s", tmp, strerror(errno));
+	close(fd);
+	unlink(tmp);
+	return NULL;
+    }
+    return f;
+}
+
+int
+state_file_commit(FILE *f, const char *tmp, const char *dir, const char *name,
+		  char *err, size_t errlen)
+{
+    char    path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
+	snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
+	fclose(f);
+	unlink(tmp);
+	return -1;
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+	snprintf(err, errlen, "publish %s: %s", path, strerror(errno));
+	unlink(tmp);
+	return -1;
+    }
+    (void) fsync_dir(dir);
+    return 0;
+}
+
 static int
 save_as(struct state *st, const char *dir, const char *name, int truncate_journal,
 	uint64_t base_serial, char *err, size_t errlen);
@@ -1194,25 +1242,15 @@ static int
 save_as(struct state *st, const char *dir, const char *name, int truncate_journal,
 	uint64_t base_serial, char *err, size_t errlen)
 {
-    char    tmp[4096], path[4096], jpath[4096];
+    char    tmp[4096], jpath[4096];
     FILE   *f;
-    int     fd;
     size_t  pos = 0;
     void   *v;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
     snprintf(jpath, sizeof(jpath), "%s/%s", dir, JOURNAL_FILE);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, STATE_FILE);
-    if ((fd = mkstemp(tmp)) < 0) {
-	snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
+    /* The temporary is named after STATE_FILE whatever NAME is. */
+    if ((f = state_file_open(dir, STATE_FILE, tmp, sizeof(tmp), err, errlen)) == NULL)
 	return -1;
-    }
-    if ((f = fdopen(fd, "w")) == NULL) {
-	close(fd);
-	unlink(tmp);
-	snprintf(err, errlen, "fdopen: %s", strerror(errno));
-	return -1;
-    }
     setvbuf(f, NULL, _IOFBF, 1 << 20);
     /* The counts let a load size its tables once (no rehashing). */
     fprintf(f, "%s %llu %zu %zu\n", STATE_MAGIC, (unsigned long long) base_serial,
@@ -1228,22 +1266,12 @@ save_as(struct state *st, const char *dir, const char *name, int truncate_journa
 	}
     }
     fputs(".\n", f);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
-	snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
-	fclose(f);
-	unlink(tmp);
+    if (state_file_commit(f, tmp, dir, name, err, errlen) < 0)
 	return -1;
-    }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-	snprintf(err, errlen, "publish %s: %s", path, strerror(errno));
-	unlink(tmp);
-	return -1;
-    }
     if (truncate_journal && truncate(jpath, 0) < 0 && errno != ENOENT) {
 	snprintf(err, errlen, "truncate %s: %s", jpath, strerror(errno));
 	return -1;
     }
-    fsync_dir(dir);
     return 0;
 }
 

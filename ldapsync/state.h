@@ -174,6 +174,16 @@ int	state_dirty_expand(struct state *st);
 void	state_dirty_clear(struct state *st);
 
 /* Snapshot and journal. */
+/* Atomic file writes in DIR (the snapshot, the memberURL results): open
+ * a temporary (its path into tmp), write to it, then commit: flush, fsync,
+ * rename over DIR/NAME, sync DIR.  NULL / -1 with err; a failed commit
+ * removes the temporary. */
+FILE   *state_file_open(const char *dir, const char *name, char *tmp,
+			size_t tmpsz, char *err, size_t errlen);
+int	state_file_commit(FILE *f, const char *tmp, const char *dir,
+			  const char *name, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 int	state_save(struct state *st, const char *dir, uint64_t base_serial,
 		   char *err, size_t errlen);
 int	state_journal(const char *dir, uint64_t serial, struct ent **puts,

@@ -39,25 +39,14 @@ int
 urlcache_save(struct state *st, const char *dir, time_t evaluated,
 	      char *err, size_t errlen)
 {
-    char    tmp[4096], path[4096];
+    char    tmp[4096];
     FILE   *f;
-    int     fd, dfd;
     size_t  pos = 0, i;
     const char *k;
     void   *v;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, URLCACHE_FILE);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, URLCACHE_FILE);
-    if ((fd = mkstemp(tmp)) < 0) {
-	snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
+    if ((f = state_file_open(dir, URLCACHE_FILE, tmp, sizeof(tmp), err, errlen)) == NULL)
 	return -1;
-    }
-    if ((f = fdopen(fd, "w")) == NULL) {
-	snprintf(err, errlen, "fdopen %s: %s", tmp, strerror(errno));
-	close(fd);
-	unlink(tmp);
-	return -1;
-    }
     fprintf(f, "%s %lld\n", URLCACHE_MAGIC, (long long) evaluated);
     while (htab_next(&st->urls, &pos, &k, NULL, &v)) {
 	struct ent *g = state_get(st, (const unsigned char *) k);
@@ -76,22 +65,7 @@ urlcache_save(struct state *st, const char *dir, time_t evaluated,
 	    fprintf(f, "w %s\nb %s\n", u->why, u->bad_url ? u->bad_url : "");
     }
     fputs(".\n", f);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
-	snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
-	fclose(f);
-	unlink(tmp);
-	return -1;
-    }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-	snprintf(err, errlen, "publish %s: %s", path, strerror(errno));
-	unlink(tmp);
-	return -1;
-    }
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-	(void) fsync(dfd);
-	close(dfd);
-    }
-    return 0;
+    return state_file_commit(f, tmp, dir, URLCACHE_FILE, err, errlen);
 }
 
 /* One group as read, before it is applied. */
