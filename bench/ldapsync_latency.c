@@ -42,7 +42,7 @@ now_us(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return ((long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 }
 
 static int
@@ -50,7 +50,7 @@ cmp_ll(const void *a, const void *b)
 {
     long long x = *(const long long *) a, y = *(const long long *) b;
 
-    return (x > y) - (x < y);
+    return ((x > y) - (x < y));
 }
 
 int
@@ -86,31 +86,31 @@ main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: ldapsync_latency -H URI -D BINDDN -y PWFILE -b BASE -m MAPS_DIR"
 		" [-r RATE] [-d SECONDS] [-n PEOPLE] [-t TIMEOUT]\n");
-	return 2;
+	return (2);
     }
     if ((f = fopen(pwfile, "r")) == NULL || fgets(pw, sizeof(pw), f) == NULL) {
 	perror(pwfile);
-	return 1;
+	return (1);
     }
     fclose(f);
     pw[strcspn(pw, "\r\n")] = 0;
     if (ldap_initialize(&ld, uri) != LDAP_SUCCESS)
-	return 1;
+	return (1);
     ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
     cred.bv_val = pw;
     cred.bv_len = strlen(pw);
     if (ldap_sasl_bind_s(ld, binddn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL) != LDAP_SUCCESS) {
 	fprintf(stderr, "bind failed\n");
-	return 1;
+	return (1);
     }
     total = rate * secs;
     pr = calloc((size_t) total, sizeof(*pr));
     lat = calloc((size_t) total, sizeof(*lat));
     if (pr == NULL || lat == NULL)
-	return 1;
+	return (1);
     if (map_gen_open(maps, &g, err, sizeof(err)) < 0) {
 	fprintf(stderr, "%s\n", err);
-	return 1;
+	return (1);
     }
     start = now_us();
     while (done + missing < total) {
@@ -139,7 +139,7 @@ usage:
 	    p->sent_us = now_us();
 	    if (ldap_modify_ext(ld, dn, mods, NULL, NULL, &msgid) != LDAP_SUCCESS) {
 		fprintf(stderr, "modify %s failed\n", dn);
-		return 1;
+		return (1);
 	    }
 	    p->msgid = msgid;
 	    outstanding++;
@@ -212,5 +212,5 @@ usage:
     printf("\n");
     map_gen_close(g);
     ldap_unbind_ext_s(ld, NULL, NULL);
-    return missing ? 1 : 0;
+    return (missing ? 1 : 0);
 }

@@ -31,13 +31,13 @@ now_s(int clock)
     struct timespec ts;
 
     clock_gettime(clock, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return ((double) ts.tv_sec + (double) ts.tv_nsec / 1e9);
 }
 
 static int
 validate(struct ent *e, void *ctx)
 {
-    return comp_validate(ctx, e);
+    return (comp_validate(ctx, e));
 }
 
 int
@@ -62,12 +62,12 @@ main(int argc, char **argv)
 	    break;
 	default:
 	    fprintf(stderr, "usage: state_load [-n runs] [-V] -c fwdmap.json [state_dir]\n");
-	    return 2;
+	    return (2);
 	}
     }
     if (cpath == NULL || (c = conf_load(cpath, err, sizeof(err))) == NULL) {
 	fprintf(stderr, "state_load: %s\n", cpath ? err : "no -c fwdmap.json");
-	return 2;
+	return (2);
     }
     dir = optind < argc ? argv[optind] : c->ldapsync.state_dir;
     for (i = 0; i < runs; i++) {
@@ -78,7 +78,7 @@ main(int argc, char **argv)
 
 	if (state_init(&st) < 0) {
 	    fprintf(stderr, "state_load: out of memory\n");
-	    return 1;
+	    return (1);
 	}
 	st.no_dirty = 1;		/* as the daemon's resume */
 	r = state_load(&st, dir, &bs, &ls, novalidate ? NULL : validate, c,
@@ -91,10 +91,10 @@ main(int argc, char **argv)
 	fflush(stdout);
 	state_free(&st);
 	if (r < 0)
-	    return 1;
+	    return (1);
     }
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS %ld MiB\n", ru.ru_maxrss / 1024);
     conf_free(c);
-    return 0;
+    return (0);
 }

@@ -29,7 +29,7 @@ dn_tenant(const struct conf *c, const char *dn)
 	    best = (int) i;
 	    best_depth = depth;
 	}
-    return best;
+    return (best);
 }
 
 static int
@@ -39,20 +39,20 @@ owns_domain(const struct conf *c, int tenant, const char *addr)
     const struct conf_domain *d;
 
     if (dom == NULL || (d = conf_domain(c, dom + 1)) == NULL)
-	return 0;
-    return strcmp(d->tenant, c->tenants[tenant].name) == 0;
+	return (0);
+    return (strcmp(d->tenant, c->tenants[tenant].name) == 0);
 }
 
 static const char *
 effective_location(const struct conf *c, const struct ent *e)
 {
     if (ENT_IS_GROUP(e))
-	return "none";		/* a group has no mailbox */
+	return ("none");		/* a group has no mailbox */
     if (e->v[V_LOC].n)
-	return e->v[V_LOC].s[0];
+	return (e->v[V_LOC].s[0]);
     if (e->tenant >= 0)
-	return c->tenants[e->tenant].default_location;
-    return NULL;
+	return (c->tenants[e->tenant].default_location);
+    return (NULL);
 }
 
 static int
@@ -62,15 +62,15 @@ host_allowed(const struct conf_tenant *t, const char *h, size_t hl)
     unsigned port;
 
     if (t->allowed_hosts == NULL)
-	return 1;
+	return (1);
     for (i = 0; i < t->nallowed_hosts; i++) {
 	const char *a = t->allowed_hosts[i];
 
 	if (addr_valid_host(a, strlen(a), &s, &l, &port, NULL) == 0
 	    && l == hl && strncasecmp(a + s, h, hl) == 0)
-	    return 1;
+	    return (1);
     }
-    return 0;
+    return (0);
 }
 
 #define RESERVED_REASON	"address in the form reserved for internal group sub-lists (" \
@@ -84,14 +84,14 @@ group_policy(const struct ent *e)
     size_t  i;
 
     if (e->v[V_POLICY].n == 0)
-	return "anyone";
+	return ("anyone");
     for (i = 0; i < sizeof(pol) / sizeof(pol[0]); i++)
 	if (strcmp(e->v[V_POLICY].s[0], pol[i]) == 0)
-	    return pol[i];
-    return NULL;
+	    return (pol[i]);
+    return (NULL);
 }
 
-#define BAD(r, a) do { e->invalid = (r); e->invalid_arg = (a); return 0; } while (0)
+#define BAD(r, a) do { e->invalid = (r); e->invalid_arg = (a); return (0); } while (0)
 
 int
 comp_validate(const struct conf *c, struct ent *e)
@@ -130,7 +130,7 @@ comp_validate(const struct conf *c, struct ent *e)
 	/* A group without an address of its own: only a nested member. */
 	if (e->v[V_POLICY].n > 1)
 	    BAD("more than one fwdGroupSenderPolicy value", NULL);
-	return 0;
+	return (0);
     }
     if (e->v[V_MAIL].n == 0)
 	BAD("no mail attribute", NULL);
@@ -152,7 +152,7 @@ comp_validate(const struct conf *c, struct ent *e)
 	if (e->v[V_POLICY].n == 1 && group_policy(e) == NULL)
 	    BAD("unknown fwdGroupSenderPolicy (anyone, tenant, members or listed)",
 		e->v[V_POLICY].s[0]);
-	return 0;
+	return (0);
     }
     if (e->v[V_LOC].n > 1)
 	BAD("more than one fwdMailboxLocation value", NULL);
@@ -191,19 +191,19 @@ comp_validate(const struct conf *c, struct ent *e)
 	if (k == c->nstores)
 	    BAD("unknown store in fwdMailboxLocation", loc);
     }
-    return 0;
+    return (0);
 }
 
 static const char *
 ent_tenant(const struct conf *c, const struct ent *e)
 {
-    return e->tenant >= 0 ? c->tenants[e->tenant].name : "";
+    return (e->tenant >= 0 ? c->tenants[e->tenant].name : "");
 }
 
 static const char *
 loc_of(const struct conf *c, const struct ent *e)
 {
-    return effective_location(c, e);
+    return (effective_location(c, e));
 }
 
 /* Among the acceptable primary claims of addr (its node a, NULL: look
@@ -224,13 +224,13 @@ primary_winner_of(struct state *st, const char *addr, const struct anode *a)
 	if (w == NULL || memcmp(cl->e->uuid, w->e->uuid, 16) < 0)
 	    w = cl;
     }
-    return w;
+    return (w);
 }
 
 static const struct claim *
 primary_winner(struct state *st, const char *addr)
 {
-    return primary_winner_of(st, addr, NULL);
+    return (primary_winner_of(st, addr, NULL));
 }
 
 static int
@@ -239,9 +239,9 @@ wins_primary(struct state *st, const struct ent *e)
     const struct claim *w;
 
     if (e->invalid || e->v[V_MAIL].n != 1)
-	return 0;
+	return (0);
     w = primary_winner_of(st, e->v[V_MAIL].s[0], e->pa);
-    return w && w->e == e;
+    return (w && w->e == e);
 }
 
 /* A claim that could win: acceptable, and an alias only of an entry
@@ -250,8 +250,8 @@ static int
 claim_ok(struct state *st, const struct claim *cl)
 {
     if (cl->bad || cl->e->invalid)
-	return 0;
-    return cl->role == ROLE_PRIMARY || wins_primary(st, cl->e);
+	return (0);
+    return (cl->role == ROLE_PRIMARY || wins_primary(st, cl->e));
 }
 
 static const struct claim *
@@ -262,9 +262,9 @@ winner(struct state *st, const char *addr)
     uint32_t i;
 
     if (a == NULL)
-	return NULL;
+	return (NULL);
     if ((w = primary_winner(st, addr)) != NULL)
-	return w;
+	return (w);
     for (i = 0; i < a->nc; i++) {
 	const struct claim *cl = &a->c[i];
 
@@ -273,7 +273,7 @@ winner(struct state *st, const char *addr)
 	if (w == NULL || memcmp(cl->e->uuid, w->e->uuid, 16) < 0)
 	    w = cl;
     }
-    return w;
+    return (w);
 }
 
 /*
@@ -317,13 +317,13 @@ static int
 walk_init(struct walk *w)
 {
     if (w->init)
-	return 0;
+	return (0);
     if (htab_init(&w->seen, 16) < 0 || htab_init(&w->out, 16) < 0) {
 	w->over = 1;
-	return -1;
+	return (-1);
     }
     w->init = 1;
-    return 0;
+    return (0);
 }
 
 static void
@@ -447,7 +447,7 @@ ent_delivers(const struct conf *c, struct state *st, const struct ent *e)
     walk_ent(c, st, e, &w);
     ok = w.found || w.over;
     walk_done(&w);
-    return ok;
+    return (ok);
 }
 
 #define NO_SINK_REASON	"forwards reach no mailbox and no outside address" \
@@ -465,17 +465,17 @@ fwd_check(const struct conf *c, struct state *st, const struct ent *e,
     const struct claim *w;
 
     if (strcmp(f, e->v[V_MAIL].s[0]) == 0)
-	return "forward to the entry's own address";
+	return ("forward to the entry's own address");
     if (d == NULL)
-	return NULL;		/* foreign: fine */
+	return (NULL);		/* foreign: fine */
     w = winner(st, f);
     if (w && w->e == e)
-	return "forward to the entry's own address";
+	return ("forward to the entry's own address");
     if (w)
-	return ent_delivers(c, st, w->e) ? NULL : NO_SINK_FWD;
+	return (ent_delivers(c, st, w->e) ? NULL : NO_SINK_FWD);
     if (d->unknown == CONF_UNKNOWN_ROUTE)
-	return NULL;
-    return "forward to an unknown address in our own domains";
+	return (NULL);
+    return ("forward to an unknown address in our own domains");
 }
 
 /*
@@ -509,7 +509,7 @@ kept_fwds(const struct conf *c, struct state *st, const struct ent *e,
 	}
 	out[n++] = i;
     }
-    return n;
+    return (n);
 }
 
 /* JSON string escaping into a growing buffer. */
@@ -588,9 +588,9 @@ xjson(const char *dn, const char *tenant, const char *reason)
     sb_str(&b, "}");
     if (b.oom) {
 	free(b.p);
-	return NULL;
+	return (NULL);
     }
-    return b.p;
+    return (b.p);
 }
 
 static char *
@@ -601,24 +601,24 @@ transport_of(const struct conf *c, const struct ent *e)
     size_t  k;
 
     if (strcmp(loc, "none") == 0)
-	return NULL;
+	return (NULL);
     if (strcmp(loc, "external") == 0) {
 	const char *h = e->v[V_HOST].s[0];
 	size_t  hs, hl;
 	unsigned port;
 
 	if (addr_valid_host(h, strlen(h), &hs, &hl, &port, NULL) < 0)
-	    return NULL;
+	    return (NULL);
 	if (port)
 	    (void) !asprintf(&t, "smtp:[%.*s]:%u", (int) hl, h + hs, port);
 	else
 	    (void) !asprintf(&t, "smtp:[%.*s]", (int) hl, h + hs);
-	return t;
+	return (t);
     }
     for (k = 0; k < c->nstores; k++)
 	if (strcasecmp(c->stores[k].name, loc) == 0)
-	    return strdup(c->stores[k].transport);
-    return NULL;
+	    return (strdup(c->stores[k].transport));
+    return (NULL);
 }
 
 /* Follow own-domain forwards from addr; 1 if they come back to it. */
@@ -631,17 +631,17 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
     size_t  kept[64], n, i, j;
 
     if (w == NULL || depth >= MAX_LOOP_DEPTH)
-	return 0;
+	return (0);
     e = w->e;
     cur = e->v[V_MAIL].s[0];		/* aliases lead to the primary */
     path[depth] = cur;
     if (depth > 0 && strcmp(cur, start) == 0) {
 	*plen = depth;
-	return 1;
+	return (1);
     }
     for (j = 0; j < depth; j++)
 	if (strcmp(path[j], cur) == 0)
-	    return 0;		/* a loop not through start */
+	    return (0);		/* a loop not through start */
     /* Every valid forward: one dropped for leading into a cycle without
      * a mailbox is part of the loop. */
     for (i = n = 0; i < e->v[V_FWD].n && n < 64; i++)
@@ -654,9 +654,9 @@ loop_dfs(const struct conf *c, struct state *st, const char *start,
 	if (at == NULL || conf_domain(c, at + 1) == NULL)
 	    continue;
 	if (loop_dfs(c, st, start, f, path, depth + 1, plen))
-	    return 1;
+	    return (1);
     }
-    return 0;
+    return (0);
 }
 
 /* The values of a rejected entry that are bad on their own, so that the
@@ -811,7 +811,7 @@ gexp_dn(struct gexp *x, const char *dn, uint64_t hash)
 	gexp_group(x, m);
     else
 	gexp_person(x, m);
-    return m;
+    return (m);
 }
 
 /* An external member (fwdForwardAddress of group g). */
@@ -947,8 +947,8 @@ gexp_init(struct gexp *x, const struct conf *c, struct state *st, size_t members
     x->cycle = json_array();
     if (htab_init(&x->seen, 16) < 0 || htab_init(&x->out, members > 64 ? members : 64) < 0
 	|| x->skipped == NULL || x->cycle == NULL)
-	return -1;
-    return 0;
+	return (-1);
+    return (0);
 }
 
 static void
@@ -980,11 +980,11 @@ recs_extra(struct recs *r, int tag, char *key, char *val)
     r->x[r->nx].tag = tag;
     r->x[r->nx].key = key;
     r->x[r->nx++].val = val;
-    return 0;
+    return (0);
 fail:
     free(key);
     free(val);
-    return -1;
+    return (-1);
 }
 
 /* The key of the sub-list names (comp_set_sublist_key()). */
@@ -1034,7 +1034,7 @@ member_hash(const char *addr, const struct ent *who)
     h ^= h >> 33;			/* mix the high bits into the low */
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
-    return h;
+    return (h);
 }
 
 /*
@@ -1062,7 +1062,7 @@ sublist_buckets(const char **addrs, const struct ent **who, size_t n,
 	int     over = 0;
 
 	if ((fill = calloc(nb, sizeof(*fill))) == NULL)
-	    return 0;
+	    return (0);
 	for (i = 0; i < n; i++) {
 	    bucket[i] = (size_t) (member_hash(addrs[i], who[i]) & (nb - 1));
 	    fill[bucket[i]] += strlen(addrs[i]) + 1;
@@ -1071,7 +1071,7 @@ sublist_buckets(const char **addrs, const struct ent **who, size_t n,
 	}
 	free(fill);
 	if (!over || nb >= n)
-	    return nb;
+	    return (nb);
 	nb *= 2;
     }
 }
@@ -1081,7 +1081,7 @@ sublist_buckets(const char **addrs, const struct ent **who, size_t n,
 static size_t
 gsub_get(struct state *st, const struct ent *g)
 {
-    return (size_t) (uintptr_t) htab_get(&st->gsub, (const char *) g->uuid, 16);
+    return ((size_t) (uintptr_t) htab_get(&st->gsub, (const char *) g->uuid, 16));
 }
 
 static void
@@ -1223,9 +1223,9 @@ done:
     free(ch);
     if (v.oom) {
 	free(v.p);
-	return NULL;
+	return (NULL);
     }
-    return v.p ? v.p : strdup("");
+    return (v.p ? v.p : strdup(""));
 oom:
     for (i = 0; i < ni; i++)
 	free(items[i]);
@@ -1236,7 +1236,7 @@ oom:
     free(ch);
     free(bucket);
     free(v.p);
-    return NULL;
+    return (NULL);
 }
 
 /* Add S:primary\tsender = why, once per sender ("member" first). */
@@ -1248,15 +1248,15 @@ sender_rec(struct htab *done, struct recs *r, const char *primary,
     size_t  kl;
 
     if (asprintf(&key, "%s\t%s", primary, sender) < 0)
-	return -1;
+	return (-1);
     kl = strlen(key);
     if (kl + 2 > MAP_KEY_MAX || htab_get(done, key, kl)) {
 	free(key);
-	return 0;
+	return (0);
     }
     if (recs_extra(r, 'S', key, strdup(why)) < 0)
-	return -1;
-    return htab_put(done, r->x[r->nx - 1].key, kl, r) < 0 ? -1 : 0;
+	return (-1);
+    return (htab_put(done, r->x[r->nx - 1].key, kl, r) < 0 ? -1 : 0);
 }
 
 /* Every address of a person (primary and acceptable aliases). */
@@ -1267,11 +1267,11 @@ sender_person(struct htab *done, struct recs *r, const char *primary,
     size_t  i;
 
     if (p->v[V_MAIL].n && sender_rec(done, r, primary, p->v[V_MAIL].s[0], why) < 0)
-	return -1;
+	return (-1);
     for (i = 0; i < p->v[V_ALIAS].n; i++)
 	if (!p->alias_bad[i] && sender_rec(done, r, primary, p->v[V_ALIAS].s[i], why) < 0)
-	    return -1;
-    return 0;
+	    return (-1);
+    return (0);
 }
 
 /* The S records of group g (map.h); the members are in x. */
@@ -1285,9 +1285,9 @@ group_senders(const struct conf *c, struct state *st, const struct ent *g,
     int     ret = -1;
 
     if (strcmp(policy, "anyone") == 0)
-	return 0;
+	return (0);
     if (htab_init(&done, 64) < 0)
-	return -1;
+	return (-1);
     if (strcmp(policy, "members") == 0)
 	for (i = 0; i < x->n; i++)
 	    if ((x->who[i] ? sender_person(&done, r, primary, x->who[i], "member")
@@ -1338,7 +1338,7 @@ group_senders(const struct conf *c, struct state *st, const struct ent *g,
     ret = 0;
 out:
     htab_free(&done);
-    return ret;
+    return (ret);
 }
 
 static int
@@ -1426,7 +1426,7 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
 out:
     json_decref(p);
     gexp_free(&x);
-    return ret;
+    return (ret);
 }
 
 int
@@ -1444,7 +1444,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 
     memset(out, 0, sizeof(*out));
     if (a == NULL || a->nc == 0)
-	return 0;
+	return (0);
     w = winner(st, addr);
     /* Report rejected claims and conflicts. */
     for (j = 0; j < a->nc; j++) {
@@ -1478,7 +1478,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	    : "entry lost its primary address to another entry";
 
 	out->v[REC_IDX(MAP_T_REJECTED)] = xjson(first->e->dn, ent_tenant(c, first->e), why);
-	return out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1;
+	return (out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1);
     }
     e = w->e;
     primary = e->v[V_MAIL].s[0];
@@ -1493,7 +1493,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	    out->v[REC_IDX('X')] = why ? xjson(loser->e->dn, ent_tenant(c, loser->e), why) : NULL;
 	    free(why);
 	}
-	return comp_group(c, st, e, addr, is_primary, out, rep);
+	return (comp_group(c, st, e, addr, is_primary, out, rep));
     }
     loc = loc_of(c, e);
     nk = kept_fwds(c, st, e, kept, sizeof(kept) / sizeof(kept[0]),
@@ -1509,13 +1509,13 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	}
 	out->v[REC_IDX(MAP_T_REJECTED)] = xjson(e->dn, ent_tenant(c, e),
 				     "no valid destination left (all forwards dropped)");
-	return out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1;
+	return (out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1);
     }
     if (strcmp(loc, "none") == 0 && !ent_delivers(c, st, e)) {
 	if (is_primary)
 	    report_reject(rep, e->dn, NULL, NO_SINK_REASON, primary);
 	out->v[REC_IDX('X')] = xjson(e->dn, ent_tenant(c, e), NO_SINK_REASON);
-	return out->v[REC_IDX('X')] ? 0 : -1;
+	return (out->v[REC_IDX('X')] ? 0 : -1);
     }
     if (loser) {
 	char   *why = NULL;
@@ -1608,8 +1608,8 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
     }
     out->v[REC_IDX(MAP_T_PROVENANCE)] = b.p;
     if (b.oom || out->v[REC_IDX(MAP_T_RECIPIENT)] == NULL)
-	return -1;
-    return 0;
+	return (-1);
+    return (0);
 }
 
 void
@@ -1639,6 +1639,6 @@ comp_domain_value(const struct conf *c, size_t i)
     if (asprintf(&v, "%s\t%s\t%s", d->tenant,
 		 d->unknown == CONF_UNKNOWN_ROUTE ? "route" : "reject",
 		 d->default_route ? d->default_route : "") < 0)
-	return NULL;
-    return v;
+	return (NULL);
+    return (v);
 }

@@ -337,7 +337,7 @@ out:
     pub_free(&pub);
     if (FREE_AT_EXIT || !exiting)
 	state_free(&st);
-    return ret;
+    return (ret);
 }
 
 /* ---- configuration fingerprint ---- */
@@ -350,13 +350,13 @@ strv_json(char *const *v, size_t n)
 
     for (i = 0; i < n; i++)
 	json_array_append_new(a, json_string(v[i]));
-    return a;
+    return (a);
 }
 
 static json_t *
 str_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return (s ? json_string(s) : json_null());
 }
 
 /*
@@ -459,7 +459,7 @@ save_cookies(const struct conf *c, struct syncer *sy, uint64_t base_serial)
 	log_warn_errno("save %s", path);
     else
 	lsm_cookie_saved();
-    return ret;
+    return (ret);
 }
 
 static void
@@ -474,7 +474,7 @@ remove_cookies(const struct conf *c)
 static int
 validate_cb(struct ent *e, void *ctx)
 {
-    return comp_validate(ctx, e);
+    return (comp_validate(ctx, e));
 }
 
 /*
@@ -551,7 +551,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 
     snprintf(path, sizeof(path), "%s/%s", c->ldapsync.state_dir, COOKIE_FILE);
     if ((o = json_load_file(path, 0, &je)) == NULL)
-	return 0;
+	return (0);
     st->no_dirty = 1;
     {
 	const char *h = json_string_value(json_object_get(o, "config_hash"));
@@ -560,7 +560,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	    log_info("configuration changed since the last sync: full refresh"
 		     " (fingerprint %s, now %s)", h ? h : "none", cfg_hash);
 	    json_decref(o);
-	    return 0;
+	    return (0);
 	}
     }
     cs = (uint64_t) json_integer_value(json_object_get(o, "base_serial"));
@@ -569,14 +569,14 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     if (map_read_meta(path, &bm, NULL, 0) < 0 || bm.is_delta || bm.serial != cs) {
 	log_info("saved cookie does not match the published base; full refresh");
 	json_decref(o);
-	return 0;
+	return (0);
     }
     if (state_load(st, c->ldapsync.state_dir, &bs, &ls, validate_cb, (void *) (uintptr_t) c,
 		   err, sizeof(err)) < 0 || bs != cs) {
 	log_info("state snapshot unusable (%s); full refresh", err);
 	json_decref(o);
 	state_reset(st);
-	return 0;
+	return (0);
     }
     t_snap = mono_ms() - t0;
     for (t = 0; t < sy->nsess; t++) {
@@ -587,7 +587,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	    json_decref(o);
 	    state_reset(st);
 	    sy_clear_cookies(sy);
-	    return 0;
+	    return (0);
 	}
 	sy_set_cookie(sy, t, json_string_value(v));
     }
@@ -597,7 +597,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	log_info("cannot open published tables (%s); full refresh", err);
 	state_reset(st);
 	sy_clear_cookies(sy);
-	return 0;
+	return (0);
     }
     /*
      * Adopt the published delta too (its records become the in-memory
@@ -628,7 +628,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
 	pub_close_base(pub);
 	state_reset(st);
 	sy_clear_cookies(sy);
-	return 0;
+	return (0);
     }
     load_url_results(c, st);
     state_dirty_clear(st);
@@ -636,7 +636,7 @@ try_resume(const struct conf *c, struct state *st, struct syncer *sy, struct pub
     log_info("resuming from saved cookie: %zu entries, base serial %llu,"
 	     " state loaded in %lld ms (snapshot and journal %lld ms)", st->nents,
 	     (unsigned long long) bm.serial, mono_ms() - t0, t_snap);
-    return 1;
+    return (1);
 }
 
 /* Journal the changed entries of a published delta. */
@@ -733,13 +733,13 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	cookie_lags = 1;
 	if (mono_ms() - last_cookie >= COOKIE_SAVE_MS)
 	    flush_cookie(c, sy, pub);
-	return 0;
+	return (0);
     } else {
 	finish_report(c, rep, "published", 1);
     }
     report_free(rep);
     if (r < 0)
-	return -1;
+	return (-1);
     if (pub->base_serial != old_base || full) {
 	long long t0 = mono_ms();
 
@@ -747,13 +747,13 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
 	    log_warn("%s", err);
 	    remove_cookies(c);
 	    sy_changed_clear(sy);
-	    return 1;
+	    return (1);
 	}
 	log_info("state snapshot saved: %zu entries in %lld ms", st->nents, mono_ms() - t0);
 	sy_changed_clear(sy);
 	cookie_lags = save_cookies(c, sy, pub->base_serial) < 0;
 	last_cookie = mono_ms();
-	return 1;
+	return (1);
     }
     journal_changes(c, sy, st, pub->serial, pub_compacting(pub));
     sy_changed_clear(sy);
@@ -765,7 +765,7 @@ publish_now(const struct conf *c, struct state *st, struct pub *pub,
      */
     if (mono_ms() - last_cookie >= COOKIE_SAVE_MS)
 	flush_cookie(c, sy, pub);
-    return 1;
+    return (1);
 }
 
 static int
@@ -781,7 +781,7 @@ poll_mode(const struct conf *c, int force)
 	(void) r;
 	nap((long long) c->ldap.poll_interval * 1000);
     }
-    return 0;
+    return (0);
 }
 
 /*
@@ -807,21 +807,21 @@ eval_urls(const struct conf *c, struct state *st, int pending_only)
 	url_eval_wall = time(NULL);
     }
     if ((st->nurlgroups == 0 || pending_only) && st->url_pending.n == 0)
-	return 0;		/* nothing to evaluate: no connection */
+	return (0);		/* nothing to evaluate: no connection */
     if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
-	return 0;
+	return (0);
     }
     r = lc_eval_urls(c, ld, st, pending_only, &ng, err, sizeof(err));
     ldap_unbind_ext_s(ld, NULL, NULL);
     if (r < 0) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
-	return 0;
+	return (0);
     }
     if (r > 0 || (ng && !pending_only && mono_ms() - t0 > 1000))
 	log_info("memberURLs of %zu groups evaluated in %lld ms: %d changed", ng,
 		 mono_ms() - t0, r);
-    return r;
+    return (r);
 }
 
 /*
@@ -850,9 +850,9 @@ url_round_end(void)
 static int
 url_groups_due(const struct conf *c, const struct state *st)
 {
-    return st->url_pending.n > 0 || url_round.ids != NULL
+    return (st->url_pending.n > 0 || url_round.ids != NULL
 	|| (st->nurlgroups > 0
-	    && mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000);
+	    && mono_ms() - last_url_eval >= (long long) c->ldapsync.group_url_interval * 1000));
 }
 
 /* Start a round: every groupOfURLs group now. */
@@ -893,15 +893,15 @@ url_step(const struct conf *c, struct state *st)
     if (url_round.ids == NULL) {
 	if (st->nurlgroups == 0
 	    || mono_ms() - last_url_eval < (long long) c->ldapsync.group_url_interval * 1000)
-	    return r;
+	    return (r);
 	url_round_start(st);
 	if (url_round.ids == NULL)
-	    return r;
+	    return (r);
     }
     if ((ld = lc_connect(c, &idx, err, sizeof(err))) == NULL) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
 	url_round_end();
-	return r;
+	return (r);
     }
     rs = lc_eval_url_list(c, ld, st, url_round.ids + url_round.pos,
 			  url_round.n - url_round.pos, URL_SLICE_MS, &done, &ev,
@@ -910,7 +910,7 @@ url_step(const struct conf *c, struct state *st)
     if (rs < 0) {
 	log_warn("memberURL evaluation: %s; the groups keep their members until the next try", err);
 	url_round_end();
-	return r;
+	return (r);
     }
     url_round.pos += done;
     url_round.evaluated += ev;
@@ -923,7 +923,7 @@ url_step(const struct conf *c, struct state *st)
 		     url_round.evaluated, ms, url_round.changed);
 	url_round_end();
     }
-    return r + rs;
+    return (r + rs);
 }
 
 int
@@ -936,7 +936,7 @@ daemon_run(const struct conf *c, int force)
     int     resumed, r;
 
     if (strcmp(c->ldap.sync, "poll") == 0)
-	return poll_mode(c, force);
+	return (poll_mode(c, force));
     config_hash(c, cfg_hash);
     load_sublist_key(c);
     memset(&pub, 0, sizeof(pub));
@@ -946,7 +946,7 @@ daemon_run(const struct conf *c, int force)
 	sy_free(&sy);
 	pub_free(&pub);
 	state_free(&st);
-	return 1;
+	return (1);
     }
     pub.force = force;
     pub.keep_base = 1;
@@ -963,7 +963,7 @@ daemon_run(const struct conf *c, int force)
 	    sy_free(&sy);
 	    pub_free(&pub);
 	    state_free(&st);
-	    return poll_mode(c, force);
+	    return (poll_mode(c, force));
 	}
 	if (r == SY_REFRESH_REQUIRED) {
 	    log_warn("%s: reloading everything", sy.err);
@@ -1088,5 +1088,5 @@ daemon_run(const struct conf *c, int force)
     if (FREE_AT_EXIT)		/* a million entries: seconds; the exit frees them */
 	state_free(&st);
     log_info("stopped");
-    return 0;
+    return (0);
 }

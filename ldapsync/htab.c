@@ -23,7 +23,7 @@ htab_hash(const char *key, size_t klen)
 	h ^= (unsigned char) key[i];
 	h *= 1099511628211ULL;
     }
-    return h ^ (h >> 29);
+    return (h ^ (h >> 29));
 }
 
 /*
@@ -74,10 +74,10 @@ htab_init(struct htab *h, size_t hint)
 	cap <<= 1;
     memset(h, 0, sizeof(*h));
     if ((h->slots = calloc(cap, sizeof(*h->slots))) == NULL)
-	return -1;
+	return (-1);
     htab_advise_huge(h->slots, cap * sizeof(*h->slots));
     h->cap = cap;
-    return 0;
+    return (0);
 }
 
 void
@@ -107,10 +107,10 @@ htab_find(const struct htab *h, const char *key, size_t klen, uint32_t hash)
     for (;;) {
 	s = &h->slots[i];
 	if (s->key == NULL)
-	    return NULL;
+	    return (NULL);
 	if (!IS_TOMB(s) && s->hash == hash && s->klen == klen
 	    && memcmp(s->key, key, klen) == 0)
-	    return s;
+	    return (s);
 	i = (i + 1) & (h->cap - 1);
     }
 }
@@ -128,9 +128,9 @@ htab_get(const struct htab *h, const char *key, size_t klen)
     struct htab_slot *s;
 
     if (h->cap == 0)
-	return NULL;
+	return (NULL);
     s = htab_find(h, key, klen, (uint32_t) htab_hash(key, klen));
-    return s ? s->val : NULL;
+    return (s ? s->val : NULL);
 }
 
 void   *
@@ -139,9 +139,9 @@ htab_get_hashed(const struct htab *h, const char *key, size_t klen, uint64_t has
     struct htab_slot *s;
 
     if (h->cap == 0)
-	return NULL;
+	return (NULL);
     s = htab_find(h, key, klen, hash);
-    return s ? s->val : NULL;
+    return (s ? s->val : NULL);
 }
 
 void
@@ -182,7 +182,7 @@ htab_grow(struct htab *h)
 	cap *= 2;
     if ((h->slots = calloc(cap, sizeof(*h->slots))) == NULL) {
 	h->slots = old;
-	return -1;
+	return (-1);
     }
     htab_advise_huge(h->slots, cap * sizeof(*h->slots));
     h->cap = cap;
@@ -196,7 +196,7 @@ htab_grow(struct htab *h)
 	h->slots[j] = *s;
     }
     free(old);
-    return 0;
+    return (0);
 }
 
 int
@@ -207,14 +207,14 @@ htab_put(struct htab *h, const char *key, size_t klen, void *val)
     size_t  i;
 
     if (klen > UINT32_MAX || (h->cap == 0 && htab_init(h, 16) < 0))
-	return -1;
+	return (-1);
     if ((s = htab_find(h, key, klen, hash)) != NULL) {
 	s->key = key;
 	s->val = val;
-	return 0;
+	return (0);
     }
     if ((h->n + h->tombs + 1) * 4 >= h->cap * 3 && htab_grow(h) < 0)
-	return -1;
+	return (-1);
     for (i = (size_t) hash & (h->cap - 1); h->slots[i].key && !IS_TOMB(&h->slots[i]);
 	 i = (i + 1) & (h->cap - 1))
 	 /* void */ ;
@@ -226,7 +226,7 @@ htab_put(struct htab *h, const char *key, size_t klen, void *val)
     s->hash = hash;
     s->val = val;
     h->n++;
-    return 1;
+    return (1);
 }
 
 int
@@ -235,7 +235,7 @@ htab_del(struct htab *h, const char *key, size_t klen)
     const char *k;
     void   *v;
 
-    return htab_take(h, key, klen, &k, &v);
+    return (htab_take(h, key, klen, &k, &v));
 }
 
 int
@@ -246,14 +246,14 @@ htab_take(struct htab *h, const char *key, size_t klen, const char **okey,
 
     if (h->cap == 0
 	|| (s = htab_find(h, key, klen, (uint32_t) htab_hash(key, klen))) == NULL)
-	return 0;
+	return (0);
     *okey = s->key;
     *oval = s->val;
     s->key = htab_tomb;
     s->val = NULL;
     h->n--;
     h->tombs++;
-    return 1;
+    return (1);
 }
 
 int
@@ -271,7 +271,7 @@ htab_next(const struct htab *h, size_t *pos, const char **key, size_t *klen,
 	    *klen = s->klen;
 	if (val)
 	    *val = s->val;
-	return 1;
+	return (1);
     }
-    return 0;
+    return (0);
 }

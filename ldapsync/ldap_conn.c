@@ -28,18 +28,18 @@ read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen)
 
     if (fd < 0) {
 	snprintf(err, errlen, "open bind_password_file %s: %s", path, strerror(errno));
-	return -1;
+	return (-1);
     }
     n = read(fd, buf, len - 1);
     close(fd);
     if (n < 0) {
 	snprintf(err, errlen, "read bind_password_file %s: %s", path, strerror(errno));
-	return -1;
+	return (-1);
     }
     buf[n] = 0;
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 	buf[--n] = 0;
-    return 0;
+    return (0);
 }
 
 /* The secret read before the privilege drop (lc_keep_secret), if any. */
@@ -52,20 +52,20 @@ lc_keep_secret(const struct conf *c, char *err, size_t errlen)
     void   *p;
 
     if (c->ldap.bind_dn == NULL || c->ldap.bind_password_file == NULL)
-	return 0;
+	return (0);
     if (kept_secret == NULL) {
 	p = mmap(NULL, SECRET_MAX, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 	    snprintf(err, errlen, "mmap: %s", strerror(errno));
-	    return -1;
+	    return (-1);
 	}
 	(void) mlock(p, SECRET_MAX);		/* best effort: not to swap */
 	(void) madvise(p, SECRET_MAX, MADV_DONTDUMP);
 	kept_secret = p;
     }
-    return read_secret(c->ldap.bind_password_file, kept_secret, SECRET_MAX,
-		       err, errlen);
+    return (read_secret(c->ldap.bind_password_file, kept_secret, SECRET_MAX,
+		       err, errlen));
 }
 
 static LDAP *
@@ -79,7 +79,7 @@ connect_one(const struct conf *c, const char *uri, char *err, size_t errlen)
 
     if ((rc = ldap_initialize(&ld, uri)) != LDAP_SUCCESS) {
 	snprintf(err, errlen, "%s: %s", uri, ldap_err2string(rc));
-	return NULL;
+	return (NULL);
     }
     ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
     ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
@@ -138,10 +138,10 @@ connect_one(const struct conf *c, const char *uri, char *err, size_t errlen)
 	    goto fail;
 	}
     }
-    return ld;
+    return (ld);
 fail:
     ldap_unbind_ext_s(ld, NULL, NULL);
-    return NULL;
+    return (NULL);
 }
 
 LDAP   *
@@ -157,7 +157,7 @@ lc_connect(const struct conf *c, size_t *index, char *err, size_t errlen)
 	i = (*index + k) % c->ldap.nuris;
 	if ((ld = connect_one(c, c->ldap.uris[i], e1, sizeof(e1))) != NULL) {
 	    *index = i;
-	    return ld;
+	    return (ld);
 	}
 	if (off < errlen) {
 	    int     n = snprintf(err + off, errlen - off, "%s%s", off ? "; " : "", e1);
@@ -166,7 +166,7 @@ lc_connect(const struct conf *c, size_t *index, char *err, size_t errlen)
 		off += (size_t) n;
 	}
     }
-    return NULL;
+    return (NULL);
 }
 
 /* The group attributes (fixed names: the standard group classes and
@@ -192,8 +192,8 @@ is_group_class(const struct berval *bv)
 
     for (i = 0; i < sizeof(cls) / sizeof(cls[0]); i++)
 	if (bv->bv_len == strlen(cls[i]) && strncasecmp(bv->bv_val, cls[i], bv->bv_len) == 0)
-	    return 1;
-    return 0;
+	    return (1);
+    return (0);
 }
 
 char  **
@@ -211,7 +211,7 @@ lc_attrs(const struct conf *c)
     for (i = 0; i < LC_NGROUP_ATTRS; i++)
 	attrs[n++] = (char *) (uintptr_t) lc_group_attrs[i].name;
     attrs[n] = NULL;
-    return attrs;
+    return (attrs);
 }
 
 char   *
@@ -224,7 +224,7 @@ lc_filter(const struct conf *c, size_t t)
 			 c->tenants[t].filter);
     else
 	(void) !asprintf(&f, "(objectClass=%s)", c->ldap.attrs.object_class);
-    return f;
+    return (f);
 }
 
 /* A value as a C string; NUL bytes make it invalid (replaced by 0x01). */
@@ -235,11 +235,11 @@ bv_str(const struct berval *bv)
     size_t  i;
 
     if (s == NULL)
-	return NULL;
+	return (NULL);
     for (i = 0; i < bv->bv_len; i++)
 	s[i] = bv->bv_val[i] ? bv->bv_val[i] : '\x01';
     s[bv->bv_len] = 0;
-    return s;
+    return (s);
 }
 
 struct ent *
@@ -254,11 +254,11 @@ lc_entry(const struct conf *c, LDAP *ld, LDAPMessage *m,
 	snprintf(err, errlen, "entry without DN");
 	if (ber)
 	    ber_free(ber, 0);
-	return NULL;
+	return (NULL);
     }
     e = lc_entry_ber(c, ber, &bdn, uuid, err, errlen);
     ber_free(ber, 0);
-    return e;
+    return (e);
 }
 
 struct ent *
@@ -272,11 +272,11 @@ lc_entry_decode(const struct conf *c, const struct berval *op,
 
     if (op->bv_len == 0 || op->bv_val == NULL) {	/* see sy_ber_init() */
 	snprintf(err, errlen, "entry without DN");
-	return NULL;
+	return (NULL);
     }
     if ((ber = ber_init((struct berval *) (uintptr_t) op)) == NULL) {
 	snprintf(err, errlen, "out of memory");
-	return NULL;
+	return (NULL);
     }
     /* Where ldap_get_dn_ber() leaves an entry: inside its attribute
      * list, which is all that remains to be read. */
@@ -286,7 +286,7 @@ lc_entry_decode(const struct conf *c, const struct berval *op,
     else
 	e = lc_entry_ber(c, ber, &bdn, uuid, err, errlen);
     ber_free(ber, 1);
-    return e;
+    return (e);
 }
 
 struct ent *
@@ -308,7 +308,7 @@ lc_entry_ber(const struct conf *c, BerElement *ber, const struct berval *bdn,
 	memcpy(u, uuid, 16);
     if ((dn = bv_str(bdn)) == NULL) {
 	snprintf(err, errlen, "out of memory");
-	return NULL;
+	return (NULL);
     }
     /*
      * Walk the attributes in the order the server sent them, reading each
@@ -379,7 +379,7 @@ lc_entry_ber(const struct conf *c, BerElement *ber, const struct berval *bdn,
 	free(vals[k]);
     }
     free(dn);
-    return e;
+    return (e);
 }
 
 static int
@@ -393,7 +393,7 @@ search_tenant(const struct conf *c, LDAP *ld, size_t t, struct state *st,
 
     if (filter == NULL) {
 	snprintf(err, errlen, "out of memory");
-	return -1;
+	return (-1);
     }
     while (!done) {
 	LDAPControl *pc = NULL, *sctrls[2] = {NULL, NULL}, **rctrls = NULL;
@@ -490,7 +490,7 @@ out:
     if (cookie)
 	ber_bvfree(cookie);
     free(filter);
-    return ret;
+    return (ret);
 }
 
 int
@@ -501,8 +501,8 @@ lc_full_search(const struct conf *c, LDAP *ld, struct state *st,
 
     for (t = 0; t < c->ntenants; t++)
 	if (search_tenant(c, ld, t, st, err, errlen) < 0)
-	    return -1;
-    return 0;
+	    return (-1);
+    return (0);
 }
 
 /* ---- memberURL ---- */
@@ -510,15 +510,15 @@ lc_full_search(const struct conf *c, LDAP *ld, struct state *st,
 static int
 cmp_str(const void *a, const void *b)
 {
-    return strcmp(*(char *const *) a, *(char *const *) b);
+    return (strcmp(*(char *const *) a, *(char *const *) b));
 }
 
 /* Connection-level failures: keep the old results and try again later. */
 static int
 conn_lost(int rc)
 {
-    return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT
-	|| rc == LDAP_UNAVAILABLE || rc == LDAP_BUSY;
+    return (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT
+	|| rc == LDAP_UNAVAILABLE || rc == LDAP_BUSY);
 }
 
 /* Evaluate the memberURLs of one group; 1 changed, 0 same, -1 connection
@@ -615,11 +615,11 @@ eval_group(const struct conf *c, LDAP *ld, struct state *st, struct ent *g,
     n = j;
     switch (state_set_urls(st, g, dns, n, why, bad)) {
     case 1:
-	return 1;
+	return (1);
     case 0:
-	return 0;
+	return (0);
     default:
-	return -2;
+	return (-2);
     }
 lost:
     for (i = 0; i < n; i++)
@@ -627,7 +627,7 @@ lost:
     free(dns);
     free(why);
     free(bad);
-    return -1;
+    return (-1);
 oom:
     for (i = 0; i < n; i++)
 	free(dns[i]);
@@ -635,7 +635,7 @@ oom:
     free(why);
     free(bad);
     snprintf(err, errlen, "out of memory");
-    return -2;
+    return (-2);
 }
 
 int
@@ -663,13 +663,13 @@ lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
 	}
 	if ((r = eval_group(c, ld, st, g, err, errlen)) < 0) {
 	    *done = i;
-	    return -1;
+	    return (-1);
 	}
 	changed += r;
 	++*evaluated;
     }
     *done = i;
-    return changed;
+    return (changed);
 }
 
 int
@@ -717,9 +717,9 @@ lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
     }
     changed = lc_eval_url_list(c, ld, st, ids, n, 0, &done, evaluated, err, errlen);
     free(ids);
-    return changed;
+    return (changed);
 oom:
     free(ids);
     snprintf(err, errlen, "out of memory");
-    return -1;
+    return (-1);
 }

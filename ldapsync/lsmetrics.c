@@ -61,31 +61,31 @@ lsm_bind(const struct conf *c, char *err, size_t errlen)
 
     lv.started = time(NULL);
     if (c->ldapsync.metrics_listen == NULL)
-	return 0;
+	return (0);
     n = listen_open(c->ldapsync.metrics_listen, 0, (uid_t) -1, (gid_t) -1,
 		    lfds, MHTTP_MAX_SOCKETS, e, sizeof(e));
     if (n < 0) {
 	snprintf(err, errlen, "ldapsync.metrics_listen: %s", e);
-	return -1;
+	return (-1);
     }
     nlfds = n;
-    return 0;
+    return (0);
 }
 
 int
 lsm_start(char *err, size_t errlen)
 {
     if (nlfds == 0)
-	return 0;
+	return (0);
     if (metrics_snap_init(&lsnap, sizeof(lv)) < 0) {
 	snprintf(err, errlen, "ldapsync.metrics_listen: out of memory");
-	return -1;
+	return (-1);
     }
     metrics_snap_put(&lsnap, &lv, 1);
     if ((lhttp = mhttp_start(lfds, nlfds, lsm_render_cb, &lsnap, err, errlen)) == NULL)
-	return -1;
+	return (-1);
     nlfds = 0;				/* the HTTP threads own them */
-    return 0;
+    return (0);
 }
 
 void
@@ -282,5 +282,5 @@ lsm_render_cb(void *snap, struct mbuf *b)
 	    (double) (now - v.cookie_saved));
     one(b, "fwdmap_ldapsync_start_time_seconds", "gauge",
 	"When this ldapsync started, Unix time.", (double) v.started);
-    return b->failed ? -1 : 0;
+    return (b->failed ? -1 : 0);
 }

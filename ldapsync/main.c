@@ -86,7 +86,7 @@ check_config(const struct conf *c)
 	log_error("%s: ldapsync.user %s: no such user", c->path, c->ldapsync.user);
 	ok = 0;
     }
-    return ok;
+    return (ok);
 }
 
 /* ---- one publisher per maps_dir ---- */
@@ -111,7 +111,7 @@ take_lock(const struct conf *c)
     if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0
 	&& (errno != EACCES || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)) {
 	log_error("open %s: %s", path, strerror(errno));
-	return -1;
+	return (-1);
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 	if (errno == EWOULDBLOCK) {
@@ -128,14 +128,14 @@ take_lock(const struct conf *c)
 	} else
 	    log_error("lock %s: %s", path, strerror(errno));
 	close(fd);
-	return -1;
+	return (-1);
     }
     n = snprintf(buf, sizeof(buf), "%ld\n", (long) getpid());
     if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
 	log_warn("%s is not writable: locked, but the pid in it is not ours", path);
     else if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
 	log_warn_errno("write %s", path);
-    return 0;			/* fd stays open: the lock */
+    return (0);			/* fd stays open: the lock */
 }
 
 /* Run as ldapsync.user when started as root (priv.c: every step checked);
@@ -147,13 +147,13 @@ drop_privileges(const char *user)
     char    err[512];
 
     if (geteuid() != 0)
-	return 0;
+	return (0);
     if (priv_lookup(user, NULL, &p, err, sizeof(err)) < 0
 	|| priv_drop(&p, err, sizeof(err)) < 0) {
 	log_error("ldapsync.user %s: %s", user, err);
-	return -1;
+	return (-1);
     }
-    return 0;
+    return (0);
 }
 
 int
@@ -209,37 +209,37 @@ main(int argc, char **argv)
     log_init("ldapsync", use_syslog);
     if ((c = conf_load(path, err, sizeof(err))) == NULL) {
 	log_error("%s", err);
-	return 1;
+	return (1);
     }
     if (check) {
 	ret = check_config(c) ? 0 : 1;
 	if (ret == 0)
 	    printf("%s: configuration OK\n", path);
 	conf_free(c);
-	return ret;
+	return (ret);
     }
     /* As root with ldapsync.user: read the (root-only) secret first. */
     if (c->ldapsync.user && geteuid() == 0
 	&& lc_keep_secret(c, err, sizeof(err)) < 0) {
 	log_error("%s", err);
 	conf_free(c);
-	return 1;
+	return (1);
     }
     /* The metrics socket, like the secret, before the privileges go. */
     if (!once && lsm_bind(c, err, sizeof(err)) < 0) {
 	log_error("%s", err);
 	conf_free(c);
-	return 1;
+	return (1);
     }
     if (c->ldapsync.user && drop_privileges(c->ldapsync.user) < 0) {
 	conf_free(c);
-	return 1;
+	return (1);
     }
     daemon_catch_signals();
     if (!dry) {
 	if (take_lock(c) < 0) {
 	    conf_free(c);
-	    return 1;
+	    return (1);
 	}
 	pub_remove_stale(c, 1);	/* what an ldapsync killed while writing left */
     }
@@ -257,5 +257,5 @@ main(int argc, char **argv)
 	lsm_stop();
     }
     conf_free(c);
-    return ret;
+    return (ret);
 }

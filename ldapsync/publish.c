@@ -35,8 +35,8 @@ pub_init(struct pub *p, const struct conf *c)
     snprintf(p->source, sizeof(p->source), "ldapsync %s",
 	     c->ldap.nuris ? c->ldap.uris[0] : "");
     if (htab_init(&p->gext, 64) < 0)
-	return -1;
-    return htab_init(&p->delta, 1024);
+	return (-1);
+    return (htab_init(&p->delta, 1024));
 }
 
 void
@@ -66,17 +66,17 @@ pub_open_base(struct pub *p, char *err, size_t errlen)
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
     if ((b = calloc(1, sizeof(*b))) == NULL) {
 	snprintf(err, errlen, "out of memory");
-	return -1;
+	return (-1);
     }
     if ((b->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || cdb_init(&b->cdb, b->fd) < 0) {
 	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
 	if (b->fd >= 0)
 	    close(b->fd);
 	free(b);
-	return -1;
+	return (-1);
     }
     p->base = b;
-    return 0;
+    return (0);
 }
 
 /* One base lookup; 1 found (value in *v, *vlen), 0 not found. */
@@ -87,15 +87,15 @@ pub_base_get(struct pub *p, int tag, const char *addr, size_t alen,
     char    k[MAP_KEY_MAX + 2];
 
     if (p->base == NULL || alen + 2 > MAP_KEY_MAX)
-	return 0;
+	return (0);
     k[0] = (char) tag;
     k[1] = ':';
     memcpy(k + 2, addr, alen);
     if (cdb_find(&p->base->cdb, k, (unsigned) (alen + 2)) <= 0
 	|| (*v = cdb_getdata(&p->base->cdb)) == NULL)
-	return 0;
+	return (0);
     *vlen = cdb_datalen(&p->base->cdb);
-    return 1;
+    return (1);
 }
 
 void
@@ -127,7 +127,7 @@ pub_free(struct pub *p)
 size_t
 pub_delta_size(const struct pub *p)
 {
-    return p->delta.n;
+    return (p->delta.n);
 }
 
 /* How many of total routes one publish may remove. */
@@ -139,7 +139,7 @@ removal_limit(const struct conf *c, unsigned long total)
 
     if ((unsigned long) pct < lim)
 	lim = (unsigned long) pct;
-    return lim;
+    return (lim);
 }
 
 int
@@ -152,7 +152,7 @@ pub_guard(const struct pub *p, unsigned long routes, unsigned long old_routes,
     if (routes == 0) {
 	snprintf(err, errlen, "refusing to publish: the directory would yield"
 		 " no routes at all");
-	return -2;
+	return (-2);
     }
     lim = removal_limit(c, old_routes);
     if (removed > lim && !p->force && !c->safety.allow_mass_removal) {
@@ -162,9 +162,9 @@ pub_guard(const struct pub *p, unsigned long routes, unsigned long old_routes,
 		 " --force, or the daemon restarted with --force)",
 		 removed, old_routes, lim, c->safety.max_removed,
 		 c->safety.max_removed_percent);
-	return -2;
+	return (-2);
     }
-    return 0;
+    return (0);
 }
 
 /* Published value of one key: delta first, then the base. */
@@ -176,18 +176,18 @@ pub_get(struct pub *p, int tag, const char *addr, size_t alen,
     void   *d;
 
     if (alen + 2 > MAP_KEY_MAX)
-	return 0;
+	return (0);
     k[0] = (char) tag;
     k[1] = ':';
     memcpy(k + 2, addr, alen);
     if ((d = htab_get(&p->delta, k, alen + 2)) != NULL) {
 	if (d == pub_tomb)
-	    return 0;
+	    return (0);
 	*v = d;
 	*vlen = strlen(d);
-	return 1;
+	return (1);
     }
-    return pub_base_get(p, tag, addr, alen, v, vlen);
+    return (pub_base_get(p, tag, addr, alen, v, vlen));
 }
 
 /* ---- adopting a published delta (restart) ---- */
@@ -207,18 +207,18 @@ adopt_one(void *ctx, const char *k, size_t klen, const char *v, size_t vlen)
     int     in_base;
 
     if (klen < 3 || k[1] != ':' || k[0] == 0 || strchr(PUB_RECTAGS, k[0]) == NULL)
-	return 0;		/* #meta */
+	return (0);		/* #meta */
     if (htab_get(&a->p->delta, k, klen) != NULL)
-	return -1;		/* a key twice: a damaged file */
+	return (-1);		/* a key twice: a damaged file */
     if ((key = malloc(klen + 1)) == NULL)
-	return -1;
+	return (-1);
     memcpy(key, k, klen);
     key[klen] = 0;
     if (vlen == MAP_TOMBSTONE_LEN && memcmp(v, MAP_TOMBSTONE, MAP_TOMBSTONE_LEN) == 0)
 	val = pub_tomb;
     else if ((val = malloc(vlen + 1)) == NULL) {
 	free(key);
-	return -1;
+	return (-1);
     } else {
 	memcpy(val, v, vlen);
 	val[vlen] = 0;
@@ -234,9 +234,9 @@ adopt_one(void *ctx, const char *k, size_t klen, const char *v, size_t vlen)
 	free(key);
 	if (val != pub_tomb)
 	    free(val);
-	return -1;
+	return (-1);
     }
-    return 0;
+    return (0);
 }
 
 int
@@ -256,10 +256,10 @@ pub_adopt_delta(struct pub *p, long *routes, char *err, size_t errlen)
 	else if (err[0] == 0)
 	    snprintf(err, errlen, "%s: out of memory or a key twice", path);
 	pub_delta_clear(p);
-	return -1;
+	return (-1);
     }
     *routes = a.routes;
-    return 0;
+    return (0);
 }
 
 /* ---- leftovers of a crash ---- */
@@ -296,14 +296,14 @@ stale_match(const struct stale_pat *sp, const char *name)
     size_t  n = strlen(sp->name), i;
 
     if (!sp->tmp)
-	return strcmp(name, sp->name) == 0;
+	return (strcmp(name, sp->name) == 0);
     if (strncmp(name, sp->name, n) != 0 || strlen(name) != n + 6)
-	return 0;
+	return (0);
     for (i = n; i < n + 6; i++)
 	if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z')
 	      || (name[i] >= '0' && name[i] <= '9')))
-	    return 0;
-    return 1;
+	    return (0);
+    return (1);
 }
 
 static unsigned
@@ -316,7 +316,7 @@ remove_stale_in(const char *dir, int maps, int state, int startup)
     size_t  i;
 
     if (d == NULL)
-	return 0;
+	return (0);
     while ((de = readdir(d)) != NULL) {
 	for (i = 0; i < sizeof(stale_pats) / sizeof(stale_pats[0]); i++) {
 	    const struct stale_pat *sp = &stale_pats[i];
@@ -334,7 +334,7 @@ remove_stale_in(const char *dir, int maps, int state, int startup)
 	}
     }
     closedir(d);
-    return n;
+    return (n);
 }
 
 /* The report's temporary (report.c: REPORT.tmp.PID), left by a process
@@ -350,12 +350,12 @@ remove_stale_report(const char *report)
     unsigned n = 0;
 
     if (slash == NULL || (size_t) (slash - report) >= sizeof(dir))
-	return 0;
+	return (0);
     memcpy(dir, report, (size_t) (slash - report));
     dir[slash - report] = 0;
     blen = strlen(slash + 1);
     if ((d = opendir(dir[0] ? dir : "/")) == NULL)
-	return 0;
+	return (0);
     while ((de = readdir(d)) != NULL) {
 	const char *p = de->d_name + blen + 5;
 	char   *end;
@@ -374,7 +374,7 @@ remove_stale_report(const char *report)
 	}
     }
     closedir(d);
-    return n;
+    return (n);
 }
 
 unsigned
@@ -387,7 +387,7 @@ pub_remove_stale(const struct conf *c, int startup)
 	n = remove_stale_report(c->ldapsync.report_file);
 
     if (strcmp(sd, c->maps_dir) == 0)
-	return n + remove_stale_in(c->maps_dir, 1, 1, startup);
-    return n + remove_stale_in(c->maps_dir, 1, 0, startup)
-	+ remove_stale_in(sd, 0, 1, startup);
+	return (n + remove_stale_in(c->maps_dir, 1, 1, startup));
+    return (n + remove_stale_in(c->maps_dir, 1, 0, startup)
+	+ remove_stale_in(sd, 0, 1, startup));
 }

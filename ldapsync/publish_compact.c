@@ -63,7 +63,7 @@ open_writer_tmp(const char *dir, const char *name)
     int     fd = -1;
 
     if (d == NULL)
-	return -1;
+	return (-1);
     snprintf(prefix, sizeof(prefix), ".%s.", name);
     while ((de = readdir(d)) != NULL)
 	if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
@@ -72,7 +72,7 @@ open_writer_tmp(const char *dir, const char *name)
 	    break;
 	}
     closedir(d);
-    return fd;
+    return (fd);
 }
 
 static int
@@ -81,12 +81,12 @@ merge_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
     struct mergectx *m = vctx;
 
     if (klen < 3 || k[1] != ':')
-	return 0;		/* #meta */
+	return (0);		/* #meta */
     if (htab_get(&m->p->delta, k, klen))
-	return 0;		/* the delta has the current value */
+	return (0);		/* the delta has the current value */
     m->bytes += klen + vlen + 8;
     merge_writeback(m, 0);
-    return map_writer_put(m->mw, k[0], k + 2, klen - 2, v, vlen);
+    return (map_writer_put(m->mw, k[0], k + 2, klen - 2, v, vlen));
 }
 
 /* In the child: base + delta -> MAPS_DIR/.fwdmap.next.cdb. */
@@ -103,7 +103,7 @@ child_merge(struct pub *p, uint64_t serial)
     m.p = p;
     m.bytes = m.flushed = 0;
     if ((m.mw = map_writer_open(p->conf->maps_dir, PUB_NEXT_BASE, err, sizeof(err))) == NULL)
-	return -1;
+	return (-1);
     m.fd = open_writer_tmp(p->conf->maps_dir, PUB_NEXT_BASE);
     snprintf(path, sizeof(path), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
     if (map_scan(path, merge_rec, &m, err, sizeof(err)) < 0)
@@ -119,18 +119,18 @@ child_merge(struct pub *p, uint64_t serial)
     snprintf(meta.source, sizeof(meta.source), "%s", p->source);
     if (m.fd >= 0)
 	close(m.fd);
-    return map_writer_commit(m.mw, &meta, err, sizeof(err));
+    return (map_writer_commit(m.mw, &meta, err, sizeof(err)));
 fail:
     if (m.fd >= 0)
 	close(m.fd);
     map_writer_abort(m.mw);
-    return -1;
+    return (-1);
 }
 
 long long
 pub_child_ms(const struct pub *p)
 {
-    return mono_ms() - p->child_t0;
+    return (mono_ms() - p->child_t0);
 }
 
 int
@@ -143,11 +143,11 @@ pub_start_compaction(struct pub *p, struct state *st)
     pub_remove_stale(p->conf, 0);
     /* The keys changed while the child runs; ready before it exists. */
     if (htab_init(&p->since_fork, 1024) < 0)
-	return -1;
+	return (-1);
     fflush(NULL);
     if ((pid = fork()) < 0) {
 	htab_free(&p->since_fork);
-	return -1;
+	return (-1);
     }
     if (pid == 0) {
 	char    err[512];
@@ -176,7 +176,7 @@ pub_start_compaction(struct pub *p, struct state *st)
 	     " serial %llu, new base serial %llu", (long) pid, p->delta.n,
 	     (unsigned long long) p->base_serial, (unsigned long long) serial);
     p->child_serial = serial;
-    return 0;
+    return (0);
 }
 
 static void
@@ -216,7 +216,7 @@ pub_poll_child(struct pub *p, char *err, size_t errlen)
     pid_t   r;
 
     if (p->child == 0 || (r = waitpid(p->child, &status, WNOHANG)) == 0)
-	return 0;
+	return (0);
     snprintf(next, sizeof(next), "%s/%s", p->conf->maps_dir, PUB_NEXT_BASE);
     snprintf(final, sizeof(final), "%s/%s", p->conf->maps_dir, MAP_BASE_NAME);
     p->child = 0;
@@ -287,12 +287,12 @@ pub_poll_child(struct pub *p, char *err, size_t errlen)
 	snprintf(dpath, sizeof(dpath), "%s/%s", p->conf->maps_dir, MAP_DELTA_NAME);
 	unlink(dpath);
     } else if (pub_write_delta(p, err, errlen) < 0)
-	return -1;
+	return (-1);
     if (state_install_next(p->conf->ldapsync.state_dir) < 0) {
 	snprintf(err, errlen, "install the state snapshot: %s", strerror(errno));
-	return -1;
+	return (-1);
     }
-    return 1;
+    return (1);
 fail:
     if (nb) {
 	cdb_free(&nb->cdb);		/* nothing mapped: a no-op */
@@ -303,11 +303,11 @@ fail:
     since_fork_clear(p);
     unlink(next);
     state_drop_next(p->conf->ldapsync.state_dir);
-    return -1;
+    return (-1);
 }
 
 int
 pub_compacting(const struct pub *p)
 {
-    return p->child != 0;
+    return (p->child != 0);
 }

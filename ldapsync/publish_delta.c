@@ -24,7 +24,7 @@ pub_write_delta(struct pub *p, char *err, size_t errlen)
     void   *v;
 
     if ((mw = map_writer_open(p->conf->maps_dir, MAP_DELTA_NAME, err, errlen)) == NULL)
-	return -1;
+	return (-1);
     while (htab_next(&p->delta, &pos, &k, &klen, &v)) {
 	int     r = (v == pub_tomb)
 	    ? map_writer_del(mw, k[0], k + 2, klen - 2)
@@ -33,7 +33,7 @@ pub_write_delta(struct pub *p, char *err, size_t errlen)
 	if (r < 0) {
 	    snprintf(err, errlen, "writing the delta failed: %s", strerror(errno));
 	    map_writer_abort(mw);
-	    return -1;
+	    return (-1);
 	}
     }
     memset(&meta, 0, sizeof(meta));
@@ -44,9 +44,9 @@ pub_write_delta(struct pub *p, char *err, size_t errlen)
     meta.created = time(NULL);
     snprintf(meta.source, sizeof(meta.source), "%s", p->source);
     if (map_writer_commit(mw, &meta, err, errlen) < 0)
-	return -1;
+	return (-1);
     p->serial = meta.serial;
-    return 0;
+    return (0);
 }
 
 int
@@ -69,11 +69,11 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 
     if (p->base == NULL) {
 	snprintf(err, errlen, "no base generation to apply a delta to");
-	return -1;
+	return (-1);
     }
     if (state_dirty_expand(st) < 0) {
 	snprintf(err, errlen, "out of memory");
-	return -1;
+	return (-1);
     }
     while (htab_next(&st->dirty, &pos, &addr, &alen, NULL)) {
 	struct recs r;
@@ -215,5 +215,5 @@ out:
     for (i = 0; i < nxu; i++)
 	free(xu[i].blob);
     free(xu);
-    return ret;
+    return (ret);
 }

@@ -41,8 +41,8 @@ struct scanctx {
 static uint64_t
 whole_hash(int tag, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    return (htab_hash(k, klen) + (uint64_t) tag * 0x9e3779b97f4a7c15ULL)
-	^ (htab_hash(v, vlen) * 0xff51afd7ed558ccdULL);
+    return ((htab_hash(k, klen) + (uint64_t) tag * 0x9e3779b97f4a7c15ULL)
+	^ (htab_hash(v, vlen) * 0xff51afd7ed558ccdULL));
 }
 
 static uint32_t
@@ -50,7 +50,7 @@ rec_hash(int tag, const char *v, size_t vlen)
 {
     uint64_t h = htab_hash(v, vlen);
 
-    return (uint32_t) (h ^ (h >> 32)) * (tag == MAP_T_VIRTUAL ? 2654435761U : 40503U) + (uint32_t) tag;
+    return ((uint32_t) (h ^ (h >> 32)) * (tag == MAP_T_VIRTUAL ? 2654435761U : 40503U) + (uint32_t) tag);
 }
 
 static void
@@ -105,12 +105,12 @@ scan_each(void *ctx, const char *k, size_t klen, const char *v, size_t vlen)
 
 	if (kd == NULL || htab_put(x->skip, kd, klen, x) < 0) {
 	    free(kd);
-	    return -1;
+	    return (-1);
 	}
     } else if (x->skip->n && htab_get(x->skip, k, klen))
-	return 0;
+	return (0);
     scan_rec(x, k, klen, v, vlen);
-    return 0;
+    return (0);
 }
 
 /* Scan base + matching delta; returns 1 if there was a published view. */
@@ -126,10 +126,10 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
     snprintf(bpath, sizeof(bpath), "%s/%s", c->maps_dir, MAP_BASE_NAME);
     snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
     if (map_read_meta(bpath, &bm, NULL, 0) < 0 || bm.is_delta)
-	return 0;		/* nothing (valid) published yet */
+	return (0);		/* nothing (valid) published yet */
     if (htab_init(&skip, 1024) < 0) {
 	snprintf(err, errlen, "out of memory");
-	return -1;
+	return (-1);
     }
     x->skip = &skip;
     if (bm.serial > *serial)
@@ -147,7 +147,7 @@ scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
 	&& errno != ENOENT)
 	ret = -1;
     htab_free_keys(&skip);
-    return ret < 0 ? -1 : 1;
+    return (ret < 0 ? -1 : 1);
 }
 
 static int
@@ -165,7 +165,7 @@ put_recs(struct map_writer *mw, const char *addr, struct recs *r,
 	    *hash ^= whole_hash(x->tag, x->key, kl, x->val, vl);
 	(*nrec)++;
 	if (mw && map_writer_put(mw, x->tag, x->key, kl, x->val, vl) < 0)
-	    return -1;
+	    return (-1);
     }
     for (t = PUB_RECTAGS; *t; t++) {
 	const char *v = r->v[REC_IDX(*t)];
@@ -176,9 +176,9 @@ put_recs(struct map_writer *mw, const char *addr, struct recs *r,
 	    *hash ^= whole_hash(*t, addr, alen, v, strlen(v));
 	(*nrec)++;
 	if (mw && map_writer_put(mw, *t, addr, alen, v, strlen(v)) < 0)
-	    return -1;
+	    return (-1);
     }
-    return 0;
+    return (0);
 }
 
 /* The group extras just written become the published ones; *g is left
@@ -211,7 +211,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 
     if (htab_init(&gext, 64) < 0) {
 	snprintf(err, errlen, "out of memory");
-	return -1;
+	return (-1);
     }
 
     pub_abort_child(p);
@@ -376,5 +376,5 @@ out:
     if (mw)
 	map_writer_abort(mw);
     (void) have_old;
-    return ret;
+    return (ret);
 }

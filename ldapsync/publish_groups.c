@@ -15,7 +15,7 @@
 static int
 same(const char *a, size_t alen, const char *b)
 {
-    return b && strlen(b) == alen && memcmp(a, b, alen) == 0;
+    return (b && strlen(b) == alen && memcmp(a, b, alen) == 0);
 }
 
 /*
@@ -34,7 +34,7 @@ pub_extras_blob(const struct recs *r)
     for (i = 0; i < r->nx; i++)
 	need += strlen(r->x[i].key) + 3;
     if ((b = malloc(need)) == NULL)
-	return NULL;
+	return (NULL);
     o = b;
     for (i = 0; i < r->nx; i++) {
 	size_t  l = strlen(r->x[i].key);
@@ -46,7 +46,7 @@ pub_extras_blob(const struct recs *r)
 	*o++ = '\n';
     }
     *o = 0;
-    return b;
+    return (b);
 }
 
 /* Replace the extras of addr (blob owned by the table; NULL removes). */
@@ -63,14 +63,14 @@ pub_extras_set(struct pub *p, const char *addr, char *blob)
     }
     if (blob == NULL || blob[0] == 0) {
 	free(blob);
-	return 0;
+	return (0);
     }
     if ((k = strdup(addr)) == NULL || htab_put(&p->gext, k, strlen(k), blob) < 0) {
 	free(k);
 	free(blob);
-	return -1;
+	return (-1);
     }
-    return 0;
+    return (0);
 }
 
 void
@@ -103,14 +103,14 @@ pub_add_change(struct pub *p, struct dchanges *d, int tag, const char *key,
     char   *dv;
 
     if (pf ? same(ov, ol, nv) : nv == NULL)
-	return 0;		/* published view already right */
+	return (0);		/* published view already right */
     bf = pub_base_get(p, tag, key, klen, &bv, &bl);
     if (bf ? same(bv, bl, nv) : nv == NULL)
 	dv = NULL;		/* back to the base's value */
     else if (nv == NULL)
 	dv = pub_tomb;
     else if ((dv = strdup(nv)) == NULL)
-	return -1;
+	return (-1);
     if (d->n == d->cap) {
 	size_t  n = d->cap ? d->cap * 2 : 64;
 	struct dchange *x = realloc(d->ch, n * sizeof(*x));
@@ -123,11 +123,11 @@ pub_add_change(struct pub *p, struct dchanges *d, int tag, const char *key,
     if (asprintf(&d->ch[d->n].key, "%c:%.*s", tag, (int) klen, key) < 0)
 	goto oom;
     d->ch[d->n++].val = dv;
-    return 1;
+    return (1);
 oom:
     if (dv && dv != pub_tomb)
 	free(dv);
-    return -1;
+    return (-1);
 }
 
 /* The extra records of a recompiled address against those published
@@ -142,9 +142,9 @@ pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
     int     ret = -1;
 
     if (r->nx == 0 && old == NULL)
-	return 0;
+	return (0);
     if (htab_init(&now, r->nx + 16) < 0)
-	return -1;
+	return (-1);
     for (i = 0; i < r->nx; i++) {
 	const struct rec_extra *x = &r->x[i];
 
@@ -169,7 +169,7 @@ pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
     ret = 0;
 out:
     htab_free(&now);
-    return ret;
+    return (ret);
 }
 
 /* A scan callback of pub_load_extras(). */
@@ -195,9 +195,9 @@ loadx_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
 
     (void) v;
     if (vlen == MAP_TOMBSTONE_LEN && v[0] == 0)
-	return 0;
+	return (0);
     if (klen < 3 || k[1] != ':')
-	return 0;
+	return (0);
     if (k[0] == MAP_T_SENDER && (tab = memchr(k + 2, '\t', klen - 2)) != NULL) {
 	owner = k + 2;
 	olen = (size_t) (tab - owner);
@@ -205,10 +205,10 @@ loadx_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
 	       && memcmp(k + 2, MAP_SUBLIST_PREFIX, sizeof(MAP_SUBLIST_PREFIX) - 1) == 0) {
 	owner = htab_get(&lx->stems, k + 2 + sizeof(MAP_SUBLIST_PREFIX) - 1, 16);
 	if (owner == NULL)
-	    return 0;		/* no such group any more: left as it is */
+	    return (0);		/* no such group any more: left as it is */
 	olen = strlen(owner);
     } else
-	return 0;
+	return (0);
     if ((xb = htab_get(&lx->acc, owner, olen)) == NULL) {
 	char   *ok = strndup(owner, olen);
 
@@ -217,7 +217,7 @@ loadx_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
 	    free(ok);
 	    free(xb);
 	    lx->oom = 1;
-	    return -1;
+	    return (-1);
 	}
     }
     if (xb->n + klen + 2 > xb->cap) {
@@ -228,7 +228,7 @@ loadx_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
 	    nc *= 2;
 	if ((nb = realloc(xb->b, nc)) == NULL) {
 	    lx->oom = 1;
-	    return -1;
+	    return (-1);
 	}
 	xb->b = nb;
 	xb->cap = nc;
@@ -237,7 +237,7 @@ loadx_rec(void *vctx, const char *k, size_t klen, const char *v, size_t vlen)
     xb->n += klen;
     xb->b[xb->n++] = '\n';
     xb->b[xb->n] = 0;
-    return 0;
+    return (0);
 }
 
 int
@@ -255,7 +255,7 @@ pub_load_extras(struct pub *p, struct state *st, char *err, size_t errlen)
     if (htab_init(&lx.stems, 64) < 0 || htab_init(&lx.acc, 64) < 0) {
 	htab_free(&lx.stems);
 	snprintf(err, errlen, "out of memory");
-	return -1;
+	return (-1);
     }
     while (htab_next(&st->ents, &pos, NULL, NULL, &v)) {
 	struct ent *e = v;
@@ -314,5 +314,5 @@ out:
 	free(v);
     }
     htab_free(&lx.acc);
-    return ret;
+    return (ret);
 }

@@ -70,8 +70,8 @@ const char *
 report_reason_name(int idx)
 {
     if (idx < 0 || idx >= REPORT_NREASONS)
-	return "other";
-    return reason_names[idx];
+	return ("other");
+    return (reason_names[idx]);
 }
 
 int
@@ -81,16 +81,16 @@ report_reason_index(const char *reason)
 
     for (i = 0; reason && i < sizeof(reason_codes) / sizeof(reason_codes[0]); i++)
 	if (strncmp(reason, reason_codes[i].prefix, strlen(reason_codes[i].prefix)) == 0)
-	    return reason_codes[i].idx;
-    return REPORT_REASON_OTHER;
+	    return (reason_codes[i].idx);
+    return (REPORT_REASON_OTHER);
 }
 
 unsigned long
 report_rejected_by(const struct report *r, int idx)
 {
     if (r == NULL || idx < 0 || idx >= REPORT_NREASONS)
-	return 0;
-    return r->n_by_reason[idx];
+	return (0);
+    return (r->n_by_reason[idx]);
 }
 
 const char *
@@ -98,7 +98,7 @@ report_mode(const struct report *r)
 {
     const char *m = json_string_value(json_object_get(r->root, "mode"));
 
-    return m ? m : "full";
+    return (m ? m : "full");
 }
 
 struct report *
@@ -107,7 +107,7 @@ report_new(const char *mode)
     struct report *r = calloc(1, sizeof(*r));
 
     if (r == NULL)
-	return NULL;
+	return (NULL);
     gettimeofday(&r->start, NULL);
     r->root = json_object();
     r->counts = json_object();
@@ -119,11 +119,11 @@ report_new(const char *mode)
     r->changed = json_array();
     if (htab_init(&r->seen, 64) < 0) {
 	report_free(r);
-	return NULL;
+	return (NULL);
     }
     json_object_set_new(r->root, "mode", json_string(mode));
     json_object_set_new(r->root, "started", json_integer((json_int_t) r->start.tv_sec));
-    return r;
+    return (r);
 }
 
 void
@@ -152,15 +152,15 @@ seen(struct report *r, const char *a, const char *b, const char *c, const char *
 
     if (asprintf(&k, "%s\x1f%s\x1f%s\x1f%s", a ? a : "", b ? b : "", c ? c : "",
 		 d ? d : "") < 0)
-	return 0;
+	return (0);
     len = strlen(k);
     if (htab_get(&r->seen, k, len)) {
 	free(k);
-	return 1;
+	return (1);
     }
     if (htab_put(&r->seen, k, len, r) < 0)
 	free(k);
-    return 0;
+    return (0);
 }
 
 /*
@@ -179,7 +179,7 @@ log_safe(char *buf, size_t len, const char *s)
 	i += 3;
     }
     buf[i] = 0;
-    return buf;
+    return (buf);
 }
 
 /* One warning per rejection (no secret: DN, reason, the directory value). */
@@ -307,31 +307,31 @@ report_get(const struct report *r, const char *key)
 {
     json_t *v = json_object_get(r->counts, key);
 
-    return v ? json_integer_value(v) : 0;
+    return (v ? json_integer_value(v) : 0);
 }
 
 unsigned long
 report_unlogged(const struct report *r)
 {
-    return r->n_rejected - r->n_logged;
+    return (r->n_rejected - r->n_logged);
 }
 
 unsigned long
 report_count(const struct report *r, const char *list)
 {
     if (strcmp(list, "rejected") == 0)
-	return r->n_rejected;
+	return (r->n_rejected);
     if (strcmp(list, "conflicts") == 0)
-	return r->n_conflicts;
+	return (r->n_conflicts);
     if (strcmp(list, "loops") == 0)
-	return r->n_loops;
+	return (r->n_loops);
     if (strcmp(list, "added") == 0)
-	return r->n_added;
+	return (r->n_added);
     if (strcmp(list, "removed") == 0)
-	return r->n_removed;
+	return (r->n_removed);
     if (strcmp(list, "changed") == 0)
-	return r->n_changed;
-    return 0;
+	return (r->n_changed);
+    return (0);
 }
 
 long
@@ -340,7 +340,7 @@ report_elapsed_ms(const struct report *r)
     struct timeval now;
 
     gettimeofday(&now, NULL);
-    return (now.tv_sec - r->start.tv_sec) * 1000L + (now.tv_usec - r->start.tv_usec) / 1000;
+    return ((now.tv_sec - r->start.tv_sec) * 1000L + (now.tv_usec - r->start.tv_usec) / 1000);
 }
 
 int
@@ -374,9 +374,9 @@ report_write(struct report *r, const char *path, char *err, size_t errlen)
     if (ret < 0) {
 	snprintf(err, errlen, "write report %s: %s", path, strerror(errno));
 	unlink(tmp);
-	return -1;
+	return (-1);
     }
-    return 0;
+    return (0);
 }
 
 void

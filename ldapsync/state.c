@@ -39,8 +39,8 @@ local_has_upper(const char *s)
 
     for (p = s; *p && p != at; p++)
 	if (*p >= 'A' && *p <= 'Z')
-	    return 1;
-    return 0;
+	    return (1);
+    return (0);
 }
 
 void
@@ -114,11 +114,11 @@ arena_alloc(struct state_chunk **head, size_t n)
 	    sz = n;
 
 	if ((c = malloc(sizeof(*c))) == NULL)
-	    return NULL;
+	    return (NULL);
 	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 	    free(c);
-	    return NULL;
+	    return (NULL);
 	}
 	htab_advise_huge(p, sz);
 	c->base = c->cur = p;
@@ -127,14 +127,14 @@ arena_alloc(struct state_chunk **head, size_t n)
 	    c->next = (*head)->next;	/* a big one-off: keep filling the other */
 	    (*head)->next = c;
 	    c->cur = c->end;
-	    return p;
+	    return (p);
 	}
 	c->next = *head;
 	*head = c;
     }
     p = c->cur;
     c->cur += n;
-    return p;
+    return (p);
 }
 
 static int
@@ -142,8 +142,8 @@ arena_owns(const struct state_chunk *c, const void *p)
 {
     for (; c; c = c->next)
 	if ((const char *) p >= c->base && (const char *) p < c->end)
-	    return 1;
-    return 0;
+	    return (1);
+    return (0);
 }
 
 static void
@@ -185,7 +185,7 @@ struct ent *
 ent_new(const unsigned char uuid[16], const char *dn,
 	char **const vals[V_NUM], const size_t nvals[V_NUM])
 {
-    return ent_build(uuid, dn, vals, nvals, NULL);
+    return (ent_build(uuid, dn, vals, nvals, NULL));
 }
 
 /* ent_new(), from the arena when one is given. */
@@ -212,7 +212,7 @@ ent_build(const unsigned char uuid[16], const char *dn, char **const vals[V_NUM]
     ptrs += nvals[V_ALIAS] + 2 * nvals[V_FWD];	/* *_bad, fwd_pub */
     need += ptrs * sizeof(char *);
     if ((e = arena ? arena_alloc(arena, need) : calloc(1, need)) == NULL)
-	return NULL;
+	return (NULL);
     memcpy(e->uuid, uuid, 16);
     e->tenant = -1;
     pp = (char **) (e + 1);
@@ -260,7 +260,7 @@ ent_build(const unsigned char uuid[16], const char *dn, char **const vals[V_NUM]
 	state_dn_canon(dn, sp);
 	e->dnkey = sp;
     }
-    return e;
+    return (e);
 }
 
 void
@@ -288,12 +288,12 @@ static int
 hexval(int c)
 {
     if (c >= '0' && c <= '9')
-	return c - '0';
+	return (c - '0');
     if (c >= 'a' && c <= 'f')
-	return c - 'a' + 10;
+	return (c - 'a' + 10);
     if (c >= 'A' && c <= 'F')
-	return c - 'A' + 10;
-    return -1;
+	return (c - 'A' + 10);
+    return (-1);
 }
 
 /* Parse "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (dashes optional). */
@@ -309,11 +309,11 @@ uuid_parse(const char *s, unsigned char u[16])
 	    continue;
 	}
 	if ((hi = hexval(s[0])) < 0 || (lo = hexval(s[1])) < 0)
-	    return -1;
+	    return (-1);
 	u[n++] = (unsigned char) (hi << 4 | lo);
 	s += 2;
     }
-    return (n == 16 && *s == 0) ? 0 : -1;
+    return ((n == 16 && *s == 0) ? 0 : -1);
 }
 
 static void
@@ -334,7 +334,7 @@ urlres_free(struct urlres *u)
 int
 state_init(struct state *st)
 {
-    return state_init_hint(st, 1024);
+    return (state_init_hint(st, 1024));
 }
 
 int
@@ -346,8 +346,8 @@ state_init_hint(struct state *st, size_t entries)
 	|| htab_init(&st->refs, 256) < 0 || htab_init(&st->urls, 16) < 0
 	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0
 	|| htab_init(&st->gsub, 16) < 0)
-	return -1;
-    return 0;
+	return (-1);
+    return (0);
 }
 
 void
@@ -389,12 +389,12 @@ state_dn(struct state *st, const char *dn)
     struct ent *e;
 
     if (k == NULL)
-	return NULL;
+	return (NULL);
     state_dn_canon(dn, k);
     e = htab_get(&st->dns, k, strlen(k));
     if (k != buf)
 	free(k);
-    return e;
+    return (e);
 }
 
 /* ---- reverse index: DN -> groups naming it ---- */
@@ -408,27 +408,27 @@ ref_add(struct state *st, const char *dn, struct ent *g)
 
     if (r == NULL) {
 	if ((r = calloc(1, sizeof(*r) + len + 1)) == NULL)
-	    return -1;
+	    return (-1);
 	memcpy(r->key, dn, len + 1);
 	if (htab_put(&st->refs, r->key, len, r) < 0) {
 	    free(r);
-	    return -1;
+	    return (-1);
 	}
     }
     for (i = 0; i < r->n; i++)
 	if (r->g[i] == g)
-	    return 0;
+	    return (0);
     if (r->n == r->cap) {
 	uint32_t nc = r->cap ? r->cap * 2 : 2;
 	struct ent **x = realloc(r->g, nc * sizeof(*x));
 
 	if (x == NULL)
-	    return -1;
+	    return (-1);
 	r->g = x;
 	r->cap = nc;
     }
     r->g[r->n++] = g;
-    return 0;
+    return (0);
 }
 
 static void
@@ -468,25 +468,25 @@ refs_of(struct state *st, struct ent *g, int add)
 		: (ref_del(st, g->v[V_ALLOWED].s[i], g), 0);
     for (i = 0; u && i < u->n; i++)
 	r |= add ? ref_add(st, u->dns[i], g) : (ref_del(st, u->dns[i], g), 0);
-    return r ? -1 : 0;
+    return (r ? -1 : 0);
 }
 
 struct urlres *
 state_urls(struct state *st, const struct ent *g)
 {
-    return htab_get(&st->urls, (const char *) g->uuid, 16);
+    return (htab_get(&st->urls, (const char *) g->uuid, 16));
 }
 
 struct ent *
 state_get(struct state *st, const unsigned char uuid[16])
 {
-    return htab_get(&st->ents, (const char *) uuid, 16);
+    return (htab_get(&st->ents, (const char *) uuid, 16));
 }
 
 struct anode *
 state_addr(struct state *st, const char *addr, size_t len)
 {
-    return htab_get(&st->addrs, addr, len);
+    return (htab_get(&st->addrs, addr, len));
 }
 
 int
@@ -495,14 +495,14 @@ state_mark_dirty(struct state *st, const char *addr, size_t len)
     char   *k;
 
     if (st->no_dirty || htab_get(&st->dirty, addr, len) != NULL)
-	return 0;
+	return (0);
     if ((k = strndup(addr, len)) == NULL)
-	return -1;
+	return (-1);
     if (htab_put(&st->dirty, k, len, st) < 0) {
 	free(k);
-	return -1;
+	return (-1);
     }
-    return 0;
+    return (0);
 }
 
 static struct anode *
@@ -512,17 +512,17 @@ anode_get(struct state *st, const char *addr)
     struct anode *a = htab_get(&st->addrs, addr, len);
 
     if (a)
-	return a;
+	return (a);
     if ((a = st->loading ? arena_alloc(&st->arena, sizeof(*a) + len + 1)
 	 : calloc(1, sizeof(*a) + len + 1)) == NULL)
-	return NULL;
+	return (NULL);
     memcpy(a->addr, addr, len + 1);
     a->c = &a->c1;
     if (htab_put(&st->addrs, a->addr, len, a) < 0) {
 	drop_anode(st, a);
-	return NULL;
+	return (NULL);
     }
-    return a;
+    return (a);
 }
 
 static void
@@ -541,7 +541,7 @@ index_claim(struct state *st, struct ent *e, const char *addr, int role,
     struct anode *a = anode_get(st, addr);
 
     if (a == NULL)
-	return -1;
+	return (-1);
     if (a->cc == 0)
 	a->cc = 1;		/* the inline claim */
     if (a->nc == a->cc) {
@@ -554,7 +554,7 @@ index_claim(struct state *st, struct ent *e, const char *addr, int role,
 	} else
 	    c = realloc(a->c, nc * sizeof(*c));
 	if (c == NULL)
-	    return -1;
+	    return (-1);
 	a->c = c;
 	a->cc = nc;
     }
@@ -562,7 +562,7 @@ index_claim(struct state *st, struct ent *e, const char *addr, int role,
     a->c[a->nc].role = role;
     a->c[a->nc].bad = bad;
     a->nc++;
-    return state_mark_dirty(st, addr, strlen(addr));
+    return (state_mark_dirty(st, addr, strlen(addr)));
 }
 
 static int
@@ -571,18 +571,18 @@ index_fwd(struct state *st, struct ent *e, const char *addr)
     struct anode *a = anode_get(st, addr);
 
     if (a == NULL)
-	return -1;
+	return (-1);
     if (a->nf == a->cf) {
 	uint32_t nf = a->cf ? a->cf * 2 : 1;
 	struct ent **f = realloc(a->f, nf * sizeof(*f));
 
 	if (f == NULL)
-	    return -1;
+	    return (-1);
 	a->f = f;
 	a->cf = nf;
     }
     a->f[a->nf++] = e;
-    return 0;
+    return (0);
 }
 
 /* Mark every address of e dirty. */
@@ -593,11 +593,11 @@ mark_addrs(struct state *st, const struct ent *e)
 
     for (i = 0; i < e->v[V_MAIL].n; i++)
 	if (state_mark_dirty(st, e->v[V_MAIL].s[i], strlen(e->v[V_MAIL].s[i])) < 0)
-	    return -1;
+	    return (-1);
     for (i = 0; i < e->v[V_ALIAS].n; i++)
 	if (state_mark_dirty(st, e->v[V_ALIAS].s[i], strlen(e->v[V_ALIAS].s[i])) < 0)
-	    return -1;
-    return 0;
+	    return (-1);
+    return (0);
 }
 
 /* Groups that name dnkey: their addresses are dirty (a member that
@@ -610,8 +610,8 @@ mark_refs(struct state *st, const char *dnkey)
 
     for (i = 0; r && i < r->n; i++)
 	if (mark_addrs(st, r->g[i]) < 0)
-	    return -1;
-    return 0;
+	    return (-1);
+    return (0);
 }
 
 static void
@@ -662,15 +662,15 @@ reindex(struct state *st, struct ent *e)
     size_t  i, j;
 
     if (htab_put(&st->dns, e->dnkey, strlen(e->dnkey), e) < 0)
-	return -1;
+	return (-1);
     if (ENT_IS_GROUP(e) && refs_of(st, e, 1) < 0)
-	return -1;
+	return (-1);
     if (ENT_IS_GROUP(e) && e->v[V_URL].n)
 	st->nurlgroups++;
 
     for (i = 0; i < e->v[V_MAIL].n; i++)
 	if (index_claim(st, e, e->v[V_MAIL].s[i], ROLE_PRIMARY, NULL) < 0)
-	    return -1;
+	    return (-1);
     if (e->v[V_MAIL].n == 1)
 	e->pa = state_addr(st, e->v[V_MAIL].s[0], strlen(e->v[V_MAIL].s[0]));
     for (i = 0; i < e->v[V_ALIAS].n; i++) {
@@ -685,7 +685,7 @@ reindex(struct state *st, struct ent *e)
 	if (dup)
 	    continue;
 	if (index_claim(st, e, e->v[V_ALIAS].s[i], ROLE_ALIAS, e->alias_bad[i]) < 0)
-	    return -1;
+	    return (-1);
     }
     for (i = 0; i < e->v[V_FWD].n; i++) {
 	int     dup = 0;
@@ -693,9 +693,9 @@ reindex(struct state *st, struct ent *e)
 	for (j = 0; j < i && !dup; j++)
 	    dup = strcmp(e->v[V_FWD].s[j], e->v[V_FWD].s[i]) == 0;
 	if (!dup && index_fwd(st, e, e->v[V_FWD].s[i]) < 0)
-	    return -1;
+	    return (-1);
     }
-    return 0;
+    return (0);
 }
 
 static int
@@ -704,11 +704,11 @@ same_vals(const struct vals *a, const struct vals *b)
     uint32_t i;
 
     if (a->n != b->n)
-	return 0;
+	return (0);
     for (i = 0; i < a->n; i++)
 	if (strcmp(a->s[i], b->s[i]) != 0)
-	    return 0;
-    return 1;
+	    return (0);
+    return (1);
 }
 
 static void
@@ -728,21 +728,21 @@ grel_add(struct state *st, const unsigned char uuid[16])
     char   *k;
 
     if (st->no_dirty || htab_get(&st->grel, (const char *) uuid, 16))
-	return 0;
+	return (0);
     if ((k = malloc(16)) == NULL)
-	return -1;
+	return (-1);
     memcpy(k, uuid, 16);
     if (htab_put(&st->grel, k, 16, st) < 0) {
 	free(k);
-	return -1;
+	return (-1);
     }
-    return 0;
+    return (0);
 }
 
 static int
 loc_none(const struct ent *e)
 {
-    return e->v[V_LOC].n == 0 || strcmp(e->v[V_LOC].s[0], "none") == 0;
+    return (e->v[V_LOC].n == 0 || strcmp(e->v[V_LOC].s[0], "none") == 0);
 }
 
 /*
@@ -760,15 +760,15 @@ group_relevant(const struct ent *old, const struct ent *e)
     if (old->tenant != e->tenant || (old->invalid == NULL) != (e->invalid == NULL)
 	|| !same_vals(&old->v[V_MAIL], &e->v[V_MAIL])
 	|| !same_vals(&old->v[V_ALIAS], &e->v[V_ALIAS]))
-	return 1;
+	return (1);
     if (!same_vals(&old->v[V_LOC], &e->v[V_LOC]) && (loc_none(old) || loc_none(e)))
-	return 1;
+	return (1);
     if (!same_vals(&old->v[V_FWD], &e->v[V_FWD]) && (loc_none(old) || loc_none(e)))
-	return 1;
+	return (1);
     for (k = V_MEMBER; k < V_NUM; k++)
 	if (!same_vals(&old->v[k], &e->v[k]))
-	    return 1;
-    return 0;
+	    return (1);
+    return (0);
 }
 
 int
@@ -781,10 +781,10 @@ state_put(struct state *st, struct ent *e)
 	|| group_relevant(old, e);
 
     if (refs && grel_add(st, e->uuid) < 0)
-	return -1;
+	return (-1);
     if (old) {
 	if (!st->no_dirty && refs && mark_refs(st, old->dnkey) < 0)
-	    return -1;
+	    return (-1);
 	unindex(st, old);
 	e->mark = old->mark;
     }
@@ -795,11 +795,11 @@ state_put(struct state *st, struct ent *e)
 	char   *k = malloc(16);
 
 	if (k == NULL)
-	    return -1;
+	    return (-1);
 	memcpy(k, e->uuid, 16);
 	if (htab_put(&st->url_pending, k, 16, st) < 0) {
 	    free(k);
-	    return -1;
+	    return (-1);
 	}
     }
     /* Without memberURLs (any more): no URL results either. */
@@ -813,15 +813,15 @@ state_put(struct state *st, struct ent *e)
 	}
     }
     if (htab_put(&st->ents, (const char *) e->uuid, 16, e) < 0)
-	return -1;
+	return (-1);
     if (old)
 	drop_ent(st, old);
     else
 	st->nents++;
     st->changes++;
     if (reindex(st, e) < 0)
-	return -1;
-    return st->no_dirty || !refs ? 0 : mark_refs(st, e->dnkey);
+	return (-1);
+    return (st->no_dirty || !refs ? 0 : mark_refs(st, e->dnkey));
 }
 
 int
@@ -832,7 +832,7 @@ state_del(struct state *st, const unsigned char uuid[16])
     void   *v;
 
     if (old == NULL)
-	return 0;
+	return (0);
     if (!st->no_dirty)
 	mark_refs(st, old->dnkey);
     (void) grel_add(st, uuid);
@@ -848,7 +848,7 @@ state_del(struct state *st, const unsigned char uuid[16])
     drop_ent(st, old);
     st->nents--;
     st->changes++;
-    return 1;
+    return (1);
 }
 
 int
@@ -870,11 +870,11 @@ state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
 	    free(dns);
 	    free(why);
 	    free(bad_url);
-	    return 0;
+	    return (0);
 	}
     }
     if ((nu = calloc(1, sizeof(*nu))) == NULL)
-	return -1;
+	return (-1);
     nu->dns = dns;
     nu->n = n;
     nu->why = why;
@@ -890,21 +890,21 @@ state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
     }
     if ((k = malloc(16)) == NULL) {
 	urlres_free(nu);
-	return -1;
+	return (-1);
     }
     memcpy(k, g->uuid, 16);
     if (htab_put(&st->urls, k, 16, nu) < 0) {
 	free(k);
 	urlres_free(nu);
-	return -1;
+	return (-1);
     }
     if (refs_of(st, g, 1) < 0)
-	return -1;
+	return (-1);
     st->changes++;
     st->url_gen++;
     if (mark_addrs(st, g) < 0)
-	return -1;
-    return 1;
+	return (-1);
+    return (1);
 }
 
 /* Mark addr dirty; a newly marked address is appended to the work list
@@ -917,26 +917,26 @@ mark_new(struct state *st, const char *addr, const char ***wl, size_t *n,
     char   *k;
 
     if (st->no_dirty || htab_get(&st->dirty, addr, len) != NULL)
-	return 0;
+	return (0);
     if ((k = strndup(addr, len)) == NULL)
-	return -1;
+	return (-1);
     if (htab_put(&st->dirty, k, len, st) < 0) {
 	free(k);
-	return -1;
+	return (-1);
     }
     if (wl == NULL)
-	return 0;
+	return (0);
     if (*n == *cap) {
 	size_t  nc = *cap ? *cap * 2 : 64;
 	const char **x = realloc(*wl, nc * sizeof(*x));
 
 	if (x == NULL)
-	    return -1;
+	    return (-1);
 	*wl = x;
 	*cap = nc;
     }
     (*wl)[(*n)++] = k;
-    return 0;
+    return (0);
 }
 
 static int
@@ -946,11 +946,11 @@ mark_ent(struct state *st, struct ent *e, const char ***wl, size_t *n, size_t *c
 
     for (i = 0; i < e->v[V_MAIL].n; i++)
 	if (mark_new(st, e->v[V_MAIL].s[i], wl, n, cap) < 0)
-	    return -1;
+	    return (-1);
     for (i = 0; i < e->v[V_ALIAS].n; i++)
 	if (mark_new(st, e->v[V_ALIAS].s[i], wl, n, cap) < 0)
-	    return -1;
-    return 0;
+	    return (-1);
+    return (0);
 }
 
 /* The keys of the dirty set now (a copy of the pointers: marking adds to
@@ -964,10 +964,10 @@ dirty_keys(struct state *st, size_t *n)
 
     *n = 0;
     if ((list = calloc(st->dirty.n + 1, sizeof(char *))) == NULL)
-	return NULL;
+	return (NULL);
     while (htab_next(&st->dirty, &pos, &k, NULL, NULL))
 	list[(*n)++] = (char *) (uintptr_t) k;
-    return list;
+    return (list);
 }
 
 /*
@@ -989,7 +989,7 @@ state_dirty_expand(struct state *st)
     uint32_t j;
 
     if ((list = (const char **) (void *) dirty_keys(st, &n)) == NULL)
-	return -1;
+	return (-1);
     cap = n + 1;		/* what dirty_keys allocated; mark_new grows it */
     /* Pass 1: claimants' entries. */
     for (i = 0, pos = n; i < pos; i++) {
@@ -1030,10 +1030,10 @@ state_dirty_expand(struct state *st)
 	}
     }
     free(list);
-    return 0;
+    return (0);
 fail:
     free(list);
-    return -1;
+    return (-1);
 }
 
 void
@@ -1119,12 +1119,12 @@ parse_ent(char *line, struct parse_buf *pb, struct state_chunk **arena)
 	fld[k] = p;
 	if ((p = strchr(p, '\t')) == NULL) {
 	    if (k != 1 + V_NUM)
-		return NULL;
+		return (NULL);
 	} else
 	    *p++ = 0;
     }
     if (uuid_parse(fld[0], u) < 0)
-	return NULL;
+	return (NULL);
     unesc(fld[1]);
     for (k = 0; k < V_NUM; k++) {
 	char   *q;
@@ -1139,7 +1139,7 @@ parse_ent(char *line, struct parse_buf *pb, struct state_chunk **arena)
 	char  **x = realloc(pb->p, nc * sizeof(*x));
 
 	if (x == NULL)
-	    return NULL;
+	    return (NULL);
 	pb->p = x;
 	pb->cap = nc;
     }
@@ -1157,7 +1157,7 @@ parse_ent(char *line, struct parse_buf *pb, struct state_chunk **arena)
 	}
 	at += nvals[k];
     }
-    return ent_build(u, fld[1], (char **const *) vals, nvals, arena);
+    return (ent_build(u, fld[1], (char **const *) vals, nvals, arena));
 }
 
 static int
@@ -1166,10 +1166,10 @@ fsync_dir(const char *dir)
     int     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
 
     if (fd < 0)
-	return -1;
+	return (-1);
     r = fsync(fd);
     close(fd);
-    return r;
+    return (r);
 }
 
 /*
@@ -1187,15 +1187,15 @@ state_file_open(const char *dir, const char *name, char *tmp, size_t tmpsz,
     snprintf(tmp, tmpsz, "%s/.%s.XXXXXX", dir, name);
     if ((fd = mkstemp(tmp)) < 0) {
 	snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
-	return NULL;
+	return (NULL);
     }
     if ((f = fdopen(fd, "w")) == NULL) {
 	snprintf(err, errlen, "fdopen %s: %s", tmp, strerror(errno));
 	close(fd);
 	unlink(tmp);
-	return NULL;
+	return (NULL);
     }
-    return f;
+    return (f);
 }
 
 int
@@ -1209,15 +1209,15 @@ state_file_commit(FILE *f, const char *tmp, const char *dir, const char *name,
 	snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
 	fclose(f);
 	unlink(tmp);
-	return -1;
+	return (-1);
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
 	snprintf(err, errlen, "publish %s: %s", path, strerror(errno));
 	unlink(tmp);
-	return -1;
+	return (-1);
     }
     (void) fsync_dir(dir);
-    return 0;
+    return (0);
 }
 
 static int
@@ -1228,14 +1228,14 @@ int
 state_save(struct state *st, const char *dir, uint64_t base_serial,
 	   char *err, size_t errlen)
 {
-    return save_as(st, dir, STATE_FILE, 1, base_serial, err, errlen);
+    return (save_as(st, dir, STATE_FILE, 1, base_serial, err, errlen));
 }
 
 int
 state_save_next(struct state *st, const char *dir, uint64_t base_serial,
 		char *err, size_t errlen)
 {
-    return save_as(st, dir, STATE_FILE ".next", 0, base_serial, err, errlen);
+    return (save_as(st, dir, STATE_FILE ".next", 0, base_serial, err, errlen));
 }
 
 static int
@@ -1250,7 +1250,7 @@ save_as(struct state *st, const char *dir, const char *name, int truncate_journa
     snprintf(jpath, sizeof(jpath), "%s/%s", dir, JOURNAL_FILE);
     /* The temporary is named after STATE_FILE whatever NAME is. */
     if ((f = state_file_open(dir, STATE_FILE, tmp, sizeof(tmp), err, errlen)) == NULL)
-	return -1;
+	return (-1);
     setvbuf(f, NULL, _IOFBF, 1 << 20);
     /* The counts let a load size its tables once (no rehashing). */
     fprintf(f, "%s %llu %zu %zu\n", STATE_MAGIC, (unsigned long long) base_serial,
@@ -1267,12 +1267,12 @@ save_as(struct state *st, const char *dir, const char *name, int truncate_journa
     }
     fputs(".\n", f);
     if (state_file_commit(f, tmp, dir, name, err, errlen) < 0)
-	return -1;
+	return (-1);
     if (truncate_journal && truncate(jpath, 0) < 0 && errno != ENOENT) {
 	snprintf(err, errlen, "truncate %s: %s", jpath, strerror(errno));
-	return -1;
+	return (-1);
     }
-    return 0;
+    return (0);
 }
 
 static int
@@ -1285,7 +1285,7 @@ state_journal(const char *dir, uint64_t serial, struct ent **puts,
 	      size_t nputs, unsigned char (*dels)[16], size_t ndels,
 	      char *err, size_t errlen)
 {
-    return journal_to(dir, JOURNAL_FILE, serial, puts, nputs, dels, ndels, err, errlen);
+    return (journal_to(dir, JOURNAL_FILE, serial, puts, nputs, dels, ndels, err, errlen));
 }
 
 int
@@ -1293,8 +1293,8 @@ state_journal_next(const char *dir, uint64_t serial, struct ent **puts,
 		   size_t nputs, unsigned char (*dels)[16], size_t ndels,
 		   char *err, size_t errlen)
 {
-    return journal_to(dir, JOURNAL_FILE ".next", serial, puts, nputs, dels, ndels,
-		      err, errlen);
+    return (journal_to(dir, JOURNAL_FILE ".next", serial, puts, nputs, dels, ndels,
+		      err, errlen));
 }
 
 /* The next snapshot (taken at a compaction's fork) becomes the current
@@ -1308,18 +1308,18 @@ state_install_next(const char *dir)
     snprintf(a, sizeof(a), "%s/%s.next", dir, JOURNAL_FILE);
     snprintf(b, sizeof(b), "%s/%s", dir, JOURNAL_FILE);
     if ((fd = open(a, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
-	return -1;
+	return (-1);
     fsync(fd);
     close(fd);
     snprintf(a, sizeof(a), "%s/%s.next", dir, STATE_FILE);
     snprintf(b, sizeof(b), "%s/%s", dir, STATE_FILE);
     if (rename(a, b) < 0)
-	return -1;
+	return (-1);
     snprintf(a, sizeof(a), "%s/%s.next", dir, JOURNAL_FILE);
     snprintf(b, sizeof(b), "%s/%s", dir, JOURNAL_FILE);
     if (rename(a, b) < 0)
-	return -1;
-    return fsync_dir(dir);
+	return (-1);
+    return (fsync_dir(dir));
 }
 
 void
@@ -1345,7 +1345,7 @@ journal_to(const char *dir, const char *name, uint64_t serial, struct ent **puts
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     if ((f = fopen(path, "a")) == NULL) {
 	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
-	return -1;
+	return (-1);
     }
     fprintf(f, "@%llu\n", (unsigned long long) serial);
     for (i = 0; i < nputs; i++) {
@@ -1362,13 +1362,13 @@ journal_to(const char *dir, const char *name, uint64_t serial, struct ent **puts
     if (fflush(f) != 0 || ferror(f)) {
 	snprintf(err, errlen, "write %s: %s", path, strerror(errno));
 	fclose(f);
-	return -1;
+	return (-1);
     }
     if (fclose(f) != 0) {
 	snprintf(err, errlen, "close %s: %s", path, strerror(errno));
-	return -1;
+	return (-1);
     }
-    return 0;
+    return (0);
 }
 
 static int
@@ -1378,12 +1378,12 @@ load_line(struct state *st, char *line, struct parse_buf *pb, state_validate_fn 
     struct ent *e = parse_ent(line, pb, &st->arena);
 
     if (e == NULL)
-	return -1;
+	return (-1);
     if (fn && fn(e, ctx) < 0) {
 	drop_ent(st, e);
-	return -1;
+	return (-1);
     }
-    return state_put(st, e);
+    return (state_put(st, e));
 }
 
 int
@@ -1399,7 +1399,7 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
     snprintf(jpath, sizeof(jpath), "%s/%s", dir, JOURNAL_FILE);
     if ((snap = fopen(spath, "r")) == NULL) {
 	snprintf(err, errlen, "open %s: %s", spath, strerror(errno));
-	return -1;
+	return (-1);
     }
     setvbuf(snap, NULL, _IOFBF, 1 << 20);	/* 112 MB at a million people */
     journal = fopen(jpath, "r");	/* none: nothing to replay */
@@ -1408,7 +1408,7 @@ state_load(struct state *st, const char *dir, uint64_t *base_serial,
     fclose(snap);
     if (journal)
 	fclose(journal);
-    return ret;
+    return (ret);
 }
 
 /*
@@ -1458,7 +1458,7 @@ pipe_push(struct loadpipe *lp, const struct pipe_batch *b)
 	pthread_cond_signal(&lp->can_get);
     }
     pthread_mutex_unlock(&lp->mu);
-    return ok ? 0 : -1;
+    return (ok ? 0 : -1);
 }
 
 /* The next batch into b: 1, or 0 when the reader is done (lp->end). */
@@ -1476,7 +1476,7 @@ pipe_pop(struct loadpipe *lp, struct pipe_batch *b)
 	pthread_cond_signal(&lp->can_put);
     }
     pthread_mutex_unlock(&lp->mu);
-    return got;
+    return (got);
 }
 
 static void *
@@ -1523,7 +1523,7 @@ pipe_reader(void *arg)
     lp->done = 1;
     pthread_cond_signal(&lp->can_get);
     pthread_mutex_unlock(&lp->mu);
-    return NULL;
+    return (NULL);
 }
 
 /* A third thread while a snapshot loads: the first touch of the
@@ -1537,7 +1537,7 @@ pipe_populate(void *arg)
     htab_populate(&t[0]);
     htab_populate(&t[1]);
     htab_populate(&t[2]);
-    return NULL;
+    return (NULL);
 }
 
 /* The table slots state_put(st, e) will look at first. */
@@ -1572,7 +1572,7 @@ load_piped(struct state *st, FILE *f, state_validate_fn fn, void *ctx)
     struct state_chunk *c;
 
     if ((lp = calloc(1, sizeof(*lp))) == NULL)
-	return -3;
+	return (-3);
     lp->f = f;
     lp->fn = fn;
     lp->ctx = ctx;
@@ -1590,7 +1590,7 @@ load_piped(struct state *st, FILE *f, state_validate_fn fn, void *ctx)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (r != 0) {
 	free(lp);
-	return -3;
+	return (-3);
     }
     st->loading = LOAD_PIPE;
     while (!failed && pipe_pop(lp, &b))
@@ -1625,7 +1625,7 @@ load_piped(struct state *st, FILE *f, state_validate_fn fn, void *ctx)
     pthread_cond_destroy(&lp->can_get);
     pthread_mutex_destroy(&lp->mu);
     free(lp);
-    return r;
+    return (r);
 }
 
 /* The bytes of f after its position (0: not a regular file). */
@@ -1638,8 +1638,8 @@ bytes_left(FILE *f)
 
     if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (pos = ftell(f)) < 0
 	|| sb.st_size <= pos)
-	return 0;
-    return (unsigned long long) (sb.st_size - pos);
+	return (0);
+    return ((unsigned long long) (sb.st_size - pos));
 }
 
 /* An empty table h, sized for n items when there is memory for it. */
@@ -1768,7 +1768,7 @@ out:
     st->loading = LOAD_NONE;
     free(line);
     free(pb.p);
-    return ret;
+    return (ret);
 }
 
 int
@@ -1779,8 +1779,8 @@ state_journal_sync(const char *dir)
 
     snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_FILE);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-	return errno == ENOENT ? 0 : -1;
+	return (errno == ENOENT ? 0 : -1);
     r = fsync(fd);
     close(fd);
-    return r;
+    return (r);
 }

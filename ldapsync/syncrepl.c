@@ -35,7 +35,7 @@ note_changed(struct syncer *s, const unsigned char *uuid)
 static int
 in_scope(const char *dn, const char *base)
 {
-    return dn_within(dn, base) > 0;
+    return (dn_within(dn, base) > 0);
 }
 
 /* Delete every entry of the session's subtree not marked present. */
@@ -246,8 +246,8 @@ BerElement *
 sy_ber_init(const struct berval *v)
 {
     if (v == NULL || v->bv_val == NULL || v->bv_len == 0)
-	return NULL;
-    return ber_init((struct berval *) (uintptr_t) v);
+	return (NULL);
+    return (ber_init((struct berval *) (uintptr_t) v));
 }
 
 int
@@ -260,12 +260,12 @@ sy_scan_state(BerElement *ber, int *state, struct berval *uuid,
     uuid->bv_val = cookie->bv_val = NULL;
     uuid->bv_len = cookie->bv_len = 0;
     if (ber_scanf(ber, "{em", &st, uuid) == LBER_ERROR || uuid->bv_len != 16)
-	return -1;
+	return (-1);
     if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
 	&& ber_scanf(ber, "m", cookie) == LBER_ERROR)
 	cookie->bv_val = NULL, cookie->bv_len = 0;
     *state = st;
-    return 0;
+    return (0);
 }
 
 /*
@@ -281,13 +281,13 @@ scan_cookie_flag(BerElement *ber, ber_tag_t flag_tag, struct berval *cookie,
 
     *flag = dflt;
     if (ber_scanf(ber, "{") == LBER_ERROR)
-	return -1;
+	return (-1);
     if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE
 	&& ber_scanf(ber, "m", cookie) == LBER_ERROR)
 	cookie->bv_val = NULL, cookie->bv_len = 0;
     if (ber_peek_tag(ber, &len) == flag_tag && ber_scanf(ber, "b", flag) == LBER_ERROR)
-	return -1;
-    return 0;
+	return (-1);
+    return (0);
 }
 
 int
@@ -304,30 +304,30 @@ sy_scan_info(BerElement *ber, struct sy_info *in)
 	in->kind = SY_INFO_NEW_COOKIE;
 	if (ber_scanf(ber, "m", &in->cookie) == LBER_ERROR)
 	    in->cookie.bv_val = NULL, in->cookie.bv_len = 0;
-	return 0;
+	return (0);
     }
     if (tag == LDAP_TAG_SYNC_REFRESH_DELETE || tag == LDAP_TAG_SYNC_REFRESH_PRESENT) {
 	in->kind = tag == LDAP_TAG_SYNC_REFRESH_PRESENT ? SY_INFO_REFRESH_PRESENT
 	    : SY_INFO_REFRESH_DELETE;
 	/* refreshDone defaults to TRUE */
 	if (scan_cookie_flag(ber, LDAP_TAG_REFRESHDONE, &in->cookie, 1, &flag) < 0)
-	    return -1;
+	    return (-1);
 	in->refresh_done = flag != 0;
-	return 0;
+	return (0);
     }
     if (tag == LDAP_TAG_SYNC_ID_SET) {
 	in->kind = SY_INFO_ID_SET;
 	/* refreshDeletes defaults to FALSE */
 	if (scan_cookie_flag(ber, LDAP_TAG_REFRESHDELETES, &in->cookie, 0, &flag) < 0)
-	    return -1;
+	    return (-1);
 	if (ber_scanf(ber, "[W]}", &in->uuids) == LBER_ERROR) {
 	    in->uuids = NULL;
-	    return -1;
+	    return (-1);
 	}
 	in->refresh_deletes = flag != 0;
-	return 0;
+	return (0);
     }
-    return 0;
+    return (0);
 }
 
 int
@@ -342,7 +342,7 @@ sy_scan_done(BerElement *ber, struct berval *cookie, int *refresh_deletes)
      * before it still counts. */
     r = scan_cookie_flag(ber, LDAP_TAG_REFRESHDELETES, cookie, 0, &flag);
     *refresh_deletes = r == 0 && flag != 0;
-    return r < 0 && cookie->bv_val == NULL ? -1 : 0;
+    return (r < 0 && cookie->bv_val == NULL ? -1 : 0);
 }
 
 #define MSG_GO_ON	0
@@ -454,7 +454,7 @@ sync_message(struct sy_sess *ss, LDAPMessage *m)
 	ldap_memfree(oid);
     if (data)
 	ber_bvfree(data);
-    return ret;
+    return (ret);
 }
 
 /* Send the sync request control with the session's cookie. */
@@ -469,7 +469,7 @@ sync_request(struct sy_sess *ss)
 	: LDAP_SYNC_REFRESH_AND_PERSIST;
 
     if (ber == NULL)
-	return LDAP_NO_MEMORY;
+	return (LDAP_NO_MEMORY);
     if (ls->ls_cookie.bv_val)
 	rc = ber_printf(ber, "{eOb}", mode, &ls->ls_cookie, (ber_int_t) 0);
     else
@@ -477,14 +477,14 @@ sync_request(struct sy_sess *ss)
     memset(&ctrl, 0, sizeof(ctrl));
     if (rc < 0 || ber_flatten2(ber, &ctrl.ldctl_value, 0) < 0) {
 	ber_free(ber, 1);
-	return LDAP_ENCODING_ERROR;
+	return (LDAP_ENCODING_ERROR);
     }
     ctrl.ldctl_oid = (char *) (uintptr_t) LDAP_CONTROL_SYNC;
     ctrl.ldctl_iscritical = 1;
     rc = ldap_search_ext(ls->ls_ld, ls->ls_base, ls->ls_scope, ls->ls_filter,
 			 ls->ls_attrs, 0, ctrls, NULL, NULL, 0, &ls->ls_msgid);
     ber_free(ber, 1);
-    return rc;
+    return (rc);
 }
 
 int
@@ -498,14 +498,14 @@ sy_init(struct syncer *s, const struct conf *c, struct state *st)
     s->nsess = c->ntenants;
     if ((s->sess = calloc(s->nsess, sizeof(*s->sess))) == NULL) {
 	s->nsess = 0;			/* sy_free() stays safe */
-	return -1;
+	return (-1);
     }
     for (t = 0; t < s->nsess; t++) {
 	ldap_sync_initialize(&s->sess[t].ls);
 	s->sess[t].owner = s;
 	s->sess[t].tenant = t;
     }
-    return htab_init(&s->changed, 256);
+    return (htab_init(&s->changed, 256));
 }
 
 void
@@ -524,7 +524,7 @@ sy_set_cookie(struct syncer *s, size_t t, const char *cookie)
 const char *
 sy_cookie(const struct syncer *s, size_t t)
 {
-    return s->sess[t].ls.ls_cookie.bv_val;
+    return (s->sess[t].ls.ls_cookie.bv_val);
 }
 
 void
@@ -625,7 +625,7 @@ sy_start(struct syncer *s)
 			 ldap_err2string(ss->result));
 		sy_stop(s);
 		sy_clear_cookies(s);
-		return SY_REFRESH_REQUIRED;
+		return (SY_REFRESH_REQUIRED);
 	    }
 	    if (r == MSG_ERROR && (ss->result == LDAP_UNAVAILABLE_CRITICAL_EXTENSION
 				   || ss->result == LDAP_UNWILLING_TO_PERFORM
@@ -633,7 +633,7 @@ sy_start(struct syncer *s)
 		snprintf(s->err, sizeof(s->err), "%s: sync control not supported (%s)",
 			 s->c->tenants[t].base, ldap_err2string(ss->result));
 		sy_stop(s);
-		return SY_NO_SYNCPROV;
+		return (SY_NO_SYNCPROV);
 	    }
 	    if (r == MSG_ERROR)
 		goto fail;
@@ -643,7 +643,7 @@ sy_start(struct syncer *s)
 			     s->c->tenants[t].base);
 		    sy_stop(s);
 		    sy_clear_cookies(s);
-		    return SY_REFRESH_REQUIRED;
+		    return (SY_REFRESH_REQUIRED);
 		}
 		/* A sync search that ended with success is over: the
 		 * server does not persist; treat as an error to retry. */
@@ -653,10 +653,10 @@ sy_start(struct syncer *s)
 	    }
 	}
     }
-    return 0;
+    return (0);
 fail:
     sy_stop(s);
-    return -1;
+    return (-1);
 }
 
 int
@@ -681,21 +681,21 @@ sy_poll(struct syncer *s, int timeout_ms)
 	    if (rc < 0) {
 		snprintf(s->err, sizeof(s->err), "%s: connection lost",
 			 s->c->tenants[t].base);
-		return -1;
+		return (-1);
 	    }
 	    r = sync_message(ss, m);
 	    ldap_msgfree(m);
 	    msgs++;
 	    if (r == MSG_ERROR)
-		return -1;
+		return (-1);
 	    if (r == MSG_ENDED) {
 		if (ss->refresh_required) {
 		    sy_clear_cookies(s);
-		    return SY_REFRESH_REQUIRED;
+		    return (SY_REFRESH_REQUIRED);
 		}
 		snprintf(s->err, sizeof(s->err), "%s: sync search ended by the server",
 			 s->c->tenants[t].base);
-		return -1;
+		return (-1);
 	    }
 	    again = 1;
 	}
@@ -703,9 +703,9 @@ sy_poll(struct syncer *s, int timeout_ms)
 	    break;		/* let the caller publish */
     }
     if (msgs || timeout_ms <= 0)
-	return (int) (s->events - before);
+	return ((int) (s->events - before));
     if ((pf = calloc(s->nsess, sizeof(*pf))) == NULL)
-	return -1;
+	return (-1);
     for (t = 0; t < s->nsess; t++) {
 	int     fd = -1;
 
@@ -717,11 +717,11 @@ sy_poll(struct syncer *s, int timeout_ms)
     free(pf);
     if (rc < 0 && errno != EINTR) {
 	snprintf(s->err, sizeof(s->err), "poll: %s", strerror(errno));
-	return -1;
+	return (-1);
     }
     if (rc > 0)
-	return sy_poll(s, 0);
-    return 0;
+	return (sy_poll(s, 0));
+    return (0);
 }
 
 void

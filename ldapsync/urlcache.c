@@ -17,7 +17,7 @@
 static int
 has_nl(const char *s)
 {
-    return s && strchr(s, '\n') != NULL;
+    return (s && strchr(s, '\n') != NULL);
 }
 
 /* Can group g's results be written (no value with a newline)? */
@@ -28,11 +28,11 @@ writable(const struct ent *g, const struct urlres *u)
 
     for (i = 0; i < g->v[V_URL].n; i++)
 	if (has_nl(g->v[V_URL].s[i]))
-	    return 0;
+	    return (0);
     for (i = 0; i < u->n; i++)
 	if (has_nl(u->dns[i]))
-	    return 0;
-    return !has_nl(u->why) && !has_nl(u->bad_url);
+	    return (0);
+    return (!has_nl(u->why) && !has_nl(u->bad_url));
 }
 
 int
@@ -46,7 +46,7 @@ urlcache_save(struct state *st, const char *dir, time_t evaluated,
     void   *v;
 
     if ((f = state_file_open(dir, URLCACHE_FILE, tmp, sizeof(tmp), err, errlen)) == NULL)
-	return -1;
+	return (-1);
     fprintf(f, "%s %lld\n", URLCACHE_MAGIC, (long long) evaluated);
     while (htab_next(&st->urls, &pos, &k, NULL, &v)) {
 	struct ent *g = state_get(st, (const unsigned char *) k);
@@ -65,7 +65,7 @@ urlcache_save(struct state *st, const char *dir, time_t evaluated,
 	    fprintf(f, "w %s\nb %s\n", u->why, u->bad_url ? u->bad_url : "");
     }
     fputs(".\n", f);
-    return state_file_commit(f, tmp, dir, URLCACHE_FILE, err, errlen);
+    return (state_file_commit(f, tmp, dir, URLCACHE_FILE, err, errlen));
 }
 
 /* One group as read, before it is applied. */
@@ -101,14 +101,14 @@ push(char ***a, size_t *n, size_t *cap, const char *s)
 	char  **x = realloc(*a, nc * sizeof(*x));
 
 	if (x == NULL)
-	    return -1;
+	    return (-1);
 	*a = x;
 	*cap = nc;
     }
     if ((d = strdup(s)) == NULL)
-	return -1;
+	return (-1);
     (*a)[(*n)++] = d;
-    return 0;
+    return (0);
 }
 
 /* Does g still have exactly the memberURLs the results were found for? */
@@ -118,11 +118,11 @@ same_urls(const struct ent *g, const struct ugroup *ug)
     size_t  i;
 
     if (g->v[V_URL].n != ug->nurls)
-	return 0;
+	return (0);
     for (i = 0; i < ug->nurls; i++)
 	if (strcmp(g->v[V_URL].s[i], ug->urls[i]) != 0)
-	    return 0;
-    return 1;
+	    return (0);
+    return (1);
 }
 
 long
@@ -137,13 +137,13 @@ urlcache_load(struct state *st, const char *dir, time_t *evaluated,
     snprintf(path, sizeof(path), "%s/%s", dir, URLCACHE_FILE);
     if ((f = fopen(path, "re")) == NULL) {
 	if (errno == ENOENT)
-	    return 0;
+	    return (0);
 	snprintf(err, errlen, "open %s: %s", path, strerror(errno));
-	return -1;
+	return (-1);
     }
     r = urlcache_load_file(st, f, path, evaluated, err, errlen);
     fclose(f);
-    return r;
+    return (r);
 }
 
 long
@@ -257,5 +257,5 @@ out:
 	ugroup_free(&gs[i]);
     free(gs);
     free(line);
-    return applied;
+    return (applied);
 }

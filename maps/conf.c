@@ -77,10 +77,10 @@ xstrdup(struct cctx *x, const char *s)
     char   *p;
 
     if (s == NULL)
-	return NULL;
+	return (NULL);
     if ((p = strdup(s)) == NULL)
 	conf_err(x, NULL, "out of memory");
-    return p;
+    return (p);
 }
 
 static void
@@ -121,13 +121,13 @@ get_obj(struct cctx *x, json_t *obj, const char *prefix, const char *key)
     char    kp[512];
 
     if (v == NULL || json_is_null(v))
-	return NULL;
+	return (NULL);
     if (!json_is_object(v)) {
 	kpath(kp, sizeof(kp), prefix, key);
 	conf_err(x, kp, "must be an object");
-	return NULL;
+	return (NULL);
     }
-    return v;
+    return (v);
 }
 
 /* String member: *out = copy, or copy of dflt when absent. */
@@ -269,31 +269,31 @@ conf_transport_valid(const char *s, const char **why)
     if (colon == NULL || colon == s) {
 	if (why)
 	    *why = "transport must look like \"name:nexthop\"";
-	return 0;
+	return (0);
     }
     for (p = s; p < colon; p++)
 	if (!(isalnum((unsigned char) *p) || *p == '-' || *p == '_')) {
 	    if (why)
 		*why = "bad character in transport name";
-	    return 0;
+	    return (0);
 	}
     if (colon[1] == '\0') {
 	if (why)
 	    *why = "transport next hop is empty";
-	return 0;
+	return (0);
     }
     for (p = colon + 1; *p; p++)
 	if (!isgraph((unsigned char) *p) || *p == ',') {
 	    if (why)
 		*why = "bad character in transport next hop";
-	    return 0;
+	    return (0);
 	}
     if (strlen(s) > 512) {
 	if (why)
 	    *why = "transport too long";
-	return 0;
+	return (0);
     }
-    return 1;
+    return (1);
 }
 
 /* "unix:/abs/path" or "inet:host:port". */
@@ -303,13 +303,13 @@ valid_listen(const char *s, const char **why)
     if (strncmp(s, "unix:", 5) == 0) {
 	if (s[5] != '/') {
 	    *why = "unix: needs an absolute path";
-	    return 0;
+	    return (0);
 	}
 	if (strlen(s + 5) >= 108) {
 	    *why = "unix socket path too long";
-	    return 0;
+	    return (0);
 	}
-	return 1;
+	return (1);
     }
     if (strncmp(s, "inet:", 5) == 0) {
 	const char *hp = s + 5;
@@ -319,23 +319,23 @@ valid_listen(const char *s, const char **why)
 
 	if (colon == NULL || colon == hp) {
 	    *why = "inet: needs host:port";
-	    return 0;
+	    return (0);
 	}
 	errno = 0;
 	port = strtol(colon + 1, &e, 10);
 	if (colon[1] == 0 || *e || errno || port < 1 || port > 65535) {
 	    *why = "inet: port must be 1-65535";
-	    return 0;
+	    return (0);
 	}
 	if (addr_valid_host(hp, strlen(hp), NULL, NULL, NULL, NULL) < 0
 	    && !(colon - hp == 9 && strncmp(hp, "localhost", 9) == 0)) {
 	    *why = "inet: bad host (an IP address, [IPv6] or a domain name)";
-	    return 0;
+	    return (0);
 	}
-	return 1;
+	return (1);
     }
     *why = "must be \"unix:/path\" or \"inet:host:port\"";
-    return 0;
+    return (0);
 }
 
 /* SECTION.metrics_listen: absent (no metrics), or "inet:HOST:PORT". */
@@ -363,11 +363,11 @@ valid_attr(const char *s)
     const char *p;
 
     if (!isalpha((unsigned char) *s))
-	return 0;
+	return (0);
     for (p = s; *p; p++)
 	if (!(isalnum((unsigned char) *p) || *p == '-'))
-	    return 0;
-    return p - s < 128;
+	    return (0);
+    return (p - s < 128);
 }
 
 /* An LDAP filter: starts with '(' and its parentheses balance. */
@@ -378,22 +378,22 @@ valid_filter(const char *s)
     const char *p;
 
     if (*s != '(')
-	return 0;
+	return (0);
     for (p = s; *p; p++) {
 	if (*p == '(')
 	    depth++;
 	else if (*p == ')') {
 	    if (--depth < 0)
-		return 0;
+		return (0);
 	    if (depth == 0 && p[1] != 0)
-		return 0;
+		return (0);
 	} else if (*p == '\\') {
 	    if (!isxdigit((unsigned char) p[1]) || !isxdigit((unsigned char) p[2]))
-		return 0;
+		return (0);
 	    p += 2;
 	}
     }
-    return depth == 0;
+    return (depth == 0);
 }
 
 static const char *const top_keys[] = {
@@ -556,9 +556,9 @@ domain_owner(const struct conf *c, size_t upto, const char *dom, size_t *ti)
 	    if (c->tenants[i].domains[j] && strcmp(c->tenants[i].domains[j], dom) == 0) {
 		if (ti)
 		    *ti = i;
-		return 1;
+		return (1);
 	    }
-    return 0;
+    return (0);
 }
 
 static void
@@ -933,7 +933,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	    snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
 	else
 	    snprintf(err, errlen, "%s: %s", path, je.text);
-	return NULL;
+	return (NULL);
     }
     if (!json_is_object(root)) {
 	conf_err(&x, NULL, "the top level must be a JSON object");
@@ -964,9 +964,9 @@ out:
     json_decref(root);
     if (x.failed) {
 	conf_free(c);
-	return NULL;
+	return (NULL);
     }
-    return c;
+    return (c);
 }
 
 static void
@@ -1045,8 +1045,8 @@ conf_store(const struct conf *c, const char *name)
 
     for (i = 0; name && i < c->nstores; i++)
 	if (strcmp(c->stores[i].name, name) == 0)
-	    return &c->stores[i];
-    return NULL;
+	    return (&c->stores[i]);
+    return (NULL);
 }
 
 const struct conf_tenant *
@@ -1056,8 +1056,8 @@ conf_tenant(const struct conf *c, const char *name)
 
     for (i = 0; name && i < c->ntenants; i++)
 	if (strcmp(c->tenants[i].name, name) == 0)
-	    return &c->tenants[i];
-    return NULL;
+	    return (&c->tenants[i]);
+    return (NULL);
 }
 
 /* Domain lookup, case-insensitive. */
@@ -1068,6 +1068,6 @@ conf_domain(const struct conf *c, const char *name)
 
     for (i = 0; name && i < c->ndomains; i++)
 	if (strcasecmp(c->domains[i].name, name) == 0)
-	    return &c->domains[i];
-    return NULL;
+	    return (&c->domains[i]);
+    return (NULL);
 }

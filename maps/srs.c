@@ -46,7 +46,7 @@ struct srs {
 static char
 lower(char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (char) (c - 'A' + 'a') : c;
+    return ((c >= 'A' && c <= 'Z') ? (char) (c - 'A' + 'a') : c);
 }
 
 static void

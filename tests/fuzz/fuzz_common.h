@@ -36,7 +36,7 @@ fz_conf(void)
     int     fd;
 
     if (c != NULL)
-	return c;
+	return (c);
     if ((fd = mkstemp(path)) < 0
 	|| write(fd, fz_conf_text, sizeof(fz_conf_text) - 1)
 	!= (ssize_t) (sizeof(fz_conf_text) - 1) || close(fd) < 0)
@@ -47,13 +47,13 @@ fz_conf(void)
 	fprintf(stderr, "fuzz: %s\n", err);
 	abort();
     }
-    return c;
+    return (c);
 }
 
 static inline int
 fz_validate(struct ent *e, void *ctx)
 {
-    return comp_validate(ctx, e);
+    return (comp_validate(ctx, e));
 }
 
 /* Compile every address of st (records are built, then dropped). */

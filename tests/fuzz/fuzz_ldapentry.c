@@ -31,7 +31,7 @@ fz_fixed(int id, const char *dn, const char *mail, const char *alias,
     if ((e = ent_new(u, dn, (char **const *) v, n)) == NULL)
 	abort();
     comp_validate(fz_conf(), e);
-    return e;
+    return (e);
 }
 
 int
@@ -64,5 +64,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	state_free(&st);
     }
-    return 0;
+    return (0);
 }

@@ -27,7 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t bs = 0, ls = 0;
 
     if (slen == 0)
-	return 0;		/* fmemopen needs a size; empty is "bad header" */
+	return (0);		/* fmemopen needs a size; empty is "bad header" */
     if ((sbuf = malloc(slen)) == NULL)
 	abort();
     memcpy(sbuf, data, slen);
@@ -51,5 +51,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fclose(journal);
     free(sbuf);
     free(jbuf);
-    return 0;
+    return (0);
 }

@@ -22,7 +22,7 @@ fz_ber(const uint8_t *data, size_t size)
 {
     struct berval bv = {(ber_len_t) size, (char *) (uintptr_t) data};
 
-    return sy_ber_init(&bv);	/* NULL: empty, or out of memory */
+    return (sy_ber_init(&bv));	/* NULL: empty, or out of memory */
 }
 
 int
@@ -41,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	abort();
     ready = 1;			/* empty, and kept so: nothing is ever put */
     if ((ber = fz_ber(data, size)) == NULL)
-	return 0;
+	return (0);
     if (sy_scan_state(ber, &state, &uuid, &cookie) == 0) {
 	if (uuid.bv_len != 16)
 	    abort();		/* the decoder promises 16 bytes */
@@ -71,5 +71,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sink += cookie.bv_len + (size_t) deletes;
     ber_free(ber, 1);
     (void) sink;
-    return 0;
+    return (0);
 }

@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     time_t  t;
 
     if (size == 0)
-	return 0;		/* fmemopen needs a size */
+	return (0);		/* fmemopen needs a size */
     if ((sbuf = strdup(snapshot)) == NULL || (ubuf = malloc(size)) == NULL)
 	abort();
     memcpy(ubuf, data, size);
@@ -57,5 +57,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fclose(urls);
     free(sbuf);
     free(ubuf);
-    return 0;
+    return (0);
 }

@@ -52,7 +52,7 @@ edit(const char *from, const char *to)
     }
     snprintf(buf, sizeof(buf), "%.*s%s%s", (int) (p - example), example, to,
 	     p + strlen(from));
-    return buf;
+    return (buf);
 }
 
 /* The text must fail to load, with "needle" in the message. */
@@ -90,7 +90,7 @@ good(int line, const char *text)
 	fprintf(stderr, "line %d: unexpected error: %s\n", line, err);
 	check_failures++;
     }
-    return c;
+    return (c);
 }
 
 #define BAD(text, needle) bad(__LINE__, text, needle)
@@ -106,7 +106,7 @@ main(void)
 
     if (mkdtemp(dir) == NULL) {
 	perror("mkdtemp");
-	return 1;
+	return (1);
     }
     snprintf(path, sizeof(path), "%s/fwdmap.json", dir);
 

@@ -63,7 +63,7 @@ mk(int id, const char *dn, ...)
 	vp[k] = vals[k];
     e = ent_new(u, dn, (char **const *) vp, n);
     comp_validate(conf, e);
-    return e;
+    return (e);
 }
 
 /* The value of table tag for addr, or "-" when absent. */
@@ -75,11 +75,11 @@ rec(struct state *st, const char *addr, int tag)
 
     if (comp_addr(conf, st, addr, &r, NULL) < 0) {
 	snprintf(out, sizeof(out), "ERROR");
-	return out;
+	return (out);
     }
     snprintf(out, sizeof(out), "%s", r.v[REC_IDX(tag)] ? r.v[REC_IDX(tag)] : "-");
     recs_free(&r);
-    return out;
+    return (out);
 }
 
 #define REC_EQ(st, addr, tag, want) do { const char *got_ = rec(st, addr, tag); \
@@ -90,7 +90,7 @@ rec(struct state *st, const char *addr, int tag)
 static int
 dirty_has(struct state *st, const char *a)
 {
-    return htab_get(&st->dirty, a, strlen(a)) != NULL;
+    return (htab_get(&st->dirty, a, strlen(a)) != NULL);
 }
 
 static void
@@ -286,7 +286,7 @@ mk_long(int id, const char *dn, const char *mail, size_t n)
     u[15] = (unsigned char) id;
     e = ent_new(u, dn, (char **const *) vp, nv);
     comp_validate(conf, e);
-    return e;
+    return (e);
 }
 
 /* The largest max_forwards gives a reply Postfix accepts; a longer
@@ -379,7 +379,7 @@ static int
 validate_cb(struct ent *e, void *ctx)
 {
     (void) ctx;
-    return comp_validate(conf, e);
+    return (comp_validate(conf, e));
 }
 
 static void
@@ -784,13 +784,13 @@ main(void)
     FILE   *f;
 
     if (mkdtemp(dir) == NULL)
-	return 1;
+	return (1);
     snprintf(path, sizeof(path), "%s/fwdmap.json", dir);
     if ((f = fopen(path, "w")) == NULL || fputs(conf_text, f) == EOF || fclose(f) != 0)
-	return 1;
+	return (1);
     if ((conf = conf_load(path, err, sizeof(err))) == NULL) {
 	fprintf(stderr, "%s\n", err);
-	return 1;
+	return (1);
     }
     test_rules();
     test_conflicts();

@@ -33,7 +33,7 @@ static const char *conf_text =
 static int
 validate_cb(struct ent *e, void *ctx)
 {
-    return comp_validate(ctx, e);
+    return (comp_validate(ctx, e));
 }
 
 /* The entryUUID of entry number i. */
@@ -96,13 +96,13 @@ mk(unsigned i, unsigned v)
     e = ent_new(u, dn, (char **const *) vp, n);
     if (e)
 	comp_validate(conf, e);
-    return e;
+    return (e);
 }
 
 static int
 same_reason(const char *a, const char *b)
 {
-    return a == b || (a && b && strcmp(a, b) == 0);
+    return (a == b || (a && b && strcmp(a, b) == 0));
 }
 
 /* Does b hold what a holds (entries, their validation, the indexes)? */
@@ -119,7 +119,7 @@ same_state(struct state *a, struct state *b)
 	fprintf(stderr, "counts differ: %zu/%zu entries, %zu/%zu addresses, %zu/%zu dns,"
 		" %zu/%zu refs\n", a->nents, b->nents, a->addrs.n, b->addrs.n,
 		a->dns.n, b->dns.n, a->refs.n, b->refs.n);
-	return 0;
+	return (0);
     }
     while (!bad && htab_next(&a->ents, &pos, NULL, NULL, &v)) {
 	struct ent *x = v, *y = state_get(b, x->uuid);
@@ -170,7 +170,7 @@ same_state(struct state *a, struct state *b)
 	if (bad)
 	    fprintf(stderr, "claims or forwarders of %s differ\n", x->addr);
     }
-    return !bad;
+    return (!bad);
 }
 
 /* Read path into memory; *len its length. */
@@ -182,7 +182,7 @@ slurp(const char *path, size_t *len)
     long    n;
 
     if (f == NULL)
-	return NULL;
+	return (NULL);
     if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0
 	&& (b = malloc((size_t) n + 1)) != NULL && fread(b, 1, (size_t) n, f) == (size_t) n) {
 	b[n] = 0;
@@ -192,7 +192,7 @@ slurp(const char *path, size_t *len)
 	b = NULL;
     }
     fclose(f);
-    return b;
+    return (b);
 }
 
 /* Load snapshot text snap (and journal text jr, or NULL) into a new
@@ -206,10 +206,10 @@ load_text(struct state *st, const char *snap, size_t slen, const char *jr,
     int     r;
 
     if (state_init(st) < 0 || (f = fmemopen((void *) (uintptr_t) snap, slen, "r")) == NULL)
-	return -2;
+	return (-2);
     if (jr && (j = fmemopen((void *) (uintptr_t) jr, strlen(jr), "r")) == NULL) {
 	fclose(f);
-	return -2;
+	return (-2);
     }
     st->no_dirty = 1;
     r = state_load_files(st, f, "snap", j, "journal", &bs, &ls, validate_cb, conf,
@@ -217,7 +217,7 @@ load_text(struct state *st, const char *snap, size_t slen, const char *jr,
     fclose(f);
     if (j)
 	fclose(j);
-    return r;
+    return (r);
 }
 
 /* A copy of snap with its header's entry and address counts removed (the
@@ -239,7 +239,7 @@ no_counts(const char *snap, size_t *len)
     hl = strlen(c);
     memcpy(c + hl, nl, *len - (size_t) (nl - snap) + 1);
     *len = hl + *len - (size_t) (nl - snap);
-    return c;
+    return (c);
 }
 
 static void
@@ -390,13 +390,13 @@ main(void)
 	|| write(fd, conf_text, strlen(conf_text)) != (ssize_t) strlen(conf_text)
 	|| close(fd) < 0) {
 	perror("t_state: set-up");
-	return 1;
+	return (1);
     }
     conf = conf_load(cpath, err, sizeof(err));
     unlink(cpath);
     if (conf == NULL) {
 	fprintf(stderr, "t_state: %s\n", err);
-	return 1;
+	return (1);
     }
     test_round_trip(N_BIG);
     test_round_trip(50);
@@ -404,5 +404,5 @@ main(void)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
 	fprintf(stderr, "t_state: cannot remove %s\n", dir);
-    return DONE();
+    return (DONE());
 }
