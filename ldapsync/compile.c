@@ -1157,7 +1157,7 @@ group_value(struct state *st, const struct ent *g, const char **addrs,
 	    goto oom;
 	items[ni++] = key;
 	++*nsub;
-	if (recs_extra(r, 'V', strdup(key), ch[b].p) < 0) {
+	if (recs_extra(r, MAP_T_VIRTUAL, strdup(key), ch[b].p) < 0) {
 	    ch[b].p = NULL;
 	    goto oom;
 	}
@@ -1202,7 +1202,7 @@ group_value(struct state *st, const struct ent *g, const char **addrs,
 		key = NULL;
 	    }
 	    if (key == NULL || (next[nout++] = key,
-				recs_extra(r, 'V', strdup(key), c.p) < 0)) {
+				recs_extra(r, MAP_T_VIRTUAL, strdup(key), c.p) < 0)) {
 		for (b = 0; b < nout; b++)
 		    free(next[b]);
 		free(next);
@@ -1254,7 +1254,7 @@ sender_rec(struct htab *done, struct recs *r, const char *primary,
 	free(key);
 	return (0);
     }
-    if (recs_extra(r, 'S', key, strdup(why)) < 0)
+    if (recs_extra(r, MAP_T_SENDER, key, strdup(why)) < 0)
 	return (-1);
     return (htab_put(done, r->x[r->nx - 1].key, kl, r) < 0 ? -1 : 0);
 }
@@ -1388,20 +1388,23 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     if (x.n == 0) {
 	if (is_primary)
 	    report_reject(rep, g->dn, NULL, "group has no deliverable member", primary);
-	out->v[REC_IDX('X')] = xjson(g->dn, tenant, "group has no deliverable member");
-	ret = out->v[REC_IDX('X')] ? 0 : -1;
+	/* The address's own refusal replaces a conflict's record (what
+	 * RCPT answers is that the group delivers nowhere). */
+	free(out->v[REC_IDX(MAP_T_REJECTED)]);
+	out->v[REC_IDX(MAP_T_REJECTED)] = xjson(g->dn, tenant, "group has no deliverable member");
+	ret = out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1;
 	goto out;
     }
-    out->v[REC_IDX('R')] = strdup(tenant);
-    if (asprintf(&out->v[REC_IDX('G')], "%s\t%s\t%s", policy, primary, tenant) < 0)
-	out->v[REC_IDX('G')] = NULL;
+    out->v[REC_IDX(MAP_T_RECIPIENT)] = strdup(tenant);
+    if (asprintf(&out->v[REC_IDX(MAP_T_GROUP)], "%s\t%s\t%s", policy, primary, tenant) < 0)
+	out->v[REC_IDX(MAP_T_GROUP)] = NULL;
     if (is_primary) {
-	out->v[REC_IDX('V')] = group_value(st, g, x.addrs, x.who, x.n, out, &nsub);
-	if (out->v[REC_IDX('V')] == NULL
+	out->v[REC_IDX(MAP_T_VIRTUAL)] = group_value(st, g, x.addrs, x.who, x.n, out, &nsub);
+	if (out->v[REC_IDX(MAP_T_VIRTUAL)] == NULL
 	    || group_senders(c, st, g, policy, &x, out, x.skipped) < 0)
 	    goto out;
     } else
-	out->v[REC_IDX('V')] = strdup(primary);
+	out->v[REC_IDX(MAP_T_VIRTUAL)] = strdup(primary);
     urls = json_array();
     for (i = 0; i < g->v[V_URL].n; i++)
 	json_array_append_new(urls, json_string(g->v[V_URL].s[i]));
@@ -1421,8 +1424,8 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
 	json_object_set(p, "cycle", x.cycle);
     if (p == NULL || (pj = json_dumps(p, JSON_COMPACT)) == NULL)
 	goto out;
-    out->v[REC_IDX('P')] = pj;
-    ret = (out->v[REC_IDX('R')] && out->v[REC_IDX('G')] && out->v[REC_IDX('V')]) ? 0 : -1;
+    out->v[REC_IDX(MAP_T_PROVENANCE)] = pj;
+    ret = (out->v[REC_IDX(MAP_T_RECIPIENT)] && out->v[REC_IDX(MAP_T_GROUP)] && out->v[REC_IDX(MAP_T_VIRTUAL)]) ? 0 : -1;
 out:
     json_decref(p);
     gexp_free(&x);
@@ -1490,7 +1493,7 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
 	    (void) !asprintf(&why, "conflict: address routed to %s (%s)", e->dn,
 			     (w->role == ROLE_PRIMARY && loser->role == ROLE_ALIAS)
 			     ? "primary address beats alias" : "smallest entryUUID wins");
-	    out->v[REC_IDX('X')] = why ? xjson(loser->e->dn, ent_tenant(c, loser->e), why) : NULL;
+	    out->v[REC_IDX(MAP_T_REJECTED)] = why ? xjson(loser->e->dn, ent_tenant(c, loser->e), why) : NULL;
 	    free(why);
 	}
 	return (comp_group(c, st, e, addr, is_primary, out, rep));
@@ -1514,8 +1517,8 @@ comp_addr(const struct conf *c, struct state *st, const char *addr,
     if (strcmp(loc, "none") == 0 && !ent_delivers(c, st, e)) {
 	if (is_primary)
 	    report_reject(rep, e->dn, NULL, NO_SINK_REASON, primary);
-	out->v[REC_IDX('X')] = xjson(e->dn, ent_tenant(c, e), NO_SINK_REASON);
-	return (out->v[REC_IDX('X')] ? 0 : -1);
+	out->v[REC_IDX(MAP_T_REJECTED)] = xjson(e->dn, ent_tenant(c, e), NO_SINK_REASON);
+	return (out->v[REC_IDX(MAP_T_REJECTED)] ? 0 : -1);
     }
     if (loser) {
 	char   *why = NULL;
