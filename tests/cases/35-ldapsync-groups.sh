@@ -61,6 +61,15 @@ g() { printf 'member: cn=%s,ou=tum,%s' "$1" "$S"; }
         "fwdGroupSenderPolicy: listed" "fwdGroupAllowedSender: cn=sub,ou=tum,$S"
     group tum grab grab@tum.de groupOfURLs "memberURL: ldap:///ou=lmu,$S??sub?(objectClass=*)" \
         "fwdForwardAddress: p4@mytum.de"
+    # More memberURL groups than searches run at once (8), two URLs each:
+    # every group gets the results of both.  ubad: its first URL is no
+    # URL, its third a bad filter; the lowest-numbered failure is named.
+    for i in 01 02 03 04 05 06 07 08 09 10 11 12; do
+        group tum "u$i" "u$i@tum.de" groupOfURLs "memberURL: ldap:///ou=tum,$S??sub?(employeeType=staff)" \
+            "memberURL: ldap:///ou=tum,$S??sub?(uid=p3)"
+    done
+    group tum ubad ubad@tum.de groupOfURLs "memberURL: not-a-url" \
+        "memberURL: ldap:///ou=tum,$S??sub?(uid=p3)" "memberURL: ldap:///ou=tum,$S??sub?(uid=p1"
     # A group may not have a mailbox.
     group tum boxed boxed@tum.de groupOfNames "$(m p1)" "fwdMailboxLocation: exchange"
 } > "$T/dir.ldif"
@@ -102,6 +111,11 @@ t_match "empty group reported" "group has no deliverable member" "$(rep '.reject
 t_eq "staff (memberURL)" "p1@tum.de p2@tum.de" "$(sorted staff@tum.de)"
 t_eq "grab: only its static member" "OK p4@mytum.de" "$(q virtual grab@tum.de)"
 t_match "grab: URL rejected" "outside the group's tenant" "$(pjson grab@tum.de | jq -r '.skipped[].reason')"
+for i in 01 02 03 04 05 06 07 08 09 10 11 12; do
+    t_eq "u$i: both URLs" "p1@tum.de p2@tum.de p3@tum.de" "$(sorted "u$i@tum.de")"
+done
+t_eq "ubad: the good URL's member" "OK p3@tum.de" "$(q virtual ubad@tum.de)"
+t_match "ubad: the first failure named" "not an LDAP URL" "$(pjson ubad@tum.de | jq -r '.skipped[].reason')"
 t_match "grab: URL rejected in the report" "outside the group's tenant" "$(rep '.rejected[] | .value // empty')"
 # A group with a mailbox is rejected.
 t_eq "boxed" NOTFOUND "$(q recipients boxed@tum.de)"
