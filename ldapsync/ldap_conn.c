@@ -68,6 +68,34 @@ lc_keep_secret(const struct conf *c, char *err, size_t errlen)
 		       err, errlen));
 }
 
+/*
+ * libldap reads a message from a plain TCP connection with two read(2)s,
+ * its header and then the rest, each after a poll(2): a full search of a
+ * million entries costs three million system calls.  liblber's own
+ * read-ahead layer (what libldap puts on CLDAP sockets) under the
+ * protocol (and under TLS, when there is TLS) reads what has arrived, up
+ * to READ_AHEAD bytes at a time, and tells libldap that buffered data is
+ * ready.  Only for the bulk searches (the full search, the sync search's
+ * refresh): on the memberURL connection, where small results trickle in
+ * from several searches at once, it made the evaluation slower (100
+ * groups at 100,000 people: 80-120 ms without, 125-150 ms with).
+ * Without the layer everything still works, one read at a time.
+ */
+#define READ_AHEAD	(256 * 1024)
+
+void
+lc_read_ahead(LDAP *ld)
+{
+    Sockbuf *sb = NULL;
+    int     size = READ_AHEAD;
+
+    if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || sb == NULL
+	|| ber_sockbuf_ctrl(sb, LBER_SB_OPT_HAS_IO, &ber_sockbuf_io_readahead) > 0)
+	return;
+    (void) ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER,
+			      &size);
+}
+
 static LDAP *
 connect_one(const struct conf *c, const char *uri, char *err, size_t errlen)
 {
@@ -499,6 +527,7 @@ lc_full_search(const struct conf *c, LDAP *ld, struct state *st,
 {
     size_t  t;
 
+    lc_read_ahead(ld);
     for (t = 0; t < c->ntenants; t++)
 	if (search_tenant(c, ld, t, st, err, errlen) < 0)
 	    return (-1);

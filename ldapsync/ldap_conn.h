@@ -48,6 +48,8 @@ struct ent *lc_entry_ber(const struct conf *c, BerElement *ber,
 struct ent *lc_entry_decode(const struct conf *c, const struct berval *op,
 			    const unsigned char *uuid, char *err, size_t errlen);
 int	lc_keep_secret(const struct conf *c, char *err, size_t errlen);
+/* Read ahead on ld's connection (for bulk searches; idempotent). */
+void	lc_read_ahead(LDAP *ld);
 char  **lc_attrs(const struct conf *c);	/* static, NULL-terminated */
 char   *lc_filter(const struct conf *c, size_t tenant);	/* malloc'd */
 /*

@@ -568,6 +568,7 @@ sy_start(struct syncer *s)
 
 	if ((ld = lc_connect(s->c, &s->uri_index, s->err, sizeof(s->err))) == NULL)
 	    goto fail;
+	lc_read_ahead(ld);		/* the refresh is a bulk search */
 	ls->ls_ld = ld;
 	ls->ls_base = strdup(s->c->tenants[t].base);
 	ls->ls_scope = LDAP_SCOPE_SUBTREE;

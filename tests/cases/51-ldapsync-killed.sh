@@ -4,31 +4,34 @@
 # and both recover once slapd is back.
 #
 # "In the middle" is made exact, not timed, with strace fault injection:
-# --once runs under strace, which stops it with SIGSTOP at its 400th
-# read(2) (about page 90 of 3000); for the daemon, slapd is stopped at its
-# 1000th write(2) (see below).  slapd is killed while stopped.
+# slapd runs under strace, which stops it at its 1000th write(2) (see
+# below), for --once and for the daemon; slapd is killed while stopped.
+# (--once was stopped at its own 400th read(2) before; since ldapsync
+# reads ahead on the refresh, the 3000 entries take a few reads.)
 source "$TOP/tests/lib/common.sh"
 source "$TOP/tests/lib/ldapsync.bash"
 command -v strace >/dev/null || t_skip "strace not installed (scripts/install-deps.sh installs it)"
 
-# stopped_start N LOG ARGS...: ldapsync -c $CONF ARGS under strace, stopped
-# by SIGSTOP at its Nth read(2); returns once it is stopped there.  Sets
-# TR_PID (strace: its exit status is ldapsync's) and TR_CHILD (ldapsync).
-_stopped_or_gone() { grep -q -- '--- stopped by SIGSTOP ---' "$1" || ! kill -0 "$2" 2>/dev/null; }
-stopped_start() {
-    local n=$1 slog=$2; shift 2
-    strace -qq -o "$slog" -e trace=read -e inject=read:signal=SIGSTOP:when="$n" \
-        "$LDAPSYNC" -c "$CONF" "$@" >>"$LSLOG" 2>&1 &
-    TR_PID=$!
-    t_track "$TR_PID"
-    t_wait 30 _stopped_or_gone "$slog" "$TR_PID"
-    grep -q -- '--- stopped by SIGSTOP ---' "$slog" ||
-        t_fail "ldapsync did not reach its read $n (finished early?): $(tail -3 "$LSLOG")"
-    # strace's only child now is ldapsync (its start-up probes are gone).
-    TR_CHILD=
-    read -r TR_CHILD _ < "/proc/$TR_PID/task/$TR_PID/children"
-    t_eq "traced program" ldapsync "$(cat "/proc/$TR_CHILD/comm" 2>/dev/null)"
-    t_match "ldapsync is stopped" '^State:[[:space:]]+[tT]' "$(grep '^State:' "/proc/$TR_CHILD/status")"
+# slapd_traced LOG: restart slapd under strace, which stops it (SIGSTOP)
+# at a thread's 1000th write(2); the refresh is one search whose entries
+# slapd writes one by one, so 9xx of the 3000 are out, the rest and the
+# refreshDone never come.  slapd_stopped LOG waits for that and sets
+# SCHILD (the stopped slapd).
+mkdir -p "$T/sbin"
+ln -sf "${SLAPD_BIN%slapd}slapadd" "${SLAPD_BIN%slapd}slaptest" "$T/sbin/"
+printf '#!/bin/sh\nexec strace -f -qq -o "$SLAPD_STRACE_LOG" -e trace=write -e inject=write:signal=SIGSTOP:when=1000 "%s" "$@"\n' \
+    "$SLAPD_BIN" > "$T/sbin/slapd"
+chmod +x "$T/sbin/slapd"
+slapd_traced() {
+    export SLAPD_STRACE_LOG=$1
+    SLAPD_BIN=$T/sbin/slapd slapd_start ldap
+    SPID=${SLAPD_PID[ldap]}
+}
+slapd_stopped() {
+    t_wait 30 grep -q -- '--- stopped by SIGSTOP ---' "$1" ||
+        t_fail "slapd was not stopped at its 1000th write: $(tail -3 "$LSLOG")"
+    read -r SCHILD _ < "/proc/$SPID/task/$SPID/children"
+    t_eq "traced program" slapd "$(cat "/proc/$SCHILD/comm" 2>/dev/null)"
 }
 slapd_init ldap conf
 for i in $(seq 1 3000); do person "p$i" "p$i@tum.de" "fwdMailboxLocation: exchange"; done > "$T/people.ldif"
@@ -43,10 +46,18 @@ before=$(md5sum < "$T/maps/fwdmap.cdb")
 # Change something, then kill slapd while a one-entry-per-page sync runs.
 printf 'dn: uid=p1,ou=tum,%s\nchangetype: modify\nreplace: fwdMailboxLocation\nfwdMailboxLocation: mytum\n' \
     "$SLAPD_SUFFIX" | slapd_modify ldap
-stopped_start 400 "$T/logs/strace-once.log" --once
+slapd_stop ldap
+slapd_traced "$T/logs/strace-slapd-once.log"
+"$LDAPSYNC" -c "$CONF" --once >>"$LSLOG" 2>&1 &
+TR_PID=$!
+t_track "$TR_PID"
+slapd_stopped "$T/logs/strace-slapd-once.log"
+t_match "--once: entries sent before the stop" '^(9[0-9][0-9]|1000)$' \
+    "$(grep -c 'write(.*uid=p[0-9]*,ou=tum' "$T/logs/strace-slapd-once.log")"
 t_eq "not published before the kill" "$before" "$(md5sum < "$T/maps/fwdmap.cdb")"
+kill -0 "$TR_PID" 2>/dev/null || t_fail "--once ended before slapd was killed: $(tail -3 "$LSLOG")"
+kill -KILL "$SCHILD"
 slapd_kill ldap
-kill -CONT "$TR_CHILD"
 wait "$TR_PID"; rc=$?
 [ "$rc" -ne 0 ] || t_fail "--once succeeded although slapd was killed mid-sync"
 t_match "clear message" "full sync failed: .*nothing published" "$(tail -2 "$LSLOG")"
@@ -61,27 +72,18 @@ ls "$T/maps" | grep -q '^\.fwdmap' && t_fail "temporary file left behind"
 # thread's 1000th write(2): 9xx of the 3000 entries are out, the rest and
 # the refreshDone never come.  Then slapd is killed.
 rm -f "$T/maps/ldapsync.cookie"
-mkdir -p "$T/sbin"
-ln -sf "${SLAPD_BIN%slapd}slapadd" "${SLAPD_BIN%slapd}slaptest" "$T/sbin/"
-printf '#!/bin/sh\nexec strace -f -qq -o "%s" -e trace=write -e inject=write:signal=SIGSTOP:when=1000 "%s" "$@"\n' \
-    "$T/logs/strace-slapd.log" "$SLAPD_BIN" > "$T/sbin/slapd"
-chmod +x "$T/sbin/slapd"
-SLAPD_BIN=$T/sbin/slapd slapd_start ldap
-spid=${SLAPD_PID[ldap]}
+slapd_traced "$T/logs/strace-slapd.log"
 : > "$T/logs/daemon.log"
 LSLOG=$T/logs/daemon.log
 ls_start -v
-t_wait 30 grep -q -- '--- stopped by SIGSTOP ---' "$T/logs/strace-slapd.log" ||
-    t_fail "slapd was not stopped at its 1000th write: $(tail -3 "$LSLOG")"
-read -r schild _ < "/proc/$spid/task/$spid/children"
-t_eq "traced program" slapd "$(cat "/proc/$schild/comm" 2>/dev/null)"
+slapd_stopped "$T/logs/strace-slapd.log"
 # Usually the thread's first few writes answered the bind and 9xx entries
 # went out; when another slapd thread answered the bind, all 1000 were
 # entries (seen with cases running in parallel).  Either way a part of the
 # 3000.
 t_match "entries sent before the stop" '^(9[0-9][0-9]|1000)$' \
     "$(grep -c 'write(.*uid=p[0-9]*,ou=tum' "$T/logs/strace-slapd.log")"
-kill -KILL "$schild"
+kill -KILL "$SCHILD"
 slapd_kill ldap
 t_wait 10 grep -q 'refresh failed: connection lost' "$LSLOG" ||
     t_fail "daemon did not notice that slapd went away: $(tail -3 "$LSLOG")"
