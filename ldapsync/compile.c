@@ -795,13 +795,10 @@ gexp_person(struct gexp *x, const struct ent *p)
 	gexp_add(x, p->v[V_MAIL].s[0], p);
 }
 
-/* A member DN (its htab_hash() in hash); returns its entry, or NULL
- * when there is none. */
+/* A member DN and its entry m (NULL: there is none); returns m. */
 static const struct ent *
-gexp_dn(struct gexp *x, const char *dn, uint64_t hash)
+gexp_member(struct gexp *x, const char *dn, const struct ent *m)
 {
-    const struct ent *m = htab_get_hashed(&x->st->dns, dn, strlen(dn), hash);
-
     if (m == NULL)
 	gexp_skip(x, dn, "no such entry among the synced recipients (missing, outside"
 		  " every tenant's search, or no fwdMailRecipient)", NULL);
@@ -855,19 +852,92 @@ gexp_cycle(struct gexp *x, const struct ent *g)
  */
 #define GEXP_AHEAD	8
 
+/*
+ * A group's member list (which: 'M' its member DNs, 'U' its memberURL
+ * results) resolved, kept in st->gmemo while the state has not changed:
+ * in one compile pass a big group nested in several others (or in a
+ * chain of them) is walked once per parent, and resolving its DNs was
+ * much of the walk.  Lists shorter than GMEMO_MIN are not kept.
+ */
+#define GMEMO_MIN	64
+
+struct gmemo {
+    size_t  n;
+    const struct ent *m[];
+};
+
+/* The kept resolution of g's list, or NULL; then *fill is a new one to
+ * fill in (NULL: none wanted or no memory) and store with gmemo_put(). */
+static const struct ent *const *
+gmemo_get(struct state *st, const struct ent *g, int which, size_t n,
+	  struct gmemo **fill)
+{
+    char    key[17];
+    struct gmemo *gm;
+
+    *fill = NULL;
+    if (n < GMEMO_MIN)
+	return (NULL);
+    if (st->gmemo_ver != st->version) {
+	state_gmemo_reset(st);
+	st->gmemo_ver = st->version;
+    }
+    memcpy(key, g->uuid, 16);
+    key[16] = (char) which;
+    if ((gm = htab_get(&st->gmemo, key, sizeof(key))) != NULL)
+	return (gm->n == n ? gm->m : NULL);
+    if ((gm = malloc(sizeof(*gm) + n * sizeof(gm->m[0]))) != NULL)
+	gm->n = n;
+    *fill = gm;
+    return (NULL);
+}
+
 static void
-gexp_dns(struct gexp *x, const char *const *dns, size_t n)
+gmemo_put(struct state *st, const struct ent *g, int which, struct gmemo *gm)
+{
+    char   *k;
+
+    if ((k = malloc(17)) == NULL) {
+	free(gm);
+	return;
+    }
+    memcpy(k, g->uuid, 16);
+    k[16] = (char) which;
+    if (htab_get(&st->gmemo, k, 17) != NULL	/* kept meanwhile (a nested walk) */
+	|| htab_put(&st->gmemo, k, 17, gm) < 0) {
+	free(k);
+	free(gm);
+    }
+}
+
+/* A group's member list: each DN resolved (the slot of the DN GEXP_AHEAD
+ * members ahead fetched early, its key and entry half as far ahead) and
+ * walked, or walked from what gmemo_get() kept. */
+static void
+gexp_dns(struct gexp *x, const struct ent *g, int which,
+	 const char *const *dns, size_t n)
 {
     const struct htab *h = &x->st->dns;
+    struct gmemo *fill;
+    const struct ent *const *memo = gmemo_get(x->st, g, which, n, &fill);
     uint64_t hs[GEXP_AHEAD];
     size_t  i;
 
+    if (memo) {
+	for (i = 0; i < n; i++) {
+	    if (i + GEXP_AHEAD < n && memo[i + GEXP_AHEAD])
+		__builtin_prefetch(memo[i + GEXP_AHEAD]);
+	    gexp_direct(x, gexp_member(x, dns[i], memo[i]), NULL);
+	}
+	return;
+    }
     for (i = 0; i < n && i < GEXP_AHEAD; i++) {
 	hs[i] = htab_hash(dns[i], strlen(dns[i]));
 	htab_prefetch_hashed(h, hs[i]);
     }
     for (i = 0; i < n; i++) {
 	uint64_t hash = hs[i % GEXP_AHEAD];
+	const struct ent *m;
 
 	if (i + GEXP_AHEAD / 2 < n)
 	    htab_prefetch_entry(h, hs[(i + GEXP_AHEAD / 2) % GEXP_AHEAD]);
@@ -875,8 +945,13 @@ gexp_dns(struct gexp *x, const char *const *dns, size_t n)
 	    hs[i % GEXP_AHEAD] = htab_hash(dns[i + GEXP_AHEAD], strlen(dns[i + GEXP_AHEAD]));
 	    htab_prefetch_hashed(h, hs[i % GEXP_AHEAD]);
 	}
-	gexp_direct(x, gexp_dn(x, dns[i], hash), NULL);
+	m = htab_get_hashed(h, dns[i], strlen(dns[i]), hash);
+	if (fill)
+	    fill->m[i] = m;
+	gexp_direct(x, gexp_member(x, dns[i], m), NULL);
     }
+    if (fill)
+	gmemo_put(x->st, g, which, fill);
 }
 
 static void
@@ -899,9 +974,9 @@ gexp_group(struct gexp *x, const struct ent *g)
 	return;
     }
     x->depth++;
-    gexp_dns(x, (const char *const *) g->v[V_MEMBER].s, g->v[V_MEMBER].n);
+    gexp_dns(x, g, 'M', (const char *const *) g->v[V_MEMBER].s, g->v[V_MEMBER].n);
     if ((u = state_urls(x->st, g)) != NULL) {
-	gexp_dns(x, (const char *const *) u->dns, u->n);
+	gexp_dns(x, g, 'U', (const char *const *) u->dns, u->n);
 	if (u->why)
 	    gexp_skip(x, g->dn, u->why, u->bad_url);
     }

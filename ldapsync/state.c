@@ -345,9 +345,20 @@ state_init_hint(struct state *st, size_t entries)
 	|| htab_init(&st->dirty, entries / 4) < 0 || htab_init(&st->dns, entries) < 0
 	|| htab_init(&st->refs, 256) < 0 || htab_init(&st->urls, 16) < 0
 	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0
-	|| htab_init(&st->gsub, 16) < 0)
+	|| htab_init(&st->gsub, 16) < 0 || htab_init(&st->gmemo, 16) < 0)
 	return (-1);
     return (0);
+}
+
+void
+state_gmemo_reset(struct state *st)
+{
+    size_t  pos = 0;
+    void   *v;
+
+    while (htab_next(&st->gmemo, &pos, NULL, NULL, &v))
+	free(v);
+    htab_free_keys(&st->gmemo);		/* an empty table, allocated on use */
 }
 
 void
@@ -378,6 +389,7 @@ state_free(struct state *st)
     htab_free_keys(&st->url_pending);
     htab_free_keys(&st->grel);
     htab_free_keys(&st->gsub);
+    state_gmemo_reset(st);
     arena_free(&st->arena);
 }
 
@@ -819,6 +831,7 @@ state_put(struct state *st, struct ent *e)
     else
 	st->nents++;
     st->changes++;
+    st->version++;
     if (reindex(st, e) < 0)
 	return (-1);
     return (st->no_dirty || !refs ? 0 : mark_refs(st, e->dnkey));
@@ -848,6 +861,7 @@ state_del(struct state *st, const unsigned char uuid[16])
     drop_ent(st, old);
     st->nents--;
     st->changes++;
+    st->version++;
     return (1);
 }
 
@@ -901,6 +915,7 @@ state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
     if (refs_of(st, g, 1) < 0)
 	return (-1);
     st->changes++;
+    st->version++;
     st->url_gen++;
     if (mark_addrs(st, g) < 0)
 	return (-1);

@@ -128,6 +128,13 @@ struct state {
     unsigned long url_gen;	/* counts changes of memberURL results */
     size_t  nents;
     unsigned long changes;	/* puts and deletes since last take */
+    unsigned long version;	/* counts every put, delete and change of
+				 * memberURL results (never reset): what
+				 * compile.c caches is valid while it stays */
+    struct htab gmemo;		/* compile.c: group uuid + list (owned) ->
+				 * its member DNs resolved (malloc'd), for
+				 * gmemo_ver */
+    unsigned long gmemo_ver;
     int	    no_dirty;		/* full load: do not track dirty addresses */
     struct state_chunk *arena;	/* entries and address nodes a snapshot
 				 * load made: freed with the state */
@@ -149,6 +156,8 @@ int	state_init(struct state *st) __attribute__((warn_unused_result));
 int	state_init_hint(struct state *st, size_t entries)
 	__attribute__((warn_unused_result));
 void	state_free(struct state *st);
+/* Forget what compile.c cached in st->gmemo (frees it; the table stays). */
+void	state_gmemo_reset(struct state *st);
 struct ent *state_get(struct state *st, const unsigned char uuid[16]);
 
 /* Take ownership of e (replacing the entry with the same uuid); the
