@@ -577,17 +577,18 @@ struct url_op {
     size_t  acc, url;
 };
 
-/* Remember why URL number at of a group failed (the lowest number wins:
- * the same directory gives the same reason, whatever order the searches
- * end in). */
+/* Remember why URL number at of a group failed, reason and (unless
+ * NULL) the server's word (the lowest number wins: the same directory
+ * gives the same reason, whatever order the searches end in). */
 static void
-acc_why(struct url_acc *a, size_t at, const char *url, const char *fmt, const char *arg)
+acc_why(struct url_acc *a, size_t at, const char *url, const char *reason,
+	const char *detail)
 {
     char   *w;
 
     if (a->why && a->why_at <= at)
 	return;
-    if (asprintf(&w, fmt, arg) < 0)
+    if (asprintf(&w, "%s%s%s", reason, detail ? ": " : "", detail ? detail : "") < 0)
 	return;
     free(a->why);
     free(a->bad);
@@ -679,12 +680,12 @@ acc_issue(const struct conf *c, LDAP *ld, struct url_acc *a, size_t ai,
 	int     rc, scope, msgid;
 
 	if (ldap_url_parse(url, &lud) != LDAP_URL_SUCCESS) {
-	    acc_why(a, at, url, "memberURL rejected: not an LDAP URL%s", "");
+	    acc_why(a, at, url, "memberURL rejected: not an LDAP URL", NULL);
 	    continue;
 	}
 	base = lud->lud_dn ? lud->lud_dn : "";
 	if (a->g->tenant < 0 || dn_within(base, c->tenants[a->g->tenant].base) == 0) {
-	    acc_why(a, at, url, "memberURL rejected: its base lies outside the group's tenant's base%s", "");
+	    acc_why(a, at, url, "memberURL rejected: its base lies outside the group's tenant's base", NULL);
 	    ldap_free_urldesc(lud);
 	    continue;
 	}
@@ -698,7 +699,7 @@ acc_issue(const struct conf *c, LDAP *ld, struct url_acc *a, size_t ai,
 	    return (-1);
 	}
 	if (rc != LDAP_SUCCESS) {
-	    acc_why(a, at, url, "memberURL search failed: %s", ldap_err2string(rc));
+	    acc_why(a, at, url, "memberURL search failed", ldap_err2string(rc));
 	    continue;
 	}
 	op->msgid = msgid;
@@ -818,7 +819,7 @@ lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
 	    }
 	    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED)
 		acc_why(a, ops[i].url, a->g->v[V_URL].s[ops[i].url],
-			"memberURL search failed: %s", ldap_err2string(rc));
+			"memberURL search failed", ldap_err2string(rc));
 	    ops[i] = ops[--nops];
 	    if (--a->inflight == 0 && a->next_url >= a->g->v[V_URL].n) {
 		if ((r = acc_finish(st, a)) < 0)
