@@ -626,6 +626,8 @@ mark_refs(struct state *st, const char *dnkey)
     return (0);
 }
 
+static int grel_add(struct state *st, const unsigned char uuid[16]);
+
 static void
 unindex(struct state *st, struct ent *e)
 {
@@ -661,6 +663,11 @@ unindex(struct state *st, struct ent *e)
 			a->c[j] = a->c[--a->nc];
 			j--;
 		    }
+		/* Who wins a contested address can change with this: the
+		 * groups naming the other claimants see it (once the
+		 * address is no longer contested, nothing else tells). */
+		for (j = 0; j < a->nc; j++)
+		    (void) grel_add(st, a->c[j].e->uuid);
 		state_mark_dirty(st, addr, strlen(addr));
 	    }
 	    anode_maybe_free(st, a);
