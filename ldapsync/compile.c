@@ -2,6 +2,7 @@
  * compile.c - validation and per-address compilation of routes
  *	       (see compile.h).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -689,7 +690,8 @@ struct gexp {
     struct state *st;
     struct htab seen;		/* group uuid -> WALK_ON_STACK / WALK_DONE */
     struct htab out;		/* final addresses not of a person */
-    unsigned gen;		/* people taken: ent->gexp_gen == gen */
+    unsigned gen;		/* people taken: ent->gexp_gen[slot] == gen */
+    int	    slot;		/* 1: runs inside another (gflat_build()) */
     int	    depth;		/* of the group being expanded (0: the top) */
     json_t *direct;		/* the top group's direct members (P record),
 				 * at most MAP_P_LIST_MAX; NULL: not wanted */
@@ -728,7 +730,7 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
      * person's primary address is in our domains and won by them alone,
      * so it never equals an address of the other kind. */
     if (who) {
-	if (who->gexp_gen == x->gen)
+	if (who->gexp_gen[x->slot] == x->gen)
 	    return;
     } else if (htab_get(&x->out, addr, l))
 	return;
@@ -750,7 +752,7 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 	x->cap = nc;
     }
     if (who)
-	((struct ent *) (uintptr_t) who)->gexp_gen = x->gen;
+	((struct ent *) (uintptr_t) who)->gexp_gen[x->slot] = x->gen;
     else if (htab_put(&x->out, addr, l, x) < 0) {
 	x->oom = 1;
 	return;
@@ -954,6 +956,250 @@ gexp_dns(struct gexp *x, const struct ent *g, int which,
 	gmemo_put(x->st, g, which, fill);
 }
 
+/*
+ * The expansion of a big group on its own (gflat), kept in st->gflat
+ * across compile passes.  A change to one member of a small group that
+ * is nested, with a big one, in several lists recompiles each of those
+ * lists; each walked the big group again, member by member, and a batch
+ * took over a second at a million people (issue 10).  Walked once on
+ * its own, the big group is then taken into every list that names it as
+ * a whole, and kept while the changes do not reach it:
+ *
+ *	a dirty group's (state_dirty_expand() marks every group whose
+ *	expansion can have changed) is dropped by gflat_check();
+ *	one that names an entry replaced meanwhile (st->gfreed) points to
+ *	the new one instead: the group is not dirty, so what it says of
+ *	that member has not changed;
+ *	one that met a cycle is not taken whole (a cycle is reported from
+ *	where the walk meets it), nor is one whose groups the list has
+ *	already walked: those lists walk it as before.
+ *
+ * Kept for groups of GFLAT_MIN direct members or more, found nested.
+ */
+#define GFLAT_MIN	1024
+
+static size_t gflat_min = GFLAT_MIN;
+
+struct gflat {
+    const struct ent *g;	/* the group it is of */
+    size_t  n;			/* final addresses */
+    const char **addrs;
+    const struct ent **who;
+    json_t *skipped;		/* as gexp's, at most MAP_P_LIST_MAX */
+    size_t  nskipped;
+    const struct ent **groups;	/* every group the walk took */
+    size_t  ng;
+    int	    whole;		/* 0: met a cycle, walk it */
+};
+
+void
+comp_set_gflat_min(size_t n)
+{
+    gflat_min = n;
+}
+
+static int gexp_init(struct gexp *x, const struct conf *c, struct state *st,
+		     size_t members);
+static void gexp_free(struct gexp *x);
+
+static void
+gflat_free(struct gflat *fl)
+{
+    free(fl->addrs);
+    free(fl->who);
+    json_decref(fl->skipped);
+    free(fl->groups);
+    free(fl);
+}
+
+/* The note of a freed pointer (the first time it was freed), or NULL:
+ * not freed.  By the table fh of them when there are many. */
+static const struct gfreed *
+gflat_freed(const struct state *st, const struct htab *fh, const struct ent *e)
+{
+    size_t  i;
+
+    if (fh)
+	return (htab_get(fh, (const char *) &e, sizeof(e)));
+    for (i = 0; i < st->ngfreed; i++)
+	if (st->gfreed[i].e == e)
+	    return (&st->gfreed[i]);
+    return (NULL);
+}
+
+/* Is fl still right after the changes state_dirty_expand() saw?  Repoints
+ * members whose entries were replaced. */
+static int
+gflat_valid(struct state *st, const struct htab *fh, struct gflat *fl,
+	    const unsigned char *uuid)
+{
+    const struct ent *g = htab_get(&st->ents, (const char *) uuid, 16);
+    const struct gfreed *f;
+    size_t  i;
+
+    if (g != fl->g || g->v[V_MAIL].n == 0
+	|| htab_get(&st->dirty, g->v[V_MAIL].s[0], strlen(g->v[V_MAIL].s[0])))
+	return (0);
+    if (st->ngfreed == 0)
+	return (1);
+    for (i = 0; i < fl->ng; i++)
+	if (gflat_freed(st, fh, fl->groups[i]))
+	    return (0);
+    for (i = 0; i < fl->n; i++) {
+	const struct ent *e;
+
+	if (fl->who[i] == NULL || (f = gflat_freed(st, fh, fl->who[i])) == NULL)
+	    continue;
+	e = htab_get(&st->ents, (const char *) f->uuid, 16);
+	if (e == NULL || e->invalid || ENT_IS_GROUP(e) || e->v[V_MAIL].n != 1)
+	    return (0);			/* the group would be dirty */
+	fl->who[i] = e;
+	fl->addrs[i] = e->v[V_MAIL].s[0];
+    }
+    return (1);
+}
+
+/* st->gflat_check (state.h). */
+static void
+gflat_check(struct state *st, int drop_all)
+{
+    size_t  pos = 0, nd = 0, i;
+    const char *k;
+    void   *v;
+    char  **drop;
+    struct htab fh, *fhp = NULL;
+
+    if (st->no_dirty || st->gfreed_over)
+	drop_all = 1;
+    if (!drop_all && st->ngfreed > 8) {	/* many: by a table */
+	if (htab_init(&fh, st->ngfreed) < 0)
+	    drop_all = 1;
+	else
+	    fhp = &fh;
+	for (i = 0; fhp && i < st->ngfreed; i++) {
+	    const char *pk = (const char *) &st->gfreed[i].e;
+
+	    if (htab_get(fhp, pk, sizeof(st->gfreed[i].e)) == NULL
+		&& htab_put(fhp, pk, sizeof(st->gfreed[i].e), &st->gfreed[i]) < 0)
+		drop_all = 1;
+	}
+    }
+    if ((drop = malloc((st->gflat.n + 1) * sizeof(*drop))) == NULL)
+	drop_all = 1;
+    while (htab_next(&st->gflat, &pos, &k, NULL, &v))
+	if (drop_all || !gflat_valid(st, fhp, v, (const unsigned char *) k)) {
+	    if (drop)
+		drop[nd++] = (char *) (uintptr_t) k;
+	    else
+		gflat_free(v);
+	}
+    if (drop == NULL) {			/* every value freed above */
+	htab_free_keys(&st->gflat);
+    } else {
+	for (i = 0; i < nd; i++) {
+	    const char *ok;
+
+	    if (htab_take(&st->gflat, drop[i], 16, &ok, &v)) {
+		gflat_free(v);
+		free((char *) (uintptr_t) ok);
+	    }
+	}
+	free(drop);
+    }
+    if (fhp)
+	htab_free(fhp);
+    st->ngfreed = 0;
+    st->gfreed_over = 0;
+}
+
+/* g walked on its own (inside the walk x, with the other marks), kept;
+ * NULL when out of memory. */
+static struct gflat *
+gflat_build(struct gexp *x, const struct ent *g)
+{
+    struct urlres *u = state_urls(x->st, g);
+    struct gexp y;
+    struct gflat *fl = calloc(1, sizeof(*fl));
+    size_t  pos = 0;
+    const char *k;
+    char   *key = NULL;
+
+    if (fl == NULL)
+	return (NULL);
+    if (gexp_init(&y, x->c, x->st, g->v[V_MEMBER].n + (u ? u->n : 0)) < 0)
+	goto fail;
+    y.slot = 1;
+    gexp_group(&y, g);
+    if (y.oom || (fl->groups = malloc((y.seen.n + 1) * sizeof(*fl->groups))) == NULL)
+	goto fail;
+    while (htab_next(&y.seen, &pos, &k, NULL, NULL))	/* keys: ent->uuid */
+	fl->groups[fl->ng++] = (const struct ent *) (const void *) (k - offsetof(struct ent, uuid));
+    fl->g = g;
+    fl->n = y.n;
+    fl->addrs = y.addrs;
+    fl->who = y.who;
+    y.addrs = NULL;
+    y.who = NULL;
+    fl->skipped = json_incref(y.skipped);
+    fl->nskipped = y.nskipped;
+    fl->whole = json_array_size(y.cycle) == 0;
+    gexp_free(&y);
+    if ((key = malloc(16)) == NULL)
+	goto fail_kept;
+    memcpy(key, g->uuid, 16);
+    if (htab_put(&x->st->gflat, key, 16, fl) < 0)
+	goto fail_kept;
+    x->st->gflat_check = gflat_check;
+    return (fl);
+fail:
+    gexp_free(&y);
+fail_kept:
+    free(key);
+    free(fl->groups);
+    fl->groups = NULL;
+    gflat_free(fl);
+    return (NULL);
+}
+
+/*
+ * Group g, met in walk x below its top, taken whole from what is kept
+ * (built now when x may): 1 done, 0 walk it member by member.
+ */
+static int
+gflat_take(struct gexp *x, const struct ent *g)
+{
+    struct urlres *u;
+    struct gflat *fl;
+    size_t  i;
+
+    if (gflat_min == 0 || x->depth == 0 || g->v[V_MAIL].n == 0)
+	return (0);
+    u = state_urls(x->st, g);
+    if (g->v[V_MEMBER].n + (u ? u->n : 0) < gflat_min)
+	return (0);
+    if ((fl = htab_get(&x->st->gflat, (const char *) g->uuid, 16)) == NULL
+	&& (x->slot != 0 || (fl = gflat_build(x, g)) == NULL))
+	return (0);
+    if (!fl->whole)
+	return (0);
+    for (i = 0; i < fl->ng; i++)
+	if (htab_get(&x->seen, (const char *) fl->groups[i]->uuid, 16))
+	    return (0);
+    for (i = 0; i < fl->ng; i++)
+	if (htab_put(&x->seen, (const char *) fl->groups[i]->uuid, 16, WALK_DONE) < 0) {
+	    x->oom = 1;
+	    return (1);
+	}
+    for (i = 0; i < fl->n && !x->oom; i++)
+	gexp_add(x, fl->addrs[i], fl->who[i]);
+    for (i = 0; i < fl->nskipped; i++) {
+	x->nskipped++;
+	if (json_array_size(x->skipped) < MAP_P_LIST_MAX)
+	    json_array_append(x->skipped, json_array_get(fl->skipped, i));
+    }
+    return (1);
+}
+
 static void
 gexp_group(struct gexp *x, const struct ent *g)
 {
@@ -969,6 +1215,8 @@ gexp_group(struct gexp *x, const struct ent *g)
 	    gexp_cycle(x, g);
 	return;
     }
+    if (gflat_take(x, g))
+	return;
     if (htab_put(&x->seen, k, 16, WALK_ON_STACK) < 0) {
 	x->oom = 1;
 	return;
@@ -1000,7 +1248,7 @@ gexp_gen_reset(struct state *st)
     void   *v;
 
     while (htab_next(&st->ents, &pos, NULL, NULL, &v))
-	((struct ent *) v)->gexp_gen = 0;
+	((struct ent *) v)->gexp_gen[0] = ((struct ent *) v)->gexp_gen[1] = 0;
 }
 
 /* Ready to expand a group of about members direct members (the table of

@@ -84,6 +84,9 @@ void	recs_free(struct recs *r);
  * the 16 hex digits that name a group's sub-lists. */
 void	comp_set_sublist_key(const unsigned char *key, size_t len);
 void	comp_sublist_stem(const char *primary, char out[17]);
+/* Groups of n direct members or more, met nested, are expanded once and
+ * kept across compile passes (0: never; tests set 1 to keep every one). */
+void	comp_set_gflat_min(size_t n);
 /* The D record value of configured domain i. */
 char   *comp_domain_value(const struct conf *c, size_t i);
 

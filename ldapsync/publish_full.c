@@ -209,6 +209,9 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     int     ret = -1;
     struct htab gext;		/* the group extras of this generation */
 
+    /* Not every caller has expanded the dirty set that would tell which
+     * kept group expansions still hold: this pass walks them anew. */
+    state_gflat_drop(st);
     if (htab_init(&gext, 64) < 0) {
 	snprintf(err, errlen, "out of memory");
 	return (-1);

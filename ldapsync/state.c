@@ -345,9 +345,44 @@ state_init_hint(struct state *st, size_t entries)
 	|| htab_init(&st->dirty, entries / 4) < 0 || htab_init(&st->dns, entries) < 0
 	|| htab_init(&st->refs, 256) < 0 || htab_init(&st->urls, 16) < 0
 	|| htab_init(&st->url_pending, 16) < 0 || htab_init(&st->grel, 16) < 0
-	|| htab_init(&st->gsub, 16) < 0 || htab_init(&st->gmemo, 16) < 0)
+	|| htab_init(&st->gsub, 16) < 0 || htab_init(&st->gmemo, 16) < 0
+	|| htab_init(&st->gflat, 16) < 0)
 	return (-1);
     return (0);
+}
+
+/*
+ * What compile.c keeps of big groups across passes (st->gflat) names
+ * entries by pointer: a replaced or deleted one is noted here, so that
+ * the next check repoints or drops what named it.  A change that is not
+ * tracked as dirty (a full refresh) drops everything kept.
+ */
+#define GFREED_MAX	65536
+
+static void
+gflat_note(struct state *st, const struct ent *old)
+{
+    if (st->gflat.n == 0 || st->gflat_check == NULL)
+	return;
+    if (st->no_dirty) {
+	st->gflat_check(st, 1);
+	return;
+    }
+    if (old == NULL || st->gfreed_over)
+	return;
+    if (st->ngfreed == st->cgfreed) {
+	size_t  n = st->cgfreed ? st->cgfreed * 2 : 16;
+	struct gfreed *f = n <= GFREED_MAX ? realloc(st->gfreed, n * sizeof(*f)) : NULL;
+
+	if (f == NULL) {
+	    st->gfreed_over = 1;
+	    return;
+	}
+	st->gfreed = f;
+	st->cgfreed = n;
+    }
+    st->gfreed[st->ngfreed].e = old;
+    memcpy(st->gfreed[st->ngfreed++].uuid, old->uuid, 16);
 }
 
 void
@@ -359,6 +394,13 @@ state_gmemo_reset(struct state *st)
     while (htab_next(&st->gmemo, &pos, NULL, NULL, &v))
 	free(v);
     htab_free_keys(&st->gmemo);		/* an empty table, allocated on use */
+}
+
+void
+state_gflat_drop(struct state *st)
+{
+    if (st->gflat_check)
+	st->gflat_check(st, 1);
 }
 
 void
@@ -390,6 +432,10 @@ state_free(struct state *st)
     htab_free_keys(&st->grel);
     htab_free_keys(&st->gsub);
     state_gmemo_reset(st);
+    if (st->gflat_check)
+	st->gflat_check(st, 1);
+    htab_free(&st->gflat);
+    free(st->gfreed);
     arena_free(&st->arena);
 }
 
@@ -799,6 +845,7 @@ state_put(struct state *st, struct ent *e)
     int     refs = old == NULL || strcmp(old->dnkey, e->dnkey) != 0
 	|| group_relevant(old, e);
 
+    gflat_note(st, old);
     if (refs && grel_add(st, e->uuid) < 0)
 	return (-1);
     if (old) {
@@ -853,6 +900,7 @@ state_del(struct state *st, const unsigned char uuid[16])
 
     if (old == NULL)
 	return (0);
+    gflat_note(st, old);
     if (!st->no_dirty)
 	mark_refs(st, old->dnkey);
     (void) grel_add(st, uuid);
@@ -894,6 +942,7 @@ state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
 	    return (0);
 	}
     }
+    gflat_note(st, NULL);
     if ((nu = calloc(1, sizeof(*nu))) == NULL)
 	return (-1);
     nu->dns = dns;
@@ -1052,6 +1101,8 @@ state_dirty_expand(struct state *st)
 	}
     }
     free(list);
+    if (st->gflat.n && st->gflat_check)
+	st->gflat_check(st, 0);
     return (0);
 fail:
     free(list);

@@ -54,8 +54,9 @@ struct ent {
     unsigned char uuid[16];
     int	    tenant;		/* index into conf->tenants, -1 none */
     unsigned mark;		/* present-phase generation */
-    unsigned gexp_gen;		/* compile.c: the group expansion that last
-				 * took this person's address (each once) */
+    unsigned gexp_gen[2];	/* compile.c: the group expansion that last
+				 * took this person's address (each once);
+				 * [1] for one that runs inside another */
     struct anode *pa;		/* the address node of its (only) mail while
 				 * it is indexed, else NULL: no lookup to
 				 * tell whether it wins it */
@@ -135,6 +136,23 @@ struct state {
 				 * its member DNs resolved (malloc'd), for
 				 * gmemo_ver */
     unsigned long gmemo_ver;
+    /*
+     * compile.c: the expansions of big nested groups kept across
+     * compile passes (group uuid (owned) -> its struct gflat), and what
+     * checks them: gflat_check(st, 0) after each state_dirty_expand()
+     * drops those of dirty groups and repoints those that name an entry
+     * freed meanwhile (gfreed, first free of a pointer first);
+     * gflat_check(st, 1) drops them all (changes not tracked, the state
+     * freed, too many frees to follow).
+     */
+    struct htab gflat;
+    struct gfreed {
+	const struct ent *e;	/* freed or replaced (not to be read) */
+	unsigned char uuid[16];	/* its entryUUID */
+    }      *gfreed;
+    size_t  ngfreed, cgfreed;
+    int	    gfreed_over;	/* more than GFREED_MAX: drop them all */
+    void    (*gflat_check)(struct state *st, int drop_all);
     int	    no_dirty;		/* full load: do not track dirty addresses */
     struct state_chunk *arena;	/* entries and address nodes a snapshot
 				 * load made: freed with the state */
@@ -158,6 +176,8 @@ int	state_init_hint(struct state *st, size_t entries)
 void	state_free(struct state *st);
 /* Forget what compile.c cached in st->gmemo (frees it; the table stays). */
 void	state_gmemo_reset(struct state *st);
+/* Forget every group expansion compile.c keeps across passes. */
+void	state_gflat_drop(struct state *st);
 struct ent *state_get(struct state *st, const unsigned char uuid[16]);
 
 /* Take ownership of e (replacing the entry with the same uuid); the

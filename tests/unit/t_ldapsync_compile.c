@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "check.h"
 #include "compile.h"
 #include "conf.h"
@@ -609,6 +611,221 @@ test_htab(void)
  * expansion split into sub-lists that each fit, together holding every
  * member once; the reverse index marks the groups of a changed member.
  */
+/* ---- kept expansions of nested groups (gflat) ---- */
+
+/* Every record of addr, as one string (the extras in order). */
+static char *
+recs_text(struct state *st, const char *addr)
+{
+    struct recs r;
+    char   *buf = NULL;
+    size_t  len = 0, i;
+    FILE   *f = open_memstream(&buf, &len);
+
+    if (f == NULL)
+	return (NULL);
+    if (comp_addr(conf, st, addr, &r, NULL) < 0)
+	fputs("ERROR", f);
+    else {
+	for (i = 0; i < sizeof(r.v) / sizeof(r.v[0]); i++)
+	    fprintf(f, "%c=%s\n", MAP_TAGS[i], r.v[i] ? r.v[i] : "-");
+	for (i = 0; i < r.nx; i++)
+	    fprintf(f, "%c:%s=%s\n", r.x[i].tag, r.x[i].key, r.x[i].val);
+	recs_free(&r);
+    }
+    fclose(f);
+    return (buf);
+}
+
+static unsigned gf_seed = 4711;
+
+static unsigned
+gf_rand(unsigned n)
+{
+    gf_seed = gf_seed * 1103515245u + 12345u;
+    return ((gf_seed >> 16) % n);
+}
+
+#define GF_PEOPLE	40
+#define GF_GROUPS	14
+
+/* Person i, variant v: its address, alias, forwards change with v, its
+ * store with v and moved (a move alone changes no group). */
+static struct ent *
+gf_person(int i, unsigned v, unsigned moved)
+{
+    char    dn[64], m[64], a[64], f[64];
+    const char *loc = v % 5 == 4 ? "l:none" : (v + moved) % 2 ? "l:mytum" : "l:exchange";
+
+    snprintf(dn, sizeof(dn), "uid=p%d,ou=tum,dc=ex", i);
+    snprintf(m, sizeof(m), "m:p%d.%u@tum.de", i, v % 3);
+    snprintf(a, sizeof(a), "a:alias%d.%u@tum.de", i, v % 2);
+    /* Forward-only people forward to another person (chains, cycles)
+     * or outside; v % 7 == 6 takes another's address (a conflict). */
+    if (v % 7 == 6)
+	snprintf(m, sizeof(m), "m:p%d.0@tum.de", (i + 1) % GF_PEOPLE);
+    if (v % 3 == 0)
+	snprintf(f, sizeof(f), "f:p%d.0@tum.de", (int) ((i + 1 + v) % GF_PEOPLE));
+    else
+	snprintf(f, sizeof(f), "f:out%d@example.net", i);
+    return (mk(100 + i, dn, m, a, loc, v % 5 == 4 || v % 4 == 1 ? f : NULL, NULL));
+}
+
+/* Group j with a random member list: people, groups (cycles too), a
+ * missing DN, an external member now and then. */
+static struct ent *
+gf_group(int j)
+{
+    char    dn[64], m[64], mem[12][64], *vals[V_NUM][16];
+    char  **vp[V_NUM];
+    size_t  n[V_NUM] = {0}, k, nm = 1 + gf_rand(8);
+    unsigned char u[16] = {0};
+    static const char *pol[] = {"anyone", "members", "tenant", "listed"};
+    struct ent *e;
+
+    snprintf(dn, sizeof(dn), "cn=g%d,ou=tum,dc=ex", j);
+    snprintf(m, sizeof(m), "g%d@tum.de", j);
+    vals[V_MAIL][n[V_MAIL]++] = m;
+    vals[V_GROUP][n[V_GROUP]++] = (char *) (uintptr_t) "groupofnames";
+    vals[V_POLICY][n[V_POLICY]++] = (char *) (uintptr_t) pol[gf_rand(4)];
+    for (k = 0; k < nm; k++) {
+	unsigned r = gf_rand(10);
+
+	if (r < 6)
+	    snprintf(mem[k], sizeof(mem[k]), "uid=p%u,ou=tum,dc=ex", gf_rand(GF_PEOPLE));
+	else if (r < 9)
+	    snprintf(mem[k], sizeof(mem[k]), "cn=g%u,ou=tum,dc=ex", gf_rand(GF_GROUPS));
+	else
+	    snprintf(mem[k], sizeof(mem[k]), "uid=nobody%u,ou=tum,dc=ex", gf_rand(3));
+	vals[V_MEMBER][n[V_MEMBER]++] = mem[k];
+    }
+    if (gf_rand(4) == 0)
+	vals[V_FWD][n[V_FWD]++] = (char *) (uintptr_t) "Ext.Member@example.net";
+    for (k = 0; k < V_NUM; k++)
+	vp[k] = vals[k];
+    u[15] = (unsigned char) (200 + j);
+    e = ent_new(u, dn, (char **const *) vp, n);
+    comp_validate(conf, e);
+    return (e);
+}
+
+static void
+gf_differ(int round, const char *what, const char *addr, const char *got,
+	  const char *want)
+{
+    check_count++;
+    if (got && want && strcmp(got, want) == 0)
+	return;
+    fprintf(stderr, "%s: round %d: %s %s:\n%s\nfresh:\n%s\n", __FILE__, round,
+	    what, addr, got ? got : "NULL", want ? want : "NULL");
+    check_failures++;
+}
+
+/*
+ * After a batch (dirty set expanded): the dirty addresses recompiled
+ * with kept expansions (every nested group kept, across passes) into
+ * pub, as a delta publishes them; then every address's records, kept
+ * and published, against walking afresh.
+ */
+static void
+gf_compare(struct state *st, json_t *pub, int round)
+{
+    size_t  pos = 0, kl;
+    const char *k;
+    char    addr[256], *none;
+    void   *it;
+
+    comp_set_gflat_min(1);
+    while (htab_next(&st->dirty, &pos, &k, &kl, NULL)) {
+	char   *t;
+
+	snprintf(addr, sizeof(addr), "%.*s", (int) kl, k);
+	if ((t = recs_text(st, addr)) != NULL)
+	    json_object_set_new(pub, addr, json_string(t));
+	free(t);
+    }
+    comp_set_gflat_min(0);
+    none = recs_text(st, "nobody-at-all@example.invalid");
+    pos = 0;
+    while (htab_next(&st->addrs, &pos, &k, &kl, NULL)) {
+	char   *kept, *fresh;
+	const char *p;
+
+	snprintf(addr, sizeof(addr), "%.*s", (int) kl, k);
+	comp_set_gflat_min(1);
+	kept = recs_text(st, addr);
+	comp_set_gflat_min(0);
+	fresh = recs_text(st, addr);
+	gf_differ(round, "kept", addr, kept, fresh);
+	p = json_string_value(json_object_get(pub, addr));
+	gf_differ(round, "published", addr, p ? p : none, fresh);
+	free(kept);
+	free(fresh);
+    }
+    /* Addresses gone: what is published for them is nothing. */
+    for (it = json_object_iter(pub); it; it = json_object_iter_next(pub, it)) {
+	const char *a = json_object_iter_key(it);
+
+	if (htab_get(&st->addrs, a, strlen(a)) == NULL)
+	    gf_differ(round, "published (gone)", a,
+		      json_string_value(json_object_iter_value(it)), none);
+    }
+    free(none);
+}
+
+static void
+test_gflat(void)
+{
+    struct state st;
+    unsigned var[GF_PEOPLE] = {0}, moved[GF_PEOPLE] = {0};
+    int     i, round, fails = check_failures, kept_rounds = 0;
+    unsigned char u[16];
+    json_t *pub = json_object();
+
+    if (getenv("T_GFLAT_SEED"))		/* other runs: T_GFLAT_SEED=N */
+	gf_seed = (unsigned) strtoul(getenv("T_GFLAT_SEED"), NULL, 10);
+
+    CHECK(state_init(&st) == 0);
+    for (i = 0; i < GF_PEOPLE; i++)
+	CHECK(state_put(&st, gf_person(i, 0, 0)) == 0);
+    for (i = 0; i < GF_GROUPS; i++)
+	CHECK(state_put(&st, gf_group(i)) == 0);
+    for (round = 0; round < 400 && check_failures == fails; round++) {
+	int     nch = 1 + (int) gf_rand(3), c;
+
+	CHECK(state_dirty_expand(&st) == 0);
+	gf_compare(&st, pub, round);
+	kept_rounds += st.gflat.n > 0;
+	state_dirty_clear(&st);
+	for (c = 0; c < nch; c++) {
+	    unsigned what = gf_rand(10);
+
+	    if (what < 4) {		/* a person changes */
+		i = (int) gf_rand(GF_PEOPLE);
+		CHECK(state_put(&st, gf_person(i, ++var[i], moved[i])) == 0);
+	    } else if (what < 6) {	/* a person moves to another store */
+		i = (int) gf_rand(GF_PEOPLE);
+		CHECK(state_put(&st, gf_person(i, var[i], ++moved[i])) == 0);
+	    } else if (what < 7) {	/* ... or goes (a change brings it back) */
+		memset(u, 0, sizeof(u));
+		u[15] = (unsigned char) (100 + gf_rand(GF_PEOPLE));
+		CHECK(state_del(&st, u) >= 0);
+	    } else if (what < 9) {	/* a group's members change (or it is back) */
+		CHECK(state_put(&st, gf_group((int) gf_rand(GF_GROUPS))) == 0);
+	    } else {			/* a group goes */
+		memset(u, 0, sizeof(u));
+		u[15] = (unsigned char) (200 + gf_rand(GF_GROUPS));
+		CHECK(state_del(&st, u) >= 0);
+	    }
+	}
+    }
+    CHECK(round >= 400);
+    CHECK(kept_rounds >= 100);		/* kept: the test tests something */
+    comp_set_gflat_min(1024);
+    json_decref(pub);
+    state_free(&st);
+}
+
 static void
 test_groups(void)
 {
@@ -797,6 +1014,7 @@ main(void)
     test_dirty_forwarders();
     test_dead_cycles();
     test_groups();
+    test_gflat();
     test_expansion();
     test_dn();
     test_snapshot();
