@@ -698,6 +698,7 @@ struct gexp {
     size_t  ndirect;
     const char **addrs;		/* final addresses, in the order met */
     const struct ent **who;	/* per address: the person, or NULL */
+    uint64_t *mh;		/* per address: its member_hash() */
     size_t  n, cap;
     json_t *skipped;		/* [{"dn","reason"}], at most MAP_P_LIST_MAX */
     size_t  nskipped;
@@ -720,8 +721,34 @@ gexp_skip(struct gexp *x, const char *dn, const char *reason, const char *arg)
     free(r);
 }
 
+/*
+ * Which first-level sub-list a final member address goes to: a hash of
+ * a key that stays when the member changes (a person's entryUUID, else
+ * the address itself), so that one member's new address, or one member
+ * more or less, changes one sub-list record and leaves the others and
+ * the group's own V as they are (issue 10: a change to a big group is a
+ * small delta).
+ */
+static uint64_t
+member_hash(const char *addr, const struct ent *who)
+{
+    const unsigned char *p = who ? who->uuid : (const unsigned char *) addr;
+    size_t  l = who ? sizeof(who->uuid) : strlen(addr);
+    uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+
+    while (l--) {
+	h ^= *p++;
+	h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;			/* mix the high bits into the low */
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return (h);
+}
+
+/* A final address (who: its person, or NULL) with its member_hash() h. */
 static void
-gexp_add(struct gexp *x, const char *addr, const struct ent *who)
+gexp_add_h(struct gexp *x, const char *addr, const struct ent *who, uint64_t h)
 {
     size_t  l = strlen(addr);
 
@@ -738,6 +765,7 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 	size_t  nc = x->cap ? x->cap * 2 : 64;
 	const char **a = realloc(x->addrs, nc * sizeof(*a));
 	const struct ent **w;
+	uint64_t *hh;
 
 	if (a == NULL) {
 	    x->oom = 1;
@@ -749,6 +777,11 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 	    return;
 	}
 	x->who = w;
+	if ((hh = realloc(x->mh, nc * sizeof(*hh))) == NULL) {
+	    x->oom = 1;
+	    return;
+	}
+	x->mh = hh;
 	x->cap = nc;
     }
     if (who)
@@ -758,7 +791,15 @@ gexp_add(struct gexp *x, const char *addr, const struct ent *who)
 	return;
     }
     x->addrs[x->n] = addr;
+    x->mh[x->n] = h;
     x->who[x->n++] = who;
+}
+
+static void
+gexp_add(struct gexp *x, const char *addr, const struct ent *who)
+{
+    /* A person's entry is at hand now; group_value() would fetch it. */
+    gexp_add_h(x, addr, who, member_hash(addr, who));
 }
 
 static void gexp_group(struct gexp *x, const struct ent *g);
@@ -983,8 +1024,10 @@ static size_t gflat_min = GFLAT_MIN;
 struct gflat {
     const struct ent *g;	/* the group it is of */
     size_t  n;			/* final addresses */
-    const char **addrs;
+    const char **addrs;		/* in strs, in a row: read in that order */
     const struct ent **who;
+    uint64_t *mh;
+    char   *strs;
     json_t *skipped;		/* as gexp's, at most MAP_P_LIST_MAX */
     size_t  nskipped;
     const struct ent **groups;	/* every group the walk took */
@@ -1007,6 +1050,8 @@ gflat_free(struct gflat *fl)
 {
     free(fl->addrs);
     free(fl->who);
+    free(fl->mh);
+    free(fl->strs);
     json_decref(fl->skipped);
     free(fl->groups);
     free(fl);
@@ -1051,10 +1096,10 @@ gflat_valid(struct state *st, const struct htab *fh, struct gflat *fl,
 	if (fl->who[i] == NULL || (f = gflat_freed(st, fh, fl->who[i])) == NULL)
 	    continue;
 	e = htab_get(&st->ents, (const char *) f->uuid, 16);
-	if (e == NULL || e->invalid || ENT_IS_GROUP(e) || e->v[V_MAIL].n != 1)
+	if (e == NULL || e->invalid || ENT_IS_GROUP(e) || e->v[V_MAIL].n != 1
+	    || strcmp(e->v[V_MAIL].s[0], fl->addrs[i]) != 0)
 	    return (0);			/* the group would be dirty */
 	fl->who[i] = e;
-	fl->addrs[i] = e->v[V_MAIL].s[0];
     }
     return (1);
 }
@@ -1138,8 +1183,24 @@ gflat_build(struct gexp *x, const struct ent *g)
     fl->n = y.n;
     fl->addrs = y.addrs;
     fl->who = y.who;
+    fl->mh = y.mh;
     y.addrs = NULL;
     y.who = NULL;
+    y.mh = NULL;
+    {
+	size_t  total = 1, i, l;
+	char   *o;
+
+	for (i = 0; i < fl->n; i++)
+	    total += strlen(fl->addrs[i]) + 1;
+	if ((fl->strs = malloc(total)) == NULL)
+	    goto fail;
+	for (i = 0, o = fl->strs; i < fl->n; i++, o += l + 1) {
+	    l = strlen(fl->addrs[i]);
+	    memcpy(o, fl->addrs[i], l + 1);
+	    fl->addrs[i] = o;
+	}
+    }
     fl->skipped = json_incref(y.skipped);
     fl->nskipped = y.nskipped;
     fl->whole = json_array_size(y.cycle) == 0;
@@ -1191,7 +1252,7 @@ gflat_take(struct gexp *x, const struct ent *g)
 	    return (1);
 	}
     for (i = 0; i < fl->n && !x->oom; i++)
-	gexp_add(x, fl->addrs[i], fl->who[i]);
+	gexp_add_h(x, fl->addrs[i], fl->who[i], fl->mh[i]);
     for (i = 0; i < fl->nskipped; i++) {
 	x->nskipped++;
 	if (json_array_size(x->skipped) < MAP_P_LIST_MAX)
@@ -1282,6 +1343,7 @@ gexp_free(struct gexp *x)
     htab_free(&x->out);
     free(x->addrs);
     free(x->who);
+    free(x->mh);
     json_decref(x->skipped);
     json_decref(x->cycle);
 }
@@ -1336,31 +1398,6 @@ comp_sublist_stem(const char *primary, char out[17])
 }
 
 /*
- * Which first-level sub-list a final member address goes to: a hash of
- * a key that stays when the member changes (a person's entryUUID, else
- * the address itself), so that one member's new address, or one member
- * more or less, changes one sub-list record and leaves the others and
- * the group's own V as they are (issue 10: a change to a big group is a
- * small delta).
- */
-static uint64_t
-member_hash(const char *addr, const struct ent *who)
-{
-    const unsigned char *p = who ? who->uuid : (const unsigned char *) addr;
-    size_t  l = who ? sizeof(who->uuid) : strlen(addr);
-    uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
-
-    while (l--) {
-	h ^= *p++;
-	h *= 1099511628211ULL;
-    }
-    h ^= h >> 33;			/* mix the high bits into the low */
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return (h);
-}
-
-/*
  * The first-level sub-lists of n final addresses (total bytes with their
  * commas): nb buckets, a power of two.  The count the group had when it
  * was last compiled (prev, 0: none) is kept while no bucket is over
@@ -1371,7 +1408,7 @@ member_hash(const char *addr, const struct ent *who)
  * every address and returns nb, or 0 when out of memory.
  */
 static size_t
-sublist_buckets(const char **addrs, const struct ent **who, size_t n,
+sublist_buckets(const char **addrs, const uint64_t *mh, size_t n,
 		size_t total, size_t prev, size_t *bucket)
 {
     size_t  nb = 2, i, *fill;
@@ -1387,7 +1424,7 @@ sublist_buckets(const char **addrs, const struct ent **who, size_t n,
 	if ((fill = calloc(nb, sizeof(*fill))) == NULL)
 	    return (0);
 	for (i = 0; i < n; i++) {
-	    bucket[i] = (size_t) (member_hash(addrs[i], who[i]) & (nb - 1));
+	    bucket[i] = (size_t) (mh[i] & (nb - 1));
 	    fill[bucket[i]] += strlen(addrs[i]) + 1;
 	    if (fill[bucket[i]] > MAP_SUBLIST_BYTES + 1)
 		over = 1;
@@ -1433,7 +1470,7 @@ gsub_set(struct state *st, const struct ent *g, size_t nb)
  */
 static char *
 group_value(struct state *st, const struct ent *g, const char **addrs,
-	    const struct ent **who, size_t n, struct recs *r, size_t *nsub)
+	    const uint64_t *mh, size_t n, struct recs *r, size_t *nsub)
 {
     const char *primary = g->v[V_MAIL].s[0];
     size_t  prev = gsub_get(st, g);
@@ -1459,7 +1496,7 @@ group_value(struct state *st, const struct ent *g, const char **addrs,
     }
     comp_sublist_stem(primary, stem);
     if ((bucket = malloc(n * sizeof(*bucket))) == NULL
-	|| (nb = sublist_buckets(addrs, who, n, total, prev, bucket)) == 0
+	|| (nb = sublist_buckets(addrs, mh, n, total, prev, bucket)) == 0
 	|| (ch = calloc(nb, sizeof(*ch))) == NULL || (items = calloc(nb, sizeof(*items))) == NULL)
 	goto oom;
     gsub_set(st, g, nb);
@@ -1722,7 +1759,7 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     if (asprintf(&out->v[REC_IDX(MAP_T_GROUP)], "%s\t%s\t%s", policy, primary, tenant) < 0)
 	out->v[REC_IDX(MAP_T_GROUP)] = NULL;
     if (is_primary) {
-	out->v[REC_IDX(MAP_T_VIRTUAL)] = group_value(st, g, x.addrs, x.who, x.n, out, &nsub);
+	out->v[REC_IDX(MAP_T_VIRTUAL)] = group_value(st, g, x.addrs, x.mh, x.n, out, &nsub);
 	if (out->v[REC_IDX(MAP_T_VIRTUAL)] == NULL
 	    || group_senders(c, st, g, policy, &x, out, x.skipped) < 0)
 	    goto out;
