@@ -1157,6 +1157,78 @@ gflat_check(struct state *st, int drop_all)
     st->gfreed_over = 0;
 }
 
+/* Keep the finished walk y of group g (its arrays taken, or copied when
+ * the caller still needs them); NULL when out of memory. */
+static struct gflat *
+gflat_keep(struct state *st, const struct ent *g, struct gexp *y, int copy)
+{
+    struct gflat *fl = calloc(1, sizeof(*fl));
+    size_t  pos = 0, total = 1, i, l;
+    const char *k;
+    char   *key = NULL, *o;
+
+    if (fl == NULL || (fl->groups = malloc((y->seen.n + 1) * sizeof(*fl->groups))) == NULL)
+	goto fail;
+    while (htab_next(&y->seen, &pos, &k, NULL, NULL))	/* keys: ent->uuid */
+	fl->groups[fl->ng++] = (const struct ent *) (const void *) (k - offsetof(struct ent, uuid));
+    fl->g = g;
+    fl->n = y->n;
+    if (copy) {
+	if ((fl->addrs = malloc((y->n + 1) * sizeof(*fl->addrs))) == NULL
+	    || (fl->who = malloc((y->n + 1) * sizeof(*fl->who))) == NULL
+	    || (fl->mh = malloc((y->n + 1) * sizeof(*fl->mh))) == NULL)
+	    goto fail;
+	if (y->n) {		/* else the walk's arrays are NULL */
+	    memcpy(fl->addrs, y->addrs, y->n * sizeof(*fl->addrs));
+	    memcpy(fl->who, y->who, y->n * sizeof(*fl->who));
+	    memcpy(fl->mh, y->mh, y->n * sizeof(*fl->mh));
+	}
+    } else {
+	fl->addrs = y->addrs;
+	fl->who = y->who;
+	fl->mh = y->mh;
+	y->addrs = NULL;
+	y->who = NULL;
+	y->mh = NULL;
+    }
+    for (i = 0; i < fl->n; i++)
+	total += strlen(fl->addrs[i]) + 1;
+    if ((fl->strs = malloc(total)) == NULL)
+	goto fail;
+    for (i = 0, o = fl->strs; i < fl->n; i++, o += l + 1) {
+	l = strlen(fl->addrs[i]);
+	memcpy(o, fl->addrs[i], l + 1);
+	fl->addrs[i] = o;
+    }
+    fl->skipped = json_incref(y->skipped);
+    fl->nskipped = y->nskipped;
+    fl->whole = json_array_size(y->cycle) == 0;
+    if ((key = malloc(16)) == NULL)
+	goto fail;
+    memcpy(key, g->uuid, 16);
+    if (htab_put(&st->gflat, key, 16, fl) < 0)
+	goto fail;
+    st->gflat_check = gflat_check;
+    return (fl);
+fail:
+    free(key);
+    if (fl)
+	gflat_free(fl);
+    return (NULL);
+}
+
+/* Is g a group whose expansion is kept (when met nested)? */
+static int
+gflat_wanted(struct state *st, const struct ent *g)
+{
+    struct urlres *u;
+
+    if (gflat_min == 0 || g->v[V_MAIL].n == 0)
+	return (0);
+    u = state_urls(st, g);
+    return (g->v[V_MEMBER].n + (u ? u->n : 0) >= gflat_min);
+}
+
 /* g walked on its own (inside the walk x, with the other marks), kept;
  * NULL when out of memory. */
 static struct gflat *
@@ -1164,62 +1236,29 @@ gflat_build(struct gexp *x, const struct ent *g)
 {
     struct urlres *u = state_urls(x->st, g);
     struct gexp y;
-    struct gflat *fl = calloc(1, sizeof(*fl));
-    size_t  pos = 0;
-    const char *k;
-    char   *key = NULL;
+    struct gflat *fl = NULL;
 
-    if (fl == NULL)
-	return (NULL);
-    if (gexp_init(&y, x->c, x->st, g->v[V_MEMBER].n + (u ? u->n : 0)) < 0)
-	goto fail;
-    y.slot = 1;
-    gexp_group(&y, g);
-    if (y.oom || (fl->groups = malloc((y.seen.n + 1) * sizeof(*fl->groups))) == NULL)
-	goto fail;
-    while (htab_next(&y.seen, &pos, &k, NULL, NULL))	/* keys: ent->uuid */
-	fl->groups[fl->ng++] = (const struct ent *) (const void *) (k - offsetof(struct ent, uuid));
-    fl->g = g;
-    fl->n = y.n;
-    fl->addrs = y.addrs;
-    fl->who = y.who;
-    fl->mh = y.mh;
-    y.addrs = NULL;
-    y.who = NULL;
-    y.mh = NULL;
-    {
-	size_t  total = 1, i, l;
-	char   *o;
-
-	for (i = 0; i < fl->n; i++)
-	    total += strlen(fl->addrs[i]) + 1;
-	if ((fl->strs = malloc(total)) == NULL)
-	    goto fail;
-	for (i = 0, o = fl->strs; i < fl->n; i++, o += l + 1) {
-	    l = strlen(fl->addrs[i]);
-	    memcpy(o, fl->addrs[i], l + 1);
-	    fl->addrs[i] = o;
-	}
+    if (gexp_init(&y, x->c, x->st, g->v[V_MEMBER].n + (u ? u->n : 0)) == 0) {
+	y.slot = 1;
+	gexp_group(&y, g);
+	if (!y.oom)
+	    fl = gflat_keep(x->st, g, &y, 0);
     }
-    fl->skipped = json_incref(y.skipped);
-    fl->nskipped = y.nskipped;
-    fl->whole = json_array_size(y.cycle) == 0;
     gexp_free(&y);
-    if ((key = malloc(16)) == NULL)
-	goto fail_kept;
-    memcpy(key, g->uuid, 16);
-    if (htab_put(&x->st->gflat, key, 16, fl) < 0)
-	goto fail_kept;
-    x->st->gflat_check = gflat_check;
     return (fl);
-fail:
-    gexp_free(&y);
-fail_kept:
-    free(key);
-    free(fl->groups);
-    fl->groups = NULL;
-    gflat_free(fl);
-    return (NULL);
+}
+
+int
+comp_addr_kept_group(struct state *st, const char *addr)
+{
+    const struct anode *a = state_addr(st, addr, strlen(addr));
+    uint32_t j;
+
+    for (j = 0; a && j < a->nc; j++)
+	if (ENT_IS_GROUP(a->c[j].e) && a->c[j].role == ROLE_PRIMARY
+	    && gflat_wanted(st, a->c[j].e))
+	    return (1);
+    return (0);
 }
 
 /*
@@ -1229,14 +1268,10 @@ fail_kept:
 static int
 gflat_take(struct gexp *x, const struct ent *g)
 {
-    struct urlres *u;
     struct gflat *fl;
     size_t  i;
 
-    if (gflat_min == 0 || x->depth == 0 || g->v[V_MAIL].n == 0)
-	return (0);
-    u = state_urls(x->st, g);
-    if (g->v[V_MEMBER].n + (u ? u->n : 0) < gflat_min)
+    if (x->depth == 0 || !gflat_wanted(x->st, g))
 	return (0);
     if ((fl = htab_get(&x->st->gflat, (const char *) g->uuid, 16)) == NULL
 	&& (x->slot != 0 || (fl = gflat_build(x, g)) == NULL))
@@ -1727,6 +1762,12 @@ comp_group(const struct conf *c, struct state *st, const struct ent *g,
     gexp_group(&x, g);
     if (x.oom)
 	goto out;
+    /* The walk of a group whose expansion is kept is kept too: the lists
+     * that name it, compiled after it (pub_delta() takes such groups
+     * first), need not walk it again. */
+    if (gflat_wanted(st, g) && htab_get(&st->gflat, (const char *) g->uuid, 16) == NULL
+	&& htab_get(&st->refs, g->dnkey, strlen(g->dnkey)) != NULL)	/* nested */
+	(void) gflat_keep(st, g, &x, 1);
     if (is_primary && rep) {
 	for (i = 0; i < json_array_size(x.skipped); i++) {
 	    json_t *s = json_array_get(x.skipped, i);

@@ -87,6 +87,9 @@ void	comp_sublist_stem(const char *primary, char out[17]);
 /* Groups of n direct members or more, met nested, are expanded once and
  * kept across compile passes (0: never; tests set 1 to keep every one). */
 void	comp_set_gflat_min(size_t n);
+/* Is addr the primary address of a group whose expansion is kept (a
+ * delta compiles those first)? */
+int	comp_addr_kept_group(struct state *st, const char *addr);
 /* The D record value of configured domain i. */
 char   *comp_domain_value(const struct conf *c, size_t i);
 

@@ -66,6 +66,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	char   *blob;		/* its extras after this delta */
     } *xu = NULL;
     size_t  nxu = 0, cxu = 0;
+    int     phase;
 
     if (p->base == NULL) {
 	snprintf(err, errlen, "no base generation to apply a delta to");
@@ -75,13 +76,18 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 	snprintf(err, errlen, "out of memory");
 	return (-1);
     }
-    while (htab_next(&st->dirty, &pos, &addr, &alen, NULL)) {
+    /* Groups whose expansion is kept first: the lists that name them
+     * then take them whole (compile.c). */
+    for (phase = 0; phase < 2; phase++)
+    for (pos = 0; htab_next(&st->dirty, &pos, &addr, &alen, NULL);) {
 	struct recs r;
 	const char *t;
 	int     had_r, has_r, diff = 0, cr;
 	const char *ov;
 	size_t  ol;
 
+	if (comp_addr_kept_group(st, addr) != (phase == 0))
+	    continue;
 	if (comp_addr(c, st, addr, &r, rep) < 0) {
 	    recs_free(&r);
 	    snprintf(err, errlen, "out of memory compiling %s", addr);
