@@ -34,7 +34,7 @@ pub_init(struct pub *p, const struct conf *c)
     p->conf = c;
     snprintf(p->source, sizeof(p->source), "ldapsync %s",
 	     c->ldap.nuris ? c->ldap.uris[0] : "");
-    if (htab_init(&p->gext, 64) < 0)
+    if (htab_init(&p->gext, 64) < 0 || htab_init(&p->gfp, 16) < 0)
 	return (-1);
     return (htab_init(&p->delta, 1024));
 }
@@ -121,6 +121,7 @@ pub_free(struct pub *p)
     htab_free(&p->delta);
     pub_extras_clear(p);
     htab_free(&p->gext);
+    htab_free(&p->gfp);
     pub_close_base(p);
 }
 

@@ -58,6 +58,8 @@ struct pub {
     long long child_t0;		/* when it started, CLOCK_MONOTONIC ms */
     struct htab since_fork;	/* delta keys changed since the fork */
     struct htab gext;		/* group primary -> keys of its extra records */
+    struct htab gfp;		/* group primary -> fingerprints of the extras
+				 * last published with it (big groups) */
 };
 
 int	pub_init(struct pub *p, const struct conf *c)

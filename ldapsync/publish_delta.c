@@ -64,6 +64,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
     struct xupd {
 	const char *addr;	/* a dirty key */
 	char   *blob;		/* its extras after this delta */
+	struct xfp *fp;		/* their fingerprints (big groups) */
     } *xu = NULL;
     size_t  nxu = 0, cxu = 0;
     int     phase;
@@ -121,6 +122,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 		cxu = n;
 	    }
 	    xu[nxu].addr = addr;
+	    xu[nxu].fp = r.nx ? pub_extras_fp(&r) : NULL;
 	    xu[nxu++].blob = blob;
 	}
 	recs_free(&r);
@@ -149,7 +151,9 @@ oom:
     if (nch == 0) {
 	for (i = 0; i < nxu; i++) {
 	    pub_extras_set(p, xu[i].addr, xu[i].blob);
+	    pub_extras_set_fp(p, xu[i].addr, xu[i].fp);
 	    xu[i].blob = NULL;
+	    xu[i].fp = NULL;
 	}
 	state_dirty_clear(st);
 	ret = 0;
@@ -163,7 +167,9 @@ oom:
     ret = -1;
     for (i = 0; i < nxu; i++) {
 	pub_extras_set(p, xu[i].addr, xu[i].blob);
+	pub_extras_set_fp(p, xu[i].addr, xu[i].fp);
 	xu[i].blob = NULL;
+	xu[i].fp = NULL;
     }
     /* Apply to the in-memory delta. */
     for (i = 0; i < nch; i++) {
@@ -218,8 +224,10 @@ out:
 	    free(dc.ch[i].val);
     }
     free(dc.ch);
-    for (i = 0; i < nxu; i++)
+    for (i = 0; i < nxu; i++) {
 	free(xu[i].blob);
+	free(xu[i].fp);
+    }
     free(xu);
     return (ret);
 }

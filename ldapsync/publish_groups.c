@@ -49,7 +49,94 @@ pub_extras_blob(const struct recs *r)
     return (b);
 }
 
-/* Replace the extras of addr (blob owned by the table; NULL removes). */
+/*
+ * Fingerprints of a group's extras (tag, key and value), in an open
+ * hash set: kept for groups of XFP_MIN extras or more, whose comparison
+ * with the published tables (a CDB lookup per record) was most of a
+ * batch that recompiled a big "members" list (issue 10).
+ */
+#define XFP_MIN	256
+
+struct xfp {
+    size_t  cap;		/* a power of two; 0 marks an empty slot */
+    uint64_t s[];
+};
+
+static uint64_t
+xfp_of(const struct rec_extra *x)
+{
+    uint64_t h = 14695981039346656037ULL;	/* FNV-1a, then a finalizer */
+    const unsigned char *p;
+
+    h = (h ^ (unsigned char) x->tag) * 1099511628211ULL;
+    for (p = (const unsigned char *) x->key; *p; p++)
+	h = (h ^ *p) * 1099511628211ULL;
+    h = (h ^ 0xffu) * 1099511628211ULL;	/* between key and value */
+    for (p = (const unsigned char *) x->val; *p; p++)
+	h = (h ^ *p) * 1099511628211ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return (h ? h : 1);
+}
+
+static int
+xfp_has(const struct xfp *f, uint64_t h)
+{
+    size_t  i;
+
+    for (i = (size_t) h & (f->cap - 1); f->s[i]; i = (i + 1) & (f->cap - 1))
+	if (f->s[i] == h)
+	    return (1);
+    return (0);
+}
+
+struct xfp *
+pub_extras_fp(const struct recs *r)
+{
+    struct xfp *f;
+    size_t  cap = 16, i, j;
+
+    if (r->nx < XFP_MIN)
+	return (NULL);
+    while (cap < r->nx * 2)
+	cap *= 2;
+    if ((f = calloc(1, sizeof(*f) + cap * sizeof(f->s[0]))) == NULL)
+	return (NULL);
+    f->cap = cap;
+    for (i = 0; i < r->nx; i++) {
+	uint64_t h = xfp_of(&r->x[i]);
+
+	for (j = (size_t) h & (cap - 1); f->s[j] && f->s[j] != h; j = (j + 1) & (cap - 1))
+	    ;
+	f->s[j] = h;
+    }
+    return (f);
+}
+
+void
+pub_extras_set_fp(struct pub *p, const char *addr, struct xfp *f)
+{
+    const char *ok;
+    void   *ov;
+    char   *k;
+
+    if (htab_take(&p->gfp, addr, strlen(addr), &ok, &ov)) {
+	free((char *) (uintptr_t) ok);
+	free(ov);
+    }
+    if (f == NULL)
+	return;
+    if ((k = strdup(addr)) == NULL || htab_put(&p->gfp, k, strlen(k), f) < 0) {
+	free(k);
+	free(f);			/* only a shortcut: compared the long way */
+    }
+}
+
+/* Replace the extras of addr (blob owned by the table; NULL removes).
+ * Their fingerprints are forgotten (pub_extras_set_fp() sets new ones). */
 int
 pub_extras_set(struct pub *p, const char *addr, char *blob)
 {
@@ -57,6 +144,7 @@ pub_extras_set(struct pub *p, const char *addr, char *blob)
     void   *ov;
     char   *k;
 
+    pub_extras_set_fp(p, addr, NULL);
     if (htab_take(&p->gext, addr, strlen(addr), &ok, &ov)) {
 	free((char *) (uintptr_t) ok);
 	free(ov);
@@ -87,6 +175,12 @@ pub_extras_clear(struct pub *p)
     htab_free(&p->gext);
     if (htab_init(&p->gext, 64) < 0)
 	memset(&p->gext, 0, sizeof(p->gext));	/* htab_put grows it */
+    pos = 0;
+    while (htab_next(&p->gfp, &pos, &k, NULL, &v)) {
+	free((char *) (uintptr_t) k);
+	free(v);
+    }
+    htab_free_keys(&p->gfp);		/* an empty table, allocated on use */
 }
 
 /*
@@ -137,6 +231,7 @@ pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
 	       const struct recs *r)
 {
     const char *old = htab_get(&p->gext, addr, strlen(addr));
+    const struct xfp *fp = htab_get(&p->gfp, addr, strlen(addr));
     struct htab now;
     size_t  i;
     int     ret = -1;
@@ -148,7 +243,10 @@ pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
     for (i = 0; i < r->nx; i++) {
 	const struct rec_extra *x = &r->x[i];
 
-	if (pub_add_change(p, d, x->tag, x->key, strlen(x->key), x->val) < 0)
+	/* The same key and value as the delta that last published this
+	 * group's extras: the published view has it. */
+	if ((fp == NULL || !xfp_has(fp, xfp_of(x)))
+	    && pub_add_change(p, d, x->tag, x->key, strlen(x->key), x->val) < 0)
 	    goto out;
 	if (htab_put(&now, x->key, strlen(x->key), (void *) (uintptr_t) x) < 0)
 	    goto out;

@@ -51,7 +51,12 @@
  *	of the extras published with it, so that a delta can remove those a
  *	recompiled group no longer has (pub_extras_changes()).  pub_full()
  *	builds it from what it writes, pub_load_extras() from the published
- *	files after a resume.  pub_add_change() adds one key's new value to a
+ *	files after a resume.  For a group of many extras (a big list with
+ *	the "members" policy has an S record per member address), p->gfp
+ *	keeps fingerprints of the keys and values a delta last published with
+ *	it (pub_extras_set_fp()), so that pub_extras_changes() looks up in
+ *	the tables only those that differ; anything else that sets a
+ *	group's extras forgets them.  pub_add_change() adds one key's new value to a
  *	delta's change list unless the published view already has it: 1
  *	added, 0 already right, -1 out of memory.
  *
@@ -98,6 +103,10 @@ int	pub_add_change(struct pub *p, struct dchanges *d, int tag, const char *key,
 		       size_t klen, const char *nv);
 char   *pub_extras_blob(const struct recs *r);
 int	pub_extras_set(struct pub *p, const char *addr, char *blob);
+/* The fingerprints of r's extras (NULL: too few to keep, or no memory),
+ * and making them the published ones of addr (taken; NULL: none). */
+struct xfp *pub_extras_fp(const struct recs *r);
+void	pub_extras_set_fp(struct pub *p, const char *addr, struct xfp *f);
 void	pub_extras_clear(struct pub *p);
 int	pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
 			   const struct recs *r);

@@ -72,6 +72,13 @@ g() { printf 'member: cn=%s,ou=tum,%s' "$1" "$S"; }
         "memberURL: ldap:///ou=tum,$S??sub?(uid=p3)" "memberURL: ldap:///ou=tum,$S??sub?(uid=p1"
     # A group may not have a mailbox.
     group tum boxed boxed@tum.de groupOfNames "$(m p1)" "fwdMailboxLocation: exchange"
+    # A members-only list of 300 (over the 256 extras from which a delta
+    # compares its S records by fingerprint, not one lookup each).
+    for i in $(seq -w 1 300); do
+        person "b$i" "b$i@tum.de" "fwdMailboxLocation: exchange"
+    done
+    group tum big big@tum.de groupOfNames "fwdGroupSenderPolicy: members" \
+        $(for i in $(seq -w 1 300); do printf 'member:uid=b%s,ou=tum,%s ' "$i" "$S"; done)
 } > "$T/dir.ldif"
 slapd_load ldap "$T/dir.ldif"
 slapd_start ldap
@@ -164,6 +171,19 @@ t_wait 10 q_is virtual n1@tum.de "OK p4@mytum.de" ||
     t_fail "n1 after p5 moved away: $(q virtual n1@tum.de)"
 printf 'dn: uid=p4,ou=tum,%s\nchangetype: delete\n' "$S" | slapd_modify ldap
 t_wait 10 q_is recipients n1@tum.de NOTFOUND || t_fail "n1 without members: $(q recipients n1@tum.de) $(q virtual n1@tum.de)"
+# The big members-only list: a member's new address replaces its S
+# record, twice (the second delta compares against what the first
+# published), and a change to another member leaves it.
+mod b007 mail b007.x@tum.de
+t_wait 10 eval 'dump | grep -q "^S big@tum.de b007.x@tum.de member$"' || t_fail "S for b007's new address: $(dump | grep '^S big@tum.de b007')"
+t_eq "S of b007's old address gone" "" "$(dump | grep '^S big@tum.de b007@')"
+mod b007 mail b007.y@tum.de
+t_wait 10 eval 'dump | grep -q "^S big@tum.de b007.y@tum.de member$"' || t_fail "S for b007's next address: $(dump | grep '^S big@tum.de b007')"
+mod b008 mail b008.x@tum.de
+t_wait 10 eval 'dump | grep -q "^S big@tum.de b008.x@tum.de member$"' || t_fail "S for b008's new address: $(dump | grep '^S big@tum.de b008')"
+t_eq "big's S records after three deltas" "S big@tum.de b007.y@tum.de member
+S big@tum.de b008.x@tum.de member
+300" "$(dump | grep -E '^S big@tum.de b00[78]'; dump | grep -c '^S big@tum.de ')"
 # memberURL refresh within the interval (2 s here), without a full sync.
 mod p3 employeeType staff
 t_wait 8 eval '[ "$(sorted staff@tum.de)" = "p1@tum.de p2.new@tum.de p3@tum.de" ]' ||
