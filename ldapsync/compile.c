@@ -1639,12 +1639,16 @@ static int
 sender_rec(struct htab *done, struct recs *r, const char *primary,
 	   const char *sender, const char *why)
 {
-    char   *key = NULL;
-    size_t  kl;
+    size_t  pl = strlen(primary), sl = strlen(sender), kl = pl + 1 + sl;
+    char   *key;
 
-    if (asprintf(&key, "%s\t%s", primary, sender) < 0)
+    /* A big members-only list makes one per member address: no
+     * asprintf() for them. */
+    if ((key = malloc(kl + 1)) == NULL)
 	return (-1);
-    kl = strlen(key);
+    memcpy(key, primary, pl);
+    key[pl] = '\t';
+    memcpy(key + pl + 1, sender, sl + 1);
     if (kl + 2 > MAP_KEY_MAX || htab_get(done, key, kl)) {
 	free(key);
 	return (0);
