@@ -1685,7 +1685,9 @@ group_senders(const struct conf *c, struct state *st, const struct ent *g,
 
     if (strcmp(policy, "anyone") == 0)
 	return (0);
-    if (htab_init(&done, 64) < 0)
+    /* Sized for a members-only list's every member (a big one grew it a
+     * dozen times). */
+    if (htab_init(&done, strcmp(policy, "members") == 0 ? x->n + 64 : 64) < 0)
 	return (-1);
     if (strcmp(policy, "members") == 0)
 	for (i = 0; i < x->n; i++)
