@@ -176,11 +176,9 @@ pub_extras_clear(struct pub *p)
     if (htab_init(&p->gext, 64) < 0)
 	memset(&p->gext, 0, sizeof(p->gext));	/* htab_put grows it */
     pos = 0;
-    while (htab_next(&p->gfp, &pos, &k, NULL, &v)) {
-	free((char *) (uintptr_t) k);
+    while (htab_next(&p->gfp, &pos, NULL, NULL, &v))
 	free(v);
-    }
-    htab_free_keys(&p->gfp);		/* an empty table, allocated on use */
+    htab_free_keys(&p->gfp);		/* the keys; an empty table, allocated on use */
 }
 
 /*
