@@ -181,15 +181,23 @@ put_recs(struct map_writer *mw, const char *addr, struct recs *r,
     return (0);
 }
 
-/* The group extras just written become the published ones; *g is left
- * empty (and valid). */
+/* The group extras just written become the published ones, with the
+ * fingerprints of big groups' (fp: address (a key of g) -> struct xfp);
+ * *g is left empty (and valid), fp's values are taken. */
 static void
-install_extras(struct pub *p, struct htab *g)
+install_extras(struct pub *p, struct htab *g, struct htab *fp)
 {
+    size_t  pos = 0;
+    const char *k;
+    void   *v;
+
     pub_extras_clear(p);
     htab_free(&p->gext);
     p->gext = *g;
     memset(g, 0, sizeof(*g));	/* empty; htab_free and htab_put take it */
+    while (htab_next(fp, &pos, &k, NULL, &v))
+	pub_extras_set_fp(p, k, v);
+    htab_free(fp);		/* its keys were gext's */
 }
 
 int
@@ -208,10 +216,13 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     uint64_t old_serial = p->serial;
     int     ret = -1;
     struct htab gext;		/* the group extras of this generation */
+    struct htab gfp;		/* ... and the fingerprints of big groups' */
 
     /* Not every caller has expanded the dirty set that would tell which
      * kept group expansions still hold: this pass walks them anew. */
     state_gflat_drop(st);
+    if (htab_init(&gfp, 16) < 0)
+	memset(&gfp, 0, sizeof(gfp));	/* htab_put grows it */
     if (htab_init(&gext, 64) < 0) {
 	snprintf(err, errlen, "out of memory");
 	return (-1);
@@ -306,13 +317,19 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	if (r.nx) {
 	    char   *blob = pub_extras_blob(&r), *k = strdup(a->addr);
 
+	    struct xfp *fp = pub_extras_fp(&r);
+
 	    if (blob == NULL || k == NULL || htab_put(&gext, k, strlen(k), blob) < 0) {
 		free(blob);
 		free(k);
+		free(fp);
 		recs_free(&r);
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	    }
+	    /* Only a shortcut for the next delta: none when short of memory. */
+	    if (fp && htab_put(&gfp, k, strlen(k), fp) < 0)
+		free(fp);
 	}
 	recs_free(&r);
     }
@@ -329,7 +346,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     if (p->skip_unchanged && have_old == 1 && nrec == w.nrec && newhash == w.allhash) {
 	report_set(rep, "serial", (long long) old_serial);
 	ret = 0;		/* the published generation says the same */
-	install_extras(p, &gext);
+	install_extras(p, &gext, &gfp);
 	goto out;
     }
     memset(&meta, 0, sizeof(meta));
@@ -356,7 +373,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     p->routes = routes;
     p->force = 0;
     pub_delta_clear(p);
-    install_extras(p, &gext);
+    install_extras(p, &gext, &gfp);
     pub_close_base(p);
     if (p->keep_base && pub_open_base(p, err, errlen) < 0)
 	goto out;
@@ -373,6 +390,10 @@ out:
 	    free(gv);
 	}
 	htab_free(&gext);
+	gp = 0;
+	while (htab_next(&gfp, &gp, NULL, NULL, &gv))
+	    free(gv);
+	htab_free(&gfp);
     }
     (void) added;
     (void) changed;
