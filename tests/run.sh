@@ -89,6 +89,18 @@ exec_one() {
     to=$(case_timeout "$@")
     ( export TEST_TMP="$dir" FWDMAP_BUILD="$build"; cd "$TOP"; timeout -k 10 "$to" "$@" ) >"$dir/output.log" 2>&1
     rc=$?
+    # Against the sanitizer build, a report anywhere in the case's logs
+    # fails it, even when the case passed: daemons report at exit, after
+    # the case has checked everything else.
+    if [ "$rc" = 0 ] && [ "$build" = "$TOP/build-asan" ]; then
+        local hit
+        hit=$(grep -rIlE 'ERROR: (AddressSanitizer|LeakSanitizer)|SUMMARY: UndefinedBehaviorSanitizer|runtime error: ' \
+              "$dir" 2>/dev/null | head -n 3)
+        if [ -n "$hit" ]; then
+            echo "FAIL: sanitizer report in $hit" >>"$dir/output.log"
+            rc=70
+        fi
+    fi
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     echo "$(( ms / 1000 )).$(( (ms % 1000) / 100 ))" >"$dir/secs"
     echo "$rc" >"$dir/rc"
