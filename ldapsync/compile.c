@@ -1111,7 +1111,7 @@ gflat_check(struct state *st, int drop_all)
     size_t  pos = 0, nd = 0, i;
     const char *k;
     void   *v;
-    char  **drop;
+    char  **drop = NULL;
     struct htab fh, *fhp = NULL;
 
     if (st->no_dirty || st->gfreed_over)
@@ -1129,18 +1129,16 @@ gflat_check(struct state *st, int drop_all)
 		drop_all = 1;
 	}
     }
-    if ((drop = malloc((st->gflat.n + 1) * sizeof(*drop))) == NULL)
+    if (!drop_all && (drop = malloc((st->gflat.n + 1) * sizeof(*drop))) == NULL)
 	drop_all = 1;
-    while (htab_next(&st->gflat, &pos, &k, NULL, &v))
-	if (drop_all || !gflat_valid(st, fhp, v, (const unsigned char *) k)) {
-	    if (drop)
-		drop[nd++] = (char *) (uintptr_t) k;
-	    else
-		gflat_free(v);
-	}
-    if (drop == NULL) {			/* every value freed above */
-	htab_free_keys(&st->gflat);
+    if (drop_all) {
+	while (htab_next(&st->gflat, &pos, NULL, NULL, &v))
+	    gflat_free(v);
+	htab_free_keys(&st->gflat);	/* an empty table, allocated on use */
     } else {
+	while (htab_next(&st->gflat, &pos, &k, NULL, &v))
+	    if (!gflat_valid(st, fhp, v, (const unsigned char *) k))
+		drop[nd++] = (char *) (uintptr_t) k;
 	for (i = 0; i < nd; i++) {
 	    const char *ok;
 

@@ -122,7 +122,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 		cxu = n;
 	    }
 	    xu[nxu].addr = addr;
-	    xu[nxu].fp = r.nx ? pub_extras_fp(&r) : NULL;
+	    xu[nxu].fp = pub_extras_fp(&r);
 	    xu[nxu++].blob = blob;
 	}
 	recs_free(&r);

@@ -62,18 +62,13 @@ struct xfp {
     uint64_t s[];
 };
 
+/* The key's and the value's htab_hash() and the tag, mixed. */
 static uint64_t
 xfp_of(const struct rec_extra *x)
 {
-    uint64_t h = 14695981039346656037ULL;	/* FNV-1a, then a finalizer */
-    const unsigned char *p;
+    uint64_t h = htab_hash(x->key, strlen(x->key)) * 0x9e3779b97f4a7c15ULL
+	^ htab_hash(x->val, strlen(x->val)) ^ (unsigned char) x->tag;
 
-    h = (h ^ (unsigned char) x->tag) * 1099511628211ULL;
-    for (p = (const unsigned char *) x->key; *p; p++)
-	h = (h ^ *p) * 1099511628211ULL;
-    h = (h ^ 0xffu) * 1099511628211ULL;	/* between key and value */
-    for (p = (const unsigned char *) x->val; *p; p++)
-	h = (h ^ *p) * 1099511628211ULL;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;

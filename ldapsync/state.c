@@ -432,8 +432,7 @@ state_free(struct state *st)
     htab_free_keys(&st->grel);
     htab_free_keys(&st->gsub);
     state_gmemo_reset(st);
-    if (st->gflat_check)
-	st->gflat_check(st, 1);
+    state_gflat_drop(st);
     htab_free(&st->gflat);
     free(st->gfreed);
     arena_free(&st->arena);
