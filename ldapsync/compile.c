@@ -1381,28 +1381,88 @@ gexp_free(struct gexp *x)
     json_decref(x->cycle);
 }
 
+/* Room for one more extra record in r: 0, or -1 out of memory. */
 static int
-recs_extra(struct recs *r, int tag, char *key, char *val)
+recs_room(struct recs *r)
 {
-    if (key == NULL || val == NULL)
-	goto fail;
     if (r->nx == r->cx) {
 	size_t  n = r->cx ? r->cx * 2 : 16;
 	struct rec_extra *x = realloc(r->x, n * sizeof(*x));
 
 	if (x == NULL)
-	    goto fail;
+	    return (-1);
 	r->x = x;
 	r->cx = n;
     }
-    r->x[r->nx].tag = tag;
-    r->x[r->nx].key = key;
-    r->x[r->nx++].val = val;
     return (0);
-fail:
-    free(key);
-    free(val);
-    return (-1);
+}
+
+/* Add an extra record; key and val (malloc'd) are r's now, or freed. */
+static int
+recs_extra(struct recs *r, int tag, char *key, char *val)
+{
+    struct rec_extra *x;
+
+    if (key == NULL || val == NULL || recs_room(r) < 0) {
+	free(key);
+	free(val);
+	return (-1);
+    }
+    x = &r->x[r->nx++];
+    x->tag = tag;
+    x->owned = 1;
+    x->key = key;
+    x->val = val;
+    x->klen = (uint32_t) strlen(key);
+    x->vlen = (uint32_t) strlen(val);
+    return (0);
+}
+
+/*
+ * Blocks that hold the keys of a big list's S records one after the
+ * other: a malloc() and a free() for each of 100,000 small keys, and
+ * the walks over them scattered across the heap, were most of the
+ * batch that recompiled such a list (issue 10).
+ */
+#define RECS_BLK	(64 * 1024)
+
+struct recs_blk {
+    struct recs_blk *next;
+    size_t  used, cap;
+    char    b[];
+};
+
+/* Add an extra record with a copy of key (klen bytes) and the constant
+ * string val: 0, or -1 out of memory. */
+static int
+recs_extra_const(struct recs *r, int tag, const char *key, size_t klen,
+		 const char *val)
+{
+    struct recs_blk *k = r->blk;
+    struct rec_extra *x;
+
+    if (k == NULL || k->cap - k->used < klen + 1) {
+	size_t  cap = klen + 1 > RECS_BLK ? klen + 1 : RECS_BLK;
+
+	if ((k = malloc(sizeof(*k) + cap)) == NULL)
+	    return (-1);
+	k->next = r->blk;
+	k->used = 0;
+	k->cap = cap;
+	r->blk = k;
+    }
+    if (recs_room(r) < 0)
+	return (-1);
+    x = &r->x[r->nx++];
+    x->tag = tag;
+    x->owned = 0;
+    x->key = memcpy(k->b + k->used, key, klen);
+    x->key[klen] = 0;
+    k->used += klen + 1;
+    x->val = (char *) (uintptr_t) val;
+    x->klen = (uint32_t) klen;
+    x->vlen = (uint32_t) strlen(val);
+    return (0);
 }
 
 /* The key of the sub-list names (comp_set_sublist_key()). */
@@ -1632,26 +1692,23 @@ oom:
     return (NULL);
 }
 
-/* Add S:primary\tsender = why, once per sender ("member" first). */
+/* Add S:primary\tsender = why (a constant), once per sender ("member"
+ * first). */
 static int
 sender_rec(struct htab *done, struct recs *r, const char *primary,
 	   const char *sender, const char *why)
 {
     size_t  pl = strlen(primary), sl = strlen(sender), kl = pl + 1 + sl;
-    char   *key;
+    char    key[MAP_KEY_MAX];
 
-    /* A big members-only list makes one per member address: no
-     * asprintf() for them. */
-    if ((key = malloc(kl + 1)) == NULL)
-	return (-1);
+    if (kl + 2 > MAP_KEY_MAX)
+	return (0);
     memcpy(key, primary, pl);
     key[pl] = '\t';
-    memcpy(key + pl + 1, sender, sl + 1);
-    if (kl + 2 > MAP_KEY_MAX || htab_get(done, key, kl)) {
-	free(key);
+    memcpy(key + pl + 1, sender, sl);
+    if (htab_get(done, key, kl))
 	return (0);
-    }
-    if (recs_extra(r, MAP_T_SENDER, key, strdup(why)) < 0)
+    if (recs_extra_const(r, MAP_T_SENDER, key, kl, why) < 0)
 	return (-1);
     return (htab_put(done, r->x[r->nx - 1].key, kl, r) < 0 ? -1 : 0);
 }
@@ -1688,10 +1745,19 @@ group_senders(const struct conf *c, struct state *st, const struct ent *g,
     if (htab_init(&done, strcmp(policy, "members") == 0 ? x->n + 64 : 64) < 0)
 	return (-1);
     if (strcmp(policy, "members") == 0)
-	for (i = 0; i < x->n; i++)
+	for (i = 0; i < x->n; i++) {
+	    /* Members' entries are spread over the heap: fetch the ones a
+	     * few members on, level by level, so that the misses overlap. */
+	    if (i + 12 < x->n && x->who[i + 12])
+		__builtin_prefetch(&x->who[i + 12]->v[V_MAIL]);
+	    if (i + 6 < x->n && x->who[i + 6] && x->who[i + 6]->v[V_MAIL].n)
+		__builtin_prefetch(x->who[i + 6]->v[V_MAIL].s);
+	    if (i + 3 < x->n && x->who[i + 3] && x->who[i + 3]->v[V_MAIL].n)
+		__builtin_prefetch(x->who[i + 3]->v[V_MAIL].s[0]);
 	    if ((x->who[i] ? sender_person(&done, r, primary, x->who[i], "member")
 		 : sender_rec(&done, r, primary, x->addrs[i], "member")) < 0)
 		goto out;
+	}
     for (i = 0; i < g->v[V_ALLOWED].n; i++) {
 	const char *a = g->v[V_ALLOWED].s[i];
 	const char *why;
@@ -2029,13 +2095,20 @@ recs_free(struct recs *r)
 	free(r->v[i]);
 	r->v[i] = NULL;
     }
-    for (i = 0; i < r->nx; i++) {
-	free(r->x[i].key);
-	free(r->x[i].val);
-    }
+    for (i = 0; i < r->nx; i++)
+	if (r->x[i].owned) {
+	    free(r->x[i].key);
+	    free(r->x[i].val);
+	}
     free(r->x);
     r->x = NULL;
     r->nx = r->cx = 0;
+    while (r->blk) {
+	struct recs_blk *k = r->blk;
+
+	r->blk = k->next;
+	free(k);
+    }
 }
 
 char   *

@@ -62,8 +62,11 @@
  * compiled with the group's primary address. */
 struct rec_extra {
     int	    tag;
+    int	    owned;		/* key and val are malloc'd (else in ->blk
+				 * and constant: a big list's S records) */
     char   *key;
     char   *val;
+    uint32_t klen, vlen;
 };
 
 /* Record values of one address, indexed by the position in MAP_TAGS,
@@ -72,6 +75,7 @@ struct recs {
     char   *v[sizeof(MAP_TAGS) - 1];
     struct rec_extra *x;
     size_t  nx, cx;
+    struct recs_blk *blk;	/* keys of the records not owned */
 };
 
 #define REC_IDX(tag)	((int) (strchr(MAP_TAGS, (tag)) - MAP_TAGS))

@@ -82,6 +82,7 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
     for (phase = 0; phase < 2; phase++)
     for (pos = 0; htab_next(&st->dirty, &pos, &addr, &alen, NULL);) {
 	struct recs r;
+	struct xfp *nfp;
 	const char *t;
 	int     had_r, has_r, diff = 0, cr;
 	const char *ov;
@@ -103,28 +104,32 @@ pub_delta(struct pub *p, struct state *st, struct report *rep,
 		diff = 1;
 	}
 	/* A group's S and sub-list records, and those it no longer has. */
-	if (pub_extras_changes(p, &dc, addr, &r) < 0)
+	if (pub_extras_changes(p, &dc, addr, &r, &nfp) < 0)
 	    goto oom;
 	if (r.nx || htab_get(&p->gext, addr, alen)) {
 	    char   *blob = r.nx ? pub_extras_blob(&r) : NULL;
 
-	    if (r.nx && blob == NULL)
+	    if (r.nx && blob == NULL) {
+		free(nfp);
 		goto oom;
+	    }
 	    if (nxu == cxu) {
 		size_t  n = cxu ? cxu * 2 : 16;
 		struct xupd *xx = realloc(xu, n * sizeof(*xx));
 
 		if (xx == NULL) {
 		    free(blob);
+		    free(nfp);
 		    goto oom;
 		}
 		xu = xx;
 		cxu = n;
 	    }
 	    xu[nxu].addr = addr;
-	    xu[nxu].fp = pub_extras_fp(&r);
+	    xu[nxu].fp = nfp;
 	    xu[nxu++].blob = blob;
-	}
+	} else
+	    free(nfp);
 	recs_free(&r);
 	if (had_r && !has_r) {
 	    removed++;

@@ -159,7 +159,7 @@ put_recs(struct map_writer *mw, const char *addr, struct recs *r,
 
     for (i = 0; i < r->nx; i++) {	/* a group's S and sub-list records */
 	const struct rec_extra *x = &r->x[i];
-	size_t  kl = strlen(x->key), vl = strlen(x->val);
+	size_t  kl = x->klen, vl = x->vlen;
 
 	if (hash)
 	    *hash ^= whole_hash(x->tag, x->key, kl, x->val, vl);

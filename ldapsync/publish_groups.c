@@ -32,12 +32,12 @@ pub_extras_blob(const struct recs *r)
     char   *b, *o;
 
     for (i = 0; i < r->nx; i++)
-	need += strlen(r->x[i].key) + 3;
+	need += r->x[i].klen + 3;
     if ((b = malloc(need)) == NULL)
 	return (NULL);
     o = b;
     for (i = 0; i < r->nx; i++) {
-	size_t  l = strlen(r->x[i].key);
+	size_t  l = r->x[i].klen;
 
 	*o++ = (char) r->x[i].tag;
 	*o++ = ':';
@@ -59,6 +59,7 @@ pub_extras_blob(const struct recs *r)
 
 struct xfp {
     size_t  cap;		/* a power of two; 0 marks an empty slot */
+    size_t  n;			/* fingerprints held */
     uint64_t s[];
 };
 
@@ -66,8 +67,8 @@ struct xfp {
 static uint64_t
 xfp_of(const struct rec_extra *x)
 {
-    uint64_t h = htab_hash(x->key, strlen(x->key)) * 0x9e3779b97f4a7c15ULL
-	^ htab_hash(x->val, strlen(x->val)) ^ (unsigned char) x->tag;
+    uint64_t h = htab_hash(x->key, x->klen) * 0x9e3779b97f4a7c15ULL
+	^ htab_hash(x->val, x->vlen) ^ (unsigned char) x->tag;
 
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
@@ -88,26 +89,46 @@ xfp_has(const struct xfp *f, uint64_t h)
     return (0);
 }
 
-struct xfp *
-pub_extras_fp(const struct recs *r)
+/* An empty set for n fingerprints (NULL: too few to keep, or no memory). */
+static struct xfp *
+xfp_new(size_t n)
 {
     struct xfp *f;
-    size_t  cap = 16, i, j;
+    size_t  cap = 16;
 
-    if (r->nx < XFP_MIN)
+    if (n < XFP_MIN)
 	return (NULL);
-    while (cap < r->nx * 2)
+    while (cap < n * 2)
 	cap *= 2;
     if ((f = calloc(1, sizeof(*f) + cap * sizeof(f->s[0]))) == NULL)
 	return (NULL);
     f->cap = cap;
-    for (i = 0; i < r->nx; i++) {
-	uint64_t h = xfp_of(&r->x[i]);
+    return (f);
+}
 
-	for (j = (size_t) h & (cap - 1); f->s[j] && f->s[j] != h; j = (j + 1) & (cap - 1))
-	    ;
-	f->s[j] = h;
-    }
+/* 1 added, 0 held already. */
+static int
+xfp_add(struct xfp *f, uint64_t h)
+{
+    size_t  j;
+
+    for (j = (size_t) h & (f->cap - 1); f->s[j] && f->s[j] != h; j = (j + 1) & (f->cap - 1))
+	;
+    if (f->s[j])
+	return (0);
+    f->s[j] = h;
+    f->n++;
+    return (1);
+}
+
+struct xfp *
+pub_extras_fp(const struct recs *r)
+{
+    struct xfp *f = xfp_new(r->nx);
+    size_t  i;
+
+    for (i = 0; f && i < r->nx; i++)
+	xfp_add(f, xfp_of(&r->x[i]));
     return (f);
 }
 
@@ -217,33 +238,49 @@ oom:
     return (-1);
 }
 
-/* The extra records of a recompiled address against those published
- * with it: changes for the new ones, removals for the ones gone. */
+/*
+ * The extra records of a recompiled address against those published
+ * with it: changes for the new ones, removals for the ones gone.  *nfp
+ * gets the fingerprints of r's extras (NULL: too few to keep, or no
+ * memory).
+ */
 int
 pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
-	       const struct recs *r)
+		   const struct recs *r, struct xfp **nfp)
 {
     const char *old = htab_get(&p->gext, addr, strlen(addr));
     const struct xfp *fp = htab_get(&p->gfp, addr, strlen(addr));
+    struct xfp *nf;
     struct htab now;
-    size_t  i;
+    size_t  i, hits = 0;
     int     ret = -1;
 
+    *nfp = NULL;
     if (r->nx == 0 && old == NULL)
 	return (0);
-    if (htab_init(&now, r->nx + 16) < 0)
-	return (-1);
+    nf = xfp_new(r->nx);
     for (i = 0; i < r->nx; i++) {
 	const struct rec_extra *x = &r->x[i];
+	uint64_t h = fp || nf ? xfp_of(x) : 0;
+	int     added = nf ? xfp_add(nf, h) : 0;
 
 	/* The same key and value as the delta that last published this
 	 * group's extras: the published view has it. */
-	if ((fp == NULL || !xfp_has(fp, xfp_of(x)))
-	    && pub_add_change(p, d, x->tag, x->key, strlen(x->key), x->val) < 0)
-	    goto out;
-	if (htab_put(&now, x->key, strlen(x->key), (void *) (uintptr_t) x) < 0)
-	    goto out;
+	if (fp && xfp_has(fp, h))
+	    hits += added;
+	else if (pub_add_change(p, d, x->tag, x->key, x->klen, x->val) < 0)
+	    goto fail;
     }
+    /* Every one published before is among them: none has gone. */
+    if (fp && nf && hits == fp->n) {
+	*nfp = nf;
+	return (0);
+    }
+    if (htab_init(&now, r->nx + 16) < 0)
+	goto fail;
+    for (i = 0; i < r->nx; i++)
+	if (htab_put(&now, r->x[i].key, r->x[i].klen, (void *) (uintptr_t) &r->x[i]) < 0)
+	    goto out;
     while (old && *old) {
 	const char *nl = strchr(old, '\n');
 	size_t  l = nl ? (size_t) (nl - old) : strlen(old);
@@ -258,8 +295,12 @@ pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
 	old += l + (nl != NULL);
     }
     ret = 0;
+    *nfp = nf;
+    nf = NULL;
 out:
     htab_free(&now);
+fail:
+    free(nf);
     return (ret);
 }
 

@@ -109,7 +109,7 @@ struct xfp *pub_extras_fp(const struct recs *r);
 void	pub_extras_set_fp(struct pub *p, const char *addr, struct xfp *f);
 void	pub_extras_clear(struct pub *p);
 int	pub_extras_changes(struct pub *p, struct dchanges *d, const char *addr,
-			   const struct recs *r);
+			   const struct recs *r, struct xfp **nfp);
 
 void	pub_delta_clear(struct pub *p);
 void	pub_delta_free_table(struct htab *h);

@@ -184,6 +184,18 @@ t_wait 10 eval 'dump | grep -q "^S big@tum.de b008.x@tum.de member$"' || t_fail 
 t_eq "big's S records after three deltas" "S big@tum.de b007.y@tum.de member
 S big@tum.de b008.x@tum.de member
 300" "$(dump | grep -E '^S big@tum.de b00[78]'; dump | grep -c '^S big@tum.de ')"
+# An address added and nothing gone (the delta that finds every S record
+# it published before skips looking for removals), then that address
+# removed again (it must go).
+mod b009 fwdMailAlias b009-alias@tum.de
+t_wait 10 eval 'dump | grep -q "^S big@tum.de b009-alias@tum.de member$"' || t_fail "S for b009's alias: $(dump | grep '^S big@tum.de b009')"
+t_eq "big's S records with b009's alias" "S big@tum.de b009-alias@tum.de member
+S big@tum.de b009@tum.de member
+301" "$(dump | grep -E '^S big@tum.de b009'; dump | grep -c '^S big@tum.de ')"
+printf 'dn: uid=b009,ou=tum,%s\nchangetype: modify\ndelete: fwdMailAlias\n' "$S" | slapd_modify ldap
+t_wait 10 eval '[ -z "$(dump | grep "^S big@tum.de b009-alias@")" ]' || t_fail "S for b009's removed alias stays: $(dump | grep '^S big@tum.de b009')"
+t_eq "big's S records without b009's alias" "S big@tum.de b009@tum.de member
+300" "$(dump | grep -E '^S big@tum.de b009'; dump | grep -c '^S big@tum.de ')"
 # memberURL refresh within the interval (2 s here), without a full sync.
 mod p3 employeeType staff
 t_wait 8 eval '[ "$(sorted staff@tum.de)" = "p1@tum.de p2.new@tum.de p3@tum.de" ]' ||
