@@ -501,12 +501,6 @@ search_tenant(const struct conf *c, LDAP *ld, size_t t, struct state *st,
 		goto out;
 	    }
 	}
-	if (0) {
-	    ldap_controls_free(rctrls);
-	    snprintf(err, errlen, "search %s: server did not return a paged results"
-		     " control", c->tenants[t].base);
-	    goto out;
-	}
 	ldap_controls_free(rctrls);
 	if (cookie)
 	    ber_bvfree(cookie);
