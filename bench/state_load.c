@@ -3,7 +3,7 @@
  * a restart with a cookie waits for it).
  *
  * SYNOPSIS
- *	state_load [-n runs] [-V] -c fwdmap.json [state_dir]
+ *	state_load [-n runs] [-V] [-w dir] -c fwdmap.json [state_dir]
  *
  * DESCRIPTION
  *	Loads STATE_DIR/ldapsync.state (+ journal) the way the daemon does
@@ -12,6 +12,8 @@
  *	loaded and the peak RSS.  state_dir defaults to the configuration's
  *	ldapsync.state_dir.  bench/ldapsync.sh KEEP_STATE=DIR leaves a
  *	million-entry state and its configuration to run this on.
+ *	With -w DIR, each run then times state_save() of what it loaded
+ *	into DIR (a snapshot as --once and a compaction write it).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -43,13 +45,13 @@ validate(struct ent *e, void *ctx)
 int
 main(int argc, char **argv)
 {
-    const char *cpath = NULL, *dir;
+    const char *cpath = NULL, *dir, *wdir = NULL;
     int     ch, runs = 1, novalidate = 0, i;
     struct conf *c;
     char    err[512];
     struct rusage ru;
 
-    while ((ch = getopt(argc, argv, "c:n:V")) != -1) {
+    while ((ch = getopt(argc, argv, "c:n:Vw:")) != -1) {
 	switch (ch) {
 	case 'c':
 	    cpath = optarg;
@@ -60,8 +62,11 @@ main(int argc, char **argv)
 	case 'V':
 	    novalidate = 1;
 	    break;
+	case 'w':
+	    wdir = optarg;
+	    break;
 	default:
-	    fprintf(stderr, "usage: state_load [-n runs] [-V] -c fwdmap.json [state_dir]\n");
+	    fprintf(stderr, "usage: state_load [-n runs] [-V] [-w dir] -c fwdmap.json [state_dir]\n");
 	    return (2);
 	}
     }
@@ -89,6 +94,15 @@ main(int argc, char **argv)
 	       (now_s(CLOCK_PROCESS_CPUTIME_ID) - c0) * 1000, st.nents, st.addrs.n,
 	       (unsigned long long) bs, (unsigned long long) ls);
 	fflush(stdout);
+	if (r == 0 && wdir) {
+	    w0 = now_s(CLOCK_MONOTONIC);
+	    c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+	    r = state_save(&st, wdir, bs, err, sizeof(err));
+	    printf("run %d: %s%s: %.0f ms wall, %.0f ms cpu\n", i + 1, r < 0 ? "FAILED " : "",
+		   r < 0 ? err : "saved", (now_s(CLOCK_MONOTONIC) - w0) * 1000,
+		   (now_s(CLOCK_PROCESS_CPUTIME_ID) - c0) * 1000);
+	    fflush(stdout);
+	}
 	state_free(&st);
 	if (r < 0)
 	    return (1);
