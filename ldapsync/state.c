@@ -1120,16 +1120,25 @@ state_dirty_clear(struct state *st)
  * Text form of one entry: fields separated by TAB, values of one
  * attribute by 0x1f; TAB, LF, CR, 0x1f and backslash escaped as \xHH.
  */
+/*
+ * Runs of plain bytes in one write: a snapshot of a million people and
+ * 100,000 groups is 330 MB, and a locked putc() per byte took 6 s of it.
+ * The stream is the caller's alone (unlocked calls).
+ */
 static void
 put_esc(FILE *f, const char *s)
 {
-    for (; *s; s++) {
-	unsigned char c = (unsigned char) *s;
+    static const char special[] = "\t\n\r\x1f\\";
 
-	if (c == '\t' || c == '\n' || c == '\r' || c == 0x1f || c == '\\')
-	    fprintf(f, "\\x%02x", c);
-	else
-	    putc(c, f);
+    for (;;) {
+	size_t  n = strcspn(s, special);
+
+	if (n)
+	    fwrite_unlocked(s, 1, n, f);
+	if (s[n] == 0)
+	    return;
+	fprintf(f, "\\x%02x", (unsigned char) s[n]);
+	s += n + 1;
     }
 }
 
@@ -1140,18 +1149,18 @@ put_ent(FILE *f, const struct ent *e)
     size_t  k, i;
 
     uuid_str(e->uuid, u);
-    fputs(u, f);
-    putc('\t', f);
+    fwrite_unlocked(u, 1, 36, f);
+    putc_unlocked('\t', f);
     put_esc(f, e->dn);
     for (k = 0; k < V_NUM; k++) {
-	putc('\t', f);
+	putc_unlocked('\t', f);
 	for (i = 0; i < e->v[k].n; i++) {
 	    if (i)
-		putc(0x1f, f);
+		putc_unlocked(0x1f, f);
 	    put_esc(f, k == V_FWD ? e->fwd_pub[i] : e->v[k].s[i]);
 	}
     }
-    putc('\n', f);
+    putc_unlocked('\n', f);
 }
 
 static void
