@@ -5,7 +5,8 @@
 #
 # Environment: BENCH_SIZES (people per generation, default "100000 1000000"),
 # BENCH_IDLE (idle connections, default 10000), BENCH_LDAP_KEYS (sequential
-# postmap lookups per table type, default 5000), BENCH_RATES (open-loop
+# postmap lookups per table type, default 5000), BENCH_SEQ_ROUNDS (rounds of
+# those, default 8), BENCH_RATES (open-loop
 # rates in lookups/s, default "20000 100000 200000"), BENCH_SKIP_LDAP=1.
 #
 # Every load is run twice, back to back: against fwdmapd, and against
@@ -26,7 +27,10 @@
 #    vs. mapped file) before and after.
 # 2. Hold BENCH_IDLE idle connections, prove each is served before and after.
 # 3. Sequential `postmap -q -` with the same keys through socketmap to
-#    fwdmapd, through socketmap to nullmap, from a local cdb: table built by
+#    fwdmapd, through socketmap to nullmap, through socketmap to
+#    `nullmap -t` ("lookfloor": nullmap plus one tinycdb lookup of the key
+#    as received in a CDB of the same records, the floor of any server that
+#    looks something up), from a local cdb: table built by
 #    postmap, and from Postfix's own ldap: table on a throwaway slapd holding
 #    the same people; then once more with server and postmap pinned to the
 #    same CPU, and to different CPUs, to show what the wakeups cost.
@@ -53,6 +57,8 @@ done
 SOCK=$T/fwdmapd.sock
 CTL=$T/ctl.sock
 NSOCK=$T/nullmap.sock
+LSOCK=$T/lookfloor.sock
+LFPID=
 FWPID=
 NMPID=
 
@@ -219,7 +225,7 @@ if [ "${BENCH_SKIP_LDAP:-0}" = 1 ]; then
     exit 0
 fi
 echo
-echo "## sequential postmap -q -, $LKEYS keys: socketmap (fwdmapd), socketmap (nullmap), cdb:, ldap: (slapd)"
+echo "## sequential postmap -q -, $LKEYS keys: socketmap (fwdmapd), socketmap (nullmap), socketmap (nullmap -t: lookfloor), cdb:, ldap: (slapd)"
 source "$TOP/tests/lib/slapd.sh"
 N=${BASE_KEYS_N:-100000}
 awk -v N="$N" 'BEGIN {
@@ -243,6 +249,17 @@ rm -f "$T/maps"/fwdmap*.cdb
 "$FWDMAP" -d "$T/maps" compile -s 1 "$T/records.txt" || exit 1
 start_fwdmapd
 start_nullmap
+# lookfloor: nullmap answering from a CDB of the same records, keyed as
+# Postfix sends them (the address alone for R, "T:address" and so on for
+# the rest, so that the file has as many records as fwdmapd's).
+awk '$1 == "D" { next } $1 == "R" { k = $2 } $1 != "R" { k = $1 ":" $2 }
+     { printf "+%d,%d:%s->%s\n", length(k), length($3), k, $3 } END { print "" }' \
+    "$T/records.txt" | cdb -c "$T/lookfloor.cdb" || { echo "cdb -c lookfloor failed"; exit 1; }
+rm -f "$LSOCK"
+"$NULLMAP" -t "$T/lookfloor.cdb" -s "unix:$LSOCK" 2>>"$T/logs/lookfloor.log" &
+LFPID=$!
+t_track "$LFPID"
+t_wait 10 test -S "$LSOCK" || { tail "$T/logs/lookfloor.log"; exit 1; }
 mkdir -p "$T/pf"; : > "$T/pf/main.cf"
 # The same recipients as a local cdb: table (what fwdmapd serves, without
 # the daemon): every address and alias, built by Postfix's own postmap.
@@ -267,7 +284,7 @@ pm() { postmap -c "$T/pf" -q - "$1" < "$T/pkeys.txt" > "$T/pm.out" 2>"$T/pm.err"
 # 0 for cdb: and ldap:).
 ms_of() {
     local s e c0=0 c1=0 pid=
-    case $1 in fwdmapd) pid=$FWPID ;; nullmap) pid=$NMPID ;; esac
+    case $1 in fwdmapd) pid=$FWPID ;; nullmap) pid=$NMPID ;; lookfloor) pid=$LFPID ;; esac
     [ -n "$pid" ] && c0=$(cpu_ns "$pid")
     s=$(date +%s%N); pm "$2"; e=$(date +%s%N)
     [ -n "$pid" ] && c1=$(cpu_ns "$pid")
@@ -275,16 +292,20 @@ ms_of() {
     echo "$1 $(( (e - s) / 1000000 )) $(wc -l < "$T/pm.out") $(( c1 - c0 ))"
 }
 TABLES=("fwdmapd socketmap:unix:$SOCK:recipients" "nullmap socketmap:unix:$NSOCK:recipients"
+        "lookfloor socketmap:unix:$LSOCK:recipients"
         "cdb cdb:$T/pf/recipients" "ldap ldap:$T/pf/ldap-recipients.cf")
-# A warm-up round of each (page cache, slapd's caches), then four rounds,
+NT=${#TABLES[@]}
+# A warm-up round of each (page cache, slapd's caches), then
+# BENCH_SEQ_ROUNDS rounds (default 8),
 # alternating so that a noisy neighbour hits every table alike, each round
 # starting with the next table (printed in the order run), so that no table
 # always runs right after the same other one.
 for tb in "${TABLES[@]}"; do pm "${tb#* }"; done
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
-for round in 1 2 3 4; do
-    for i in 0 1 2 3; do
-        tb=${TABLES[$(( (i + round - 1) % 4 ))]}
+: > "$T/ratios"
+for (( round = 1; round <= ${BENCH_SEQ_ROUNDS:-8}; round++ )); do
+    for (( i = 0; i < NT; i++ )); do
+        tb=${TABLES[$(( (i + round - 1) % NT ))]}
         ms_of "${tb%% *}" "${tb#* }"
     done > "$T/round"
     awk -v r="$round" -v K="$LKEYS" -v L="$(cut -d' ' -f1 /proc/loadavg)" '
@@ -292,20 +313,39 @@ for round in 1 2 3 4; do
           printf "%s%s %5d ms (%3.0f us/key, %d found%s)",
               NR == 1 ? "round " r ": " : "   ", $1, $2, $2 * 1000 / K, $3,
               ($4 > 0) ? sprintf(", server CPU %.1f us/key", $4 / 1e3 / K) : "" }
-        END { printf "\n         fwdmapd/nullmap: wall %.2fx, server CPU %.2fx   fwdmapd/cdb %.1fx" \
+        END { printf "\n         fwdmapd/nullmap: wall %.2fx, server CPU %.2fx" \
+                     "   fwdmapd/lookfloor: wall %.2fx, server CPU %.2fx" \
+                     "   lookfloor/nullmap: wall %.2fx, server CPU %.2fx" \
+                     "\n         fwdmapd/cdb %.1fx" \
                      "   ldap/fwdmapd %.1fx   ldap/nullmap %.1fx   load %s\n",
                      ms["fwdmapd"] / (ms["nullmap"] ? ms["nullmap"] : 1),
                      cpu["fwdmapd"] / (cpu["nullmap"] ? cpu["nullmap"] : 1),
+                     ms["fwdmapd"] / (ms["lookfloor"] ? ms["lookfloor"] : 1),
+                     cpu["fwdmapd"] / (cpu["lookfloor"] ? cpu["lookfloor"] : 1),
+                     ms["lookfloor"] / (ms["nullmap"] ? ms["nullmap"] : 1),
+                     cpu["lookfloor"] / (cpu["nullmap"] ? cpu["nullmap"] : 1),
                      ms["fwdmapd"] / (ms["cdb"] ? ms["cdb"] : 1),
                      ms["ldap"] / (ms["fwdmapd"] ? ms["fwdmapd"] : 1),
-                     ms["ldap"] / (ms["nullmap"] ? ms["nullmap"] : 1), L }' "$T/round"
+                     ms["ldap"] / (ms["nullmap"] ? ms["nullmap"] : 1), L
+              printf "%f %f %f %f %f %f\n",
+                     ms["fwdmapd"] / ms["nullmap"], cpu["fwdmapd"] / cpu["nullmap"],
+                     ms["fwdmapd"] / ms["lookfloor"], cpu["fwdmapd"] / cpu["lookfloor"],
+                     ms["lookfloor"] / ms["nullmap"], cpu["lookfloor"] / cpu["nullmap"] \
+                     >> R }' R="$T/ratios" "$T/round"
 done
+# The medians of the rounds' ratios (a single round moves by 10-20% on a
+# shared machine).
+med() { cut -d' ' -f"$1" "$T/ratios" | sort -g | awk '{ v[NR] = $1 }
+    END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "medians of $(wc -l < "$T/ratios") rounds: fwdmapd/nullmap wall $(med 1)x, server CPU $(med 2)x;" \
+     "fwdmapd/lookfloor wall $(med 3)x, server CPU $(med 4)x;" \
+     "lookfloor/nullmap wall $(med 5)x, server CPU $(med 6)x"
 # Where the sequential time goes: the same postmap runs with the server
 # (every slapd thread for ldap:) and postmap pinned to the same CPU, then
 # to different CPUs.  On the same CPU a lookup costs no cross-CPU wakeup;
 # on different CPUs every lookup costs two (request and answer).
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    pin_all() { local p; for p in "$FWPID" "$NMPID" "${SLAPD_PID[bench]}"; do
+    pin_all() { local p; for p in "$FWPID" "$NMPID" "$LFPID" "${SLAPD_PID[bench]}"; do
         taskset -a -p -c "$1" "$p" >/dev/null; done; }
     for where in "same CPU" "different CPUs"; do
         pin_all 0
@@ -327,5 +367,7 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 fi
 stop_fwdmapd
 stop_nullmap
+kill -TERM "$LFPID"; wait "$LFPID" 2>/dev/null
+sed 's/^/    lookfloor: /' "$T/logs/lookfloor.log"
 echo "# load after: $(cat /proc/loadavg)"
 echo "# finished $(date -u +%FT%TZ)"

@@ -3,7 +3,7 @@
  * every request without looking anything up.
  *
  * SYNOPSIS
- *	nullmap -s ENDPOINT [-s ENDPOINT ...] [-c MAXCONNS] [-T MS]
+ *	nullmap -s ENDPOINT [-s ENDPOINT ...] [-c MAXCONNS] [-T MS] [-t CDB]
  *
  * DESCRIPTION
  *	Listens on each ENDPOINT (unix:PATH or inet:HOST:PORT, the socket
@@ -23,6 +23,13 @@
  *	cost of the kernel arming and cancelling that timer on every wait can
  *	be measured on its own.
  *
+ *	-t CDB makes it the floor of a server that looks its keys up: each
+ *	request's key (the text after the first space, as received) is
+ *	looked up once in the CDB file with tinycdb (cdb_find() on the
+ *	mapped file, as fwdmapd does), and the answer is "OK " and the
+ *	value, or NOTFOUND.  No tags, no folding, no delta, no checks: the
+ *	cost of one table lookup and a longer reply, nothing else.
+ *
  *	So the difference between a benchmark against fwdmapd and the same
  *	benchmark against nullmap is what fwdmapd's lookups, bookkeeping and
  *	protocol checks cost; what is left against nullmap is the cost of
@@ -32,7 +39,9 @@
  *	of requests answered and connections accepted on stderr, and exits 0.
  *	For benchmarks only: no privilege drop, no timeouts.
  */
+#include <cdb.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdint.h>
@@ -78,6 +87,8 @@ static unsigned nm_conns, nm_maxconns = 100000;
 static int nm_timeout = -1;
 static const char *nm_paths[NM_MAX_LISTEN];
 static int nm_npaths;
+static struct cdb nm_cdb;		/* -t: the table looked up */
+static int nm_lookup;
 
 static void
 nm_fatal(const char *what)
@@ -216,6 +227,31 @@ nm_emit(size_t *len, const char *p, size_t n)
     *len += n;
 }
 
+/* -t: answer one request ("name key") from the table. */
+static void
+nm_find(const char *req, size_t n, size_t *olen)
+{
+    const char *sp = memchr(req, ' ', n);
+    char    head[32];
+    size_t  klen, vlen;
+    int     hl;
+
+    if (sp == NULL) {
+	nm_emit(olen, NM_REPLY, sizeof(NM_REPLY) - 1);
+	return;
+    }
+    klen = n - (size_t) (sp + 1 - req);
+    if (cdb_find(&nm_cdb, sp + 1, (unsigned) klen) <= 0) {
+	nm_emit(olen, NM_REPLY, sizeof(NM_REPLY) - 1);
+	return;
+    }
+    vlen = cdb_datalen(&nm_cdb);
+    hl = snprintf(head, sizeof(head), "%zu:OK ", vlen + 3);
+    nm_emit(olen, head, (size_t) hl);
+    nm_emit(olen, cdb_getdata(&nm_cdb), vlen);
+    nm_emit(olen, ",", 1);
+}
+
 /*
  * Answer the complete requests in p[0..len); return how many bytes they
  * took, or -1 (after a PERM reply) when the input is not a netstring.
@@ -242,7 +278,10 @@ nm_answer(const char *p, size_t len, size_t *olen)
 	    nm_emit(olen, NM_PERM, sizeof(NM_PERM) - 1);
 	    return (-1);
 	}
-	nm_emit(olen, NM_REPLY, sizeof(NM_REPLY) - 1);
+	if (nm_lookup)
+	    nm_find(p + i + 1, n, olen);
+	else
+	    nm_emit(olen, NM_REPLY, sizeof(NM_REPLY) - 1);
 	nm_requests++;
 	off = i + 1 + n + 1;
     }
@@ -344,7 +383,7 @@ nm_write(struct nm_conn *c)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: nullmap -s unix:PATH|inet:HOST:PORT [-s ...] [-c MAXCONNS] [-T MS]\n");
+    fprintf(stderr, "usage: nullmap -s unix:PATH|inet:HOST:PORT [-s ...] [-c MAXCONNS] [-T MS] [-t CDB]\n");
     exit(2);
 }
 
@@ -354,11 +393,11 @@ main(int argc, char **argv)
     struct nm_src lis[NM_MAX_LISTEN], sig;
     struct epoll_event evs[256];
     sigset_t mask;
-    int     ch, nlis = 0, n, i;
+    int     ch, nlis = 0, n, i, fd;
 
     if ((nm_ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 	nm_fatal("epoll_create1");
-    while ((ch = getopt(argc, argv, "s:c:T:")) != -1) {
+    while ((ch = getopt(argc, argv, "s:c:T:t:")) != -1) {
 	switch (ch) {
 	case 's':
 	    if (nlis == NM_MAX_LISTEN)
@@ -379,6 +418,12 @@ main(int argc, char **argv)
 	    break;
 	case 'T':
 	    nm_timeout = atoi(optarg);
+	    break;
+	case 't':
+	    if ((fd = open(optarg, O_RDONLY | O_CLOEXEC)) < 0
+		|| cdb_init(&nm_cdb, fd) < 0)
+		nm_fatal(optarg);
+	    nm_lookup = 1;
 	    break;
 	default:
 	    usage();
