@@ -22,7 +22,9 @@
 #     (bench/gen-people.py: sizes 2..100,000, nesting up to 5 levels, one
 #     in 100 a memberURL group); the baseline's ldapsearch then fetches the
 #     group attributes too (its cdb gets no group records: a cheaper
-#     baseline than what ldapsync publishes); then the latency of member
+#     baseline than what ldapsync publishes); a second baseline ("B") adds
+#     an ldapsearch of each memberURL and builds its cdb from every record
+#     ldapsync published ("cdb -c of the output"); then the latency of member
 #     changes (a person in a group gets a new address) and group changes
 #     (a member added), each timed until `virtual` of the group shows it.
 #
@@ -102,6 +104,9 @@ ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -D "$SLAPD_SYNCDN" -w "$SLAPD_SYNCP
     -E pr=1000/noprompt "(objectClass=fwdMailRecipient)" $ATTRS > "$T/base/dump.ldif" ||
     { echo "ldapsearch failed" >&2; exit 1; }
 t_search=$(secs "$t0" "$(now)")
+# For the second baseline (groups): the memberURLs, as "base scope filter".
+[ "$NGROUPS" -gt 0 ] && sed -n 's#^memberURL: ldap:///\([^?]*\)?[^?]*?\([a-z]*\)?\(.*\)$#\1\t\2\t\3#p' \
+    "$T/base/dump.ldif" > "$T/base/urls.txt"
 t0=$(now)
 awk -f "$TOP/bench/gen-records.awk" "$T/base/dump.ldif" > "$T/base/records.txt"
 t_awk=$(secs "$t0" "$(now)")
@@ -116,6 +121,7 @@ else
     base=0
 fi
 
+WALLS=()
 run_once() {
     /usr/bin/time -v "$LDAPSYNC" -c "$T/fwdmap.json" --once >"$T/once.log" 2>"$T/time.txt"
     local rc=$?
@@ -123,11 +129,46 @@ run_once() {
     [ $rc -eq 0 ] || { echo "ldapsync --once failed (rc $rc):"; tail -5 "$T/time.txt"; exit 1; }
     local w r
     w=$(wall_of "$T/time.txt"); r=$(rss_of "$T/time.txt")
+    WALLS+=("$1=$w")
     echo "ldapsync --once ($1): ${w} s, peak RSS ${r} MiB, ratio to baseline $(awk -v a="$w" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }')"
     grep -E "full search|memberURLs of|compile and publish|full sync:" "$T/time.txt" | sed 's/^ldapsync\[[0-9]*\]: /    /'
 }
 run_once "empty maps dir"
 [ -z "${RESTARTS_ONLY:-}" ] && run_once "over the previous generation"
+if [ -z "${RESTARTS_ONLY:-}" ] && [ "$NGROUPS" -gt 0 ]; then
+    # A second baseline, closer to what ldapsync does with groups: the same
+    # ldapsearch, then one ldapsearch per memberURL (one process per base
+    # and scope, `-f`: one search per filter, the DNs only), then `cdb -c`
+    # of everything ldapsync published (its records dumped, not timed).
+    # Still cheaper than ldapsync: no expansion, no checks, no snapshot.
+    # (The pattern is "(|%s)", not "%s": ldapsearch takes an argument
+    # without "=" for an attribute and would search for everything.)
+    t0=$(now)
+    nurl=0; nurldn=0
+    while IFS=$'\t' read -r ub us; do
+        [ -n "$us" ] || us=base
+        awk -F'\t' -v b="$ub" -v s="$us" '$1 == b && ($2 == s || ($2 == "" && s == "base")) { print $3 }' \
+            "$T/base/urls.txt" > "$T/base/filters.txt"
+        n=$(ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -D "$SLAPD_SYNCDN" -w "$SLAPD_SYNCPW" \
+            -b "$ub" -s "$us" -f "$T/base/filters.txt" '(|%s)' 1.1 | grep -c '^dn:') ||
+            { echo "ldapsearch of the memberURLs failed" >&2; exit 1; }
+        nurl=$(( nurl + $(wc -l < "$T/base/filters.txt") )); nurldn=$(( nurldn + n ))
+    done < <(cut -f1,2 "$T/base/urls.txt" | sort -u)
+    t_urls=$(secs "$t0" "$(now)")
+    "$FWDMAP_BUILD/fwdmap" -c "$T/fwdmap.json" dump | LC_ALL=C awk '{ print $1 ":" substr($0, 3) }' > "$T/base/out.txt"
+    t0=$(now)
+    cdb -c -m "$T/base/out.cdb" "$T/base/out.txt" || { echo "cdb -c of the output failed" >&2; exit 1; }
+    t_outcdb=$(secs "$t0" "$(now)")
+    nout=$(wc -l < "$T/base/out.txt")
+    rm -f "$T/base/out.txt" "$T/base/out.cdb" "$T/base/filters.txt"
+    base2=$(awk -v a="$t_search" -v b="$t_urls" -v c="$t_outcdb" 'BEGIN { printf "%.2f", a + b + c }')
+    echo "baseline B: ldapsearch $t_search s + ldapsearch of $nurl memberURLs $t_urls s ($nurldn DNs)" \
+         "+ cdb -c of the $nout published records $t_outcdb s = $base2 s"
+    for wr in "${WALLS[@]}"; do
+        echo "ldapsync --once (${wr%=*}): ${wr##*=} s, ratio to baseline B" \
+             "$(awk -v a="${wr##*=}" -v b="$base2" 'BEGIN { printf "%.2f", a / b }')"
+    done
+fi
 echo "published: $(du -m "$T/maps/fwdmap.cdb" | cut -f1) MB; state snapshot: $(du -m "$T/maps/ldapsync.state" | cut -f1) MB"
 if [ -n "${KEEP_STATE:-}" ]; then
     # The configuration there points at the copy and binds to nothing
