@@ -13,7 +13,10 @@
 # bench/nullmap, a socketmap server on the same kind of socket with the same
 # epoll loop that answers NOTFOUND without any lookup.  nullmap is the floor
 # any socketmap server can reach with this client on this machine; the
-# difference is what fwdmapd itself costs.  Each run also reports the CPU
+# difference is what fwdmapd itself costs.  The closed loops run a third
+# time against `nullmap -t` ("lookfloor"): nullmap plus one tinycdb lookup
+# of each key in a table as big as fwdmapd's, the floor of any server that
+# looks something up.  Each run also reports the CPU
 # time per request of the server (from /proc/PID/sched) and of the load
 # generator (getrusage), and the load average before and after.
 #
@@ -137,6 +140,25 @@ stop_nullmap() {
     sed 's/^/    /' "$T/logs/nullmap.log"; : > "$T/logs/nullmap.log"
 }
 
+# lookfloor: nullmap -t answering from a CDB of the same records, keyed as
+# the request's key arrives (the address alone for R, "T:address" and so
+# on for the rest, so that the file has as many records as fwdmapd's):
+# the floor of any server that looks its keys up in a table of this size.
+start_lookfloor() {
+    awk '$1 == "D" { next } $1 == "R" { k = $2 } $1 != "R" { k = $1 ":" $2 }
+         { printf "+%d,%d:%s->%s\n", length(k), length($3), k, $3 } END { print "" }' \
+        "$1" | cdb -c "$T/lookfloor.cdb" || { echo "cdb -c lookfloor failed"; exit 1; }
+    rm -f "$LSOCK"
+    "$NULLMAP" -t "$T/lookfloor.cdb" -s "unix:$LSOCK" 2>>"$T/logs/lookfloor.log" &
+    LFPID=$!
+    t_track "$LFPID"
+    t_wait 10 test -S "$LSOCK" || { tail "$T/logs/lookfloor.log"; exit 1; }
+}
+stop_lookfloor() {
+    kill -TERM "$LFPID"; wait "$LFPID" 2>/dev/null
+    sed 's/^/    lookfloor: /' "$T/logs/lookfloor.log"; : > "$T/logs/lookfloor.log"
+}
+
 # CPU time (ns) a single-threaded process has run so far: the scheduler's
 # own account (/proc/PID/schedstat reads 0 without CONFIG_SCHEDSTATS).
 cpu_ns() { awk '/^se.sum_exec_runtime/ {printf "%.0f\n", $3 * 1e6}' "/proc/$1/sched"; }
@@ -158,12 +180,14 @@ run_load() {
     [ "$rc" = 0 ] || echo "  $label: loadgen exit $rc"
 }
 
-# Each load against fwdmapd, then against nullmap (the floor).
+# Each load against fwdmapd, then against nullmap (the floor), then (the
+# closed loops, LOOKFLOOR=1) against lookfloor (the floor plus one lookup).
 both() {
     echo "$1  [load $(cut -d' ' -f1-3 /proc/loadavg)]"
     shift
     run_load "$FWPID" "unix:$SOCK" "fwdmapd" "$@"
     run_load "$NMPID" "unix:$NSOCK" "nullmap" "$@"
+    [ "${LOOKFLOOR:-0}" = 1 ] && run_load "$LFPID" "unix:$LSOCK" "lookfloor" "$@"
 }
 
 # Memory of fwdmapd: private (anonymous) and mapped-file resident sizes.
@@ -185,8 +209,9 @@ for n in $SIZES; do
     e=$(date +%s%N)
     echo "compile: $(wc -l < "$T/records.txt") records in $(( (e - s) / 1000000 )) ms," \
          "file $(( $(stat -c %s "$T/maps/fwdmap.cdb") / 1048576 )) MB"
-    rm -f "$T/records.txt"
     gen_keys "$n" > "$T/keys.txt"
+    start_lookfloor "$T/records.txt"
+    rm -f "$T/records.txt"
     start_fwdmapd
     start_nullmap
     echo "memory after start:      $(mem)"
@@ -194,11 +219,11 @@ for n in $SIZES; do
     # lookups in a new generation fault its pages into its mapping (at a
     # million people the first closed loop ran at half the speed of the
     # later ones), which nullmap, reading no file, never does.
-    for ep in "unix:$SOCK" "unix:$NSOCK"; do
+    for ep in "unix:$SOCK" "unix:$NSOCK" "unix:$LSOCK"; do
         "$LOADGEN" -q -s "$ep" -k "$T/keys.txt" -c 100 -n "$(wc -l < "$T/keys.txt")" > /dev/null 2>&1
     done
-    both "closed loop, 1000 connections, depth 1:" -c 1000 -n 500000
-    both "closed loop, 100 connections, depth 1:" -c 100 -n 300000
+    LOOKFLOOR=1 both "closed loop, 1000 connections, depth 1:" -c 1000 -n 500000
+    LOOKFLOOR=1 both "closed loop, 100 connections, depth 1:" -c 100 -n 300000
     both "closed loop, 1000 connections, pipelined depth 8:" -c 1000 -n 1000000 -p 8
     for r in $RATES; do
         # 3 s at the rate, at least 60,000 requests.
@@ -209,6 +234,7 @@ for n in $SIZES; do
     [ "$n" = "$(echo $SIZES | awk '{print $1}')" ] && BASE_KEYS_N=$n
     stop_fwdmapd
     stop_nullmap
+    stop_lookfloor
 done
 
 echo
@@ -256,17 +282,7 @@ rm -f "$T/maps"/fwdmap*.cdb
 "$FWDMAP" -d "$T/maps" compile -s 1 "$T/records.txt" || exit 1
 start_fwdmapd
 start_nullmap
-# lookfloor: nullmap answering from a CDB of the same records, keyed as
-# Postfix sends them (the address alone for R, "T:address" and so on for
-# the rest, so that the file has as many records as fwdmapd's).
-awk '$1 == "D" { next } $1 == "R" { k = $2 } $1 != "R" { k = $1 ":" $2 }
-     { printf "+%d,%d:%s->%s\n", length(k), length($3), k, $3 } END { print "" }' \
-    "$T/records.txt" | cdb -c "$T/lookfloor.cdb" || { echo "cdb -c lookfloor failed"; exit 1; }
-rm -f "$LSOCK"
-"$NULLMAP" -t "$T/lookfloor.cdb" -s "unix:$LSOCK" 2>>"$T/logs/lookfloor.log" &
-LFPID=$!
-t_track "$LFPID"
-t_wait 10 test -S "$LSOCK" || { tail "$T/logs/lookfloor.log"; exit 1; }
+start_lookfloor "$T/records.txt"
 mkdir -p "$T/pf"; : > "$T/pf/main.cf"
 # The same recipients as a local cdb: table (what fwdmapd serves, without
 # the daemon): every address and alias, built by Postfix's own postmap.
@@ -374,7 +390,6 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 fi
 stop_fwdmapd
 stop_nullmap
-kill -TERM "$LFPID"; wait "$LFPID" 2>/dev/null
-sed 's/^/    lookfloor: /' "$T/logs/lookfloor.log"
+stop_lookfloor
 echo "# load after: $(cat /proc/loadavg)"
 echo "# finished $(date -u +%FT%TZ)"
