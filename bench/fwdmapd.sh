@@ -129,16 +129,24 @@ start_fwdmapd() {
 }
 stop_fwdmapd() { kill -TERM "$FWPID"; wait "$FWPID" 2>/dev/null; }
 
-start_nullmap() {
-    "$NULLMAP" -s "unix:$NSOCK" 2>>"$T/logs/nullmap.log" &
-    NMPID=$!
-    t_track "$NMPID"
-    t_wait 10 test -S "$NSOCK" || { tail "$T/logs/nullmap.log"; exit 1; }
+# start_nm VAR SOCKET LOG [NULLMAP-ARGS...]: a nullmap on SOCKET, logging
+# to LOG, its PID in VAR; stop_nm PID LOG PREFIX stops it, prints its log.
+start_nm() {
+    local var=$1 sock=$2 log=$T/logs/$3.log pid
+    shift 3
+    rm -f "$sock"
+    "$NULLMAP" "$@" -s "unix:$sock" 2>>"$log" &
+    pid=$!
+    t_track "$pid"
+    printf -v "$var" %s "$pid"
+    t_wait 10 test -S "$sock" || { tail "$log"; exit 1; }
 }
-stop_nullmap() {
-    kill -TERM "$NMPID"; wait "$NMPID" 2>/dev/null
-    sed 's/^/    /' "$T/logs/nullmap.log"; : > "$T/logs/nullmap.log"
+stop_nm() {
+    kill -TERM "$1"; wait "$1" 2>/dev/null
+    sed "s/^/    $3/" "$T/logs/$2.log"; : > "$T/logs/$2.log"
 }
+start_nullmap() { start_nm NMPID "$NSOCK" nullmap; }
+stop_nullmap() { stop_nm "$NMPID" nullmap ""; }
 
 # lookfloor: nullmap -t answering from a CDB of the same records, keyed as
 # the request's key arrives (the address alone for R, "T:address" and so
@@ -148,16 +156,9 @@ start_lookfloor() {
     awk '$1 == "D" { next } $1 == "R" { k = $2 } $1 != "R" { k = $1 ":" $2 }
          { printf "+%d,%d:%s->%s\n", length(k), length($3), k, $3 } END { print "" }' \
         "$1" | cdb -c "$T/lookfloor.cdb" || { echo "cdb -c lookfloor failed"; exit 1; }
-    rm -f "$LSOCK"
-    "$NULLMAP" -t "$T/lookfloor.cdb" -s "unix:$LSOCK" 2>>"$T/logs/lookfloor.log" &
-    LFPID=$!
-    t_track "$LFPID"
-    t_wait 10 test -S "$LSOCK" || { tail "$T/logs/lookfloor.log"; exit 1; }
+    start_nm LFPID "$LSOCK" lookfloor -t "$T/lookfloor.cdb"
 }
-stop_lookfloor() {
-    kill -TERM "$LFPID"; wait "$LFPID" 2>/dev/null
-    sed 's/^/    lookfloor: /' "$T/logs/lookfloor.log"; : > "$T/logs/lookfloor.log"
-}
+stop_lookfloor() { stop_nm "$LFPID" lookfloor "lookfloor: "; }
 
 # CPU time (ns) a single-threaded process has run so far: the scheduler's
 # own account (/proc/PID/schedstat reads 0 without CONFIG_SCHEDSTATS).
