@@ -68,7 +68,31 @@ struct map_writer {
     unsigned long tombstones;
     int	    failed;
     int	    finished;		/* cdb_make_finish() was called */
+    unsigned long nput;		/* records added */
+    off_t   flushed;		/* writeback started up to here */
 };
+
+/*
+ * Writeback of a big generation (a base of a million people and their
+ * groups is 800 MB) is started as it is written, every WB_CHUNK bytes,
+ * so that the fsync() before the rename finds little left to write:
+ * measured at 828 MB, that fsync() alone took 1.0 s.  The kernel writes
+ * meanwhile; sync_file_range() does not wait.
+ */
+#define WB_EVERY	16384		/* records between checks */
+#define WB_CHUNK	(32L << 20)
+
+static void
+map_writer_kick(struct map_writer *w)
+{
+    off_t   end = lseek(w->fd, 0, SEEK_CUR);
+
+    if (end >= w->flushed + WB_CHUNK) {
+	(void) sync_file_range(w->fd, w->flushed, end - w->flushed,
+			       SYNC_FILE_RANGE_WRITE);
+	w->flushed = end;
+    }
+}
 
 struct map_writer *
 map_writer_open(const char *dir, const char *name, char *err, size_t errlen)
@@ -128,6 +152,8 @@ map_writer_put(struct map_writer *w, int tag, const char *key, size_t klen,
 	w->tombstones++;
     else
 	w->counts[ti]++;
+    if (++w->nput % WB_EVERY == 0)
+	map_writer_kick(w);
     return (0);
 }
 
