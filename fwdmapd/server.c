@@ -458,11 +458,22 @@ conn_write(struct server *s, struct conn *c)
     conn_settle(s, c);
 }
 
+/* Watch fd for input, with src as what epoll_wait() reports. */
+static int
+server_watch(struct server *s, int fd, void *src)
+{
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.ptr = src;
+    return (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev));
+}
+
 static struct conn *
 conn_new(struct server *s, int fd, int control)
 {
     struct conn *c;
-    struct epoll_event ev;
 
     if ((c = calloc(1, sizeof(*c))) == NULL)
 	return (NULL);
@@ -471,10 +482,7 @@ conn_new(struct server *s, int fd, int control)
     c->control = control;
     c->last = s->now;
     c->events = EPOLLIN;
-    memset(&ev, 0, sizeof(ev));
-    ev.events = EPOLLIN;
-    ev.data.ptr = c;
-    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (server_watch(s, fd, c) < 0) {
 	free(c);
 	return (NULL);
     }
@@ -815,7 +823,6 @@ struct server *
 server_create(struct conf *conf, int sigfd, char *err, size_t errlen)
 {
     struct server *s;
-    struct epoll_event ev;
 
     if ((s = calloc(1, sizeof(*s))) == NULL) {
 	snprintf(err, errlen, "out of memory");
@@ -843,24 +850,15 @@ server_create(struct conf *conf, int sigfd, char *err, size_t errlen)
 	snprintf(err, errlen, "out of memory");
 	goto bad;
     }
-    if (sigfd >= 0) {
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.ptr = &s->sigev;
-	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, sigfd, &ev) < 0) {
-	    snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
-	    goto bad;
-	}
+    if (sigfd >= 0 && server_watch(s, sigfd, &s->sigev) < 0) {
+	snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+	goto bad;
     }
     /* Without a timerfd, epoll_wait() sleeps with a timeout instead. */
-    if ((s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) >= 0) {
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.ptr = &s->tev;
-	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->tfd, &ev) < 0) {
-	    close(s->tfd);
-	    s->tfd = -1;
-	}
+    if ((s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) >= 0
+	&& server_watch(s, s->tfd, &s->tev) < 0) {
+	close(s->tfd);
+	s->tfd = -1;
     }
     gen_watch_reload(&s->gw, conf->maps_dir, s->now, 1);
     s->next_scan = s->now + SERVER_SCAN_MS;
@@ -877,7 +875,6 @@ int
 server_add_listener(struct server *s, int fd, int kind)
 {
     struct listener *l;
-    struct epoll_event ev;
 
     if (s->nlis >= SERVER_MAX_LISTEN) {
 	errno = EMFILE;
@@ -888,10 +885,7 @@ server_add_listener(struct server *s, int fd, int kind)
     l->fd = fd;
     l->control = kind == SERVER_L_CONTROL;
     l->policy = kind == SERVER_L_POLICY;
-    memset(&ev, 0, sizeof(ev));
-    ev.events = EPOLLIN;
-    ev.data.ptr = l;
-    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+    if (server_watch(s, fd, l) < 0)
 	return (-1);
     s->nlis++;
     return (0);

@@ -1119,11 +1119,9 @@ state_dirty_clear(struct state *st)
 /*
  * Text form of one entry: fields separated by TAB, values of one
  * attribute by 0x1f; TAB, LF, CR, 0x1f and backslash escaped as \xHH.
- */
-/*
- * Runs of plain bytes in one write: a snapshot of a million people and
- * 100,000 groups is 330 MB, and a locked putc() per byte took 6 s of it.
- * The stream is the caller's alone (unlocked calls).
+ * Runs of plain bytes go in one write: a snapshot of a million people
+ * and 100,000 groups is 330 MB, and a locked putc() per byte took 6 s
+ * of it.  The stream is the caller's alone (unlocked calls).
  */
 static void
 put_esc(FILE *f, const char *s)
