@@ -79,6 +79,25 @@ proto_reply(struct pbuf *out, const char *word, const char *data, size_t dlen)
     return (0);
 }
 
+void
+proto_prefetch(const struct map_gen *gen, const char *delims,
+	       size_t max_request, const char *in, size_t len)
+{
+    const char *req, *sp, *why;
+    size_t  rlen, used, done = 0;
+    int     n;
+
+    for (n = 0; gen != NULL && n < PROTO_PREFETCH_MAX && done < len; n++) {
+	if (netstr_parse(in + done, len - done, max_request, &req, &rlen,
+			 &used, &why) != 1)
+	    return;
+	done += used;
+	if ((sp = memchr(req, ' ', rlen)) != NULL)
+	    map_query_prefetch(gen, req, (size_t) (sp - req), sp + 1,
+			       rlen - (size_t) (sp - req) - 1, delims);
+    }
+}
+
 size_t
 proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	  struct pbuf *out, size_t high, int *status, const char **why)

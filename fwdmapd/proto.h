@@ -10,6 +10,9 @@
  *	size_t	proto_run(const struct proto_ctx *ctx, const char *in,
  *			  size_t len, struct pbuf *out, size_t high,
  *			  int *status, const char **why);
+ *	void	proto_prefetch(const struct map_gen *gen, const char *delims,
+ *			       size_t max_request, const char *in,
+ *			       size_t len);
  *
  * DESCRIPTION
  *	A request is one netstring "name<SP>key" (socketmap_table(5),
@@ -27,6 +30,13 @@
  *	request, whose "PERM" reply is the last thing appended (the caller
  *	sends it and closes; *why says what was wrong); PROTO_NOMEM when out
  *	could not grow (the caller closes at once).
+ *
+ *	proto_prefetch() is a hint given before proto_run() of the same
+ *	input, while the caller has other work to do (reading the next
+ *	client): for the first PROTO_PREFETCH_MAX complete requests in in,
+ *	it asks the CPU to start loading from memory the table slots their
+ *	lookups in gen (NULL: none) will read first (map_query_prefetch()).
+ *	It changes nothing, answers nothing and reads no file.
  *
  *	pbuf_reserve() makes room for n more bytes; pbuf_free() releases.
  */
@@ -66,5 +76,10 @@ struct proto_ctx {
 size_t	proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 		  struct pbuf *out, size_t high, int *status,
 		  const char **why);
+
+#define PROTO_PREFETCH_MAX	16
+
+void	proto_prefetch(const struct map_gen *gen, const char *delims,
+		       size_t max_request, const char *in, size_t len);
 
 #endif

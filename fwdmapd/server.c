@@ -99,7 +99,7 @@ struct server {
     struct conn *dead;		/* closed, to free after this batch */
     unsigned nconns;		/* socketmap and policy clients */
     unsigned ncontrol;		/* admin clients */
-    char   *rbuf;
+    char   *rbuf;		/* two halves of rbufsz bytes (server_run) */
     size_t  rbufsz;
     struct pbuf obuf;		/* replies being built */
     struct gen_watch gw;	/* the generation served (gen.c) */
@@ -128,7 +128,7 @@ server_rbuf(struct server *s)
 
     if (need <= s->rbufsz)
 	return (0);
-    if ((p = realloc(s->rbuf, need)) == NULL)
+    if ((p = realloc(s->rbuf, 2 * need)) == NULL)
 	return (-1);
     s->rbuf = p;
     s->rbufsz = need;
@@ -396,8 +396,13 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
     return (conn_settle(s, c));
 }
 
-static void
-conn_read(struct server *s, struct conn *c)
+/*
+ * Read what c sent into buf (rbufsz bytes), after what was kept of its
+ * input.  Returns the bytes now in buf to answer, or 0: nothing to do
+ * (no data yet, or the connection was closed).
+ */
+static size_t
+conn_fill(struct server *s, struct conn *c, char *buf)
 {
     size_t  off = c->in.len;
     ssize_t n;
@@ -405,27 +410,27 @@ conn_read(struct server *s, struct conn *c)
     if (off >= s->rbufsz) {			/* cannot happen */
 	log_warn("%s: input buffer overrun; closing", conn_name(c));
 	conn_close(s, c);
-	return;
+	return (0);
     }
     if (off)
-	memcpy(s->rbuf, c->in.p, off);
-    n = read(c->fd, s->rbuf + off, s->rbufsz - off);
+	memcpy(buf, c->in.p, off);
+    n = read(c->fd, buf + off, s->rbufsz - off);
     if (n < 0) {
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-	    return;
+	    return (0);
 	log_debug("%s: read: %s", conn_name(c), strerror(errno));
 	conn_close(s, c);
-	return;
+	return (0);
     }
     if (n == 0) {
 	if (off)
 	    log_warn("%s: end of file in the middle of a request", conn_name(c));
 	conn_close(s, c);
-	return;
+	return (0);
     }
     c->last = s->now;
     c->in.len = 0;
-    conn_process(s, c, s->rbuf, off + (size_t) n);
+    return (off + (size_t) n);
 }
 
 static void
@@ -935,10 +940,58 @@ server_timeout(struct server *s)
     return ((int) (next - s->now));
 }
 
+/*
+ * Reads are answered one event late: the input of one client is read,
+ * the table slots its requests will need are prefetched, and only then
+ * are the previous client's requests answered, so that those slots come
+ * from memory while the CPU answers and sends (at a million people
+ * nearly every lookup misses the caches).  The two inputs live in the
+ * two halves of rbuf.  held is the client read but not yet answered.
+ */
+struct held {
+    struct conn *c;
+    char   *buf;
+    size_t  len;
+};
+
+static void
+held_answer(struct server *s, struct held *h)
+{
+    /* A client closed meanwhile (by a signal's stop) has nothing due. */
+    if (h->c != NULL && h->c->ev.type == EV_CONN)
+	conn_process(s, h->c, h->buf, h->len);
+    h->c = NULL;
+}
+
+/* more: other events follow in this batch. */
+static void
+conn_read(struct server *s, struct conn *c, struct held *h, int more)
+{
+    char   *buf = s->rbuf + (h->buf == s->rbuf ? s->rbufsz : 0);
+    size_t  len;
+
+    if ((len = conn_fill(s, c, buf)) == 0)
+	return;
+    /* Alone (one client asking at a time), there is nothing to overlap:
+     * answer at once, without the cost of the hint. */
+    if (h->c == NULL && !more) {
+	conn_process(s, c, buf, len);
+	return;
+    }
+    if (!c->policy)
+	proto_prefetch(s->gw.gen, s->conf->recipient_delimiter,
+		       (size_t) s->conf->fwdmapd.max_request, buf, len);
+    held_answer(s, h);
+    h->c = c;
+    h->buf = buf;
+    h->len = len;
+}
+
 int
 server_run(struct server *s)
 {
     struct epoll_event evs[256];
+    struct held h = {NULL, NULL, 0};
     int     n, i;
 
     for (;;) {
@@ -956,6 +1009,9 @@ server_run(struct server *s)
 	for (i = 0; i < n; i++) {
 	    struct evsrc *src = evs[i].data.ptr;
 
+	    /* A signal may resize rbuf: answer the held client first. */
+	    if (src->type != EV_CONN && src->type != EV_DEAD)
+		held_answer(s, &h);
 	    if (src->type == EV_SIGNAL) {
 		server_signal(s);
 	    } else if (src->type == EV_TIMER) {
@@ -976,9 +1032,10 @@ server_run(struct server *s)
 		if (evs[i].events & EPOLLOUT)
 		    conn_write(s, c);
 		else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		    conn_read(s, c);
+		    conn_read(s, c, &h, i + 1 < n);
 	    }
 	}
+	held_answer(s, &h);
 	conn_reap(s);
 	if (s->now >= s->next_scan) {
 	    server_scan(s);

@@ -285,6 +285,8 @@ struct map_file {
     struct cdb cdb;
     struct stat st;
     struct map_meta meta;
+    uint64_t lpset[4];		/* bytes in the local parts of its keys */
+    uint32_t heads[512];	/* the CDB's 256 (position, slots) pairs */
 };
 
 struct map_gen {
@@ -294,7 +296,25 @@ struct map_gen {
     struct map_file delta;
     int	    delta_seen;		/* a delta file existed at open time */
     struct stat delta_st;	/* its stat, used or ignored */
+    uint64_t lpset[4];		/* base's and delta's lpset together */
 };
+
+/*
+ * Note in set every byte of the local part of a stored key "T:local@domain"
+ * (a key without '@' has none).  A looked-up address whose local part
+ * holds a byte that no stored local part holds cannot be in the file: a
+ * key "user+ext@domain" where no stored address has a '+' needs no probe
+ * (map_gen_may_hold).  Collected during the walk that verifies the file.
+ */
+static void
+map_lpset_add(uint64_t *set, const char *k, size_t klen)
+{
+    const unsigned char *p = (const unsigned char *) k + 2;
+    const unsigned char *at = memrchr(p, '@', klen - 2);
+
+    for (; at != NULL && p < at; p++)
+	set[*p >> 6] |= (uint64_t) 1 << (*p & 63);
+}
 
 /* Parse a #meta JSON value. */
 static int
@@ -451,11 +471,13 @@ static int
 map_file_open(const char *path, struct map_file *f, char *err, size_t errlen)
 {
     unsigned long counts[NTAGS] = {0}, tomb = 0;
+    const unsigned char *heads;
     unsigned pos;
     size_t  i;
     int     r;
 
     f->fd = -1;
+    memset(f->lpset, 0, sizeof(f->lpset));
     if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 	int     e = errno;
 
@@ -478,6 +500,9 @@ map_file_open(const char *path, struct map_file *f, char *err, size_t errlen)
     }
     if (map_cdb_meta(path, &f->cdb, &f->meta, err, errlen) < 0)
 	goto fail_cdb;
+    heads = cdb_get(&f->cdb, 2048, 0);
+    for (i = 0; i < 512; i++)
+	f->heads[i] = map_le32(heads + i * 4);
     cdb_seqinit(&pos, &f->cdb);
     while ((r = cdb_seqnext(&pos, &f->cdb)) > 0) {
 	const char *k = cdb_getkey(&f->cdb);
@@ -500,6 +525,7 @@ map_file_open(const char *path, struct map_file *f, char *err, size_t errlen)
 	    tomb++;
 	else
 	    counts[ti]++;
+	map_lpset_add(f->lpset, k, klen);
     }
     if (r < 0) {
 	map_err(err, errlen, "%s: corrupt CDB file (record outside the file)",
@@ -676,7 +702,7 @@ map_gen_refresh_track(const char *dir, struct map_gen *prev,
 {
     struct map_gen *g;
     struct stat st;
-    int     tries;
+    int     tries, i;
 
     *out = NULL;
     if (building)
@@ -729,6 +755,9 @@ map_gen_refresh_track(const char *dir, struct map_gen *prev,
 	}
 	/* Consistent only if the base was not replaced while we looked. */
 	if (stat(g->base_path, &st) == 0 && map_same_file(&st, &g->base->st)) {
+	    for (i = 0; i < 4; i++)
+		g->lpset[i] = g->base->lpset[i]
+		    | (g->delta.fd >= 0 ? g->delta.lpset[i] : 0);
 	    *out = g;
 	    if (building)
 		*building = NULL;
@@ -801,6 +830,49 @@ map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
 	}
     }
     return (map_file_get(g->base, kbuf, n, val, vlen));
+}
+
+/*
+ * Ask the CPU to fetch the hash table slot where tinycdb's search for k
+ * will start (its layout: cdb(5)).  Only the copy of the heads taken at
+ * open time is read, and a prefetch never faults, so this is safe
+ * outside the SIGBUS bracket, even on a file that has shrunk.
+ */
+static void
+map_file_prefetch(const struct map_file *f, const char *k, size_t klen)
+{
+    unsigned h = cdb_hash(k, (unsigned) klen);
+    uint32_t tpos = f->heads[(h & 255) * 2], n = f->heads[(h & 255) * 2 + 1];
+    const void *slot;
+
+    if (n != 0 && (slot = cdb_get(&f->cdb, 8, tpos + ((h >> 8) % n) * 8)))
+	__builtin_prefetch(slot);
+}
+
+void
+map_gen_prefetch(const struct map_gen *g, int tag, const char *key,
+		 size_t klen)
+{
+    char    kbuf[MAP_KEY_MAX];
+    size_t  n;
+
+    if ((n = map_key(kbuf, tag, key, klen)) == 0)
+	return;
+    if (g->delta.fd >= 0)
+	map_file_prefetch(&g->delta, kbuf, n);
+    map_file_prefetch(g->base, kbuf, n);
+}
+
+int
+map_gen_may_hold(const struct map_gen *g, const char *key, size_t klen)
+{
+    const unsigned char *p = (const unsigned char *) key;
+    const unsigned char *at = memrchr(p, '@', klen);
+
+    for (; at != NULL && p < at; p++)
+	if ((g->lpset[*p >> 6] & ((uint64_t) 1 << (*p & 63))) == 0)
+	    return (0);
+    return (1);
 }
 
 const struct map_meta *

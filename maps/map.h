@@ -184,6 +184,16 @@ int	map_gen_refresh_track(const char *dir, struct map_gen *prev,
 int	map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
 		    const char **val, size_t *vlen);
 int	map_gen_stale(const struct map_gen *g);
+/* 0 when no key of any table can equal this address (its local part has
+ * a byte that no stored local part has; see map.c), else 1: a cheap test
+ * before map_gen_get() of a key that is probably not there. */
+int	map_gen_may_hold(const struct map_gen *g, const char *key,
+			 size_t klen);
+/* A hint, before a batch of lookups: start loading from memory the
+ * part of the file where map_gen_get(g, tag, key, klen) will look first.
+ * Reads nothing from the files; safe outside the SIGBUS bracket. */
+void	map_gen_prefetch(const struct map_gen *g, int tag, const char *key,
+			 size_t klen);
 const struct map_meta *map_gen_meta(const struct map_gen *g);	/* base */
 const struct map_meta *map_gen_delta_meta(const struct map_gen *g); /* or NULL */
 void	map_gen_close(struct map_gen *g);

@@ -77,7 +77,12 @@ addr_get(struct map_gen *g, int tag, const char *key, size_t klen,
 {
     char    stripped[MAP_KEY_MAX];
     size_t  slen;
-    int     r = map_gen_get(g, tag, key, klen, val, vlen);
+    int     r = 0;
+
+    /* "user+ext@domain" is seldom a key of its own: skip the probe when
+     * no stored address has a '+' (or whatever else this key holds). */
+    if (map_gen_may_hold(g, key, klen))
+	r = map_gen_get(g, tag, key, klen, val, vlen);
 
     if (ext)
 	*ext = NULL;
@@ -98,6 +103,30 @@ addr_get(struct map_gen *g, int tag, const char *key, size_t klen,
 	*extlen = klen - slen;
     }
     return (r);
+}
+
+void
+map_query_prefetch(const struct map_gen *g, const char *name, size_t nlen,
+		   const char *key, size_t klen, const char *delims)
+{
+    static const char tags[MAP_Q_NAMES] = {
+	0, MAP_T_RECIPIENT, MAP_T_VIRTUAL, MAP_T_TRANSPORT,
+    };
+    char    k[MAP_KEY_MAX], stripped[MAP_KEY_MAX];
+    size_t  slen;
+    int     which = map_query_name(name, nlen);
+
+    /* The domain records are few and stay in the cache. */
+    if (g == NULL || which < 0 || tags[which] == 0 || klen == 0
+	|| klen >= sizeof(k) - 2 || memchr(key, '@', klen) == NULL)
+	return;
+    memcpy(k, key, klen);
+    addr_fold(k, klen);
+    if (map_gen_may_hold(g, k, klen))
+	map_gen_prefetch(g, tags[which], k, klen);
+    if (addr_strip_ext(k, klen, delims, stripped, sizeof(stripped),
+		       &slen) == 1)
+	map_gen_prefetch(g, tags[which], stripped, slen);
 }
 
 /* "a@x,b@y" with ext inserted before each '@'; 0 ok, -1 no room. */

@@ -58,6 +58,15 @@ enum map_q map_query_ext(struct map_gen *g, const char *name, size_t nlen,
 			 const char *key, size_t klen, const char *delims,
 			 int propagate, const char **val, size_t *vlen);
 
+/*
+ * A hint before answering a batch: start fetching from memory what
+ * map_query() of this request will read first (map_gen_prefetch()).
+ * Changes nothing and reads no file; g may be NULL.
+ */
+void	map_query_prefetch(const struct map_gen *g, const char *name,
+			   size_t nlen, const char *key, size_t klen,
+			   const char *delims);
+
 /* Index of a map name ("domains"=0 .. "transport"=3), -1 if unknown. */
 int	map_query_name(const char *name, size_t nlen);
 
