@@ -67,6 +67,9 @@ int	pub_init(struct pub *p, const struct conf *c)
 void	pub_free(struct pub *p);
 int	pub_full(struct pub *p, struct state *st, struct report *rep,
 		 char *err, size_t errlen);
+/* The serial pub_full() will give the base it publishes next (unless
+ * something else publishes first): one above the published view's. */
+uint64_t pub_full_serial(const struct pub *p);
 int	pub_delta(struct pub *p, struct state *st, struct report *rep,
 		  char *err, size_t errlen);
 size_t	pub_delta_size(const struct pub *p);

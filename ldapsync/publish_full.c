@@ -113,31 +113,58 @@ scan_each(void *ctx, const char *k, size_t klen, const char *v, size_t vlen)
     return (0);
 }
 
+/*
+ * The published view: 0 none (valid), 1 a base, 2 a base and its delta
+ * (bpath and dpath, 4096 bytes each, are set).  *serial is raised to the
+ * view's serial.
+ */
+static int
+published_view(const struct conf *c, char *bpath, char *dpath,
+	       uint64_t *serial)
+{
+    struct map_meta bm, dm;
+
+    snprintf(bpath, 4096, "%s/%s", c->maps_dir, MAP_BASE_NAME);
+    snprintf(dpath, 4096, "%s/%s", c->maps_dir, MAP_DELTA_NAME);
+    if (map_read_meta(bpath, &bm, NULL, 0) < 0 || bm.is_delta)
+	return (0);		/* nothing (valid) published yet */
+    if (bm.serial > *serial)
+	*serial = bm.serial;
+    if (map_read_meta(dpath, &dm, NULL, 0) < 0 || !dm.is_delta
+	|| dm.base_serial != bm.serial)
+	return (1);
+    if (dm.serial > *serial)
+	*serial = dm.serial;
+    return (2);
+}
+
+uint64_t
+pub_full_serial(const struct pub *p)
+{
+    char    bpath[4096], dpath[4096];
+    uint64_t serial = p->serial;
+
+    (void) published_view(p->conf, bpath, dpath, &serial);
+    return (serial + 1);
+}
+
 /* Scan base + matching delta; returns 1 if there was a published view. */
 static int
 scan_published(const struct conf *c, struct scanctx *x, uint64_t *serial,
 	       char *err, size_t errlen)
 {
     char    bpath[4096], dpath[4096];
-    struct map_meta bm, dm;
     struct htab skip;
-    int     ret = 0;
+    int     ret = 0, view = published_view(c, bpath, dpath, serial);
 
-    snprintf(bpath, sizeof(bpath), "%s/%s", c->maps_dir, MAP_BASE_NAME);
-    snprintf(dpath, sizeof(dpath), "%s/%s", c->maps_dir, MAP_DELTA_NAME);
-    if (map_read_meta(bpath, &bm, NULL, 0) < 0 || bm.is_delta)
-	return (0);		/* nothing (valid) published yet */
+    if (view == 0)
+	return (0);
     if (htab_init(&skip, 1024) < 0) {
 	snprintf(err, errlen, "out of memory");
 	return (-1);
     }
     x->skip = &skip;
-    if (bm.serial > *serial)
-	*serial = bm.serial;
-    if (map_read_meta(dpath, &dm, NULL, 0) == 0 && dm.is_delta
-	&& dm.base_serial == bm.serial) {
-	if (dm.serial > *serial)
-	    *serial = dm.serial;
+    if (view == 2) {
 	x->is_delta = 1;
 	if (map_scan(dpath, scan_each, x, err, errlen) < 0 && errno != ENOENT)
 	    ret = -1;

@@ -30,6 +30,22 @@ t_match "cookie for tum" "csn=" "$(jq -r .cookies.tum "$T/maps/ldapsync.cookie")
 t_match "cookie for lmu" "csn=" "$(jq -r .cookies.lmu "$T/maps/ldapsync.cookie")"
 t_eq "the cookie is the server's state" "$(csn)" "$(saved_csn)"
 t_match "logged" "sync cookie saved" "$(cat "$LSLOG")"
+# The snapshot is written while the base is compiled, for the serial the
+# base gets, and installed after it: nothing half-done is left behind.
+t_match "written beside the publication" "beside the publication" "$(cat "$LSLOG")"
+t_eq "the snapshot names the base" "$base" "$(awk 'NR == 1 {print $3}' "$T/maps/ldapsync.state")"
+compgen -G "$T/maps/*.next" > /dev/null && t_fail "left behind: $(ls -a "$T/maps")"
+
+# A second --once over that base: the next serial, and its snapshot.
+: > "$LSLOG"
+ls_once
+t_eq "second --once exit" 0 "$LS_RC"
+t_eq "a new base" "$((base + 1))" "$(serial)"
+base=$(serial)
+t_eq "the new snapshot names it" "$base" "$(awk 'NR == 1 {print $3}' "$T/maps/ldapsync.state")"
+t_eq "so does the cookie" "$base" "$(jq -r .base_serial "$T/maps/ldapsync.cookie" 2>/dev/null)"
+t_match "written beside it" "beside the publication" "$(cat "$LSLOG")"
+compgen -G "$T/maps/*.next" > /dev/null && t_fail "left behind: $(ls -a "$T/maps")"
 
 # The daemon resumes: no full refresh, and a change is a delta.
 : > "$LSLOG"
