@@ -233,6 +233,8 @@ cmd_compile(int argc, char **argv)
 	fprintf(stderr, "fwdmap: %s\n", err);
 	return (2);
     }
+    if (map_writer_background(w) < 0)	/* else written in line */
+	fprintf(stderr, "fwdmap: note: no writer thread: %s\n", strerror(errno));
     while ((n = getline(&line, &cap, in)) >= 0) {
 	char   *p = line, *tag, *key, *rest, val[2048], skey[MAP_KEY_MAX];
 	int     del = 0;

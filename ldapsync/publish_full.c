@@ -273,6 +273,10 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	goto out;
     if (!p->dry_run && (mw = map_writer_open(c->maps_dir, MAP_BASE_NAME, err, errlen)) == NULL)
 	goto out;
+    /* A base of a million people is written while the next records are
+     * compiled (the writer's thread); without it, in line. */
+    if (mw && map_writer_background(mw) < 0)
+	log_debug("writing %s in line: %s", MAP_BASE_NAME, strerror(errno));
     for (i = 0; i < c->ndomains; i++) {
 	char   *dv = comp_domain_value(c, i);
 

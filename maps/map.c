@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,38 @@ struct map_writer {
     int	    finished;		/* cdb_make_finish() was called */
     unsigned long nput;		/* records added */
     off_t   flushed;		/* writeback started up to here */
+    struct map_bg *bg;		/* a thread adds the records, or NULL */
+};
+
+/*
+ * Writing in the background (map_writer_background()): the caller's
+ * records are copied into blocks of about WB_BLOCK bytes, and a thread
+ * adds them to the CDB (cdb_make_add(): hashing, buffering, writing)
+ * while the caller computes the next ones.  At most WB_QUEUE blocks wait;
+ * a caller that is faster than the disk waits for one to be written.
+ * Each record in a block: key length and value length (4 bytes each,
+ * host order), the key "T:key", the value.
+ */
+#define WB_BLOCK	(1 << 20)
+#define WB_QUEUE	8
+
+struct map_block {
+    struct map_block *next;
+    size_t  len, cap;
+    char    data[];
+};
+
+struct map_bg {
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t more;	/* a block queued, or done */
+    pthread_cond_t room;	/* a block written */
+    struct map_block *fill;	/* the caller's */
+    struct map_block *head, *tail;	/* queued for the thread */
+    struct map_block *spare;	/* written, for reuse */
+    int	    queued;
+    int	    done;		/* no more blocks will come */
+    int	    err;		/* errno of a failed write, 0 */
 };
 
 /*
@@ -92,6 +125,179 @@ map_writer_kick(struct map_writer *w)
 			       SYNC_FILE_RANGE_WRITE);
 	w->flushed = end;
     }
+}
+
+/* Add one record from a block to the CDB: 0, or -1 with errno. */
+static int
+map_writer_add(struct map_writer *w, const char *k, size_t klen,
+	       const char *v, size_t vlen)
+{
+    if (cdb_make_add(&w->cm, k, (unsigned) klen, v, (unsigned) vlen) < 0)
+	return (-1);
+    if (++w->nput % WB_EVERY == 0)
+	map_writer_kick(w);
+    return (0);
+}
+
+static void *
+map_bg_run(void *arg)
+{
+    struct map_writer *w = arg;
+    struct map_bg *bg = w->bg;
+    struct map_block *b;
+    size_t  off;
+    uint32_t kl, vl;
+    int     e = 0;
+
+    for (;;) {
+	pthread_mutex_lock(&bg->mu);
+	while (bg->head == NULL && !bg->done)
+	    pthread_cond_wait(&bg->more, &bg->mu);
+	if ((b = bg->head) == NULL) {
+	    pthread_mutex_unlock(&bg->mu);
+	    return (NULL);
+	}
+	bg->head = b->next;
+	if (bg->head == NULL)
+	    bg->tail = NULL;
+	pthread_mutex_unlock(&bg->mu);
+
+	for (off = 0; e == 0 && off < b->len; off += 8 + kl + vl) {
+	    memcpy(&kl, b->data + off, 4);
+	    memcpy(&vl, b->data + off + 4, 4);
+	    if (map_writer_add(w, b->data + off + 8, kl, b->data + off + 8 + kl,
+			       vl) < 0)
+		e = errno ? errno : EIO;
+	}
+
+	pthread_mutex_lock(&bg->mu);
+	if (e && bg->err == 0)
+	    bg->err = e;
+	bg->queued--;
+	if (b->cap == WB_BLOCK && bg->spare == NULL) {
+	    b->len = 0;
+	    bg->spare = b;
+	} else
+	    free(b);
+	pthread_cond_signal(&bg->room);
+	pthread_mutex_unlock(&bg->mu);
+    }
+}
+
+/* Queue the caller's block (if it holds anything).  0, or -1 with
+ * errno when the thread has failed to write (the block is kept). */
+static int
+map_bg_queue(struct map_bg *bg)
+{
+    struct map_block *b = bg->fill;
+
+    if (b == NULL || b->len == 0)
+	return (0);
+    pthread_mutex_lock(&bg->mu);
+    while (bg->queued >= WB_QUEUE && bg->err == 0)
+	pthread_cond_wait(&bg->room, &bg->mu);
+    if (bg->err != 0) {
+	errno = bg->err;
+	pthread_mutex_unlock(&bg->mu);
+	return (-1);
+    }
+    bg->fill = NULL;
+    b->next = NULL;
+    if (bg->tail)
+	bg->tail->next = b;
+    else
+	bg->head = b;
+    bg->tail = b;
+    bg->queued++;
+    pthread_cond_signal(&bg->more);
+    pthread_mutex_unlock(&bg->mu);
+    return (0);
+}
+
+/* Copy one record into the caller's block: 0, or -1 with errno. */
+static int
+map_bg_put(struct map_bg *bg, const char *k, size_t klen, const char *v,
+	   size_t vlen)
+{
+    size_t  need = 8 + klen + vlen;
+    uint32_t kl = (uint32_t) klen, vl = (uint32_t) vlen;
+    struct map_block *b = bg->fill;
+
+    if (b != NULL && b->cap - b->len < need && map_bg_queue(bg) < 0)
+	return (-1);
+    if ((b = bg->fill) == NULL) {
+	size_t  cap = need > WB_BLOCK ? need : WB_BLOCK;
+
+	pthread_mutex_lock(&bg->mu);
+	if (cap == WB_BLOCK && (b = bg->spare) != NULL)
+	    bg->spare = NULL;
+	pthread_mutex_unlock(&bg->mu);
+	if (b == NULL && (b = malloc(sizeof(*b) + cap)) == NULL)
+	    return (-1);
+	b->len = 0;
+	b->cap = cap;
+	bg->fill = b;
+    }
+    memcpy(b->data + b->len, &kl, 4);
+    memcpy(b->data + b->len + 4, &vl, 4);
+    memcpy(b->data + b->len + 8, k, klen);
+    memcpy(b->data + b->len + 8 + klen, v, vlen);
+    b->len += need;
+    return (0);
+}
+
+/*
+ * Stop the thread once it has written what is queued (all of it, so
+ * that the CDB is complete; an abort removes the file anyway).  Returns
+ * its error (an errno), or 0.
+ */
+static int
+map_bg_stop(struct map_writer *w)
+{
+    struct map_bg *bg = w->bg;
+    int     e;
+
+    if (bg == NULL)
+	return (0);
+    (void) map_bg_queue(bg);		/* else bg->err says why */
+    pthread_mutex_lock(&bg->mu);
+    bg->done = 1;
+    pthread_cond_signal(&bg->more);
+    pthread_mutex_unlock(&bg->mu);
+    pthread_join(bg->tid, NULL);
+    e = bg->err;
+    free(bg->fill);
+    free(bg->spare);
+    pthread_mutex_destroy(&bg->mu);
+    pthread_cond_destroy(&bg->more);
+    pthread_cond_destroy(&bg->room);
+    free(bg);
+    w->bg = NULL;
+    return (e);
+}
+
+int
+map_writer_background(struct map_writer *w)
+{
+    struct map_bg *bg;
+
+    if (w->bg != NULL)
+	return (0);
+    if ((bg = calloc(1, sizeof(*bg))) == NULL)
+	return (-1);
+    pthread_mutex_init(&bg->mu, NULL);
+    pthread_cond_init(&bg->more, NULL);
+    pthread_cond_init(&bg->room, NULL);
+    w->bg = bg;
+    if ((errno = pthread_create(&bg->tid, NULL, map_bg_run, w)) != 0) {
+	pthread_mutex_destroy(&bg->mu);
+	pthread_cond_destroy(&bg->more);
+	pthread_cond_destroy(&bg->room);
+	free(bg);
+	w->bg = NULL;
+	return (-1);
+    }
+    return (0);
 }
 
 struct map_writer *
@@ -144,7 +350,8 @@ map_writer_put(struct map_writer *w, int tag, const char *key, size_t klen,
 	errno = E2BIG;
 	return (-1);
     }
-    if (cdb_make_add(&w->cm, kbuf, (unsigned) n, val, (unsigned) vlen) < 0) {
+    if (w->bg ? map_bg_put(w->bg, kbuf, n, val, vlen) < 0
+	: map_writer_add(w, kbuf, n, val, vlen) < 0) {
 	w->failed = errno ? errno : EIO;
 	return (-1);
     }
@@ -152,8 +359,6 @@ map_writer_put(struct map_writer *w, int tag, const char *key, size_t klen,
 	w->tombstones++;
     else
 	w->counts[ti]++;
-    if (++w->nput % WB_EVERY == 0)
-	map_writer_kick(w);
     return (0);
 }
 
@@ -200,8 +405,10 @@ map_writer_commit(struct map_writer *w, const struct map_meta *meta,
 		  char *err, size_t errlen)
 {
     char   *js = NULL;
-    int     dfd = -1, ret = -1;
+    int     dfd = -1, ret = -1, e;
 
+    if ((e = map_bg_stop(w)) != 0 && !w->failed)
+	w->failed = e;
     if (w->failed) {
 	map_err(err, errlen, "write %s: %s", w->tmppath, strerror(w->failed));
 	goto out;
@@ -263,6 +470,7 @@ map_writer_abort(struct map_writer *w)
 {
     if (w == NULL)
 	return;
+    (void) map_bg_stop(w);
     if (w->fd >= 0) {
 	/* tinycdb frees its index only in cdb_make_finish(). */
 	if (!w->finished)

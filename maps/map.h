@@ -147,6 +147,12 @@ int	map_writer_put(struct map_writer *w, int tag, const char *key,
 		       size_t klen, const char *val, size_t vlen);
 int	map_writer_del(struct map_writer *w, int tag, const char *key,
 		       size_t klen);	/* delta tombstone */
+/* From now on, records are added to the file by a thread of the writer
+ * while the caller goes on (a big base: the caller computes the next
+ * records meanwhile); a write error is reported by a later put or the
+ * commit.  0, or -1 with errno (the writer then goes on as before). */
+int	map_writer_background(struct map_writer *w)
+	__attribute__((warn_unused_result));
 
 /* Metadata given to commit; counts are computed by the writer. */
 struct map_meta {

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -579,6 +581,73 @@ test_atomic(void)
     map_writer_abort(w);
 }
 
+/*
+ * map_writer_background(): the thread writes what the caller puts, in
+ * order, big values included; a write error (here the file size limit)
+ * fails a later put or the commit, and nothing is published.
+ */
+static void
+test_background(void)
+{
+    struct map_writer *w;
+    struct map_gen *g;
+    struct map_meta m;
+    struct rlimit old, lim;
+    char    k[64], v[256], *big;
+    const char *bv;
+    size_t  bl, i;
+    int     bad = 0, r;
+
+    w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err));
+    CHECK(w != NULL && map_writer_background(w) == 0);
+    CHECK(map_writer_background(w) == 0);	/* once is enough */
+    PUT(w, MAP_T_DOMAIN, "tum.de", "tum\treject\t");
+    for (i = 0; i < 200000; i++) {
+	snprintf(k, sizeof(k), "p%zu@tum.de", i);
+	snprintf(v, sizeof(v), "smtp:[store%zu]:25", i % 7);
+	if (PUT(w, MAP_T_TRANSPORT, k, v) < 0)
+	    bad++;
+    }
+    CHECK(bad == 0);
+    big = malloc(3 << 20);			/* larger than a block */
+    memset(big, 'x', 3 << 20);
+    CHECK(map_writer_put(w, MAP_T_VIRTUAL, "big@tum.de", 10, big, 3 << 20) == 0);
+    memset(&m, 0, sizeof(m));
+    m.serial = 70;
+    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
+    CHECK(map_gen_meta(g)->counts[3] == 200000);	/* T, counted */
+    CHECK(q(g, "transport", "p199999@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "smtp:[store2]:25") == 0);
+    CHECK(q(g, "transport", "p0@tum.de", v) == MAP_Q_OK
+	  && strcmp(v, "smtp:[store0]:25") == 0);
+    CHECK(map_gen_get(g, MAP_T_VIRTUAL, "big@tum.de", 10, &bv, &bl) == 1
+	  && bl == (3u << 20) && bv[0] == 'x' && bv[bl - 1] == 'x');
+    map_gen_close(g);
+
+    /* Writes that fail: EFBIG past a 2 MB limit. */
+    CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 2 << 20;
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    w = map_writer_open(dir, MAP_BASE_NAME, err, sizeof(err));
+    CHECK(w != NULL && map_writer_background(w) == 0);
+    for (i = 0, r = 0; i < 1000 && r == 0; i++)
+	r = map_writer_put(w, MAP_T_VIRTUAL, "big@tum.de", 10, big, 1 << 20);
+    memset(&m, 0, sizeof(m));
+    m.serial = 71;
+    CHECK(map_writer_commit(w, &m, err, sizeof(err)) < 0
+	  && strstr(err, strerror(EFBIG)) != NULL);
+    CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, SIG_DFL);
+    CHECK(r < 0);				/* a put said so first */
+    CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
+    CHECK(map_gen_meta(g)->serial == 70);	/* the failed one never shows */
+    map_gen_close(g);
+    free(big);
+}
+
 int
 main(void)
 {
@@ -595,6 +664,7 @@ main(void)
     test_corrupt();
     test_scan();
     test_atomic();
+    test_background();
     if (check_failures == 0) {
 	char    cmd[600];
 
