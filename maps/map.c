@@ -509,10 +509,11 @@ struct map_gen {
 
 /*
  * Note in set every byte of the local part of a stored key "T:local@domain"
- * (a key without '@' has none).  A looked-up address whose local part
- * holds a byte that no stored local part holds cannot be in the file: a
- * key "user+ext@domain" where no stored address has a '+' needs no probe
- * (map_gen_may_hold).  Collected during the walk that verifies the file.
+ * (a key without '@' has none), for the tables of addresses (R, V, T).
+ * A looked-up address whose local part holds a byte that no stored local
+ * part holds cannot be in them: a key "user+ext@domain" where no stored
+ * address has a '+' needs no probe (map_gen_may_hold).  Collected during
+ * the walk that verifies the file.
  */
 static void
 map_lpset_add(uint64_t *set, const char *k, size_t klen)
@@ -733,7 +734,9 @@ map_file_open(const char *path, struct map_file *f, char *err, size_t errlen)
 	    tomb++;
 	else
 	    counts[ti]++;
-	map_lpset_add(f->lpset, k, klen);
+	if (k[0] == MAP_T_RECIPIENT || k[0] == MAP_T_VIRTUAL
+	    || k[0] == MAP_T_TRANSPORT)
+	    map_lpset_add(f->lpset, k, klen);
     }
     if (r < 0) {
 	map_err(err, errlen, "%s: corrupt CDB file (record outside the file)",

@@ -190,9 +190,10 @@ int	map_gen_refresh_track(const char *dir, struct map_gen *prev,
 int	map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
 		    const char **val, size_t *vlen);
 int	map_gen_stale(const struct map_gen *g);
-/* 0 when no key of any table can equal this address (its local part has
- * a byte that no stored local part has; see map.c), else 1: a cheap test
- * before map_gen_get() of a key that is probably not there. */
+/* 0 when no key of the address tables (R, V, T) can equal this address
+ * (its local part has a byte that no stored local part has; see map.c),
+ * else 1: a cheap test before map_gen_get() of a key that is probably
+ * not there. */
 int	map_gen_may_hold(const struct map_gen *g, const char *key,
 			 size_t klen);
 /* A hint, before a batch of lookups: start loading from memory the
