@@ -6,7 +6,8 @@
 # Environment: BENCH_SIZES (people per generation, default "100000 1000000"),
 # BENCH_IDLE (idle connections, default 10000), BENCH_LDAP_KEYS (sequential
 # postmap lookups per table type, default 5000), BENCH_SEQ_ROUNDS (rounds of
-# those, default 8), BENCH_RATES (open-loop
+# those, default 8), BENCH_LOCKSTEP_ROUNDS (rounds of the closed loop over
+# 1,000 connections against all three servers, default 5), BENCH_RATES (open-loop
 # rates in lookups/s, default "20000 100000 200000"), BENCH_SKIP_LDAP=1.
 #
 # Every load is run twice, back to back: against fwdmapd, and against
@@ -191,6 +192,50 @@ both() {
     [ "${LOOKFLOOR:-0}" = 1 ] && run_load "$LFPID" "unix:$LSOCK" "lookfloor" "$@"
 }
 
+# lockstep_rounds: BENCH_LOCKSTEP_ROUNDS rounds (default 5) of the closed
+# loop over 1,000 connections, 300,000 requests against each of fwdmapd,
+# nullmap and lookfloor, in an order that rotates from round to round;
+# each round's ratios of throughput and server CPU per request, then their
+# medians (one run of each moved by up to 30% on this shared machine).
+lockstep_rounds() {
+    local r i srv pid ep c0 c1 n tp order=(fwdmapd nullmap lookfloor)
+    : > "$T/lsr"
+    for (( r = 1; r <= ${BENCH_LOCKSTEP_ROUNDS:-5}; r++ )); do
+        for (( i = 0; i < 3; i++ )); do
+            srv=${order[$(( (i + r - 1) % 3 ))]}
+            case $srv in
+            fwdmapd) pid=$FWPID ep=unix:$SOCK ;;
+            nullmap) pid=$NMPID ep=unix:$NSOCK ;;
+            lookfloor) pid=$LFPID ep=unix:$LSOCK ;;
+            esac
+            c0=$(cpu_ns "$pid")
+            "$LOADGEN" -q -s "$ep" -k "$T/keys.txt" -c 1000 -n 300000 > "$T/lg.out" 2>&1
+            c1=$(cpu_ns "$pid")
+            n=$(awk '/ requests over / {print $1}' "$T/lg.out")
+            tp=$(awk '/ requests over / {for (i = 1; i <= NF; i++) if ($i == "req/s;") print $(i - 1)}' "$T/lg.out")
+            echo "$srv ${tp:-0} $(( (c1 - c0) / ${n:-1} ))"
+        done > "$T/lsr.round"
+        awk -v r="$r" -v L="$(cut -d' ' -f1 /proc/loadavg)" '
+            { t[$1] = $2; c[$1] = $3 }
+            END { printf "  round %d: req/s fwdmapd %d nullmap %d lookfloor %d;" \
+                         " fwdmapd/nullmap %.2fx (CPU %.2fx), fwdmapd/lookfloor %.2fx" \
+                         " (CPU %.2fx), lookfloor/nullmap %.2fx; load %s\n", r,
+                         t["fwdmapd"], t["nullmap"], t["lookfloor"],
+                         t["fwdmapd"] / t["nullmap"], c["fwdmapd"] / c["nullmap"],
+                         t["fwdmapd"] / t["lookfloor"], c["fwdmapd"] / c["lookfloor"],
+                         t["lookfloor"] / t["nullmap"], L
+                  printf "%f %f %f %f %f\n", t["fwdmapd"] / t["nullmap"],
+                         c["fwdmapd"] / c["nullmap"], t["fwdmapd"] / t["lookfloor"],
+                         c["fwdmapd"] / c["lookfloor"], t["lookfloor"] / t["nullmap"] >> R }' \
+            R="$T/lsr" "$T/lsr.round"
+    done
+    lmed() { cut -d' ' -f"$1" "$T/lsr" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+    echo "  medians of $(wc -l < "$T/lsr") rounds: throughput fwdmapd/nullmap $(lmed 1)x" \
+         "(server CPU per request $(lmed 2)x), fwdmapd/lookfloor $(lmed 3)x (CPU $(lmed 4)x)," \
+         "lookfloor/nullmap $(lmed 5)x"
+}
+
 # Memory of fwdmapd: private (anonymous) and mapped-file resident sizes.
 mem() {
     awk '/^VmRSS|^RssAnon|^RssFile/ {printf "%s %.1f MB  ", $1, $2/1024} END {print ""}' \
@@ -224,6 +269,8 @@ for n in $SIZES; do
         "$LOADGEN" -q -s "$ep" -k "$T/keys.txt" -c 100 -n "$(wc -l < "$T/keys.txt")" > /dev/null 2>&1
     done
     LOOKFLOOR=1 both "closed loop, 1000 connections, depth 1:" -c 1000 -n 500000
+    echo "closed loop, 1000 connections, depth 1, ${BENCH_LOCKSTEP_ROUNDS:-5} rounds in rotating order:  [load $(cut -d' ' -f1-3 /proc/loadavg)]"
+    lockstep_rounds
     LOOKFLOOR=1 both "closed loop, 100 connections, depth 1:" -c 100 -n 300000
     both "closed loop, 1000 connections, pipelined depth 8:" -c 1000 -n 1000000 -p 8
     for r in $RATES; do
