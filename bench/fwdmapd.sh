@@ -229,11 +229,17 @@ lockstep_rounds() {
                          c["fwdmapd"] / c["lookfloor"], t["lookfloor"] / t["nullmap"] >> R }' \
             R="$T/lsr" "$T/lsr.round"
     done
-    lmed() { cut -d' ' -f"$1" "$T/lsr" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+    lmed() { median_col "$T/lsr" "$1"; }
     echo "  medians of $(wc -l < "$T/lsr") rounds: throughput fwdmapd/nullmap $(lmed 1)x" \
          "(server CPU per request $(lmed 2)x), fwdmapd/lookfloor $(lmed 3)x (CPU $(lmed 4)x)," \
          "lookfloor/nullmap $(lmed 5)x"
+}
+
+# median_col FILE N: the median of column N of FILE (numbers, one row per
+# round), with three decimals.
+median_col() {
+    cut -d' ' -f"$2" "$1" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # Memory of fwdmapd: private (anonymous) and mapped-file resident sizes.
@@ -406,8 +412,7 @@ for (( round = 1; round <= ${BENCH_SEQ_ROUNDS:-8}; round++ )); do
 done
 # The medians of the rounds' ratios (a single round moves by 10-20% on a
 # shared machine).
-med() { cut -d' ' -f"$1" "$T/ratios" | sort -g | awk '{ v[NR] = $1 }
-    END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med() { median_col "$T/ratios" "$1"; }
 echo "medians of $(wc -l < "$T/ratios") rounds: fwdmapd/nullmap wall $(med 1)x, server CPU $(med 2)x;" \
      "fwdmapd/lookfloor wall $(med 3)x, server CPU $(med 4)x;" \
      "lookfloor/nullmap wall $(med 5)x, server CPU $(med 6)x"

@@ -49,6 +49,19 @@ publish_base(uint64_t serial, int variant)
     return (map_writer_commit(w, &m, err, sizeof(err)));
 }
 
+/* Commit w as a delta with this serial over base serial base. */
+static int
+commit_delta(struct map_writer *w, uint64_t serial, uint64_t base)
+{
+    struct map_meta m;
+
+    memset(&m, 0, sizeof(m));
+    m.is_delta = 1;
+    m.serial = serial;
+    m.base_serial = base;
+    return (map_writer_commit(w, &m, err, sizeof(err)));
+}
+
 static enum map_q
 q(struct map_gen *g, const char *map, const char *key, char *out)
 {
@@ -224,11 +237,7 @@ test_delta(void)
     PUT(w, MAP_T_RECIPIENT, "new@tum.de", "tum");
     CHECK(map_writer_del(w, MAP_T_RECIPIENT, "j.doe@tum.de", 12) == 0);
     CHECK(map_writer_del(w, MAP_T_VIRTUAL, "j.doe@tum.de", 12) == 0);
-    memset(&m, 0, sizeof(m));
-    m.is_delta = 1;
-    m.serial = 21;
-    m.base_serial = 20;
-    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+    CHECK(commit_delta(w, 21, 20) == 0);
 
     CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
     CHECK(map_gen_delta_meta(g) != NULL
@@ -279,7 +288,6 @@ test_may_hold(void)
 {
     struct map_gen *g;
     struct map_writer *w;
-    struct map_meta m;
     char    v[256];
 
     CHECK(publish_base(40, 0) == 0);
@@ -306,11 +314,7 @@ test_may_hold(void)
     CHECK(w != NULL);
     PUT(w, MAP_T_RECIPIENT, "jane+x@tum.de", "tum");
     PUT(w, MAP_T_TRANSPORT, "jane+x@tum.de", "lmtp:[list]:24");
-    memset(&m, 0, sizeof(m));
-    m.is_delta = 1;
-    m.serial = 41;
-    m.base_serial = 40;
-    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+    CHECK(commit_delta(w, 41, 40) == 0);
     CHECK(map_gen_open(dir, &g, err, sizeof(err)) == 0);
     CHECK(map_gen_may_hold(g, "jane+x@tum.de", 13) == 1);
     CHECK(map_gen_may_hold(g, "zed@tum.de", 10) == 0);
@@ -334,18 +338,13 @@ test_refresh(void)
 {
     struct map_gen *g1, *g2, *g3;
     struct map_writer *w;
-    struct map_meta m;
     char    v[256];
 
     CHECK(publish_base(60, 0) == 0);
     CHECK(map_gen_open(dir, &g1, err, sizeof(err)) == 0);
     w = map_writer_open(dir, MAP_DELTA_NAME, err, sizeof(err));
     PUT(w, MAP_T_TRANSPORT, "jane@tum.de", "lmtp:[mytum]:24");
-    memset(&m, 0, sizeof(m));
-    m.is_delta = 1;
-    m.serial = 61;
-    m.base_serial = 60;
-    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+    CHECK(commit_delta(w, 61, 60) == 0);
     CHECK(map_gen_stale(g1));
     CHECK(map_gen_refresh(dir, g1, &g2, err, sizeof(err)) == 0);
     CHECK(q(g2, "transport", "jane@tum.de", v) == MAP_Q_OK
@@ -497,11 +496,7 @@ test_scan(void)
     CHECK(w != NULL);
     PUT(w, MAP_T_RECIPIENT, "new@tum.de", "tum");
     CHECK(map_writer_del(w, MAP_T_RECIPIENT, "jane@tum.de", 11) == 0);
-    memset(&m, 0, sizeof(m));
-    m.is_delta = 1;
-    m.serial = 61;
-    m.base_serial = 60;
-    CHECK(map_writer_commit(w, &m, err, sizeof(err)) == 0);
+    CHECK(commit_delta(w, 61, 60) == 0);
     CHECK(map_read_meta(delta, &m, err, sizeof(err)) == 0);
     CHECK(m.is_delta && m.serial == 61 && m.base_serial == 60);
     memset(&sc, 0, sizeof(sc));
