@@ -246,6 +246,18 @@ map_bg_put(struct map_bg *bg, const char *k, size_t klen, const char *v,
     return (0);
 }
 
+/* Free the state of a thread that is not running (any more). */
+static void
+map_bg_free(struct map_bg *bg)
+{
+    free(bg->fill);
+    free(bg->spare);
+    pthread_mutex_destroy(&bg->mu);
+    pthread_cond_destroy(&bg->more);
+    pthread_cond_destroy(&bg->room);
+    free(bg);
+}
+
 /*
  * Stop the thread once it has written what is queued (all of it, so
  * that the CDB is complete; an abort removes the file anyway).  Returns
@@ -266,12 +278,7 @@ map_bg_stop(struct map_writer *w)
     pthread_mutex_unlock(&bg->mu);
     pthread_join(bg->tid, NULL);
     e = bg->err;
-    free(bg->fill);
-    free(bg->spare);
-    pthread_mutex_destroy(&bg->mu);
-    pthread_cond_destroy(&bg->more);
-    pthread_cond_destroy(&bg->room);
-    free(bg);
+    map_bg_free(bg);
     w->bg = NULL;
     return (e);
 }
@@ -280,6 +287,7 @@ int
 map_writer_background(struct map_writer *w)
 {
     struct map_bg *bg;
+    int     e;
 
     if (w->bg != NULL)
 	return (0);
@@ -289,12 +297,10 @@ map_writer_background(struct map_writer *w)
     pthread_cond_init(&bg->more, NULL);
     pthread_cond_init(&bg->room, NULL);
     w->bg = bg;
-    if ((errno = pthread_create(&bg->tid, NULL, map_bg_run, w)) != 0) {
-	pthread_mutex_destroy(&bg->mu);
-	pthread_cond_destroy(&bg->more);
-	pthread_cond_destroy(&bg->room);
-	free(bg);
+    if ((e = pthread_create(&bg->tid, NULL, map_bg_run, w)) != 0) {
+	map_bg_free(bg);
 	w->bg = NULL;
+	errno = e;
 	return (-1);
     }
     return (0);
@@ -617,21 +623,24 @@ map_le32(const unsigned char *p)
 }
 
 /*
- * Check the CDB header: each of the 256 hash tables must lie within the
- * file, and the last one must end exactly where the file ends (a file cut
- * short in its index would otherwise pass the record walk).
+ * Copy the CDB header (the 256 hash tables' position and slot count) into
+ * f->heads and check it: each table must lie within the file, and the
+ * last one must end exactly where the file ends (a file cut short in its
+ * index would otherwise pass the record walk).
  */
 static int
-map_check_index(const struct cdb *c, unsigned long long size)
+map_check_index(struct map_file *f, unsigned long long size)
 {
-    const unsigned char *h = cdb_get(c, 2048, 0);
+    const unsigned char *h = cdb_get(&f->cdb, 2048, 0);
     unsigned long long end = 2048, tend;
     int     i;
 
     if (h == NULL)
 	return (-1);
+    for (i = 0; i < 512; i++)
+	f->heads[i] = map_le32(h + i * 4);
     for (i = 0; i < 256; i++) {
-	unsigned pos = map_le32(h + i * 8), n = map_le32(h + i * 8 + 4);
+	unsigned pos = f->heads[i * 2], n = f->heads[i * 2 + 1];
 
 	if (n == 0)
 	    continue;
@@ -680,7 +689,6 @@ static int
 map_file_open(const char *path, struct map_file *f, char *err, size_t errlen)
 {
     unsigned long counts[NTAGS] = {0}, tomb = 0;
-    const unsigned char *heads;
     unsigned pos;
     size_t  i;
     int     r;
@@ -703,15 +711,12 @@ map_file_open(const char *path, struct map_file *f, char *err, size_t errlen)
 	map_err(err, errlen, "%s: not a CDB file (truncated or corrupt)", path);
 	goto fail_fd;
     }
-    if (map_check_index(&f->cdb, (unsigned long long) f->st.st_size) < 0) {
+    if (map_check_index(f, (unsigned long long) f->st.st_size) < 0) {
 	map_err(err, errlen, "%s: corrupt CDB index (truncated file?)", path);
 	goto fail_cdb;
     }
     if (map_cdb_meta(path, &f->cdb, &f->meta, err, errlen) < 0)
 	goto fail_cdb;
-    heads = cdb_get(&f->cdb, 2048, 0);
-    for (i = 0; i < 512; i++)
-	f->heads[i] = map_le32(heads + i * 4);
     cdb_seqinit(&pos, &f->cdb);
     while ((r = cdb_seqnext(&pos, &f->cdb)) > 0) {
 	const char *k = cdb_getkey(&f->cdb);
