@@ -28,6 +28,7 @@
 #include "log.h"
 #include "lsmetrics.h"
 #include "map.h"
+#include "memberurl.h"
 #include "mono.h"
 #include "publish.h"
 #include "report.h"

@@ -52,23 +52,5 @@ int	lc_keep_secret(const struct conf *c, char *err, size_t errlen);
 void	lc_read_ahead(LDAP *ld);
 char  **lc_attrs(const struct conf *c);	/* static, NULL-terminated */
 char   *lc_filter(const struct conf *c, size_t tenant);	/* malloc'd */
-/*
- * Evaluate the memberURLs of every group (pending_only: of the groups
- * whose URLs are new or changed) and store the DNs found in the state;
- * a URL whose base lies outside the group's tenant's base is rejected
- * (the group's P record and the report name it).  Returns the number of
- * groups whose members changed (their addresses are marked dirty), -1
- * when the connection failed (message in err; nothing changed).
- */
-/*
- * The same for the groups ids[0..n-1] (those no longer groupOfURLs are
- * skipped), stopping once budget_ms (> 0) have passed: *done says how
- * many of ids were dealt with, so that the caller goes on from there.
- */
-int	lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
-			 unsigned char (*ids)[16], size_t n, long long budget_ms,
-			 size_t *done, size_t *evaluated, char *err, size_t errlen);
-int	lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st,
-		     int pending_only, size_t *evaluated, char *err, size_t errlen);
 
 #endif
