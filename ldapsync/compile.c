@@ -19,8 +19,8 @@
 
 /* Tenant whose base is the deepest one dn lies within (compared RDN by
  * RDN, see dn.h). */
-static int
-dn_tenant(const struct conf *c, const char *dn)
+int
+comp_tenant(const struct conf *c, const char *dn)
 {
     size_t  i;
     int     best = -1, best_depth = 0, depth;
@@ -102,7 +102,7 @@ comp_validate(const struct conf *c, struct ent *e)
 
     e->invalid = NULL;
     e->invalid_arg = NULL;
-    e->tenant = dn_tenant(c, e->dn);
+    e->tenant = comp_tenant(c, e->dn);
     for (i = 0; i < e->v[V_ALIAS].n; i++) {
 	const char *a = e->v[V_ALIAS].s[i];
 

@@ -81,6 +81,8 @@ struct recs {
 #define REC_IDX(tag)	((int) (strchr(MAP_TAGS, (tag)) - MAP_TAGS))
 
 int	comp_validate(const struct conf *c, struct ent *e);
+/* The tenant whose base is the deepest one dn lies within, -1 none. */
+int	comp_tenant(const struct conf *c, const char *dn);
 int	comp_addr(const struct conf *c, struct state *st, const char *addr,
 		  struct recs *out, struct report *rep);
 void	recs_free(struct recs *r);

@@ -259,6 +259,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     struct snap_job snap;
     pthread_t snap_tid;
     int     snap_started = 0;
+    struct url_ahead *ahead = NULL;
 
     load_sublist_key(c);
     memset(&snap, 0, sizeof(snap));
@@ -304,6 +305,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     if (err[0])
 	log_warn("failed over to %s after: %s", c->ldap.uris[idx], err);
     report_set_str(rep, "uri", c->ldap.uris[idx]);
+    ahead = lc_urls_ahead_start(c);	/* the memberURLs, beside the search */
     t0 = mono_ms();
     if (synced) {
 	/* Read with the sync control, so that a daemon can resume. */
@@ -341,16 +343,34 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     (exiting ? log_info : log_debug)("full search: %zu entries in %lld ms", st.nents,
 				     mono_ms() - t0);
     {
-	size_t  ng = 0;
+	size_t  ng = 0, listed = 0;
+	long long ahead_ms = 0;
+	long    na = 0;
+	char    why[512];
 
+	if (ahead) {
+	    if ((na = lc_urls_ahead_apply(ahead, &st, &listed, &ahead_ms, why,
+					  sizeof(why))) < 0) {
+		log_error("full sync failed: out of memory; nothing published");
+		finish_report(c, rep, "failed", !dry_run);
+		goto out;
+	    }
+	    if (why[0])
+		log_warn("memberURL evaluation beside the full search: %s; the rest"
+			 " after it", why);
+	    if (listed)
+		(exiting ? log_info : log_debug)("memberURLs of %ld groups evaluated beside"
+						 " the full search (%lld ms)", na, ahead_ms);
+	}
 	t0 = mono_ms();
 	/* Read through the sync control, the search left no connection. */
-	if (ld == NULL && st.nurlgroups > 0) {
+	if (ld == NULL && st.url_pending.n > 0) {
 	    idx = 0;
 	    ld = lc_connect(c, &idx, err, sizeof(err));
 	}
-	if (st.nurlgroups > 0
-	    && (ld == NULL || lc_eval_urls(c, ld, &st, 0, &ng, err, sizeof(err)) < 0)) {
+	/* A fresh state: every groupOfURLs group not done beside is pending. */
+	if (st.url_pending.n > 0
+	    && (ld == NULL || lc_eval_urls(c, ld, &st, 1, &ng, err, sizeof(err)) < 0)) {
 	    log_error("full sync failed: %s; nothing published", err);
 	    report_set_str(rep, "error", err);
 	    finish_report(c, rep, "failed", !dry_run);
@@ -406,6 +426,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	finish_report(c, rep, dry_run ? "dry-run" : r == 0 ? "unchanged" : "published", !dry_run);
     }
 out:
+    lc_urls_ahead_free(ahead);
     if (ld)
 	ldap_unbind_ext_s(ld, NULL, NULL);
     sy_free(&sy);

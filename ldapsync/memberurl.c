@@ -2,6 +2,8 @@
  * memberurl.c - the memberURL searches of groupOfURLs groups
  *		 (see memberurl.h).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,9 @@
 
 #include <ldap.h>
 
+#include "compile.h"
 #include "dn.h"
+#include "ldap_conn.h"
 #include "memberurl.h"
 #include "mono.h"
 
@@ -39,7 +43,9 @@ conn_lost(int rc)
 #define URL_WINDOW	8
 
 struct url_acc {			/* one group being evaluated */
-    struct ent *g;
+    struct ent *g;			/* the group, when read from the state */
+    const struct ent *e;		/* its URLs, tenant and DN */
+    void   *ctx;			/* the source's own record of it */
     char  **dns;
     size_t  n, cap;
     char   *why, *bad;			/* the first failing URL's reason */
@@ -52,6 +58,21 @@ struct url_acc {			/* one group being evaluated */
 struct url_op {
     int     msgid;
     size_t  acc, url;
+};
+
+/*
+ * Where the groups come from and their results go: start() fills in a->e
+ * (and a->g) for the i-th group and returns 1, or 0 when it has no URL
+ * to search (then it is done), or -1 out of memory; store() takes over
+ * a->dns[0..n-1] (sorted, unique), a->why and a->bad and returns 1 when
+ * the group's members changed, 0 when not, -1 out of memory.
+ */
+struct url_src {
+    int     (*start) (void *arg, size_t i, struct url_acc *a);
+    int     (*store) (void *arg, struct url_acc *a, size_t n);
+    void   *arg;
+    volatile int *stop;			/* set: start no more groups */
+    size_t  window;			/* searches outstanding at most, 0 URL_WINDOW */
 };
 
 /* Remember why URL number at of a group failed, reason and (unless
@@ -114,7 +135,7 @@ acc_add(struct url_acc *a, const char *dn)
 /* All of a group's searches are done: store its members; 1 changed,
  * 0 same, -1 out of memory. */
 static int
-acc_finish(struct state *st, struct url_acc *a)
+acc_finish(const struct url_src *src, struct url_acc *a)
 {
     size_t  i, j;
     int     r;
@@ -130,7 +151,7 @@ acc_finish(struct state *st, struct url_acc *a)
 	a->dns[j++] = a->dns[i];
     }
     a->state = 2;
-    r = state_set_urls(st, a->g, a->dns, j, a->why, a->bad);
+    r = src->store(src->arg, a, j);
     a->dns = NULL;
     a->why = a->bad = NULL;
     a->n = a->cap = 0;
@@ -149,9 +170,9 @@ acc_issue(const struct conf *c, LDAP *ld, struct url_acc *a, size_t ai,
     struct timeval tv = {c->ldap.timeout, 0};
     char   *noattrs[] = {(char *) (uintptr_t) LDAP_NO_ATTRS, NULL};
 
-    while (a->next_url < a->g->v[V_URL].n) {
+    while (a->next_url < a->e->v[V_URL].n) {
 	size_t  at = a->next_url++;
-	const char *url = a->g->v[V_URL].s[at];
+	const char *url = a->e->v[V_URL].s[at];
 	LDAPURLDesc *lud = NULL;
 	const char *base;
 	int     rc, scope, msgid;
@@ -161,7 +182,7 @@ acc_issue(const struct conf *c, LDAP *ld, struct url_acc *a, size_t ai,
 	    continue;
 	}
 	base = lud->lud_dn ? lud->lud_dn : "";
-	if (a->g->tenant < 0 || dn_within(base, c->tenants[a->g->tenant].base) == 0) {
+	if (a->e->tenant < 0 || dn_within(base, c->tenants[a->e->tenant].base) == 0) {
 	    acc_why(a, at, url, "memberURL rejected: its base lies outside the group's tenant's base", NULL);
 	    ldap_free_urldesc(lud);
 	    continue;
@@ -172,7 +193,7 @@ acc_issue(const struct conf *c, LDAP *ld, struct url_acc *a, size_t ai,
 			     LDAP_NO_LIMIT, &msgid);
 	ldap_free_urldesc(lud);
 	if (rc != LDAP_SUCCESS && conn_lost(rc)) {
-	    snprintf(err, errlen, "memberURL search of %s: %s", a->g->dn, ldap_err2string(rc));
+	    snprintf(err, errlen, "memberURL search of %s: %s", a->e->dn, ldap_err2string(rc));
 	    return (-1);
 	}
 	if (rc != LDAP_SUCCESS) {
@@ -188,10 +209,16 @@ acc_issue(const struct conf *c, LDAP *ld, struct url_acc *a, size_t ai,
     return (0);
 }
 
-int
-lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
-		 unsigned char (*ids)[16], size_t n, long long budget_ms,
-		 size_t *done, size_t *evaluated, char *err, size_t errlen)
+/*
+ * Evaluate groups 0..n-1 of src, stopping once budget_ms (> 0) have
+ * passed or *src->stop is set: the number of groups whose members
+ * changed, -1 (message in err) when the connection failed or memory ran
+ * short; *done as for lc_eval_url_list().
+ */
+static int
+eval_groups(const struct conf *c, LDAP *ld, const struct url_src *src, size_t n,
+	    long long budget_ms, size_t *done, size_t *evaluated, char *err,
+	    size_t errlen)
 {
     long long t0 = mono_ms();
     struct url_acc *accs;
@@ -211,31 +238,28 @@ lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
     }
     for (;;) {
 	/* Fill the window: the started groups' next URLs first, in order. */
-	while (nops < URL_WINDOW) {
+	while (nops < (src->window ? src->window : URL_WINDOW)) {
 	    struct url_acc *a;
 
 	    while (cur < started && (accs[cur].state == 2
-			|| accs[cur].next_url >= accs[cur].g->v[V_URL].n))
+			|| accs[cur].next_url >= accs[cur].e->v[V_URL].n))
 		cur++;
 	    if (cur == started) {		/* start the next group */
-		struct ent *g;
-
 		if (stop || started == n)
 		    break;
-		if (budget_ms > 0 && started > 0 && mono_ms() - t0 >= budget_ms) {
+		if ((budget_ms > 0 && started > 0 && mono_ms() - t0 >= budget_ms)
+		    || (src->stop && *src->stop)) {
 		    stop = 1;
 		    break;
 		}
 		a = &accs[started++];
 		a->state = 1;
-		g = state_get(st, ids[started - 1]);
-		if (g == NULL || !ENT_IS_GROUP(g) || g->v[V_URL].n == 0) {
-		    if (g)
-			(void) state_set_urls(st, g, NULL, 0, NULL, NULL);
+		if ((r = src->start(src->arg, started - 1, a)) < 0)
+		    goto oom;
+		if (r == 0) {
 		    a->state = 2;
 		    continue;
 		}
-		a->g = g;
 		++*evaluated;
 	    }
 	    a = &accs[cur];
@@ -244,7 +268,7 @@ lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
 	    if (r > 0)
 		nops++;
 	    else if (a->inflight == 0) {	/* no URL could be searched */
-		if ((r = acc_finish(st, a)) < 0)
+		if ((r = acc_finish(src, a)) < 0)
 		    goto oom;
 		changed += r;
 	    }
@@ -290,16 +314,16 @@ lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
 	    if (ldap_parse_result(ld, m, &rc, NULL, NULL, NULL, NULL, 1) != LDAP_SUCCESS)
 		(void) ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &rc);
 	    if (rc != LDAP_SUCCESS && conn_lost(rc)) {
-		snprintf(err, errlen, "memberURL search of %s: %s", a->g->dn, ldap_err2string(rc));
+		snprintf(err, errlen, "memberURL search of %s: %s", a->e->dn, ldap_err2string(rc));
 		ops[i] = ops[--nops];
 		goto out;
 	    }
 	    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED)
-		acc_why(a, ops[i].url, a->g->v[V_URL].s[ops[i].url],
+		acc_why(a, ops[i].url, a->e->v[V_URL].s[ops[i].url],
 			"memberURL search failed", ldap_err2string(rc));
 	    ops[i] = ops[--nops];
-	    if (--a->inflight == 0 && a->next_url >= a->g->v[V_URL].n) {
-		if ((r = acc_finish(st, a)) < 0)
+	    if (--a->inflight == 0 && a->next_url >= a->e->v[V_URL].n) {
+		if ((r = acc_finish(src, a)) < 0)
 		    goto oom;
 		changed += r;
 	    }
@@ -323,6 +347,47 @@ out:
 	    acc_free(&accs[i]);
     free(accs);
     return (ret);
+}
+
+/* The groups of lc_eval_url_list(), read from the state. */
+struct state_src {
+    struct state *st;
+    unsigned char (*ids)[16];
+};
+
+static int
+state_start(void *arg, size_t i, struct url_acc *a)
+{
+    struct state_src *s = arg;
+    struct ent *g = state_get(s->st, s->ids[i]);
+
+    if (g == NULL || !ENT_IS_GROUP(g) || g->v[V_URL].n == 0) {
+	if (g && state_set_urls(s->st, g, NULL, 0, NULL, NULL) < 0)
+	    return (-1);
+	return (0);
+    }
+    a->g = g;
+    a->e = g;
+    return (1);
+}
+
+static int
+state_store(void *arg, struct url_acc *a, size_t n)
+{
+    struct state_src *s = arg;
+
+    return (state_set_urls(s->st, a->g, a->dns, n, a->why, a->bad));
+}
+
+int
+lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
+		 unsigned char (*ids)[16], size_t n, long long budget_ms,
+		 size_t *done, size_t *evaluated, char *err, size_t errlen)
+{
+    struct state_src s = {st, ids};
+    struct url_src src = {state_start, state_store, &s, NULL, 0};
+
+    return (eval_groups(c, ld, &src, n, budget_ms, done, evaluated, err, errlen));
 }
 
 int
@@ -375,4 +440,248 @@ oom:
     free(ids);
     snprintf(err, errlen, "out of memory");
     return (-1);
+}
+
+/* ---- beside the full search ---- */
+
+/*
+ * During a full sync slapd sends the entries at one core for the first
+ * half of the full search and then waits for ldapsync, which decodes
+ * the group entries; the memberURL searches after it kept slapd at one
+ * core and ldapsync nearly idle.  So they run beside it: a thread with
+ * a connection of its own lists the groupOfURLs groups (a small search:
+ * objectClass is indexed) and evaluates their URLs as they were then,
+ * keeping the results apart (the state is not the thread's); after the
+ * full search they are given to the groups whose entry still has
+ * exactly those URLs and that tenant.  Whatever the thread could not do
+ * (a group new or changed in between, a failed connection) is evaluated
+ * after the full search, as before: the thread only saves time.
+ */
+struct ahead_grp {
+    struct ent *e;			/* UUID, DN, tenant and URLs as listed */
+    char  **dns;			/* its results, when done */
+    size_t  n;
+    char   *why, *bad;
+    int     done;
+};
+
+struct url_ahead {
+    const struct conf *c;
+    pthread_t tid;
+    int     joined;
+    volatile int stop;
+    struct ahead_grp *g;
+    size_t  n, cap;
+    size_t  evaluated;
+    int     ret;			/* 0: every listed group evaluated */
+    long long ms;
+    char    err[512];
+};
+
+static int
+ahead_start(void *arg, size_t i, struct url_acc *a)
+{
+    struct url_ahead *ua = arg;
+
+    a->e = ua->g[i].e;
+    a->ctx = &ua->g[i];
+    return (a->e->v[V_URL].n > 0);
+}
+
+static int
+ahead_store(void *arg, struct url_acc *a, size_t n)
+{
+    struct ahead_grp *g = a->ctx;
+
+    (void) arg;
+    g->dns = a->dns;
+    g->n = n;
+    g->why = a->why;
+    g->bad = a->bad;
+    g->done = 1;
+    return (1);
+}
+
+/* List tenant t's groupOfURLs groups; -1 (message in ua->err) when the
+ * search failed (a size limit only cuts the list short). */
+static int
+ahead_list(struct url_ahead *ua, LDAP *ld, size_t t)
+{
+    const struct conf *c = ua->c;
+    char   *attrs[] = {(char *) (uintptr_t) "entryUUID", (char *) (uintptr_t) "memberURL", NULL};
+    char   *f = lc_filter(c, t), *filter = NULL;
+    struct timeval tv = {c->ldap.timeout, 0};
+    int     rc, msgid, type, ret = -1;
+    LDAPMessage *m = NULL;
+    char    e1[256];
+
+    if (f == NULL || asprintf(&filter, "(&(objectClass=groupOfURLs)(memberURL=*)%s)", f) < 0) {
+	filter = NULL;
+	snprintf(ua->err, sizeof(ua->err), "out of memory");
+	goto out;
+    }
+    rc = ldap_search_ext(ld, c->tenants[t].base, LDAP_SCOPE_SUBTREE, filter, attrs, 0,
+			 NULL, NULL, &tv, LDAP_NO_LIMIT, &msgid);
+    if (rc != LDAP_SUCCESS) {
+	snprintf(ua->err, sizeof(ua->err), "search %s: %s", c->tenants[t].base,
+		 ldap_err2string(rc));
+	goto out;
+    }
+    while ((type = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &m)) > 0) {
+	if (type == LDAP_RES_SEARCH_ENTRY) {
+	    struct ent *e = lc_entry(c, ld, m, NULL, e1, sizeof(e1));
+
+	    ldap_msgfree(m);
+	    m = NULL;
+	    if (e == NULL)		/* the full search reports it */
+		continue;
+	    /* Under a deeper tenant's base too: listed by that one. */
+	    if ((e->tenant = comp_tenant(c, e->dn)) != (int) t || e->v[V_URL].n == 0) {
+		ent_free(e);
+		continue;
+	    }
+	    if (ua->n == ua->cap) {
+		size_t  nc = ua->cap ? ua->cap * 2 : 64;
+		struct ahead_grp *x = realloc(ua->g, nc * sizeof(*x));
+
+		if (x == NULL) {
+		    ent_free(e);
+		    snprintf(ua->err, sizeof(ua->err), "out of memory");
+		    goto out;
+		}
+		ua->g = x;
+		ua->cap = nc;
+	    }
+	    memset(&ua->g[ua->n], 0, sizeof(ua->g[0]));
+	    ua->g[ua->n++].e = e;
+	    continue;
+	}
+	if (type == LDAP_RES_SEARCH_RESULT) {
+	    int     code = LDAP_OTHER;
+
+	    (void) ldap_parse_result(ld, m, &code, NULL, NULL, NULL, NULL, 1);
+	    m = NULL;
+	    if (code != LDAP_SUCCESS && code != LDAP_SIZELIMIT_EXCEEDED) {
+		snprintf(ua->err, sizeof(ua->err), "search %s: %s", c->tenants[t].base,
+			 ldap_err2string(code));
+		goto out;
+	    }
+	    ret = 0;
+	    goto out;
+	}
+	ldap_msgfree(m);		/* a reference: not followed */
+	m = NULL;
+    }
+    (void) ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &rc);
+    snprintf(ua->err, sizeof(ua->err), "search %s: %s", c->tenants[t].base,
+	     type == 0 ? "timed out" : ldap_err2string(rc));
+out:
+    free(f);
+    free(filter);
+    return (ret);
+}
+
+static void *
+ahead_run(void *arg)
+{
+    struct url_ahead *ua = arg;
+    struct url_src src = {ahead_start, ahead_store, ua, &ua->stop, 0};
+    long long t0 = mono_ms();
+    size_t  idx = 0, done, t;
+    LDAP   *ld;
+
+    ua->ret = -1;
+    if ((ld = lc_connect(ua->c, &idx, ua->err, sizeof(ua->err))) != NULL) {
+	for (t = 0; t < ua->c->ntenants && !ua->stop; t++)
+	    if (ahead_list(ua, ld, t) < 0)
+		break;
+	if (t == ua->c->ntenants
+	    && eval_groups(ua->c, ld, &src, ua->n, 0, &done, &ua->evaluated, ua->err,
+			   sizeof(ua->err)) >= 0 && done == ua->n)
+	    ua->ret = 0;
+	ldap_unbind_ext_s(ld, NULL, NULL);
+    }
+    ua->ms = mono_ms() - t0;
+    return (NULL);
+}
+
+struct url_ahead *
+lc_urls_ahead_start(const struct conf *c)
+{
+    struct url_ahead *ua = calloc(1, sizeof(*ua));
+    sigset_t all, old;
+    int     r;
+
+    if (ua == NULL)
+	return (NULL);
+    ua->c = c;
+    /* Signals stay with the main thread, whose waits they interrupt. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    r = pthread_create(&ua->tid, NULL, ahead_run, ua);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+	free(ua);
+	return (NULL);
+    }
+    return (ua);
+}
+
+long
+lc_urls_ahead_apply(struct url_ahead *ua, struct state *st, size_t *listed,
+		    long long *ms, char *why, size_t whylen)
+{
+    size_t  i;
+    long    applied = 0;
+
+    if (!ua->joined)
+	pthread_join(ua->tid, NULL);
+    ua->joined = 1;
+    *listed = ua->n;
+    *ms = ua->ms;
+    why[0] = 0;
+    if (ua->ret < 0)
+	snprintf(why, whylen, "%s", ua->err[0] ? ua->err : "stopped");
+    for (i = 0; i < ua->n; i++) {
+	struct ahead_grp *a = &ua->g[i];
+	struct ent *g;
+
+	if (!a->done || (g = state_get(st, a->e->uuid)) == NULL || !ENT_IS_GROUP(g)
+	    || g->tenant != a->e->tenant || !vals_same(&g->v[V_URL], &a->e->v[V_URL]))
+	    continue;
+	a->done = 0;
+	if (state_set_urls(st, g, a->dns, a->n, a->why, a->bad) < 0) {
+	    a->dns = NULL;
+	    a->n = 0;
+	    a->why = a->bad = NULL;
+	    return (-1);
+	}
+	a->dns = NULL;			/* the state's now */
+	a->n = 0;
+	a->why = a->bad = NULL;
+	applied++;
+    }
+    return (applied);
+}
+
+void
+lc_urls_ahead_free(struct url_ahead *ua)
+{
+    size_t  i, k;
+
+    if (ua == NULL)
+	return;
+    ua->stop = 1;
+    if (!ua->joined)
+	pthread_join(ua->tid, NULL);
+    for (i = 0; i < ua->n; i++) {
+	for (k = 0; k < ua->g[i].n; k++)
+	    free(ua->g[i].dns[k]);
+	free(ua->g[i].dns);
+	free(ua->g[i].why);
+	free(ua->g[i].bad);
+	ent_free(ua->g[i].e);
+    }
+    free(ua->g);
+    free(ua);
 }

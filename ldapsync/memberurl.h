@@ -34,4 +34,24 @@ int	lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
 int	lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st,
 		     int pending_only, size_t *evaluated, char *err, size_t errlen);
 
+/*
+ * Beside the full search (memberurl.c tells why):
+ * lc_urls_ahead_start() starts a thread that connects on its own, lists
+ * the groupOfURLs groups and evaluates their memberURLs; NULL when no
+ * thread could be started.  lc_urls_ahead_apply() waits for it and gives
+ * its results to the groups of st that still have the URLs and tenant
+ * they were found for (they leave st->url_pending; what is left there is
+ * for lc_eval_urls() to do): the number of groups given results, or -1
+ * out of memory; *listed the groups the thread found, *ms its time, and
+ * why (empty when it did all it listed) the reason it stopped early.
+ * lc_urls_ahead_free() stops the thread if it still runs (after the
+ * searches outstanding) and frees what is left.
+ */
+struct url_ahead;
+
+struct url_ahead *lc_urls_ahead_start(const struct conf *c);
+long	lc_urls_ahead_apply(struct url_ahead *ua, struct state *st, size_t *listed,
+			    long long *ms, char *why, size_t whylen);
+void	lc_urls_ahead_free(struct url_ahead *ua);
+
 #endif

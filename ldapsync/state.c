@@ -762,8 +762,8 @@ reindex(struct state *st, struct ent *e)
     return (0);
 }
 
-static int
-same_vals(const struct vals *a, const struct vals *b)
+int
+vals_same(const struct vals *a, const struct vals *b)
 {
     uint32_t i;
 
@@ -822,15 +822,15 @@ group_relevant(const struct ent *old, const struct ent *e)
     size_t  k;
 
     if (old->tenant != e->tenant || (old->invalid == NULL) != (e->invalid == NULL)
-	|| !same_vals(&old->v[V_MAIL], &e->v[V_MAIL])
-	|| !same_vals(&old->v[V_ALIAS], &e->v[V_ALIAS]))
+	|| !vals_same(&old->v[V_MAIL], &e->v[V_MAIL])
+	|| !vals_same(&old->v[V_ALIAS], &e->v[V_ALIAS]))
 	return (1);
-    if (!same_vals(&old->v[V_LOC], &e->v[V_LOC]) && (loc_none(old) || loc_none(e)))
+    if (!vals_same(&old->v[V_LOC], &e->v[V_LOC]) && (loc_none(old) || loc_none(e)))
 	return (1);
-    if (!same_vals(&old->v[V_FWD], &e->v[V_FWD]) && (loc_none(old) || loc_none(e)))
+    if (!vals_same(&old->v[V_FWD], &e->v[V_FWD]) && (loc_none(old) || loc_none(e)))
 	return (1);
     for (k = V_MEMBER; k < V_NUM; k++)
-	if (!same_vals(&old->v[k], &e->v[k]))
+	if (!vals_same(&old->v[k], &e->v[k]))
 	    return (1);
     return (0);
 }
@@ -855,7 +855,7 @@ state_put(struct state *st, struct ent *e)
     }
     /* A group whose memberURLs are new or changed: evaluate them soon. */
     if (ENT_IS_GROUP(e) && e->v[V_URL].n
-	&& (old == NULL || !same_vals(&old->v[V_URL], &e->v[V_URL]))
+	&& (old == NULL || !vals_same(&old->v[V_URL], &e->v[V_URL]))
 	&& htab_get(&st->url_pending, (const char *) e->uuid, 16) == NULL) {
 	char   *k = malloc(16);
 

@@ -190,6 +190,8 @@ struct anode *state_addr(struct state *st, const char *addr, size_t len);
 /* Canonical DN: lower case, no spaces around ',', '=' and '+' (escapes
  * kept); out has room for strlen(in) + 1 bytes. */
 void	state_dn_canon(const char *in, char *out);
+/* The same values in the same order? */
+int	vals_same(const struct vals *a, const struct vals *b);
 /* The entry with this DN (any form), or NULL. */
 struct ent *state_dn(struct state *st, const char *dn);
 /* The memberURL results of group g (NULL: not evaluated yet). */

@@ -70,6 +70,11 @@ g() { printf 'member: cn=%s,ou=tum,%s' "$1" "$S"; }
     done
     group tum ubad ubad@tum.de groupOfURLs "memberURL: not-a-url" \
         "memberURL: ldap:///ou=tum,$S??sub?(uid=p3)" "memberURL: ldap:///ou=tum,$S??sub?(uid=p1"
+    # A groupOfNames that carries a memberURL (extensibleObject allows
+    # it): a URL group that the listing beside the full search (of
+    # groupOfURLs) does not find; evaluated after the full search.
+    group tum xurl xurl@tum.de "$(printf 'groupOfNames\nobjectClass: extensibleObject')" \
+        "memberURL: ldap:///ou=tum,$S??sub?(uid=p3)" "$(m p5)"
     # A group may not have a mailbox.
     group tum boxed boxed@tum.de groupOfNames "$(m p1)" "fwdMailboxLocation: exchange"
     # A members-only list of 300 (over the 256 extras from which a delta
@@ -124,6 +129,11 @@ done
 t_eq "ubad: the good URL's member" "OK p3@tum.de" "$(q virtual ubad@tum.de)"
 t_match "ubad: the first failure named" "not an LDAP URL" "$(pjson ubad@tum.de | jq -r '.skipped[].reason')"
 t_match "grab: URL rejected in the report" "outside the group's tenant" "$(rep '.rejected[] | .value // empty')"
+# The 15 groupOfURLs groups were evaluated beside the full search, on a
+# connection of their own; xurl, which the listing does not find, after.
+t_match "memberURLs beside the full search" "memberURLs of 15 groups evaluated beside the full search" "$(cat "$LSLOG")"
+t_match "the rest after it" "memberURLs of 1 groups evaluated in" "$(cat "$LSLOG")"
+t_eq "xurl: its URL's and its static member" "p3@tum.de p5@tum.de" "$(sorted xurl@tum.de)"
 # A group with a mailbox is rejected.
 t_eq "boxed" NOTFOUND "$(q recipients boxed@tum.de)"
 # Policy records.
