@@ -15,6 +15,7 @@
 
 #include "compile.h"
 #include "log.h"
+#include "mono.h"
 #include "publish.h"
 #include "publish_int.h"
 
@@ -239,6 +240,7 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
     size_t  pos = 0, i;
     void   *v;
     unsigned long routes = 0, added = 0, changed = 0, nrec = 0;
+    long long t0;
     uint64_t newhash = 0;
     uint64_t old_serial = p->serial;
     int     ret = -1;
@@ -269,8 +271,11 @@ pub_full(struct pub *p, struct state *st, struct report *rep,
 	a->old_vt = 0;
     }
     pos = 0;
+    t0 = mono_ms();
     if ((have_old = scan_published(c, &w, &old_serial, err, errlen)) < 0)
 	goto out;
+    if (have_old)
+	log_debug("published view read: %lu records in %lld ms", w.nrec, mono_ms() - t0);
     if (!p->dry_run && (mw = map_writer_open(c->maps_dir, MAP_BASE_NAME, err, errlen)) == NULL)
 	goto out;
     /* A base of a million people is written while the next records are
