@@ -260,6 +260,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     pthread_t snap_tid;
     int     snap_started = 0;
     struct url_ahead *ahead = NULL;
+    time_t  url_t0 = 0;			/* when the memberURLs were evaluated */
 
     load_sublist_key(c);
     memset(&snap, 0, sizeof(snap));
@@ -305,7 +306,8 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
     if (err[0])
 	log_warn("failed over to %s after: %s", c->ldap.uris[idx], err);
     report_set_str(rep, "uri", c->ldap.uris[idx]);
-    ahead = lc_urls_ahead_start(c);	/* the memberURLs, beside the search */
+    url_t0 = time(NULL);
+    ahead = lc_urls_ahead_start(c, idx);	/* the memberURLs, beside the search */
     t0 = mono_ms();
     if (synced) {
 	/* Read with the sync control, so that a daemon can resume. */
@@ -352,6 +354,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 	    if ((na = lc_urls_ahead_apply(ahead, &st, &listed, &ahead_ms, why,
 					  sizeof(why))) < 0) {
 		log_error("full sync failed: out of memory; nothing published");
+		report_set_str(rep, "error", "out of memory");
 		finish_report(c, rep, "failed", !dry_run);
 		goto out;
 	    }
@@ -419,7 +422,7 @@ daemon_full_once(const struct conf *c, int dry_run, int force, int exiting)
 			 " saved: a daemon resumes from them", ms,
 			 how == 1 ? ", beside the publication" : "");
 	    if (st.nurlgroups
-		&& urlcache_save(&st, c->ldapsync.state_dir, time(NULL), err, sizeof(err)) < 0)
+		&& urlcache_save(&st, c->ldapsync.state_dir, url_t0, err, sizeof(err)) < 0)
 		log_warn("%s; a daemon evaluates the memberURLs again at its start", err);
 	} else if (!dry_run)
 	    remove_cookies(c);	/* a cookie of an older base is no use */

@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,8 @@ conn_lost(int rc)
  * memberURL searches, pipelined: up to URL_WINDOW searches are outstanding
  * on the connection at once, so that slapd works on several (its thread
  * pool) while the entries of the others are read, instead of one search,
- * then its results, then the next.  Groups are started in the order of
- * ids; a group's DNs are gathered from all its URLs, sorted and made
+ * then its results, then the next.  Groups are started in the source's
+ * order; a group's DNs are gathered from all its URLs, sorted and made
  * unique, and stored when its last search is done.  The connection is
  * one of the evaluation's own (no other operation is read from it).
  */
@@ -71,9 +72,33 @@ struct url_src {
     int     (*start) (void *arg, size_t i, struct url_acc *a);
     int     (*store) (void *arg, struct url_acc *a, size_t n);
     void   *arg;
-    volatile int *stop;			/* set: start no more groups */
-    size_t  window;			/* searches outstanding at most, 0 URL_WINDOW */
+    const atomic_int *stop;		/* set: give up soon (or NULL) */
 };
+
+/*
+ * ldap_result() for up to timeout seconds; with a stop flag in slices of
+ * a second, so that the flag is seen soon (then 0, as on a timeout).
+ */
+static int
+result_wait(LDAP *ld, int msgid, int timeout, const atomic_int *stop,
+	    LDAPMessage **m)
+{
+    struct timeval tv = {stop ? 1 : timeout, 0};
+    int     left = timeout, r;
+
+    for (;;) {
+	r = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, m);
+	if (r != 0 || stop == NULL || --left <= 0
+	    || atomic_load_explicit(stop, memory_order_relaxed))
+	    return (r);
+    }
+}
+
+static int
+stopped(const atomic_int *stop)
+{
+    return (stop != NULL && atomic_load_explicit(stop, memory_order_relaxed));
+}
 
 /* Remember why URL number at of a group failed, reason and (unless
  * NULL) the server's word (the lowest number wins: the same directory
@@ -223,7 +248,6 @@ eval_groups(const struct conf *c, LDAP *ld, const struct url_src *src, size_t n,
     long long t0 = mono_ms();
     struct url_acc *accs;
     struct url_op ops[URL_WINDOW];
-    struct timeval tv = {c->ldap.timeout, 0};
     size_t  nops = 0, started = 0, cur = 0, i;
     int     changed = 0, r, ret = -1, stop = 0;
 
@@ -238,7 +262,7 @@ eval_groups(const struct conf *c, LDAP *ld, const struct url_src *src, size_t n,
     }
     for (;;) {
 	/* Fill the window: the started groups' next URLs first, in order. */
-	while (nops < (src->window ? src->window : URL_WINDOW)) {
+	while (nops < URL_WINDOW) {
 	    struct url_acc *a;
 
 	    while (cur < started && (accs[cur].state == 2
@@ -248,7 +272,7 @@ eval_groups(const struct conf *c, LDAP *ld, const struct url_src *src, size_t n,
 		if (stop || started == n)
 		    break;
 		if ((budget_ms > 0 && started > 0 && mono_ms() - t0 >= budget_ms)
-		    || (src->stop && *src->stop)) {
+		    || stopped(src->stop)) {
 		    stop = 1;
 		    break;
 		}
@@ -281,11 +305,11 @@ eval_groups(const struct conf *c, LDAP *ld, const struct url_src *src, size_t n,
 	    struct url_acc *a;
 	    int     type, rc, msgid;
 
-	    type = ldap_result(ld, LDAP_RES_ANY, LDAP_MSG_ONE, &tv, &m);
+	    type = result_wait(ld, LDAP_RES_ANY, c->ldap.timeout, src->stop, &m);
 	    if (type <= 0) {
 		(void) ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &rc);
-		snprintf(err, errlen, "memberURL search: %s",
-			 type == 0 ? "timed out" : ldap_err2string(rc));
+		snprintf(err, errlen, "memberURL search: %s", type < 0 ? ldap_err2string(rc)
+			 : stopped(src->stop) ? "stopped" : "timed out");
 		ldap_msgfree(m);
 		goto out;
 	    }
@@ -385,7 +409,7 @@ lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
 		 size_t *done, size_t *evaluated, char *err, size_t errlen)
 {
     struct state_src s = {st, ids};
-    struct url_src src = {state_start, state_store, &s, NULL, 0};
+    struct url_src src = {state_start, state_store, &s, NULL};
 
     return (eval_groups(c, ld, &src, n, budget_ms, done, evaluated, err, errlen));
 }
@@ -467,9 +491,10 @@ struct ahead_grp {
 
 struct url_ahead {
     const struct conf *c;
+    size_t  uri;			/* the URI to try first */
     pthread_t tid;
     int     joined;
-    volatile int stop;
+    atomic_int stop;
     struct ahead_grp *g;
     size_t  n, cap;
     size_t  evaluated;
@@ -502,32 +527,32 @@ ahead_store(void *arg, struct url_acc *a, size_t n)
     return (1);
 }
 
-/* List tenant t's groupOfURLs groups; -1 (message in ua->err) when the
- * search failed (a size limit only cuts the list short). */
+/* List tenant t's groupOfURLs groups; -1 (message in err) when the
+ * search failed; a size limit cuts the list short (and says so). */
 static int
-ahead_list(struct url_ahead *ua, LDAP *ld, size_t t)
+ahead_list(struct url_ahead *ua, LDAP *ld, size_t t, char *err, size_t errlen)
 {
     const struct conf *c = ua->c;
     char   *attrs[] = {(char *) (uintptr_t) "entryUUID", (char *) (uintptr_t) "memberURL", NULL};
     char   *f = lc_filter(c, t), *filter = NULL;
     struct timeval tv = {c->ldap.timeout, 0};
-    int     rc, msgid, type, ret = -1;
+    int     rc = LDAP_OTHER, msgid, type, ret = -1;
     LDAPMessage *m = NULL;
     char    e1[256];
 
     if (f == NULL || asprintf(&filter, "(&(objectClass=groupOfURLs)(memberURL=*)%s)", f) < 0) {
 	filter = NULL;
-	snprintf(ua->err, sizeof(ua->err), "out of memory");
+	snprintf(err, errlen, "out of memory");
 	goto out;
     }
     rc = ldap_search_ext(ld, c->tenants[t].base, LDAP_SCOPE_SUBTREE, filter, attrs, 0,
 			 NULL, NULL, &tv, LDAP_NO_LIMIT, &msgid);
     if (rc != LDAP_SUCCESS) {
-	snprintf(ua->err, sizeof(ua->err), "search %s: %s", c->tenants[t].base,
+	snprintf(err, errlen, "search %s: %s", c->tenants[t].base,
 		 ldap_err2string(rc));
 	goto out;
     }
-    while ((type = ldap_result(ld, msgid, LDAP_MSG_ONE, &tv, &m)) > 0) {
+    while ((type = result_wait(ld, msgid, c->ldap.timeout, &ua->stop, &m)) > 0) {
 	if (type == LDAP_RES_SEARCH_ENTRY) {
 	    struct ent *e = lc_entry(c, ld, m, NULL, e1, sizeof(e1));
 
@@ -546,7 +571,7 @@ ahead_list(struct url_ahead *ua, LDAP *ld, size_t t)
 
 		if (x == NULL) {
 		    ent_free(e);
-		    snprintf(ua->err, sizeof(ua->err), "out of memory");
+		    snprintf(err, errlen, "out of memory");
 		    goto out;
 		}
 		ua->g = x;
@@ -561,8 +586,11 @@ ahead_list(struct url_ahead *ua, LDAP *ld, size_t t)
 
 	    (void) ldap_parse_result(ld, m, &code, NULL, NULL, NULL, NULL, 1);
 	    m = NULL;
-	    if (code != LDAP_SUCCESS && code != LDAP_SIZELIMIT_EXCEEDED) {
-		snprintf(ua->err, sizeof(ua->err), "search %s: %s", c->tenants[t].base,
+	    if (code == LDAP_SIZELIMIT_EXCEEDED)
+		snprintf(err, errlen, "the listing of %s's groupOfURLs groups was cut"
+			 " short by a size limit", c->tenants[t].base);
+	    else if (code != LDAP_SUCCESS) {
+		snprintf(err, errlen, "search %s: %s", c->tenants[t].base,
 			 ldap_err2string(code));
 		goto out;
 	    }
@@ -573,8 +601,8 @@ ahead_list(struct url_ahead *ua, LDAP *ld, size_t t)
 	m = NULL;
     }
     (void) ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &rc);
-    snprintf(ua->err, sizeof(ua->err), "search %s: %s", c->tenants[t].base,
-	     type == 0 ? "timed out" : ldap_err2string(rc));
+    snprintf(err, errlen, "search %s: %s", c->tenants[t].base,
+	     type < 0 ? ldap_err2string(rc) : stopped(&ua->stop) ? "stopped" : "timed out");
 out:
     free(f);
     free(filter);
@@ -585,20 +613,26 @@ static void *
 ahead_run(void *arg)
 {
     struct url_ahead *ua = arg;
-    struct url_src src = {ahead_start, ahead_store, ua, &ua->stop, 0};
+    struct url_src src = {ahead_start, ahead_store, ua, &ua->stop};
     long long t0 = mono_ms();
-    size_t  idx = 0, done, t;
+    size_t  idx = ua->uri, done, t;
+    char    lerr[256] = "";
     LDAP   *ld;
 
     ua->ret = -1;
+    /* (A connect is not cut short by a stop: at most the timeouts of one
+     * try of every URI.) */
     if ((ld = lc_connect(ua->c, &idx, ua->err, sizeof(ua->err))) != NULL) {
-	for (t = 0; t < ua->c->ntenants && !ua->stop; t++)
-	    if (ahead_list(ua, ld, t) < 0)
+	for (t = 0; t < ua->c->ntenants && !stopped(&ua->stop); t++)
+	    if (ahead_list(ua, ld, t, lerr, sizeof(lerr)) < 0)
 		break;
-	if (t == ua->c->ntenants
-	    && eval_groups(ua->c, ld, &src, ua->n, 0, &done, &ua->evaluated, ua->err,
-			   sizeof(ua->err)) >= 0 && done == ua->n)
+	/* What was listed is evaluated, even when a listing failed. */
+	if (eval_groups(ua->c, ld, &src, ua->n, 0, &done, &ua->evaluated, ua->err,
+			sizeof(ua->err)) >= 0 && done == ua->n && lerr[0] == 0
+	    && t == ua->c->ntenants)
 	    ua->ret = 0;
+	if (lerr[0] && ua->err[0] == 0)
+	    snprintf(ua->err, sizeof(ua->err), "%s", lerr);
 	ldap_unbind_ext_s(ld, NULL, NULL);
     }
     ua->ms = mono_ms() - t0;
@@ -606,7 +640,7 @@ ahead_run(void *arg)
 }
 
 struct url_ahead *
-lc_urls_ahead_start(const struct conf *c)
+lc_urls_ahead_start(const struct conf *c, size_t uri)
 {
     struct url_ahead *ua = calloc(1, sizeof(*ua));
     sigset_t all, old;
@@ -615,6 +649,8 @@ lc_urls_ahead_start(const struct conf *c)
     if (ua == NULL)
 	return (NULL);
     ua->c = c;
+    ua->uri = uri;
+    atomic_init(&ua->stop, 0);
     /* Signals stay with the main thread, whose waits they interrupt. */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -671,7 +707,7 @@ lc_urls_ahead_free(struct url_ahead *ua)
 
     if (ua == NULL)
 	return;
-    ua->stop = 1;
+    atomic_store_explicit(&ua->stop, 1, memory_order_relaxed);
     if (!ua->joined)
 	pthread_join(ua->tid, NULL);
     for (i = 0; i < ua->n; i++) {

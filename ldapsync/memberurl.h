@@ -5,7 +5,8 @@
  *	The members a groupOfURLs group's memberURLs find are not in the
  *	directory entry: ldapsync searches for them, pipelined on one
  *	connection (up to eight searches outstanding), and stores the
- *	sorted, unique DNs found in the state (state_set_urls()).
+ *	sorted, unique DNs found in the state (state_set_urls()), or,
+ *	beside a full search, keeps them until the search is done.
  */
 #ifndef LDAPSYNC_MEMBERURL_H
 #define LDAPSYNC_MEMBERURL_H
@@ -36,20 +37,22 @@ int	lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st,
 
 /*
  * Beside the full search (memberurl.c tells why):
- * lc_urls_ahead_start() starts a thread that connects on its own, lists
- * the groupOfURLs groups and evaluates their memberURLs; NULL when no
- * thread could be started.  lc_urls_ahead_apply() waits for it and gives
+ * lc_urls_ahead_start() starts a thread that connects on its own (trying
+ * URI number uri first: the one the full search uses), lists the
+ * groupOfURLs groups and evaluates their memberURLs; NULL when no thread
+ * could be started.  lc_urls_ahead_apply() waits for it and gives
  * its results to the groups of st that still have the URLs and tenant
  * they were found for (they leave st->url_pending; what is left there is
  * for lc_eval_urls() to do): the number of groups given results, or -1
  * out of memory; *listed the groups the thread found, *ms its time, and
  * why (empty when it did all it listed) the reason it stopped early.
- * lc_urls_ahead_free() stops the thread if it still runs (after the
- * searches outstanding) and frees what is left.
+ * lc_urls_ahead_free() stops the thread if it still runs (within about
+ * a second of waiting for the server; a connect under way ends first)
+ * and frees what is left.
  */
 struct url_ahead;
 
-struct url_ahead *lc_urls_ahead_start(const struct conf *c);
+struct url_ahead *lc_urls_ahead_start(const struct conf *c, size_t uri);
 long	lc_urls_ahead_apply(struct url_ahead *ua, struct state *st, size_t *listed,
 			    long long *ms, char *why, size_t whylen);
 void	lc_urls_ahead_free(struct url_ahead *ua);

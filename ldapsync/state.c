@@ -942,8 +942,14 @@ state_set_urls(struct state *st, struct ent *g, char **dns, size_t n,
 	}
     }
     gflat_note(st, NULL);
-    if ((nu = calloc(1, sizeof(*nu))) == NULL)
+    if ((nu = calloc(1, sizeof(*nu))) == NULL) {
+	for (i = 0; i < n; i++)		/* taken over on every path */
+	    free(dns[i]);
+	free(dns);
+	free(why);
+	free(bad_url);
 	return (-1);
+    }
     nu->dns = dns;
     nu->n = n;
     nu->why = why;
