@@ -1012,19 +1012,55 @@ map_gen_stale(const struct map_gen *g)
     return (!g->delta_seen || !map_same_file(&st, &g->delta_st));
 }
 
-/* Look one key up in one file: 1 found, 0 not, -1 corrupt. */
+/*
+ * Look one key up in one file: 1 found, 0 not, -1 corrupt.  This is
+ * tinycdb's cdb_find() (cdb(5)), with the same checks, inline and with
+ * the table of contents read from the copy in f->heads: at a million
+ * people a lookup took 155-170 ns this way against 225-285 ns through
+ * cdb_find(), whose cdb_unpack() is a call into the library for every
+ * four bytes it reads.  (Everything else still goes through tinycdb.)
+ */
 static int
 map_file_get(struct map_file *f, const char *k, size_t klen,
 	     const char **val, size_t *vlen)
 {
-    int     r = cdb_find(&f->cdb, k, (unsigned) klen);
+    const unsigned char *mem = f->cdb.cdb_mem, *slot, *rec;
+    unsigned dend = f->cdb.cdb_dend, fsize = f->cdb.cdb_fsize;
+    unsigned h, tpos, n, i, pos, vl;
 
-    if (r <= 0)
-	return (r < 0 ? -1 : 0);
-    if ((*val = cdb_getdata(&f->cdb)) == NULL)
+    if (klen >= dend)
+	return (0);
+    h = cdb_hash(k, (unsigned) klen);
+    tpos = f->heads[(h & 255) * 2];
+    if ((n = f->heads[(h & 255) * 2 + 1]) == 0)
+	return (0);
+    if (n > (fsize >> 3) || tpos < dend || tpos > fsize || (n << 3) > fsize - tpos)
 	return (-1);
-    *vlen = cdb_datalen(&f->cdb);
-    return (1);
+    for (i = (h >> 8) % n; n > 0; n--) {
+	slot = mem + tpos + (size_t) i * 8;
+	if ((pos = map_le32(slot + 4)) == 0)
+	    return (0);
+	if (map_le32(slot) == h) {
+	    if (pos > dend - 8)
+		return (-1);
+	    rec = mem + pos;
+	    if (map_le32(rec) == klen) {
+		if (dend - klen < pos + 8)
+		    return (-1);
+		if (memcmp(k, rec + 8, klen) == 0) {
+		    vl = map_le32(rec + 4);
+		    if (dend < vl || dend - vl < pos + 8 + klen)
+			return (-1);
+		    *val = (const char *) rec + 8 + klen;
+		    *vlen = vl;
+		    return (1);
+		}
+	    }
+	}
+	if (++i == f->heads[(h & 255) * 2 + 1])
+	    i = 0;
+    }
+    return (0);
 }
 
 int
