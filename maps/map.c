@@ -1017,8 +1017,8 @@ map_gen_stale(const struct map_gen *g)
  * tinycdb's cdb_find() (cdb(5)), with the same checks, inline and with
  * the table of contents read from the copy in f->heads: at a million
  * people a lookup took 155-170 ns this way against 225-285 ns through
- * cdb_find(), whose cdb_unpack() is a call into the library for every
- * four bytes it reads.  (Everything else still goes through tinycdb.)
+ * cdb_find() (which reads every four bytes through cdb_unpack(), a call
+ * into the library).  Everything else still goes through tinycdb.
  */
 static int
 map_file_get(struct map_file *f, const char *k, size_t klen,
