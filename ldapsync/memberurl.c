@@ -414,6 +414,23 @@ lc_eval_url_list(const struct conf *c, LDAP *ld, struct state *st,
     return (eval_groups(c, ld, &src, n, budget_ms, done, evaluated, err, errlen));
 }
 
+/* Append a 16-byte id to *ids; -1 out of memory. */
+static int
+push_id(unsigned char (**ids)[16], size_t *n, size_t *cap, const void *id)
+{
+    if (*n == *cap) {
+	size_t  nc = *cap ? *cap * 2 : 16;
+	unsigned char (*x)[16] = realloc(*ids, nc * 16);
+
+	if (x == NULL)
+	    return (-1);
+	*ids = x;
+	*cap = nc;
+    }
+    memcpy((*ids)[(*n)++], id, 16);
+    return (0);
+}
+
 int
 lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
 	     size_t *evaluated, char *err, size_t errlen)
@@ -427,34 +444,15 @@ lc_eval_urls(const struct conf *c, LDAP *ld, struct state *st, int pending_only,
     *evaluated = 0;
     err[0] = 0;
     if (pending_only) {
-	while (htab_next(&st->url_pending, &pos, &k, NULL, NULL)) {
-	    if (n == cap) {
-		size_t  nc = cap ? cap * 2 : 16;
-		unsigned char (*x)[16] = realloc(ids, nc * 16);
-
-		if (x == NULL)
-		    goto oom;
-		ids = x;
-		cap = nc;
-	    }
-	    memcpy(ids[n++], k, 16);
-	}
+	while (htab_next(&st->url_pending, &pos, &k, NULL, NULL))
+	    if (push_id(&ids, &n, &cap, k) < 0)
+		goto oom;
     } else {
 	while (htab_next(&st->ents, &pos, NULL, NULL, &v)) {
 	    struct ent *e = v;
 
-	    if (!ENT_IS_GROUP(e) || e->v[V_URL].n == 0)
-		continue;
-	    if (n == cap) {
-		size_t  nc = cap ? cap * 2 : 16;
-		unsigned char (*x)[16] = realloc(ids, nc * 16);
-
-		if (x == NULL)
-		    goto oom;
-		ids = x;
-		cap = nc;
-	    }
-	    memcpy(ids[n++], e->uuid, 16);
+	    if (ENT_IS_GROUP(e) && e->v[V_URL].n && push_id(&ids, &n, &cap, e->uuid) < 0)
+		goto oom;
 	}
     }
     changed = lc_eval_url_list(c, ld, st, ids, n, 0, &done, evaluated, err, errlen);
@@ -483,9 +481,7 @@ oom:
  */
 struct ahead_grp {
     struct ent *e;			/* UUID, DN, tenant and URLs as listed */
-    char  **dns;			/* its results, when done */
-    size_t  n;
-    char   *why, *bad;
+    struct urlres res;			/* its results, when done */
     int     done;
 };
 
@@ -508,9 +504,9 @@ ahead_start(void *arg, size_t i, struct url_acc *a)
 {
     struct url_ahead *ua = arg;
 
-    a->e = ua->g[i].e;
+    a->e = ua->g[i].e;			/* listed only with URLs */
     a->ctx = &ua->g[i];
-    return (a->e->v[V_URL].n > 0);
+    return (1);
 }
 
 static int
@@ -519,10 +515,10 @@ ahead_store(void *arg, struct url_acc *a, size_t n)
     struct ahead_grp *g = a->ctx;
 
     (void) arg;
-    g->dns = a->dns;
-    g->n = n;
-    g->why = a->why;
-    g->bad = a->bad;
+    g->res.dns = a->dns;
+    g->res.n = n;
+    g->res.why = a->why;
+    g->res.bad_url = a->bad;
     g->done = 1;
     return (1);
 }
@@ -669,6 +665,7 @@ lc_urls_ahead_apply(struct url_ahead *ua, struct state *st, size_t *listed,
 {
     size_t  i;
     long    applied = 0;
+    int     r;
 
     if (!ua->joined)
 	pthread_join(ua->tid, NULL);
@@ -686,15 +683,10 @@ lc_urls_ahead_apply(struct url_ahead *ua, struct state *st, size_t *listed,
 	    || g->tenant != a->e->tenant || !vals_same(&g->v[V_URL], &a->e->v[V_URL]))
 	    continue;
 	a->done = 0;
-	if (state_set_urls(st, g, a->dns, a->n, a->why, a->bad) < 0) {
-	    a->dns = NULL;
-	    a->n = 0;
-	    a->why = a->bad = NULL;
+	r = state_set_urls(st, g, a->res.dns, a->res.n, a->res.why, a->res.bad_url);
+	memset(&a->res, 0, sizeof(a->res));	/* the state's now, on every path */
+	if (r < 0)
 	    return (-1);
-	}
-	a->dns = NULL;			/* the state's now */
-	a->n = 0;
-	a->why = a->bad = NULL;
 	applied++;
     }
     return (applied);
@@ -711,11 +703,11 @@ lc_urls_ahead_free(struct url_ahead *ua)
     if (!ua->joined)
 	pthread_join(ua->tid, NULL);
     for (i = 0; i < ua->n; i++) {
-	for (k = 0; k < ua->g[i].n; k++)
-	    free(ua->g[i].dns[k]);
-	free(ua->g[i].dns);
-	free(ua->g[i].why);
-	free(ua->g[i].bad);
+	for (k = 0; k < ua->g[i].res.n; k++)
+	    free(ua->g[i].res.dns[k]);
+	free(ua->g[i].res.dns);
+	free(ua->g[i].res.why);
+	free(ua->g[i].res.bad_url);
 	ent_free(ua->g[i].e);
     }
     free(ua->g);

@@ -1026,7 +1026,7 @@ map_file_get(struct map_file *f, const char *k, size_t klen,
 {
     const unsigned char *mem = f->cdb.cdb_mem, *slot, *rec;
     unsigned dend = f->cdb.cdb_dend, fsize = f->cdb.cdb_fsize;
-    unsigned h, tpos, n, i, pos, vl;
+    unsigned h, tpos, n, i, left, pos, vl;
 
     if (klen >= dend)
 	return (0);
@@ -1036,7 +1036,7 @@ map_file_get(struct map_file *f, const char *k, size_t klen,
 	return (0);
     if (n > (fsize >> 3) || tpos < dend || tpos > fsize || (n << 3) > fsize - tpos)
 	return (-1);
-    for (i = (h >> 8) % n; n > 0; n--) {
+    for (i = (h >> 8) % n, left = n; left > 0; left--) {
 	slot = mem + tpos + (size_t) i * 8;
 	if ((pos = map_le32(slot + 4)) == 0)
 	    return (0);
@@ -1057,7 +1057,7 @@ map_file_get(struct map_file *f, const char *k, size_t klen,
 		}
 	    }
 	}
-	if (++i == f->heads[(h & 255) * 2 + 1])
+	if (++i == n)
 	    i = 0;
     }
     return (0);
