@@ -79,23 +79,26 @@ proto_reply(struct pbuf *out, const char *word, const char *data, size_t dlen)
     return (0);
 }
 
-void
+size_t
 proto_prefetch(const struct map_gen *gen, const char *delims,
-	       size_t max_request, const char *in, size_t len)
+	       size_t max_request, const char *in, size_t len,
+	       struct map_pf *pf)
 {
     const char *req, *sp, *why;
-    size_t  rlen, used, done = 0;
+    size_t  rlen, used, done = 0, npf = 0;
     int     n;
 
     for (n = 0; gen != NULL && n < PROTO_PREFETCH_MAX && done < len; n++) {
 	if (netstr_parse(in + done, len - done, max_request, &req, &rlen,
 			 &used, &why) != 1)
-	    return;
+	    break;
 	done += used;
 	if ((sp = memchr(req, ' ', rlen)) != NULL)
-	    map_query_prefetch(gen, req, (size_t) (sp - req), sp + 1,
-			       rlen - (size_t) (sp - req) - 1, delims);
+	    npf += (size_t) map_query_prefetch(gen, req, (size_t) (sp - req),
+					       sp + 1, rlen - (size_t) (sp - req) - 1,
+					       delims, pf + npf);
     }
+    return (npf);
 }
 
 size_t
@@ -108,6 +111,14 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 
     *status = PROTO_GO_ON;
     *why = NULL;
+    /* The second step of the next client's prefetch, from the same
+     * generation only (after a SIGBUS there is none). */
+    if (ctx->gen != NULL && ctx->ahead_gen == ctx->gen) {
+	size_t  i;
+
+	for (i = 0; i < ctx->nahead; i++)
+	    (void) map_pf_record(&ctx->ahead[i]);
+    }
     while (done < len && out->len < high) {
 	const char *req, *sp, *val = NULL;
 	size_t  rlen, used, vlen = 0, nlen;

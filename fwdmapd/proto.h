@@ -10,9 +10,9 @@
  *	size_t	proto_run(const struct proto_ctx *ctx, const char *in,
  *			  size_t len, struct pbuf *out, size_t high,
  *			  int *status, const char **why);
- *	void	proto_prefetch(const struct map_gen *gen, const char *delims,
+ *	size_t	proto_prefetch(const struct map_gen *gen, const char *delims,
  *			       size_t max_request, const char *in,
- *			       size_t len);
+ *			       size_t len, struct map_pf *pf);
  *
  * DESCRIPTION
  *	A request is one netstring "name<SP>key" (socketmap_table(5),
@@ -36,7 +36,13 @@
  *	client): for the first PROTO_PREFETCH_MAX complete requests in in,
  *	it asks the CPU to start loading from memory the table slots their
  *	lookups in gen (NULL: none) will read first (map_query_prefetch()).
- *	It changes nothing, answers nothing and reads no file.
+ *	It changes nothing, answers nothing and reads no file.  It notes in
+ *	pf[] (room for PROTO_PF_MAX) where those lookups go next, and
+ *	returns how many it noted: given to the proto_run() that comes
+ *	before this input's own (ctx->ahead, with the generation they were
+ *	taken from in ctx->ahead_gen), they are fetched in a second step
+ *	(map_pf_record()), so that both the slot and the record it points
+ *	to are in the caches when this input is answered.
  *
  *	pbuf_reserve() makes room for n more bytes; pbuf_free() releases.
  */
@@ -47,6 +53,7 @@
 
 #include "conf.h"
 #include "map.h"
+#include "query.h"
 #include "srs.h"
 #include "stats.h"
 
@@ -67,6 +74,9 @@ struct proto_ctx {
     struct stats *st;			/* counters, or NULL */
     const struct conf *conf;		/* for srs_query(); NULL: no SRS maps */
     const struct srs *srs;		/* NULL: SRS off */
+    const struct map_gen *ahead_gen;	/* ahead[] was taken from it */
+    const struct map_pf *ahead;		/* proto_prefetch() of the next input */
+    size_t  nahead;
 };
 
 #define PROTO_GO_ON	0
@@ -78,8 +88,10 @@ size_t	proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 		  const char **why);
 
 #define PROTO_PREFETCH_MAX	16
+#define PROTO_PF_MAX		(PROTO_PREFETCH_MAX * MAP_Q_PF_MAX)
 
-void	proto_prefetch(const struct map_gen *gen, const char *delims,
-		       size_t max_request, const char *in, size_t len);
+size_t	proto_prefetch(const struct map_gen *gen, const char *delims,
+		       size_t max_request, const char *in, size_t len,
+		       struct map_pf *pf);
 
 #endif

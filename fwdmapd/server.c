@@ -50,6 +50,7 @@
 
 #define SERVER_MAX_LISTEN	16
 #define SERVER_READ_EXTRA	65536	/* read buffer beyond one request */
+#define SERVER_HELD		3	/* inputs read, not yet answered (server_run) */
 #define SERVER_OUT_HIGH		65536	/* stop answering above this */
 #define SERVER_MAX_CONTROL	16
 #define SERVER_SCAN_MS		1000	/* timeout scan interval */
@@ -99,7 +100,7 @@ struct server {
     struct conn *dead;		/* closed, to free after this batch */
     unsigned nconns;		/* socketmap and policy clients */
     unsigned ncontrol;		/* admin clients */
-    char   *rbuf;		/* two halves of rbufsz bytes (server_run) */
+    char   *rbuf;		/* SERVER_HELD parts of rbufsz bytes (server_run) */
     size_t  rbufsz;
     struct pbuf obuf;		/* replies being built */
     struct gen_watch gw;	/* the generation served (gen.c) */
@@ -128,7 +129,7 @@ server_rbuf(struct server *s)
 
     if (need <= s->rbufsz)
 	return (0);
-    if ((p = realloc(s->rbuf, 2 * need)) == NULL)
+    if ((p = realloc(s->rbuf, SERVER_HELD * need)) == NULL)
 	return (-1);
     s->rbuf = p;
     s->rbufsz = need;
@@ -337,9 +338,39 @@ policy_note(void *arg, const struct policy_req *req,
 		  snd, rcpt, res->why);
 }
 
-/* Answer the requests in data[0..len); keep the rest.  0 ok, -1 closed. */
+/*
+ * Reads are answered two events late, so that what their lookups read
+ * comes from memory in two steps while the CPU does other work: at a
+ * million people nearly every lookup misses the caches twice, at the
+ * hash table slot and at the record it points to.  A client's input is
+ * read and the slots its requests need are prefetched (proto_prefetch());
+ * while the client read before it is answered, inside the SIGBUS
+ * bracket, the records those slots point to are prefetched
+ * (map_pf_record()); the input is answered after the next client's read.
+ * Each input held lives in its own part of rbuf.
+ */
+struct held {
+    struct conn *c;			/* NULL: free */
+    size_t  len;
+    const struct map_gen *gen;		/* pf[] were taken from it */
+    struct map_pf pf[PROTO_PF_MAX];
+    size_t  npf;
+};
+
+struct held_queue {
+    struct held q[SERVER_HELD];
+    int     head;			/* the oldest */
+    int     n;
+};
+
+/*
+ * Answer the requests in data[0..len); keep the rest.  0 ok, -1 closed.
+ * ahead: the slots noted by the prefetch of the next input to answer,
+ * whose records are fetched first (proto_run()), or NULL.
+ */
 static int
-conn_process(struct server *s, struct conn *c, const char *data, size_t len)
+conn_process(struct server *s, struct conn *c, const char *data, size_t len,
+	     const struct held *ahead)
 {
     struct proto_ctx ctx;
     struct policy_ctx pctx;
@@ -355,6 +386,11 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
     ctx.propagate = s->conf->propagate_extensions;
     ctx.max_request = (size_t) s->conf->fwdmapd.max_request;
     ctx.st = &s->st;
+    if (ahead != NULL) {
+	ctx.ahead_gen = ahead->gen;
+	ctx.ahead = ahead->pf;
+	ctx.nahead = ahead->npf;
+    }
     pctx.gen = NULL;			/* set by gen_watch_policy() */
     pctx.delims = s->conf->recipient_delimiter;
     pctx.st = &s->st;
@@ -380,6 +416,7 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len)
 	    c->closing = 1;
 	    used = len;
 	}
+	ctx.nahead = 0;				/* fetched once is enough */
 	data += used;
 	len -= used;
 	if (conn_keep_in(c, data, c->closing ? 0 : len) < 0
@@ -457,7 +494,7 @@ conn_write(struct server *s, struct conn *c)
 	size_t  len = c->in.len;
 
 	c->in.len = 0;
-	conn_process(s, c, c->in.p, len);
+	conn_process(s, c, c->in.p, len, NULL);
 	return;
     }
     conn_settle(s, c);
@@ -940,59 +977,67 @@ server_timeout(struct server *s)
     return ((int) (next - s->now));
 }
 
-/*
- * Reads are answered one event late: the input of one client is read,
- * the table slots its requests will need are prefetched, and only then
- * are the previous client's requests answered, so that those slots come
- * from memory while the CPU answers and sends (at a million people
- * nearly every lookup misses the caches).  The two inputs live in the
- * two halves of rbuf.  held is the client read but not yet answered.
- */
-struct held {
-    struct conn *c;
-    char   *buf;
-    size_t  len;
-};
-
+/* Answer the oldest input held. */
 static void
-held_answer(struct server *s, struct held *h)
+held_pop(struct server *s, struct held_queue *hq)
 {
+    struct held *h = &hq->q[hq->head];
+    const struct held *next = hq->n > 1 ?
+    &hq->q[(hq->head + 1) % SERVER_HELD] : NULL;
+
     /* A client closed meanwhile (by a signal's stop) has nothing due. */
     if (h->c != NULL && h->c->ev.type == EV_CONN)
-	conn_process(s, h->c, h->buf, h->len);
+	conn_process(s, h->c, s->rbuf + (size_t) hq->head * s->rbufsz, h->len,
+		     next);
     h->c = NULL;
+    hq->head = (hq->head + 1) % SERVER_HELD;
+    hq->n--;
+}
+
+/* Answer every input held (before anything that may resize rbuf). */
+static void
+held_flush(struct server *s, struct held_queue *hq)
+{
+    while (hq->n > 0)
+	held_pop(s, hq);
 }
 
 /* more: other events follow in this batch. */
 static void
-conn_read(struct server *s, struct conn *c, struct held *h, int more)
+conn_read(struct server *s, struct conn *c, struct held_queue *hq, int more)
 {
-    char   *buf = s->rbuf + (h->buf == s->rbuf ? s->rbufsz : 0);
+    int     part = (hq->head + hq->n) % SERVER_HELD;
+    char   *buf = s->rbuf + (size_t) part * s->rbufsz;
+    struct held *h = &hq->q[part];
     size_t  len;
 
     if ((len = conn_fill(s, c, buf)) == 0)
 	return;
     /* Alone (one client asking at a time), there is nothing to overlap:
-     * answer at once, without the cost of the hint. */
-    if (h->c == NULL && !more) {
-	conn_process(s, c, buf, len);
+     * answer at once, without the cost of the hints. */
+    if (hq->n == 0 && !more) {
+	conn_process(s, c, buf, len, NULL);
 	return;
     }
-    if (!c->policy)
-	proto_prefetch(s->gw.gen, s->conf->recipient_delimiter,
-		       (size_t) s->conf->fwdmapd.max_request, buf, len);
-    held_answer(s, h);
     h->c = c;
-    h->buf = buf;
     h->len = len;
+    h->gen = s->gw.gen;
+    h->npf = c->policy ? 0 : proto_prefetch(s->gw.gen,
+					    s->conf->recipient_delimiter,
+					    (size_t) s->conf->fwdmapd.max_request,
+					    buf, len, h->pf);
+    if (++hq->n == SERVER_HELD)
+	held_pop(s, hq);
 }
 
 int
 server_run(struct server *s)
 {
     struct epoll_event evs[256];
-    struct held h = {NULL, NULL, 0};
+    struct held_queue hq;
     int     n, i;
+
+    memset(&hq, 0, sizeof(hq));
 
     for (;;) {
 	if (s->stopping && (s->conns == NULL || s->now >= s->stop_deadline))
@@ -1009,9 +1054,9 @@ server_run(struct server *s)
 	for (i = 0; i < n; i++) {
 	    struct evsrc *src = evs[i].data.ptr;
 
-	    /* A signal may resize rbuf: answer the held client first. */
+	    /* A signal may resize rbuf: answer the held clients first. */
 	    if (src->type != EV_CONN && src->type != EV_DEAD)
-		held_answer(s, &h);
+		held_flush(s, &hq);
 	    if (src->type == EV_SIGNAL) {
 		server_signal(s);
 	    } else if (src->type == EV_TIMER) {
@@ -1032,10 +1077,10 @@ server_run(struct server *s)
 		if (evs[i].events & EPOLLOUT)
 		    conn_write(s, c);
 		else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		    conn_read(s, c, &h, i + 1 < n);
+		    conn_read(s, c, &hq, i + 1 < n);
 	    }
 	}
-	held_answer(s, &h);
+	held_flush(s, &hq);
 	conn_reap(s);
 	if (s->now >= s->next_scan) {
 	    server_scan(s);

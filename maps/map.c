@@ -1086,33 +1086,65 @@ map_gen_get(struct map_gen *g, int tag, const char *key, size_t klen,
 
 /*
  * Ask the CPU to fetch the hash table slot where tinycdb's search for k
- * will start (its layout: cdb(5)).  Only the copy of the heads taken at
- * open time is read, and a prefetch never faults, so this is safe
- * outside the SIGBUS bracket, even on a file that has shrunk.
+ * will start (its layout: cdb(5)), and note it in *pf for the second
+ * step (map_pf_record()).  Only the copy of the heads taken at open time
+ * is read, and a prefetch never faults, so this is safe outside the
+ * SIGBUS bracket, even on a file that has shrunk.
  */
 static void
-map_file_prefetch(const struct map_file *f, const char *k, size_t klen)
+map_file_prefetch(const struct map_file *f, const char *k, size_t klen,
+		  struct map_pf *pf)
 {
     unsigned h = cdb_hash(k, (unsigned) klen);
     uint32_t tpos = f->heads[(h & 255) * 2], n = f->heads[(h & 255) * 2 + 1];
-    const void *slot;
+    const void *slot = NULL;
 
     if (n != 0 && (slot = cdb_get(&f->cdb, 8, tpos + ((h >> 8) % n) * 8)))
 	__builtin_prefetch(slot);
+    pf->f = f;
+    pf->slot = slot;
+    pf->h = h;
 }
 
-void
+int
 map_gen_prefetch(const struct map_gen *g, int tag, const char *key,
-		 size_t klen)
+		 size_t klen, struct map_pf *pf)
 {
     char    kbuf[MAP_KEY_MAX];
     size_t  n;
 
     if ((n = map_key(kbuf, tag, key, klen)) == 0)
-	return;
+	return (0);
+    /* The delta is small and stays in the caches: one step is enough. */
     if (g->delta.fd >= 0)
-	map_file_prefetch(&g->delta, kbuf, n);
-    map_file_prefetch(g->base, kbuf, n);
+	map_file_prefetch(&g->delta, kbuf, n, pf);
+    map_file_prefetch(g->base, kbuf, n, pf);
+    return (pf->slot != NULL);
+}
+
+/*
+ * The second step: the slot has had time to arrive; if it holds the
+ * key's hash, start loading the record it points to (its key and most
+ * often its value: the first two cache lines).  Reads the mapped file:
+ * inside the SIGBUS bracket only.
+ */
+int
+map_pf_record(const struct map_pf *pf)
+{
+    const struct map_file *f = pf->f;
+    const unsigned char *rec;
+    unsigned pos;
+
+    if (pf->slot == NULL || map_le32(pf->slot) != pf->h)
+	return (0);
+    pos = map_le32(pf->slot + 4);
+    if (pos == 0 || f->cdb.cdb_dend < 8 || pos > f->cdb.cdb_dend - 8)
+	return (0);
+    rec = (const unsigned char *) f->cdb.cdb_mem + pos;
+    __builtin_prefetch(rec);
+    if (pos + 64 <= f->cdb.cdb_dend)
+	__builtin_prefetch(rec + 63);
+    return (1);
 }
 
 int

@@ -196,11 +196,26 @@ int	map_gen_stale(const struct map_gen *g);
  * not there. */
 int	map_gen_may_hold(const struct map_gen *g, const char *key,
 			 size_t klen);
-/* A hint, before a batch of lookups: start loading from memory the
- * part of the file where map_gen_get(g, tag, key, klen) will look first.
- * Reads nothing from the files; safe outside the SIGBUS bracket. */
-void	map_gen_prefetch(const struct map_gen *g, int tag, const char *key,
-			 size_t klen);
+/*
+ * A hint, before a batch of lookups, in two steps.  map_gen_prefetch()
+ * starts loading from memory the hash table slot where map_gen_get(g,
+ * tag, key, klen) will look first, and notes it in *pf; it reads nothing
+ * from the files (safe outside the SIGBUS bracket) and returns 1 when
+ * there is a second step to take.  map_pf_record(), some time later (the
+ * slot is then in the caches), reads that slot and starts loading the
+ * record it points to when it holds the key's hash (then it returns 1).
+ * It reads the mapped file: only inside the SIGBUS bracket, and only
+ * while g is still open.
+ */
+struct map_file;
+struct map_pf {
+    const struct map_file *f;
+    const unsigned char *slot;		/* NULL: no second step */
+    unsigned h;				/* the key's hash */
+};
+int	map_gen_prefetch(const struct map_gen *g, int tag, const char *key,
+			 size_t klen, struct map_pf *pf);
+int	map_pf_record(const struct map_pf *pf);
 const struct map_meta *map_gen_meta(const struct map_gen *g);	/* base */
 const struct map_meta *map_gen_delta_meta(const struct map_gen *g); /* or NULL */
 void	map_gen_close(struct map_gen *g);

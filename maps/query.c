@@ -105,28 +105,30 @@ addr_get(struct map_gen *g, int tag, const char *key, size_t klen,
     return (r);
 }
 
-void
+int
 map_query_prefetch(const struct map_gen *g, const char *name, size_t nlen,
-		   const char *key, size_t klen, const char *delims)
+		   const char *key, size_t klen, const char *delims,
+		   struct map_pf *pf)
 {
     static const char tags[MAP_Q_NAMES] = {
 	0, MAP_T_RECIPIENT, MAP_T_VIRTUAL, MAP_T_TRANSPORT,
     };
     char    k[MAP_KEY_MAX], stripped[MAP_KEY_MAX];
     size_t  slen;
-    int     which = map_query_name(name, nlen);
+    int     which = map_query_name(name, nlen), n = 0;
 
     /* The domain records are few and stay in the cache. */
     if (g == NULL || which < 0 || tags[which] == 0 || klen == 0
 	|| klen >= sizeof(k) - 2 || memchr(key, '@', klen) == NULL)
-	return;
+	return (0);
     memcpy(k, key, klen);
     addr_fold(k, klen);
     if (map_gen_may_hold(g, k, klen))
-	map_gen_prefetch(g, tags[which], k, klen);
+	n += map_gen_prefetch(g, tags[which], k, klen, pf + n);
     if (addr_strip_ext(k, klen, delims, stripped, sizeof(stripped),
 		       &slen) == 1)
-	map_gen_prefetch(g, tags[which], stripped, slen);
+	n += map_gen_prefetch(g, tags[which], stripped, slen, pf + n);
+    return (n);
 }
 
 /* "a@x,b@y" with ext inserted before each '@'; 0 ok, -1 no room. */

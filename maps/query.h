@@ -60,12 +60,15 @@ enum map_q map_query_ext(struct map_gen *g, const char *name, size_t nlen,
 
 /*
  * A hint before answering a batch: start fetching from memory what
- * map_query() of this request will read first (map_gen_prefetch()).
- * Changes nothing and reads no file; g may be NULL.
+ * map_query() of this request will read first (map_gen_prefetch()),
+ * noting in pf[] (room for MAP_Q_PF_MAX) what a second step
+ * (map_pf_record()) can fetch next; returns how many it noted.  Changes
+ * nothing and reads no file; g may be NULL.
  */
-void	map_query_prefetch(const struct map_gen *g, const char *name,
+#define MAP_Q_PF_MAX	2
+int	map_query_prefetch(const struct map_gen *g, const char *name,
 			   size_t nlen, const char *key, size_t klen,
-			   const char *delims);
+			   const char *delims, struct map_pf *pf);
 
 /* Index of a map name ("domains"=0 .. "transport"=3), -1 if unknown. */
 int	map_query_name(const char *name, size_t nlen);

@@ -106,6 +106,29 @@ t_eq "stats other perm" 2 "$(fw_stat maps.other.perm)"
 # unknown map name is no protocol error, nor is EOF mid-request.
 t_eq "stats protocol errors" 12 "$(fw_stat protocol_errors)"
 
+# Many clients at once.  fwdmapd answers the clients of one batch in a
+# pipeline (server.c): it reads a client, prefetches the hash table slots
+# its keys need, prefetches the records those slots point to while it
+# answers the client before, and answers two reads later, each input in a
+# buffer of its own.  300 clients, each with a key of its own, all ready
+# in one epoll_wait (fwdmapd is stopped while they write): every one gets
+# its own answer.
+{ fw_gen_records 8
+  awk 'BEGIN { for (i = 0; i < 300; i++) {
+      print "R p" i "@tum.de tum"; print "T p" i "@tum.de smtp:[s" i ".example.org]:25" } }'
+} | fw_compile 8
+answer_is() { [ "$(fw_q "$1" "$2")" = "$3" ]; }
+t_wait 10 answer_is transport p299@tum.de 'OK smtp:[s299.example.org]:25' ||
+    t_fail "generation 8 not served"
+awk 'BEGIN { for (i = 0; i < 300; i++) {
+    if (i % 3 == 0) print "transport p" i "@tum.de"
+    else if (i % 3 == 1) print "transport P" i "+x@TUM.de"
+    else print "recipients nobody" i "@tum.de" } }' > "$T/many.txt"
+expect=$(awk 'BEGIN { for (i = 0; i < 300; i++)
+    print (i % 3 == 2) ? "NOTFOUND " : "OK smtp:[s" i ".example.org]:25" }')
+t_eq "300 clients at once, each its own answer" "$expect" \
+    "$(SM "unix:$SOCK" many "$FWPID" < "$T/many.txt")"
+
 kill -0 "$FWPID" || t_fail "fwdmapd died"
 kill -TERM "$FWPID"
 wait "$FWPID"; rc=$?

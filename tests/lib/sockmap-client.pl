@@ -20,6 +20,13 @@
 #                                   resume), then all answers are read and
 #                                   checked in order; prints "ok N" or the
 #                                   first mismatch
+#   sockmap ENDPOINT many [PID]    stdin lines "name key": one connection
+#                                   each, all connected first; with PID,
+#                                   that process is stopped (SIGSTOP) while
+#                                   every request is written and continued
+#                                   after, so that the server finds them all
+#                                   ready at once; then prints each
+#                                   connection's reply, one per line
 #   sockmap ENDPOINT pending NAME KEY SECS
 #                                   sends a request without its last byte,
 #                                   waits SECS, sends the byte, prints reply
@@ -178,6 +185,21 @@ if ($mode eq 'query') {
         }
     }
     print "$open\n";
+} elsif ($mode eq 'many') {
+    my ($pid) = @args;
+    my @q = map { chomp; $_ } grep { /\S/ } <STDIN>;
+    my @s = map { conn() } @q;
+    kill 'STOP', $pid if $pid;
+    for my $i (0 .. $#q) {
+        my $s = $s[$i];
+        print $s ns($q[$i]);
+        $s->flush;
+    }
+    kill 'CONT', $pid if $pid;
+    for my $s (@s) {
+        my $r = get_reply($s, 10);
+        print defined $r ? "$r\n" : "<none>\n";
+    }
 } else {
     die "unknown mode $mode\n";
 }
