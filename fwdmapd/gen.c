@@ -270,15 +270,23 @@ gen_watch_run(struct gen_watch *w, struct answer_job *j, struct map_gen **genp,
 	      int *status, const char **why)
 {
     struct stats_map saved[STATS_NMAPS];
+    struct metrics_hist saved_lat[STATS_NMAPS];
     struct stats_policy saved_pol = w->st->policy;
     uint64_t saved_perr = w->st->proto_errors;
+    int     timing = w->st->timing;
 
     *genp = w->gen;
+    /* The counters on every request (280 bytes); the histograms (1 KB)
+     * only when they are kept. */
     memcpy(saved, w->st->map, sizeof(saved));
+    if (timing)
+	memcpy(saved_lat, w->st->lat, sizeof(saved_lat));
     if (bus_guard(answer_job, j) < 0) {
 	/* SIGBUS in a lookup: answer these requests again without the
 	 * generation (TEMP), from the same input, counting them once. */
 	memcpy(w->st->map, saved, sizeof(saved));
+	if (timing)
+	    memcpy(w->st->lat, saved_lat, sizeof(saved_lat));
 	w->st->proto_errors = saved_perr;
 	w->st->policy = saved_pol;
 	gen_watch_lost(w);

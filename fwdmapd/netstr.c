@@ -19,6 +19,7 @@ netstr_parse(const char *buf, size_t len, size_t max, const char **data,
 {
     size_t  i = 0;
     size_t  n = 0;
+    size_t  lim = max / 10;		/* one division, not one a digit */
 
     *why = NULL;
     for (i = 0; i < len && buf[i] != ':'; i++) {
@@ -33,7 +34,7 @@ netstr_parse(const char *buf, size_t len, size_t max, const char **data,
 	    return (-1);
 	}
 	/* n * 10 + d > max, without overflow: max < SIZE_MAX holds. */
-	if (n > max / 10 || n * 10 + (size_t) (c - '0') > max) {
+	if (n > lim || n * 10 + (size_t) (c - '0') > max) {
 	    *why = "netstring too long";
 	    return (-1);
 	}

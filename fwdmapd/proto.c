@@ -193,7 +193,7 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 	 * end of the previous one (or the start of the batch). */
 	if (timing && sm) {
 	    t1 = mono_ns();
-	    metrics_hist_observe(&sm->lat, t1 - t0);
+	    metrics_hist_observe(&ctx->st->lat[idx], t1 - t0);
 	    t0 = t1;
 	}
     }

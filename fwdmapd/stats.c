@@ -179,7 +179,7 @@ prom_lookups(struct mbuf *b, const struct stats *st)
 	l[0].name = "map";
 	l[0].value = stats_map_name(i);
 	metrics_hist_render(b, "fwdmap_lookup_duration_seconds", l, 1,
-			    &st->map[i].lat);
+			    &st->lat[i]);
     }
 }
 

@@ -46,7 +46,6 @@ struct stats_map {
     uint64_t notfound;			/* misses */
     uint64_t temp;
     uint64_t perm;
-    struct metrics_hist lat;		/* answer latency, with timing */
 };
 
 /* The policy service (policy.c): who may send to a group. */
@@ -62,6 +61,7 @@ struct stats_policy {
 
 struct stats {
     struct stats_map map[STATS_NMAPS];
+    struct metrics_hist lat[STATS_NMAPS];	/* answer latency, with timing */
     struct stats_policy policy;
     uint64_t conn_accepted;
     uint64_t conn_rejected;		/* over max_connections */

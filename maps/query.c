@@ -14,8 +14,13 @@
 #define Q_TEMP(s)	do { *val = (s); *vlen = strlen(s); return (MAP_Q_TEMP); } while (0)
 #define Q_PERM(s)	do { *val = (s); *vlen = strlen(s); return (MAP_Q_PERM); } while (0)
 
-static const char *const map_q_names[MAP_Q_NAMES] = {
-    "domains", "recipients", "virtual", "transport",
+static const struct {
+    const char *name;
+    size_t  len;
+}       map_q_names[MAP_Q_NAMES] = {
+#define MAP_Q_NAME(s) { s, sizeof(s) - 1 }
+    MAP_Q_NAME("domains"), MAP_Q_NAME("recipients"), MAP_Q_NAME("virtual"),
+    MAP_Q_NAME("transport"),
 };
 
 int
@@ -24,8 +29,8 @@ map_query_name(const char *name, size_t nlen)
     int     i;
 
     for (i = 0; i < MAP_Q_NAMES; i++)
-	if (strlen(map_q_names[i]) == nlen
-	    && memcmp(map_q_names[i], name, nlen) == 0)
+	if (map_q_names[i].len == nlen
+	    && memcmp(map_q_names[i].name, name, nlen) == 0)
 	    return (i);
     return (-1);
 }

@@ -45,6 +45,22 @@ main(void)
     strcpy(buf, "Jane.DOE+Tag@TUM.De\xc4");
     addr_fold(buf, strlen(buf));
     CHECK(strcmp(buf, "jane.doe+tag@tum.de\xc4") == 0);
+    /* Every byte value, at every offset of a word and in the tail, folds
+     * as tolower() in the C locale would. */
+    {
+	int	c, off, bad = 0;
+
+	for (off = 0; off < 19; off++)
+	    for (c = 0; c < 256; c++) {
+		memset(buf, 'Q', 20);
+		buf[off] = (char) c;
+		addr_fold(buf, 20);
+		if ((unsigned char) buf[off] != (c >= 'A' && c <= 'Z' ? c + 32 : c)
+		    || buf[off == 0 ? 1 : 0] != 'q' || buf[19] != 'q')
+		    bad++;
+	    }
+	CHECK(bad == 0);
+    }
 
     /* Extension stripping. */
     CHECK(strip("user+tag@dom.de", "+", "user@dom.de"));
@@ -55,6 +71,11 @@ main(void)
     CHECK(strip("user+tag@dom.de", "", NULL));
     CHECK(strip("user@dom+x.de", "+", NULL));	/* '+' in the domain */
     CHECK(strip("user+tag", "+", "user"));
+    CHECK(strip("++tag@dom.de", "+", "+@dom.de"));	/* prefix "+" */
+    CHECK(strip("a-b+c@dom.de", "+-", "a@dom.de"));	/* first of either */
+    CHECK(strip("a+b-c@dom.de", "-+", "a@dom.de"));
+    CHECK(strip("u+@dom.de", "+", "u@dom.de"));
+    CHECK(strip("a@dom.de", "+-", NULL));
     {
 	char    small[5];
 	size_t  n;
