@@ -121,6 +121,7 @@ gen_watch_lost(struct gen_watch *w)
     if (w->gen) {
 	map_gen_close(w->gen);
 	w->gen = NULL;
+	w->epoch++;
     }
     memset(&w->bad, 0, sizeof(w->bad));
     w->next_reload = 0;			/* look again at once */
@@ -250,6 +251,7 @@ gen_watch_reload(struct gen_watch *w, const char *dir, uint64_t now,
     if (w->gen)
 	map_gen_close(w->gen);
     w->gen = ng;
+    w->epoch++;
     w->gen_loaded = time(NULL);
     w->st->reloads++;
     w->said_missing = 0;

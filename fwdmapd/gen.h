@@ -76,6 +76,7 @@ struct gen_sig {
 
 struct gen_watch {
     struct map_gen *gen;		/* being served; NULL: answer TEMP */
+    uint64_t epoch;			/* changes whenever gen does */
     char   *gen_dir;			/* the maps_dir gen (and pending) came from */
     struct map_gen *pending;		/* verified, but older than gen: waiting */
     uint64_t pending_since;		/* ms */

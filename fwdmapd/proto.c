@@ -107,18 +107,19 @@ proto_run(const struct proto_ctx *ctx, const char *in, size_t len,
 {
     size_t  done = 0;
     int     timing = ctx->st != NULL && ctx->st->timing;
-    uint64_t t0 = timing ? mono_ns() : 0, t1;
+    uint64_t t0, t1;
 
     *status = PROTO_GO_ON;
     *why = NULL;
-    /* The second step of the next client's prefetch, from the same
-     * generation only (after a SIGBUS there is none). */
-    if (ctx->gen != NULL && ctx->ahead_gen == ctx->gen) {
+    /* The second step of the next client's prefetch (after a SIGBUS,
+     * answering again without the generation, there is none). */
+    if (ctx->gen != NULL) {
 	size_t  i;
 
 	for (i = 0; i < ctx->nahead; i++)
 	    (void) map_pf_record(&ctx->ahead[i]);
     }
+    t0 = timing ? mono_ns() : 0;		/* not counting the above */
     while (done < len && out->len < high) {
 	const char *req, *sp, *val = NULL;
 	size_t  rlen, used, vlen = 0, nlen;

@@ -39,10 +39,11 @@
  *	It changes nothing, answers nothing and reads no file.  It notes in
  *	pf[] (room for PROTO_PF_MAX) where those lookups go next, and
  *	returns how many it noted: given to the proto_run() that comes
- *	before this input's own (ctx->ahead, with the generation they were
- *	taken from in ctx->ahead_gen), they are fetched in a second step
- *	(map_pf_record()), so that both the slot and the record it points
- *	to are in the caches when this input is answered.
+ *	before this input's own (ctx->ahead; the caller makes sure they were
+ *	taken from ctx->gen, a generation that has not changed since), they
+ *	are fetched in a second step (map_pf_record()), so that both the
+ *	slot and the record it points to are in the caches when this input
+ *	is answered.
  *
  *	pbuf_reserve() makes room for n more bytes; pbuf_free() releases.
  */
@@ -74,8 +75,8 @@ struct proto_ctx {
     struct stats *st;			/* counters, or NULL */
     const struct conf *conf;		/* for srs_query(); NULL: no SRS maps */
     const struct srs *srs;		/* NULL: SRS off */
-    const struct map_gen *ahead_gen;	/* ahead[] was taken from it */
-    const struct map_pf *ahead;		/* proto_prefetch() of the next input */
+    const struct map_pf *ahead;		/* proto_prefetch() of the next input,
+					 * from gen */
     size_t  nahead;
 };
 

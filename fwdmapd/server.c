@@ -346,13 +346,17 @@ policy_note(void *arg, const struct policy_req *req,
  * read and the slots its requests need are prefetched (proto_prefetch());
  * while the client read before it is answered, inside the SIGBUS
  * bracket, the records those slots point to are prefetched
- * (map_pf_record()); the input is answered after the next client's read.
- * Each input held lives in its own part of rbuf.
+ * (map_pf_record()); the input is answered after the next two clients are
+ * read.  Each input held lives in its own part of rbuf.  Nothing in a
+ * batch swaps the generation (gen_watch_reload() runs after held_flush());
+ * only a SIGBUS drops it, which changes the epoch, and map_pf_record() is
+ * then skipped.
  */
 struct held {
     struct conn *c;			/* NULL: free */
     size_t  len;
-    const struct map_gen *gen;		/* pf[] were taken from it */
+    uint64_t epoch;			/* pf[] are from the generation of this
+					 * epoch (gen_watch) */
     struct map_pf pf[PROTO_PF_MAX];
     size_t  npf;
 };
@@ -386,8 +390,9 @@ conn_process(struct server *s, struct conn *c, const char *data, size_t len,
     ctx.propagate = s->conf->propagate_extensions;
     ctx.max_request = (size_t) s->conf->fwdmapd.max_request;
     ctx.st = &s->st;
-    if (ahead != NULL) {
-	ctx.ahead_gen = ahead->gen;
+    /* Only from the generation being served: a generation dropped
+     * after a SIGBUS is unmapped. */
+    if (ahead != NULL && ahead->epoch == s->gw.epoch && s->gw.gen != NULL) {
 	ctx.ahead = ahead->pf;
 	ctx.nahead = ahead->npf;
     }
@@ -985,7 +990,8 @@ held_pop(struct server *s, struct held_queue *hq)
     const struct held *next = hq->n > 1 ?
     &hq->q[(hq->head + 1) % SERVER_HELD] : NULL;
 
-    /* A client closed meanwhile (by a signal's stop) has nothing due. */
+    /* Defensive: nothing closes a held client before it is answered
+     * (signals flush first), but a closed one has nothing due. */
     if (h->c != NULL && h->c->ev.type == EV_CONN)
 	conn_process(s, h->c, s->rbuf + (size_t) hq->head * s->rbufsz, h->len,
 		     next);
@@ -1021,7 +1027,7 @@ conn_read(struct server *s, struct conn *c, struct held_queue *hq, int more)
     }
     h->c = c;
     h->len = len;
-    h->gen = s->gw.gen;
+    h->epoch = s->gw.epoch;
     h->npf = c->policy ? 0 : proto_prefetch(s->gw.gen,
 					    s->conf->recipient_delimiter,
 					    (size_t) s->conf->fwdmapd.max_request,

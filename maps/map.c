@@ -1127,9 +1127,9 @@ map_gen_prefetch(const struct map_gen *g, int tag, const char *key,
 
 /*
  * The second step: the slot has had time to arrive; if it holds the
- * key's hash, start loading the record it points to (its key and most
- * often its value: the first two cache lines).  Reads the mapped file:
- * inside the SIGBUS bracket only.
+ * key's hash, start loading the record it points to: the cache lines of
+ * its first 64 bytes (its key and, most often, its value).  Reads the
+ * mapped file: inside the SIGBUS bracket only.
  */
 int
 map_pf_record(const struct map_pf *pf)

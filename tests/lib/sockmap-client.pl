@@ -41,6 +41,9 @@ use Time::HiRes qw(time sleep);
 
 $SIG{PIPE} = "IGNORE";
 
+my $held_pid;				# "many": a server stopped (SIGSTOP)
+END { kill 'CONT', $held_pid if $held_pid; }
+
 my ($ep, $mode, @args) = @ARGV;
 die "usage: sockmap ENDPOINT MODE ...\n" unless defined $mode;
 
@@ -189,6 +192,8 @@ if ($mode eq 'query') {
     my ($pid) = @args;
     my @q = map { chomp; $_ } grep { /\S/ } <STDIN>;
     my @s = map { conn() } @q;
+    # Whatever happens to this client, the server is not left stopped.
+    $held_pid = $pid;
     kill 'STOP', $pid if $pid;
     for my $i (0 .. $#q) {
         my $s = $s[$i];

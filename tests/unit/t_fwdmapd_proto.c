@@ -104,6 +104,35 @@ main(void)
     CHECK(st.map[1].notfound == 1);
     CHECK(st.map[STATS_OTHER].perm == 1);
 
+    /* The prefetch of the same input notes the slots of the probes that
+     * can hit: "jane.doe" without "+news" (no stored address has a '+')
+     * and "j.doe" ("nobody" has bytes no stored address has; no probe
+     * for "domains" or an unknown map).  Given as the next input's to a
+     * run, the answers are the same. */
+    {
+	struct map_pf pf[PROTO_PF_MAX];
+	size_t	npf = proto_prefetch(g, "+", 100, in, strlen(in), pf);
+	char	out2[8192];
+
+	CHECK(npf == 2);
+	CHECK(map_pf_record(&pf[0]) == 1 && map_pf_record(&pf[1]) == 1);
+	ctx.ahead = pf;
+	ctx.nahead = npf;
+	used = run(&ctx, in, strlen(in), out2, sizeof(out2), 65536, &status);
+	CHECK(status == PROTO_GO_ON && used == strlen(in) - strlen("10:transp"));
+	CHECK(strcmp(out, out2) == 0);
+	/* Without a generation they are not read (proto_run() skips them). */
+	ctx.gen = NULL;
+	used = run(&ctx, in, strlen(in), out2, sizeof(out2), 65536, &status);
+	want[0] = 0;
+	ns(want, "TEMP no routing table loaded");
+	CHECK(strncmp(out2, want, strlen(want)) == 0);
+	ctx.gen = g;
+	ctx.ahead = NULL;
+	ctx.nahead = 0;
+	memset(&st, 0, sizeof(st));
+    }
+
     /* Malformed: PERM as the last reply, status CLOSE, rest discarded. */
     in[0] = 0;
     ns(in, "domains tum.de");
