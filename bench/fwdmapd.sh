@@ -6,8 +6,8 @@
 # Environment: BENCH_SIZES (people per generation, default "100000 1000000"),
 # BENCH_IDLE (idle connections, default 10000), BENCH_LDAP_KEYS (sequential
 # postmap lookups per table type, default 5000), BENCH_SEQ_ROUNDS (rounds of
-# those, default 8), BENCH_LOCKSTEP_ROUNDS (rounds of the closed loop over
-# 1,000 connections against all three servers, default 5), BENCH_RATES (open-loop
+# those, default 11), BENCH_LOCKSTEP_ROUNDS (rounds of the closed loop over
+# 1,000 connections against all three servers, default 11), BENCH_RATES (open-loop
 # rates in lookups/s, default "20000 100000 200000"), BENCH_SKIP_LDAP=1.
 #
 # Every load is run twice, back to back: against fwdmapd, and against
@@ -192,7 +192,7 @@ both() {
     [ "${LOOKFLOOR:-0}" = 1 ] && run_load "$LFPID" "unix:$LSOCK" "lookfloor" "$@"
 }
 
-# lockstep_rounds: BENCH_LOCKSTEP_ROUNDS rounds (default 5) of the closed
+# lockstep_rounds: BENCH_LOCKSTEP_ROUNDS rounds (default 11) of the closed
 # loop over 1,000 connections, 300,000 requests against each of fwdmapd,
 # nullmap and lookfloor, in an order that rotates from round to round;
 # each round's ratios of throughput and server CPU per request, then their
@@ -200,7 +200,7 @@ both() {
 lockstep_rounds() {
     local r i srv pid ep c0 c1 n tp order=(fwdmapd nullmap lookfloor)
     : > "$T/lsr"
-    for (( r = 1; r <= ${BENCH_LOCKSTEP_ROUNDS:-5}; r++ )); do
+    for (( r = 1; r <= ${BENCH_LOCKSTEP_ROUNDS:-11}; r++ )); do
         for (( i = 0; i < 3; i++ )); do
             srv=${order[$(( (i + r - 1) % 3 ))]}
             case $srv in
@@ -230,16 +230,35 @@ lockstep_rounds() {
             R="$T/lsr" "$T/lsr.round"
     done
     lmed() { median_col "$T/lsr" "$1"; }
-    echo "  medians of $(wc -l < "$T/lsr") rounds: throughput fwdmapd/nullmap $(lmed 1)x" \
-         "(server CPU per request $(lmed 2)x), fwdmapd/lookfloor $(lmed 3)x (CPU $(lmed 4)x)," \
-         "lookfloor/nullmap $(lmed 5)x"
+    echo "  medians of $(wc -l < "$T/lsr") rounds [interval holding the median, its confidence]:"
+    echo "    throughput fwdmapd/nullmap $(lmed 1), server CPU per request $(lmed 2)"
+    echo "    throughput fwdmapd/lookfloor $(lmed 3), CPU $(lmed 4)"
+    echo "    throughput lookfloor/nullmap $(lmed 5)"
 }
 
 # median_col FILE N: the median of column N of FILE (numbers, one row per
-# round), with three decimals.
+# round), with three decimals, and how sure that median is: the widest
+# interval of order statistics [x(k), x(n+1-k)] that holds the true median
+# with at least 95% probability, whatever the rounds' distribution (the
+# sign test's interval: k is the largest with 2 P(Bin(n, 1/2) < k) <= 0.05),
+# and the confidence it actually has.  With fewer than 6 rounds no such
+# interval exists, and the range of all rounds is shown with its (lower)
+# confidence.  A median whose interval holds a target does not show that
+# the target is met or missed; more rounds narrow it.
 median_col() {
     cut -d' ' -f"$2" "$1" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+        END { n = NR
+              if (n == 0) { printf "n/a"; exit }
+              m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+              # cdf[j] = P(Bin(n, 1/2) <= j)
+              c = 1; s = 0
+              for (j = 0; j <= n; j++) {
+                  s += c; cdf[j] = s / 2 ^ n; c = c * (n - j) / (j + 1)
+              }
+              k = 1
+              while (k + 1 <= (n + 1) / 2 && 2 * cdf[k] <= 0.05) k++
+              printf "%.3fx [%.3f-%.3f, %.1f%%]", m, v[k], v[n + 1 - k],
+                  100 * (1 - 2 * cdf[k - 1]) }'
 }
 
 # Memory of fwdmapd: private (anonymous) and mapped-file resident sizes.
@@ -275,7 +294,7 @@ for n in $SIZES; do
         "$LOADGEN" -q -s "$ep" -k "$T/keys.txt" -c 100 -n "$(wc -l < "$T/keys.txt")" > /dev/null 2>&1
     done
     LOOKFLOOR=1 both "closed loop, 1000 connections, depth 1:" -c 1000 -n 500000
-    echo "closed loop, 1000 connections, depth 1, ${BENCH_LOCKSTEP_ROUNDS:-5} rounds in rotating order:  [load $(cut -d' ' -f1-3 /proc/loadavg)]"
+    echo "closed loop, 1000 connections, depth 1, ${BENCH_LOCKSTEP_ROUNDS:-11} rounds in rotating order:  [load $(cut -d' ' -f1-3 /proc/loadavg)]"
     lockstep_rounds
     LOOKFLOOR=1 both "closed loop, 100 connections, depth 1:" -c 100 -n 300000
     both "closed loop, 1000 connections, pipelined depth 8:" -c 1000 -n 1000000 -p 8
@@ -373,14 +392,14 @@ TABLES=("fwdmapd socketmap:unix:$SOCK:recipients" "nullmap socketmap:unix:$NSOCK
         "cdb cdb:$T/pf/recipients" "ldap ldap:$T/pf/ldap-recipients.cf")
 NT=${#TABLES[@]}
 # A warm-up round of each (page cache, slapd's caches), then
-# BENCH_SEQ_ROUNDS rounds (default 8),
+# BENCH_SEQ_ROUNDS rounds (default 11),
 # alternating so that a noisy neighbour hits every table alike, each round
 # starting with the next table (printed in the order run), so that no table
 # always runs right after the same other one.
 for tb in "${TABLES[@]}"; do pm "${tb#* }"; done
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$T/ratios"
-for (( round = 1; round <= ${BENCH_SEQ_ROUNDS:-8}; round++ )); do
+for (( round = 1; round <= ${BENCH_SEQ_ROUNDS:-11}; round++ )); do
     for (( i = 0; i < NT; i++ )); do
         tb=${TABLES[$(( (i + round - 1) % NT ))]}
         ms_of "${tb%% *}" "${tb#* }"
@@ -413,9 +432,10 @@ done
 # The medians of the rounds' ratios (a single round moves by 10-20% on a
 # shared machine).
 med() { median_col "$T/ratios" "$1"; }
-echo "medians of $(wc -l < "$T/ratios") rounds: fwdmapd/nullmap wall $(med 1)x, server CPU $(med 2)x;" \
-     "fwdmapd/lookfloor wall $(med 3)x, server CPU $(med 4)x;" \
-     "lookfloor/nullmap wall $(med 5)x, server CPU $(med 6)x"
+echo "medians of $(wc -l < "$T/ratios") rounds [interval holding the median, its confidence]:"
+echo "  fwdmapd/nullmap wall $(med 1), server CPU $(med 2)"
+echo "  fwdmapd/lookfloor wall $(med 3), server CPU $(med 4)"
+echo "  lookfloor/nullmap wall $(med 5), server CPU $(med 6)"
 # Where the sequential time goes: the same postmap runs with the server
 # (every slapd thread for ldap:) and postmap pinned to the same CPU, then
 # to different CPUs.  On the same CPU a lookup costs no cross-CPU wakeup;
