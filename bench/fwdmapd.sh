@@ -50,6 +50,8 @@ t_on_exit "rm -rf '$TEST_TMP'"
 SIZES=${BENCH_SIZES:-100000 1000000}
 IDLE=${BENCH_IDLE:-10000}
 LKEYS=${BENCH_LDAP_KEYS:-5000}
+SEQ_ROUNDS=${BENCH_SEQ_ROUNDS:-11}
+LS_ROUNDS=${BENCH_LOCKSTEP_ROUNDS:-11}
 FWDMAPD=$FWDMAP_BUILD/fwdmapd
 FWDMAP=$FWDMAP_BUILD/fwdmap
 LOADGEN=$FWDMAP_BUILD/bench/loadgen
@@ -200,7 +202,7 @@ both() {
 lockstep_rounds() {
     local r i srv pid ep c0 c1 n tp order=(fwdmapd nullmap lookfloor)
     : > "$T/lsr"
-    for (( r = 1; r <= ${BENCH_LOCKSTEP_ROUNDS:-11}; r++ )); do
+    for (( r = 1; r <= LS_ROUNDS; r++ )); do
         for (( i = 0; i < 3; i++ )); do
             srv=${order[$(( (i + r - 1) % 3 ))]}
             case $srv in
@@ -294,7 +296,7 @@ for n in $SIZES; do
         "$LOADGEN" -q -s "$ep" -k "$T/keys.txt" -c 100 -n "$(wc -l < "$T/keys.txt")" > /dev/null 2>&1
     done
     LOOKFLOOR=1 both "closed loop, 1000 connections, depth 1:" -c 1000 -n 500000
-    echo "closed loop, 1000 connections, depth 1, ${BENCH_LOCKSTEP_ROUNDS:-11} rounds in rotating order:  [load $(cut -d' ' -f1-3 /proc/loadavg)]"
+    echo "closed loop, 1000 connections, depth 1, $LS_ROUNDS rounds in rotating order:  [load $(cut -d' ' -f1-3 /proc/loadavg)]"
     lockstep_rounds
     LOOKFLOOR=1 both "closed loop, 100 connections, depth 1:" -c 100 -n 300000
     both "closed loop, 1000 connections, pipelined depth 8:" -c 1000 -n 1000000 -p 8
@@ -399,7 +401,7 @@ NT=${#TABLES[@]}
 for tb in "${TABLES[@]}"; do pm "${tb#* }"; done
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$T/ratios"
-for (( round = 1; round <= ${BENCH_SEQ_ROUNDS:-11}; round++ )); do
+for (( round = 1; round <= SEQ_ROUNDS; round++ )); do
     for (( i = 0; i < NT; i++ )); do
         tb=${TABLES[$(( (i + round - 1) % NT ))]}
         ms_of "${tb%% *}" "${tb#* }"
